@@ -1,0 +1,129 @@
+import { appendFileSync } from 'node:fs';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../core/clock.js';
+import type { Schema } from '../db/schema.js';
+import type { AuditSigner } from './signing.js';
+import { verifySignature } from './signing.js';
+import { lockAuditWriter } from './writer.js';
+
+/**
+ * A checkpoint is a signed statement "the trail had N events and its head hash was H at time T".
+ * Stored in audit_checkpoint and, when configured, appended to a file on other storage. The note is
+ * modelled on C2SP tlog-checkpoint: origin line, size, base64 root hash, then extension lines, a
+ * blank line and a signature line "— <key id> <base64 Ed25519 signature over the body>".
+ */
+export interface Checkpoint {
+  seq: number;
+  at: string;
+  hash: string;
+  key_id: string;
+  signature: string;
+  note: string;
+}
+
+/** The trail's name: derived from its first event, so every trail has a distinct one. */
+export function originOf(firstEventHash: string): string {
+  return `gatehouse-audit/${firstEventHash.slice(0, 16)}`;
+}
+
+export function checkpointBody(origin: string, seq: number, hashHex: string, at: string): string {
+  return `${origin}\n${seq}\n${Buffer.from(hashHex, 'hex').toString('base64')}\ntime ${at}\n`;
+}
+
+export function formatNote(body: string, keyId: string, signature: string): string {
+  return `${body}\n— ${keyId} ${signature}\n`;
+}
+
+export interface ParsedNote {
+  body: string;
+  origin: string;
+  seq: number;
+  hash: string;
+  at: string;
+  keyId: string;
+  signature: string;
+}
+
+/** Parses one note; throws with a reason when it is not one. */
+export function parseNote(note: string): ParsedNote {
+  const split = note.indexOf('\n\n');
+  if (split < 0) throw new Error('not a checkpoint note (no blank line before the signature)');
+  const body = note.slice(0, split + 1);
+  const lines = body.split('\n');
+  const signatureLine = note.slice(split + 2).split('\n')[0] ?? '';
+  const sig = /^— ([0-9a-f]{16}) ([A-Za-z0-9+/=]+)$/.exec(signatureLine);
+  const seq = Number(lines[1]);
+  const at = /^time (.+)$/.exec(lines[3] ?? '')?.[1];
+  if (!sig || !lines[0] || !Number.isSafeInteger(seq) || seq < 1 || !lines[2] || !at) {
+    throw new Error('not a checkpoint note (malformed lines)');
+  }
+  return {
+    body,
+    origin: lines[0],
+    seq,
+    hash: Buffer.from(lines[2], 'base64').toString('hex'),
+    at,
+    keyId: sig[1]!,
+    signature: sig[2]!,
+  };
+}
+
+/** Splits a checkpoint log (notes separated by blank lines after their signature line). */
+export function splitNotes(text: string): string[] {
+  const notes: string[] = [];
+  const re = /(^|\n)(gatehouse-audit\/[^\n]*\n[\s\S]*?\n\n— [^\n]*\n?)/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) notes.push(m[2]!);
+  return notes;
+}
+
+export function noteSignatureValid(note: ParsedNote, publicKeyPem: string): boolean {
+  return verifySignature(publicKeyPem, note.body, note.signature);
+}
+
+/** Makes sure this node's public key is on record, so its checkpoints can be verified anywhere. */
+export async function registerKey(db: Kysely<Schema>, signer: AuditSigner, clock: Clock): Promise<boolean> {
+  const existing = await db.selectFrom('audit_key').select('key_id').where('key_id', '=', signer.keyId).executeTakeFirst();
+  if (existing) return false;
+  await db
+    .insertInto('audit_key')
+    .values({ key_id: signer.keyId, public_key: signer.publicKeyPem, created_at: clock.now().toISOString() })
+    .onConflict((oc) => oc.column('key_id').doNothing())
+    .execute();
+  return true;
+}
+
+/**
+ * Signs the current head unless it is already signed. Runs in its own transaction after the events
+ * it covers have committed; takes the same single-writer lock as appends so the head cannot move
+ * underneath it.
+ */
+export async function createCheckpoint(
+  db: Kysely<Schema>,
+  signer: AuditSigner,
+  clock: Clock,
+  logFile?: string,
+): Promise<Checkpoint | undefined> {
+  const checkpoint = await db.transaction().execute(async (trx) => {
+    await lockAuditWriter(trx);
+    const head = await trx.selectFrom('audit_event').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    if (!head) return undefined;
+    const last = await trx.selectFrom('audit_checkpoint').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    if (last && Number(last.seq) >= Number(head.seq)) return undefined;
+    const first = await trx.selectFrom('audit_event').select('hash').where('seq', '=', 1).executeTakeFirst();
+    const at = clock.now().toISOString();
+    const body = checkpointBody(originOf(first?.hash ?? head.hash), Number(head.seq), head.hash, at);
+    const signature = signer.sign(body);
+    const row: Checkpoint = {
+      seq: Number(head.seq),
+      at,
+      hash: head.hash,
+      key_id: signer.keyId,
+      signature,
+      note: formatNote(body, signer.keyId, signature),
+    };
+    await trx.insertInto('audit_checkpoint').values(row).execute();
+    return row;
+  });
+  if (checkpoint && logFile) appendFileSync(logFile, `${checkpoint.note}\n`, { mode: 0o600 });
+  return checkpoint;
+}

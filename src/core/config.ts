@@ -1,0 +1,405 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/**
+ * Deployment settings: where data lives, how to reach the database, ports, keys. The school's
+ * *policy* (lockout thresholds, expiry, filtering) lives in the policy profile, not here.
+ *
+ * Sources, later winning: built-in defaults < config file (GATEHOUSE_CONFIG, YAML or JSON) <
+ * environment variables (GATEHOUSE_*). Every setting is declared once below with its variable,
+ * its schema and whether it is secret; `gatehouse config` prints them all with secrets redacted.
+ */
+
+const port = z.coerce
+  .number({ error: 'must be a whole number between 1 and 65535' })
+  .int('must be a whole number between 1 and 65535')
+  .min(1, 'must be a whole number between 1 and 65535')
+  .max(65535, 'must be a whole number between 1 and 65535');
+
+const positiveInt = (what: string, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ error: `must be a whole number of ${what}` })
+    .int(`must be a whole number of ${what}`)
+    .min(1, `must be at least 1 ${what.replace(/s$/, '')}`)
+    .max(max, `must be at most ${max} ${what}`);
+
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])], {
+    error: 'must be true or false',
+  })
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
+const databaseUrl = z
+  .string()
+  .refine((v) => /^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(v), {
+    message: 'must start with sqlite: (a file path) or postgres:// (a PostgreSQL connection URL)',
+  });
+
+const url = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, 'must be an http:// or https:// URL');
+
+const smtpUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'smtp:' || u.protocol === 'smtps:';
+  } catch {
+    return false;
+  }
+}, 'must be an smtp:// or smtps:// URL, e.g. smtp://user:password@mail.example.org:587');
+
+interface SettingSpec {
+  env: string;
+  schema: z.ZodType;
+  default?: unknown;
+  secret?: boolean;
+  description: string;
+}
+
+/** Every setting, once. The key is the name used in the config file. */
+export const settings = {
+  dataDir: {
+    env: 'GATEHOUSE_DATA_DIR',
+    schema: z.string().min(1, 'must be a folder path'),
+    default: './data',
+    description: 'Folder for the SQLite database, the audit signing key and the process lock.',
+  },
+  databaseUrl: {
+    env: 'GATEHOUSE_DATABASE_URL',
+    schema: databaseUrl,
+    secret: true,
+    description:
+      'sqlite:PATH (default: sqlite:<dataDir>/gatehouse.db) or postgres://user:password@host:5432/db.',
+  },
+  host: {
+    env: 'GATEHOUSE_HOST',
+    schema: z.string().min(1, 'must be an interface address such as 127.0.0.1 or 0.0.0.0'),
+    default: '127.0.0.1',
+    description: 'Address the HTTP server listens on. Use 0.0.0.0 to serve the whole network.',
+  },
+  port: {
+    env: 'GATEHOUSE_PORT',
+    schema: port,
+    default: 8080,
+    description: 'TCP port of the HTTP server (console and API).',
+  },
+  publicUrl: {
+    env: 'GATEHOUSE_PUBLIC_URL',
+    schema: url,
+    description: 'The address people use to reach Gatehouse, used in links (setup, e-mails).',
+  },
+  logLevel: {
+    env: 'GATEHOUSE_LOG_LEVEL',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    }),
+    default: 'info',
+    description: 'Log detail. Logs are JSON lines on standard output; secrets are redacted.',
+  },
+  trustProxy: {
+    env: 'GATEHOUSE_TRUST_PROXY',
+    schema: bool,
+    default: false,
+    description: 'Trust X-Forwarded-For from a reverse proxy in front of Gatehouse.',
+  },
+  tlsCertFile: {
+    env: 'GATEHOUSE_TLS_CERT_FILE',
+    schema: z.string().min(1, 'must be a file path'),
+    description: 'PEM certificate chain; with tlsKeyFile, the server speaks HTTPS itself.',
+  },
+  tlsKeyFile: {
+    env: 'GATEHOUSE_TLS_KEY_FILE',
+    schema: z.string().min(1, 'must be a file path'),
+    description: 'PEM private key for tlsCertFile.',
+  },
+  sqliteSynchronous: {
+    env: 'GATEHOUSE_SQLITE_SYNCHRONOUS',
+    schema: z.enum(['full', 'normal'], { error: 'must be full or normal' }),
+    default: 'full',
+    description:
+      'SQLite durability: full survives power loss after every commit; normal may lose the last commits on power loss (never on a crash).',
+  },
+  postgresPoolSize: {
+    env: 'GATEHOUSE_POSTGRES_POOL_SIZE',
+    schema: positiveInt('connections', 200),
+    default: 10,
+    description: 'Maximum PostgreSQL connections this node opens.',
+  },
+  auditCheckpointEvery: {
+    env: 'GATEHOUSE_AUDIT_CHECKPOINT_EVERY',
+    schema: positiveInt('events', 10_000_000),
+    default: 1000,
+    description: 'Sign an audit checkpoint after this many new events.',
+  },
+  auditCheckpointMinutes: {
+    env: 'GATEHOUSE_AUDIT_CHECKPOINT_MINUTES',
+    schema: positiveInt('minutes', 10_080),
+    default: 15,
+    description: 'Sign an audit checkpoint at least this often when there are new events.',
+  },
+  auditCheckpointLogFile: {
+    env: 'GATEHOUSE_AUDIT_CHECKPOINT_LOG_FILE',
+    schema: z.string().min(1, 'must be a file path'),
+    description:
+      'Also append every signed checkpoint to this file; put it on other storage (a network share, a syslog-shipped path) so truncation of the trail shows.',
+  },
+  metricsToken: {
+    env: 'GATEHOUSE_METRICS_TOKEN',
+    schema: z.string().min(16, 'must be at least 16 characters'),
+    secret: true,
+    description:
+      'Bearer token for /metrics. Without it, /metrics answers only clients on this machine.',
+  },
+  smtpUrl: {
+    env: 'GATEHOUSE_SMTP_URL',
+    schema: smtpUrl,
+    secret: true,
+    description: 'Outgoing mail server for alerts and notices, e.g. smtp://user:pass@mail:587.',
+  },
+  smtpFrom: {
+    env: 'GATEHOUSE_SMTP_FROM',
+    schema: z.email('must be an e-mail address'),
+    description: 'Sender address of mail from Gatehouse.',
+  },
+  argon2MemoryKiB: {
+    env: 'GATEHOUSE_ARGON2_MEMORY_KIB',
+    schema: positiveInt('KiB', 4_194_304).refine((v) => v >= 8192, 'must be at least 8192 KiB'),
+    default: 19456,
+    description: 'argon2id memory cost (OWASP: 19456 KiB with t=2, p=1).',
+  },
+  argon2Iterations: {
+    env: 'GATEHOUSE_ARGON2_ITERATIONS',
+    schema: positiveInt('iterations', 100),
+    default: 2,
+    description: 'argon2id time cost.',
+  },
+  argon2Parallelism: {
+    env: 'GATEHOUSE_ARGON2_PARALLELISM',
+    schema: positiveInt('lanes', 16),
+    default: 1,
+    description: 'argon2id parallelism.',
+  },
+  shutdownGraceSeconds: {
+    env: 'GATEHOUSE_SHUTDOWN_GRACE_SECONDS',
+    schema: positiveInt('seconds', 600),
+    default: 20,
+    description: 'On SIGTERM, how long in-flight requests may take before the server stops anyway.',
+  },
+} satisfies Record<string, SettingSpec>;
+
+export type SettingKey = keyof typeof settings;
+
+export interface Config {
+  dataDir: string;
+  databaseUrl: string;
+  host: string;
+  port: number;
+  publicUrl: string | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  trustProxy: boolean;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  sqliteSynchronous: 'full' | 'normal';
+  postgresPoolSize: number;
+  auditCheckpointEvery: number;
+  auditCheckpointMinutes: number;
+  auditCheckpointLogFile: string | undefined;
+  metricsToken: string | undefined;
+  smtpUrl: string | undefined;
+  smtpFrom: string | undefined;
+  argon2MemoryKiB: number;
+  argon2Iterations: number;
+  argon2Parallelism: number;
+  shutdownGraceSeconds: number;
+}
+
+export type SettingSource = 'default' | 'file' | 'environment' | 'derived';
+
+export interface LoadedConfig {
+  config: Config;
+  sources: Record<SettingKey, SettingSource | undefined>;
+  file: string | undefined;
+}
+
+const CONFIG_FILE_ENV = 'GATEHOUSE_CONFIG';
+const keys = Object.keys(settings) as SettingKey[];
+const envNames = new Map(keys.map((k) => [settings[k].env, k]));
+
+function closest(name: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(name, c);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = c;
+    }
+  }
+  return bestDistance <= 3 ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(
+      `${CONFIG_FILE_ENV}: cannot read the config file ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'}).`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`${file}: not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(error as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`${file}: must be a mapping of setting names to values.`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Builds the configuration, or throws one ConfigError listing every bad setting by the name the
+ * operator used (the variable or the file key) with what is allowed.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const problems: string[] = [];
+  const raw: Partial<Record<SettingKey, unknown>> = {};
+  const sources = {} as Record<SettingKey, SettingSource | undefined>;
+  const origin = {} as Record<SettingKey, string>;
+
+  for (const key of keys) {
+    const spec: SettingSpec = settings[key];
+    if (spec.default !== undefined) {
+      raw[key] = spec.default;
+      sources[key] = 'default';
+      origin[key] = `${key} (default)`;
+    }
+  }
+
+  const file = env[CONFIG_FILE_ENV] || undefined;
+  if (file) {
+    const values = readConfigFile(file);
+    for (const [name, value] of Object.entries(values)) {
+      if (!(name in settings)) {
+        const hint = closest(name, keys);
+        problems.push(`${file}: unknown setting "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}`);
+        continue;
+      }
+      const key = name as SettingKey;
+      raw[key] = value;
+      sources[key] = 'file';
+      origin[key] = `${file}: ${key}`;
+    }
+  }
+
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('GATEHOUSE_') || name === CONFIG_FILE_ENV) continue;
+    const key = envNames.get(name);
+    if (!key) {
+      const hint = closest(name, [...envNames.keys()]);
+      problems.push(`${name}: unknown setting${hint ? ` (did you mean ${hint}?)` : ''}`);
+      continue;
+    }
+    if (value === undefined || value === '') continue;
+    raw[key] = value;
+    sources[key] = 'environment';
+    origin[key] = name;
+  }
+
+  const config = {} as Record<SettingKey, unknown>;
+  for (const key of keys) {
+    if (raw[key] === undefined) {
+      config[key] = undefined;
+      continue;
+    }
+    const result = (settings[key] as SettingSpec).schema.safeParse(raw[key]);
+    if (result.success) {
+      config[key] = result.data;
+    } else {
+      const shown = settings[key as SettingKey] && (settings[key] as SettingSpec).secret ? '(hidden)' : JSON.stringify(raw[key]);
+      problems.push(`${origin[key]}: ${result.error.issues[0]?.message ?? 'invalid'} (got ${shown})`);
+    }
+  }
+
+  if (config.tlsCertFile && !config.tlsKeyFile) problems.push('GATEHOUSE_TLS_KEY_FILE: required when GATEHOUSE_TLS_CERT_FILE is set');
+  if (config.tlsKeyFile && !config.tlsCertFile) problems.push('GATEHOUSE_TLS_CERT_FILE: required when GATEHOUSE_TLS_KEY_FILE is set');
+
+  if (problems.length > 0) {
+    throw new ConfigError(`Gatehouse cannot start: the configuration has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}:\n  - ${problems.join('\n  - ')}`);
+  }
+
+  const dataDir = path.resolve(config.dataDir as string);
+  config.dataDir = dataDir;
+  if (config.databaseUrl === undefined) {
+    config.databaseUrl = `sqlite:${path.join(dataDir, 'gatehouse.db')}`;
+    sources.databaseUrl = 'derived';
+  }
+  return { config: config as unknown as Config, sources, file };
+}
+
+const REDACTED = '(redacted)';
+
+/** Secrets out: whole secret values, and the password part of any URL. */
+export function redactedConfig(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    const value = config[key];
+    const spec: SettingSpec = settings[key];
+    if (value === undefined) {
+      out[key] = null;
+    } else if (spec.secret && typeof value === 'string') {
+      out[key] = redactUrlPassword(value) ?? REDACTED;
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+/** For URL-shaped secrets, show the URL without its password; otherwise undefined (hide it all). */
+function redactUrlPassword(value: string): string | undefined {
+  if (value.startsWith('sqlite:')) return value;
+  try {
+    const u = new URL(value);
+    if (!u.host) return undefined;
+    if (u.password) u.password = 'redacted';
+    for (const name of [...u.searchParams.keys()]) {
+      if (/pass|secret|token|key/i.test(name)) u.searchParams.set(name, 'redacted');
+    }
+    return u.toString();
+  } catch {
+    return undefined;
+  }
+}
+
+export function describeSettings(): Array<{ key: SettingKey; env: string; secret: boolean; default: unknown; description: string }> {
+  return keys.map((key) => {
+    const spec: SettingSpec = settings[key];
+    return { key, env: spec.env, secret: spec.secret === true, default: spec.default, description: spec.description };
+  });
+}

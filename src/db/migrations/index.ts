@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as foundation from './0001-foundation.js';
+
+/** One list for both dialects, in order. Append only: a released migration is never edited. */
+export const migrations: Record<string, Migration> = {
+  '0001-foundation': foundation,
+};

@@ -1,0 +1,211 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import fastifyCookie from '@fastify/cookie';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { registerAuditRoutes } from '../audit/routes.js';
+import type { RouteAccess } from '../core/authz.js';
+import { GatehouseError } from '../core/errors.js';
+import { registerIdentityRoutes } from '../identity/routes.js';
+import type { SessionAccount } from '../identity/sessions.js';
+import type { Runtime } from '../runtime.js';
+import { registerSchoolRoutes } from '../school/routes.js';
+import type { SetupGate } from '../school/setup-gate.js';
+import { registerAuthHooks } from './auth.js';
+import { Metrics } from './metrics.js';
+import { registerSystemRoutes } from './system-routes.js';
+import { VERSION } from './version.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Every route declares who may call it; registration fails without it. */
+    access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    auth: SessionAccount | null;
+    sessionToken: string | null;
+  }
+}
+
+export interface AppOptions {
+  runtime: Runtime;
+  setupGate: SetupGate;
+  /** Folder of the built console (web/dist); the API still runs without it. */
+  webRoot?: string | undefined;
+  https?: { key: Buffer; cert: Buffer } | undefined;
+  /** A logger of its own for tests; the runtime's logger otherwise. */
+  logger?: FastifyServerOptions['loggerInstance'];
+}
+
+export interface AppState {
+  shuttingDown: boolean;
+  startedAt: number;
+}
+
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  ZodTypeProvider
+> & { state: AppState; metrics: Metrics; routeAccess: Map<string, RouteAccess> };
+
+export const SESSION_COOKIE = '__Host-gatehouse-session';
+
+export async function buildApp(options: AppOptions): Promise<App> {
+  const { runtime } = options;
+  const fastify = Fastify({
+    loggerInstance: options.logger ?? runtime.logger,
+    trustProxy: runtime.config.trustProxy,
+    genReqId: () => randomUUID(),
+    requestIdHeader: runtime.config.trustProxy ? 'x-request-id' : false,
+    bodyLimit: 1024 * 1024,
+    // Close idle keep-alive sockets on shutdown; in-flight requests still finish.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    ...(options.https ? { https: options.https } : {}),
+  }).withTypeProvider<ZodTypeProvider>();
+
+  const app = fastify as unknown as App;
+  app.state = { shuttingDown: false, startedAt: Date.now() };
+  app.metrics = new Metrics(runtime);
+  app.routeAccess = new Map();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // Least privilege by construction: a route without a declared access rule is a startup error.
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access;
+    if (!access) throw new Error(`Route ${route.method} ${route.url} does not declare config.access`);
+    for (const method of [route.method].flat()) app.routeAccess.set(`${method} ${route.url}`, access);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    app.metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    // HSTS only means something over TLS; a reverse proxy in front sets its own.
+    strictTransportSecurity: options.https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    crossOriginEmbedderPolicy: false,
+    referrerPolicy: { policy: 'no-referrer' },
+  });
+  await app.register(fastifyCookie);
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Gatehouse API',
+        version: VERSION,
+        description:
+          'The HTTP API of Gatehouse. Browser sessions use the __Host-gatehouse-session cookie; state-changing requests also send the x-csrf-token header given at sign-in.',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+          csrf: { type: 'apiKey', in: 'header', name: 'x-csrf-token' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const fields = error.validation.map((issue) => ({
+        field: `${error.validationContext ?? 'body'}${issue.instancePath.replace(/\//g, '.')}`,
+        message: issue.message,
+      }));
+      return reply.status(400).send({
+        error: {
+          code: 'validation_failed',
+          message: fields.map((f) => `${f.field}: ${f.message}`).join('; '),
+          fields,
+          requestId: request.id,
+        },
+      });
+    }
+    if (error instanceof GatehouseError) {
+      if (error.status >= 500) request.log.warn({ code: error.code }, error.message);
+      return reply.status(error.status).send({
+        error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}), requestId: request.id },
+      });
+    }
+    const clientError = error as { statusCode?: number; code?: string; message?: string };
+    if (clientError.statusCode && clientError.statusCode >= 400 && clientError.statusCode < 500) {
+      // Fastify's own client errors (bad JSON, body too large, wrong content type).
+      return reply.status(clientError.statusCode).send({
+        error: { code: clientError.code?.toLowerCase() ?? 'bad_request', message: clientError.message ?? 'Bad request.', requestId: request.id },
+      });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.status(500).send({
+      error: {
+        code: 'internal_error',
+        message: `Something went wrong on the server. If it happens again, give your IT administrator this reference: ${request.id}`,
+        requestId: request.id,
+      },
+    });
+  });
+
+  registerAuthHooks(app, runtime);
+  registerSystemRoutes(app, runtime);
+  registerSchoolRoutes(app, runtime, options.setupGate);
+  registerIdentityRoutes(app, runtime);
+  registerAuditRoutes(app, runtime);
+  await registerConsole(app, options.webRoot);
+  return app;
+}
+
+/** Serves the built console, and index.html for any other GET outside /api (client-side routes). */
+async function registerConsole(app: App, webRoot: string | undefined): Promise<void> {
+  const root = webRoot && existsSync(path.join(webRoot, 'index.html')) ? path.resolve(webRoot) : undefined;
+  if (root) await app.register(fastifyStatic, { root, serve: false });
+  app.get('/assets/*', { config: { access: 'public' }, schema: { hide: true } }, (request, reply) => {
+    if (!root) return reply.status(404).send({ error: { code: 'not_found', message: 'The console is not built.', requestId: request.id } });
+    const file = (request.params as { '*': string })['*'];
+    return reply.header('cache-control', 'public, max-age=31536000, immutable').sendFile(path.join('assets', file));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const isPage = request.method === 'GET' && !request.url.startsWith('/api/') && (request.headers.accept ?? '').includes('text/html');
+    if (isPage && root) return reply.header('cache-control', 'no-cache').sendFile('index.html');
+    return reply.status(404).send({ error: { code: 'not_found', message: `No such address: ${request.method} ${request.url.split('?')[0]}`, requestId: request.id } });
+  });
+}
+

@@ -1,0 +1,46 @@
+import { timingSafeEqual } from 'node:crypto';
+import { can } from '../core/authz.js';
+import { forbidden, unauthenticated, GatehouseError } from '../core/errors.js';
+import { csrfTokenFor, resolveSession } from '../identity/sessions.js';
+import type { Runtime } from '../runtime.js';
+import type { App } from './app.js';
+import { SESSION_COOKIE } from './app.js';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Runs before body parsing and validation, so an unauthorised caller learns nothing about a
+ * route's inputs. Resolves the session cookie, then applies the route's declared access rule and,
+ * for state-changing requests on a session, the CSRF header.
+ */
+export function registerAuthHooks(app: App, runtime: Runtime): void {
+  app.decorateRequest('auth', null);
+  app.decorateRequest('sessionToken', null);
+
+  app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config.access;
+    const token = request.cookies[SESSION_COOKIE];
+    if (token) {
+      const session = await resolveSession(runtime.db.kysely, runtime.clock, runtime.profile, token);
+      if (session) {
+        request.auth = session;
+        request.sessionToken = token;
+      }
+    }
+    if (!access || access === 'public') return;
+    if (!request.auth) throw unauthenticated(token ? 'Your session has ended. Please sign in again.' : 'Please sign in.');
+    if (!SAFE_METHODS.has(request.method)) {
+      const sent = request.headers['x-csrf-token'];
+      if (typeof sent !== 'string' || !sameToken(sent, csrfTokenFor(request.sessionToken!))) {
+        throw new GatehouseError('csrf_failed', 403, 'This request did not come from a Gatehouse page. Reload the page and try again.');
+      }
+    }
+    if (access !== 'authenticated' && !can(request.auth.role, access)) throw forbidden();
+  });
+}

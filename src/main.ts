@@ -1,0 +1,323 @@
+#!/usr/bin/env node
+import { createWriteStream, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { finished } from 'node:stream/promises';
+import { Command, Option } from 'commander';
+import { exportJsonl } from './audit/export.js';
+import { loadSigner, signingKeyPath } from './audit/signing.js';
+import { splitNotes } from './audit/checkpoints.js';
+import { verifyTrail, type VerifyReport } from './audit/verify.js';
+import { describeSettings, loadConfig, redactedConfig, type Config, type LoadedConfig } from './core/config.js';
+import { systemActor } from './core/context.js';
+import { ConfigError, GatehouseError } from './core/errors.js';
+import { createLogger } from './core/logger.js';
+import { ProcessLock } from './core/process-lock.js';
+import { POSTGRES_BACKUP_ADVICE, backupSqlite, checkRestorable, inspectBackup, restoreSqlite } from './db/backup.js';
+import { migrate, openDatabase, pendingMigrations } from './db/database.js';
+import { startServer } from './http/server.js';
+import { VERSION } from './http/version.js';
+import { openRuntime } from './runtime.js';
+
+/** A failure the operator caused or can fix: printed as one message, exit code 1 (2 for config). */
+class CliError extends Error {}
+
+const cliActor = () => systemActor(`cli:${os.userInfo().username}`);
+
+function config(): LoadedConfig {
+  return loadConfig(process.env);
+}
+
+const quietLogger = () => createLogger(process.env.GATEHOUSE_LOG_LEVEL ?? 'warn', 2);
+
+const number = (n: number) => n.toLocaleString('en-GB');
+
+function printReport(report: VerifyReport): void {
+  const rate = report.seconds > 0 ? ` (${number(Math.round(report.events / report.seconds))} events/s)` : '';
+  if (report.ok) {
+    process.stdout.write(
+      `OK: ${number(report.events)} audit events, every link intact${rate}.\n` +
+        `    ${report.checkpoints.checked} signed checkpoint${report.checkpoints.checked === 1 ? '' : 's'} verified` +
+        `${report.checkpoints.lastSeq ? `, the last covering event ${number(report.checkpoints.lastSeq)}` : ''}` +
+        `${report.keys.length ? ` (key${report.keys.length > 1 ? 's' : ''} ${report.keys.join(', ')})` : ''}.\n` +
+        `    head: event ${report.headSeq}, hash ${report.headHash}\n`,
+    );
+    if (report.checkpoints.lastSeq !== null && report.checkpoints.lastSeq < report.headSeq) {
+      process.stdout.write(`    ${number(report.headSeq - report.checkpoints.lastSeq)} newest events are not yet covered by a checkpoint.\n`);
+    }
+    return;
+  }
+  process.stdout.write(`BROKEN at sequence ${report.firstBrokenSeq}: ${report.problems[0]!.message}\n`);
+  for (const p of report.problems.slice(1)) process.stdout.write(`  also at ${p.seq}: ${p.message}\n`);
+  process.stdout.write(`Checked ${number(report.events)} events and ${report.checkpoints.checked} checkpoints.\n`);
+}
+
+async function withRuntime<T>(cfg: Config, signing: 'load' | 'none' | 'create', work: (rt: Awaited<ReturnType<typeof openRuntime>>) => Promise<T>): Promise<T> {
+  const runtime = await openRuntime(cfg, { logger: quietLogger(), signing });
+  try {
+    return await work(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
+function dateOption(value: string, name: string): string {
+  const d = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime())) {
+    throw new CliError(`${name}: "${value}" is not a date; use 2026-09-01 or 2026-09-01T08:00:00Z`);
+  }
+  return d.toISOString();
+}
+
+export function buildCli(): Command {
+  const program = new Command()
+    .name('gatehouse')
+    .description('Gatehouse: the school’s technical-security policy, enforced, recorded and shown.')
+    .version(VERSION)
+    .showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('start the server: console, API and scheduled work (what `npm start` runs)')
+    .action(async () => {
+      const { config: cfg } = config();
+      const logger = createLogger(cfg.logLevel);
+      let server: Awaited<ReturnType<typeof startServer>>;
+      try {
+        server = await startServer(cfg, { logger });
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE') throw new CliError(`${cfg.host}:${cfg.port} is already in use; stop what is using it or set GATEHOUSE_PORT.`);
+        if (code === 'EACCES') throw new CliError(`Not allowed to listen on ${cfg.host}:${cfg.port}; choose a port above 1023 or grant the capability.`);
+        if (/already running with the data folder/.test((error as Error).message)) throw new CliError((error as Error).message);
+        throw error;
+      }
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        process.once(signal, () => {
+          server.stop(signal).then(
+            () => process.exit(0),
+            (error) => {
+              logger.error({ err: error }, 'shutdown failed');
+              process.exit(1);
+            },
+          );
+        });
+      }
+    });
+
+  program
+    .command('config')
+    .description('print the effective configuration, secrets redacted, with where each value came from')
+    .option('--json', 'print JSON')
+    .option('--describe', 'list every setting with its variable and meaning')
+    .action((options: { json?: boolean; describe?: boolean }) => {
+      if (options.describe) {
+        for (const s of describeSettings()) {
+          process.stdout.write(`${s.env}${s.secret ? ' (secret)' : ''}\n    ${s.description}${s.default !== undefined ? ` Default: ${String(s.default)}.` : ''}\n`);
+        }
+        return;
+      }
+      const loaded = config();
+      const shown = redactedConfig(loaded.config);
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+        return;
+      }
+      const settings = new Map(describeSettings().map((s) => [s.key, s]));
+      if (loaded.file) process.stdout.write(`# config file: ${loaded.file}\n`);
+      for (const [key, value] of Object.entries(shown)) {
+        const source = loaded.sources[key as keyof typeof loaded.sources] ?? 'unset';
+        process.stdout.write(`${key.padEnd(24)} ${value === null ? '-' : String(value)}   (${source}; ${settings.get(key as never)?.env})\n`);
+      }
+    });
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations (serve does this at start)')
+    .option('--status', 'only list pending migrations')
+    .action(async (options: { status?: boolean }) => {
+      const { config: cfg } = config();
+      const db = await openDatabase({ databaseUrl: cfg.databaseUrl, sqliteSynchronous: cfg.sqliteSynchronous });
+      try {
+        if (options.status) {
+          const pending = await pendingMigrations(db);
+          process.stdout.write(pending.length ? `pending: ${pending.join(', ')}\n` : 'up to date\n');
+          return;
+        }
+        const applied = await migrate(db);
+        process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
+      } finally {
+        await db.close();
+      }
+    });
+
+  const audit = program.command('audit').description('the tamper-evident audit trail');
+
+  audit
+    .command('verify')
+    .description('check every link of the hash chain and every signed checkpoint; exit 1 and name the first broken sequence number if any')
+    .option('--checkpoints <file>', 'also check the checkpoint notes in this file (the checkpoint log kept on other storage)')
+    .option('--trusted-key <id...>', 'require checkpoints to be signed by these key ids')
+    .option('--json', 'print the report as JSON')
+    .action(async (options: { checkpoints?: string; trustedKey?: string[]; json?: boolean }) => {
+      const { config: cfg } = config();
+      let externalNotes: string[] | undefined;
+      if (options.checkpoints) {
+        try {
+          externalNotes = splitNotes(readFileSync(options.checkpoints, 'utf8'));
+        } catch (error) {
+          throw new CliError(`--checkpoints: cannot read ${options.checkpoints} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+        }
+      }
+      const report = await withRuntime(cfg, 'none', async (rt) => {
+        const progress = process.stderr.isTTY && !options.json;
+        const result = await verifyTrail(rt.db, {
+          externalNotes,
+          trustedKeys: options.trustedKey,
+          onProgress: progress ? (n) => process.stderr.write(`\r  checked ${number(n)} events…`) : undefined,
+        });
+        if (progress) process.stderr.write('\r\x1b[K');
+        return result;
+      });
+      if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else printReport(report);
+      if (!report.ok) process.exitCode = 1;
+    });
+
+  audit
+    .command('export')
+    .description('write audit events as JSON lines, oldest first (for the local authority or police); the export is itself audited')
+    .option('--since <date>', 'from this date or time (inclusive)')
+    .option('--until <date>', 'up to this date or time (exclusive)')
+    .addOption(new Option('--format <format>', 'output format').choices(['jsonl']).default('jsonl'))
+    .option('--output <file>', 'write to this file instead of standard output')
+    .option('--reason <text>', 'why the export is made (recorded in the trail)')
+    .action(async (options: { since?: string; until?: string; output?: string; reason?: string }) => {
+      const { config: cfg } = config();
+      const since = options.since ? dateOption(options.since, '--since') : undefined;
+      const until = options.until ? dateOption(options.until, '--until') : undefined;
+      const count = await withRuntime(cfg, 'none', async (rt) => {
+        await rt.trail.transaction(cliActor(), (ctx) =>
+          ctx.audit.record({
+            action: 'audit.exported',
+            target: 'audit_trail',
+            severity: 'notice',
+            details: { since: since ?? null, until: until ?? null, reason: options.reason ?? null, via: 'cli', output: options.output ?? 'stdout' },
+          }),
+        );
+        const out = options.output ? createWriteStream(options.output, { mode: 0o600 }) : process.stdout;
+        const n = await exportJsonl(rt.db, out, { since, until });
+        if (options.output) {
+          out.end();
+          await finished(out);
+        }
+        return n;
+      });
+      process.stderr.write(`exported ${number(count)} events${options.output ? ` to ${options.output}` : ''}\n`);
+    });
+
+  audit
+    .command('key')
+    .description('show this server’s checkpoint signing key (public half and id) and the keys on record')
+    .action(async () => {
+      const { config: cfg } = config();
+      const signer = loadSigner(cfg.dataDir);
+      if (signer) {
+        process.stdout.write(`This server signs checkpoints with key ${signer.keyId} (Ed25519).\nPrivate key: ${signingKeyPath(cfg.dataDir)} (keep it there; back it up separately)\n\n${signer.publicKeyPem}\n`);
+      } else {
+        process.stdout.write(`No signing key yet: it is created at ${signingKeyPath(cfg.dataDir)} when the server first starts.\n`);
+      }
+      await withRuntime(cfg, 'none', async (rt) => {
+        const keys = await rt.db.kysely.selectFrom('audit_key').selectAll().orderBy('created_at').execute();
+        if (keys.length) process.stdout.write(`Keys on record:\n${keys.map((k) => `  ${k.key_id}  since ${k.created_at}`).join('\n')}\n`);
+      });
+    });
+
+  audit
+    .command('checkpoint')
+    .description('sign a checkpoint of the current head now (the server also does this on its own)')
+    .action(async () => {
+      const { config: cfg } = config();
+      if (!loadSigner(cfg.dataDir)) throw new CliError(`No signing key at ${signingKeyPath(cfg.dataDir)}: start the server once to create it.`);
+      const cp = await withRuntime(cfg, 'load', (rt) => rt.trail.checkpointNow());
+      process.stdout.write(cp ? cp.note : 'The head is already covered by a checkpoint.\n');
+    });
+
+  program
+    .command('backup <file>')
+    .description('write a consistent copy of the live SQLite database to FILE (safe while the server runs)')
+    .option('--force', 'replace FILE if it exists')
+    .action(async (file: string, options: { force?: boolean }) => {
+      const { config: cfg } = config();
+      if (!cfg.databaseUrl.startsWith('sqlite:')) throw new CliError(POSTGRES_BACKUP_ADVICE);
+      const summary = backupSqlite(cfg.databaseUrl, file, { overwrite: options.force === true });
+      await withRuntime(cfg, 'none', (rt) =>
+        rt.trail.transaction(cliActor(), (ctx) =>
+          ctx.audit.record({
+            action: 'platform.backup_created',
+            target: 'database',
+            details: { file: summary.file, bytes: summary.bytes, sha256: summary.sha256, auditEvents: summary.auditEvents },
+          }),
+        ),
+      );
+      process.stdout.write(`Backed up to ${summary.file}: ${number(summary.bytes)} bytes, ${number(summary.auditEvents)} audit events, sha256 ${summary.sha256}\n`);
+      process.stdout.write(`Keep the audit signing key (${signingKeyPath(cfg.dataDir)}) backed up too, separately.\n`);
+    });
+
+  program
+    .command('restore <file>')
+    .description('replace the SQLite database with a backup, after checking the backup and its audit trail')
+    .option('--force', 'restore even though a server is running on this database')
+    .action(async (file: string, options: { force?: boolean }) => {
+      const { config: cfg } = config();
+      if (!cfg.databaseUrl.startsWith('sqlite:')) throw new CliError(POSTGRES_BACKUP_ADVICE);
+      const running = ProcessLock.holder(cfg.dataDir);
+      if (running && !options.force) {
+        throw new CliError(
+          `A Gatehouse server (process ${running}) is running on this database. Stop it first, or pass --force to restore underneath it (its sessions and any writes since the backup are replaced).`,
+        );
+      }
+      const summary = inspectBackup(file);
+      checkRestorable(summary);
+      const backupDb = await openDatabase({ databaseUrl: `sqlite:${summary.file}`, readonly: true });
+      let report: VerifyReport;
+      try {
+        report = await verifyTrail(backupDb);
+      } finally {
+        await backupDb.close();
+      }
+      if (!report.ok) {
+        throw new CliError(`Refusing to restore ${file}: its audit trail is broken at sequence ${report.firstBrokenSeq} (${report.problems[0]!.message}).`);
+      }
+      await restoreSqlite(cfg.databaseUrl, summary.file);
+      await withRuntime(cfg, 'none', async (rt) => {
+        await rt.trail.transaction(cliActor(), (ctx) =>
+          ctx.audit.record({
+            action: 'platform.restored',
+            target: 'database',
+            severity: 'high',
+            details: { file: summary.file, sha256: summary.sha256, auditEvents: summary.auditEvents, whileRunning: running !== undefined },
+          }),
+        );
+      });
+      process.stdout.write(`Restored ${summary.file}: ${number(summary.auditEvents)} audit events, chain verified.\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exitCode = 2;
+    } else if (error instanceof CliError || error instanceof GatehouseError) {
+      process.stderr.write(`gatehouse: ${error.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`gatehouse: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
