@@ -1,0 +1,84 @@
+/** The console's only way to the server: JSON over the HTTP API, with the session's CSRF token. */
+
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+  fields?: Array<{ field: string; message: string }>;
+  requestId?: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: ApiErrorBody,
+  ) {
+    super(body.message);
+  }
+}
+
+let csrfToken: string | null = null;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
+  let response: Response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, { code: 'network', message: 'The server cannot be reached. Check the connection and try again.' });
+  }
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  let data: unknown = undefined;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: fall through
+  }
+  if (!response.ok) {
+    const error = (data as { error?: ApiErrorBody } | undefined)?.error;
+    throw new ApiError(response.status, error ?? { code: 'http_error', message: `The server answered ${response.status}.` });
+  }
+  return data as T;
+}
+
+export interface Info {
+  school: { name: string } | null;
+  setupRequired: boolean;
+  version: string;
+}
+
+export interface Account {
+  accountId: string;
+  username: string;
+  displayName: string;
+  role: string;
+  isBreakGlass: boolean;
+  expiresAt: string;
+}
+
+export interface SessionResponse {
+  account: Account;
+  csrfToken: string;
+}
+
+export interface Readiness {
+  status: string;
+  database?: string;
+}
+
+export async function readiness(): Promise<{ ok: boolean; text: string }> {
+  try {
+    const r = await fetch('/readyz', { headers: { accept: 'application/json' } });
+    const body = (await r.json()) as Readiness & { error?: ApiErrorBody };
+    if (r.ok) return { ok: true, text: `Ready (${body.database === 'postgres' ? 'PostgreSQL' : 'SQLite'})` };
+    return { ok: false, text: body.error?.message ?? `Not ready (${r.status})` };
+  } catch {
+    return { ok: false, text: 'The server cannot be reached' };
+  }
+}
