@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { can, roles, type Role } from '../../src/core/authz.js';
+import { csrfTokenFor, startSession } from '../../src/identity/sessions.js';
+import { createAccount } from '../../src/identity/service.js';
+import { systemActor } from '../../src/core/context.js';
+import { buildApp } from '../../src/http/app.js';
+import { SetupGate } from '../../src/school/setup-gate.js';
+import { setUpSchool, startTestApp, type TestApp } from '../helpers/runtime.js';
+
+/**
+ * Least privilege on every route: enumerate every registered route and call it as every role and
+ * as nobody. A route that declares a permission must answer 403 to roles without it and must not
+ * answer 401/403 to roles with it; a route for any signed-in person must answer 401 to nobody.
+ */
+describe('authorization: every route × every role', () => {
+  let t: TestApp;
+  const accounts = new Map<Role, string>();
+
+  beforeAll(async () => {
+    t = await startTestApp('sqlite');
+    await setUpSchool(t);
+    for (const role of roles) {
+      const id = await t.runtime.trail.transaction(systemActor('test'), (ctx) =>
+        createAccount(ctx, { username: `user-${role}`, displayName: `A ${role}`, email: null, role, passwordHash: null }),
+      );
+      accounts.set(role, id);
+    }
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  async function sessionFor(role: Role): Promise<Record<string, string>> {
+    const { token } = await t.runtime.trail.transaction(systemActor('test'), (ctx) =>
+      startSession(ctx, accounts.get(role)!, t.runtime.profile, { ip: null, userAgent: null }),
+    );
+    return { cookie: `__Host-gatehouse-session=${token}`, 'x-csrf-token': csrfTokenFor(token) };
+  }
+
+  const concrete = (url: string) => url.replace(':role', 'dsl').replace('*', 'index.js');
+
+  it('every route declares its access rule', () => {
+    expect(t.app.routeAccess.size).toBeGreaterThan(10);
+    for (const [route, access] of t.app.routeAccess) expect(access, route).toBeTruthy();
+  });
+
+  it('a route without an access rule cannot be registered', async () => {
+    const app = await buildApp({ runtime: t.runtime, setupGate: new SetupGate(t.test.dataDir) });
+    try {
+      await expect(
+        (async () => {
+          app.get('/api/unguarded', async () => 'oops');
+          await app.ready();
+        })(),
+      ).rejects.toThrow(/does not declare config.access/);
+    } finally {
+      await app.close().catch(() => undefined);
+    }
+  });
+
+  it('checks every route against every role, and against no session', async () => {
+    const checked: string[] = [];
+    const routes = [...t.app.routeAccess.entries()].sort(([a], [b]) => {
+      // Signing out ends the session it is called with; keep it from disturbing the others.
+      return Number(a === 'DELETE /api/session') - Number(b === 'DELETE /api/session');
+    });
+    for (const [route, access] of routes) {
+      const [method, url] = route.split(' ') as [string, string];
+      if (method === 'HEAD' || method === 'OPTIONS') continue;
+      const anonymous = await t.app.inject({ method: method as 'GET', url: concrete(url), payload: method === 'GET' ? undefined : {} });
+      if (access === 'public') {
+        expect(anonymous.statusCode, `${route} is public`).not.toBe(401);
+      } else {
+        expect(anonymous.statusCode, `${route} without a session`).toBe(401);
+      }
+      for (const role of roles) {
+        const headers = await sessionFor(role);
+        const response = await t.app.inject({ method: method as 'GET', url: concrete(url), headers, payload: method === 'GET' ? undefined : {} });
+        const allowed = access === 'public' || access === 'authenticated' || can(role, access);
+        if (allowed) {
+          expect(response.statusCode === 401 || (response.statusCode === 403 && response.json().error.code === 'forbidden'), `${route} as ${role} (allowed) answered ${response.statusCode}`).toBe(false);
+        } else {
+          expect(response.statusCode, `${route} as ${role} (not allowed)`).toBe(403);
+          expect(response.json().error.code).toBe('forbidden');
+        }
+        checked.push(`${route} ${role}`);
+      }
+    }
+    expect(checked.length).toBeGreaterThanOrEqual((t.app.routeAccess.size / 2) * roles.length);
+  });
+});
