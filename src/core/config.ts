@@ -13,11 +13,8 @@ import { ConfigError } from './errors.js';
  * its schema and whether it is secret; `gatehouse config` prints them all with secrets redacted.
  */
 
-const port = z.coerce
-  .number({ error: 'must be a whole number between 1 and 65535' })
-  .int('must be a whole number between 1 and 65535')
-  .min(1, 'must be a whole number between 1 and 65535')
-  .max(65535, 'must be a whole number between 1 and 65535');
+const PORT_RULE = 'must be a whole number between 1 and 65535 (or 0 for any free port)';
+const port = z.coerce.number({ error: PORT_RULE }).int(PORT_RULE).min(0, PORT_RULE).max(65535, PORT_RULE);
 
 const positiveInt = (what: string, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce

@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { appliedMigrations, migrate } from '../../src/db/database.js';
+import { migrations } from '../../src/db/migrations/index.js';
+import { ROOT } from '../helpers/cli.js';
+import { createTestDatabase, dialects } from '../helpers/databases.js';
+
+/**
+ * Released migrations are never edited: their checksums are pinned here. A new migration is a new
+ * file and a new line below; changing an old one fails this test.
+ */
+const RELEASED: Record<string, string> = {
+  '0001-foundation.ts': 'd0b88438',
+};
+
+const available = await dialects();
+
+describe('migrations', () => {
+  it('released migration files are unchanged', () => {
+    const dir = path.join(ROOT, 'src', 'db', 'migrations');
+    const files = readdirSync(dir).filter((f) => /^\d{4}-.*\.ts$/.test(f));
+    for (const file of files) {
+      const sum = createHash('sha256').update(readFileSync(path.join(dir, file))).digest('hex').slice(0, 8);
+      expect({ file, sum }).toEqual({ file, sum: RELEASED[file] ?? `(new: add ${sum} to RELEASED when released)` });
+    }
+    expect(files.map((f) => f.replace(/\.ts$/, ''))).toEqual(Object.keys(migrations));
+  });
+
+  for (const dialect of available) {
+    it(`apply once and are recorded, on ${dialect}`, async () => {
+      const test = await createTestDatabase(dialect);
+      const db = await test.open();
+      try {
+        expect(await migrate(db)).toEqual(Object.keys(migrations));
+        expect(await migrate(db)).toEqual([]);
+        expect(await appliedMigrations(db)).toEqual(Object.keys(migrations));
+      } finally {
+        await db.close();
+        await test.drop();
+      }
+    });
+
+    it(`refuse a database written by a newer Gatehouse, on ${dialect}`, async () => {
+      const test = await createTestDatabase(dialect);
+      const db = await test.open();
+      try {
+        await migrate(db);
+        await sql`INSERT INTO gatehouse_migration (name, timestamp) VALUES ('9999-from-the-future', '2030-01-01T00:00:00.000Z')`.execute(db.kysely);
+        await expect(migrate(db)).rejects.toThrow(/written by a newer Gatehouse \(it has migration 9999-from-the-future\)/);
+      } finally {
+        await db.close();
+        await test.drop();
+      }
+    });
+
+    if (dialect === 'sqlite') {
+      it('open SQLite with WAL, foreign keys, a busy timeout and full sync', async () => {
+        const test = await createTestDatabase('sqlite');
+        const db = await test.open();
+        try {
+          expect(db.sqlite!.pragma('journal_mode', { simple: true })).toBe('wal');
+          expect(db.sqlite!.pragma('foreign_keys', { simple: true })).toBe(1);
+          expect(db.sqlite!.pragma('busy_timeout', { simple: true })).toBeGreaterThanOrEqual(5000);
+          expect(db.sqlite!.pragma('synchronous', { simple: true })).toBe(2);
+        } finally {
+          await db.close();
+          await test.drop();
+        }
+      });
+    }
+  }
+});
