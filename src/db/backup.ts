@@ -35,7 +35,12 @@ export function inspectBackup(file: string): BackupSummary {
     throw new GatehouseError('backup_unreadable', 400, `${file} cannot be opened as a SQLite database: ${(error as Error).message}`);
   }
   try {
-    const integrity = handle.pragma('integrity_check', { simple: true });
+    let integrity: unknown;
+    try {
+      integrity = handle.pragma('integrity_check', { simple: true });
+    } catch (error) {
+      throw new GatehouseError('backup_unreadable', 400, `${file} cannot be opened as a SQLite database: ${(error as Error).message}`);
+    }
     if (integrity !== 'ok') throw new GatehouseError('backup_corrupt', 400, `${file} is damaged: SQLite integrity check says ${String(integrity)}`);
     let applied: string[];
     try {

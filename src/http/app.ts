@@ -101,6 +101,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // While shutting down, answer in-flight requests and close their connections, so keep-alive
+  // sockets do not hold the process open until their idle timeout.
+  app.addHook('onSend', async (_request, reply) => {
+    if (app.state.shuttingDown) reply.header('connection', 'close');
+  });
   app.addHook('onResponse', async (request, reply) => {
     app.metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });

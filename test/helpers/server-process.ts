@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { ROOT, childEnv } from './cli.js';
+
+/**
+ * A real `gatehouse serve` in its own process, on a free port: for the tests that must kill,
+ * signal or restart the server, and for the browser tests.
+ */
+export interface ServerProcess {
+  url: string;
+  setupLink: string | null;
+  child: ChildProcess;
+  logs: string[];
+  stderr: () => string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export interface ServerProcessOptions {
+  /** Run the built bin/gatehouse.js (dist) instead of the source through tsx. */
+  built?: boolean;
+  timeoutMs?: number;
+}
+
+export async function startServerProcess(env: Record<string, string>, options: ServerProcessOptions = {}): Promise<ServerProcess> {
+  const args = options.built
+    ? [path.join(ROOT, 'bin', 'gatehouse.js'), 'serve']
+    : ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts'), 'serve'];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: childEnv({ GATEHOUSE_PORT: '0', GATEHOUSE_LOG_LEVEL: 'info', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let stderr = '';
+  let buffer = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  const ready = new Promise<{ url: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in time.\nstdout:\n${logs.join('\n')}\nstderr:\n${stderr}`)), options.timeoutMs ?? 30_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      let newline = buffer.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        logs.push(line);
+        try {
+          const entry = JSON.parse(line) as { msg?: string; url?: string };
+          if (entry.msg === 'Gatehouse is listening' && entry.url) {
+            clearTimeout(timer);
+            resolve({ url: entry.url });
+          }
+        } catch {
+          // not JSON
+        }
+        newline = buffer.indexOf('\n');
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before it was ready.\nstdout:\n${logs.join('\n')}\nstderr:\n${stderr}`));
+    });
+  });
+  const { url } = await ready;
+  // The setup link is printed on stderr just before the "listening" line.
+  await new Promise((r) => setTimeout(r, 50));
+  const setupLink = /(https?:\/\/\S+\/setup#token=[A-Za-z0-9_-]+)/.exec(stderr)?.[1] ?? null;
+  return {
+    url,
+    setupLink,
+    child,
+    logs,
+    stderr: () => stderr,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface HttpSession {
+  cookie: string;
+  csrf: string;
+}
+
+/** fetch with the session cookie and CSRF header a browser would send. */
+export async function call(base: string, method: string, url: string, session?: HttpSession, body?: unknown): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (session) {
+    headers.cookie = session.cookie;
+    headers['x-csrf-token'] = session.csrf;
+  }
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return fetch(new URL(url, base), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+export const TEST_PASSWORD = 'Correct-Horse-Battery-Staple-42';
+
+/** Setup through the printed link, then sign in as the master administrator. */
+export async function setupAndSignIn(server: ServerProcess): Promise<HttpSession> {
+  if (!server.setupLink) throw new Error('the server printed no setup link');
+  const token = server.setupLink.split('#token=')[1]!;
+  const setup = await call(server.url, 'POST', '/api/setup', undefined, {
+    token,
+    school: { name: 'Springfield Primary' },
+    administrator: { username: 'master', displayName: 'Master Administrator', email: null, password: TEST_PASSWORD },
+  });
+  if (setup.status !== 201) throw new Error(`setup failed: ${setup.status} ${await setup.text()}`);
+  return signInOverHttp(server.url, 'master', TEST_PASSWORD);
+}
+
+export async function signInOverHttp(base: string, username: string, password: string): Promise<HttpSession> {
+  const response = await call(base, 'POST', '/api/session', undefined, { username, password });
+  if (response.status !== 200) throw new Error(`sign-in failed: ${response.status} ${await response.text()}`);
+  const cookie = response.headers.getSetCookie().find((c) => c.startsWith('__Host-gatehouse-session='))!.split(';')[0]!;
+  const { csrfToken } = (await response.json()) as { csrfToken: string };
+  return { cookie, csrf: csrfToken };
+}
