@@ -1,4 +1,4 @@
-import { useEffect, useState, type ReactNode } from 'react';
+import { cloneElement, useEffect, useId, useState, type ReactElement, type ReactNode } from 'react';
 import { ApiError, readiness } from './api';
 
 export function ErrorMessage({ error }: { error: unknown }) {
@@ -29,13 +29,22 @@ function fieldLabel(field: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-export function Field(props: { label: string; hint?: ReactNode; children: ReactNode }) {
+/** A labelled input: the label names it, the hint describes it (read after the name by screen readers). */
+export function Field(props: { label: string; hint?: ReactNode; children: ReactElement<{ id?: string; 'aria-describedby'?: string }> }) {
+  const id = useId();
+  const hintId = `${id}-hint`;
   return (
-    <label className="field">
-      <span className="field-label">{props.label}</span>
-      {props.children}
-      {props.hint ? <span className="field-hint">{props.hint}</span> : null}
-    </label>
+    <div className="field">
+      <label className="field-label" htmlFor={id}>
+        {props.label}
+      </label>
+      {cloneElement(props.children, { id, 'aria-describedby': props.hint ? hintId : undefined })}
+      {props.hint ? (
+        <span className="field-hint" id={hintId}>
+          {props.hint}
+        </span>
+      ) : null}
+    </div>
   );
 }
 

@@ -82,7 +82,7 @@ export function SchoolPage({ canManage, onChanged }: { canManage: boolean; onCha
                 <td>{contact?.email ?? ''}</td>
                 {canManage ? (
                   <td className="actions">
-                    <button type="button" className="link-button" onClick={() => setEditing(role)} aria-label={`Change ${label}`}>
+                    <button type="button" className="link-button" onClick={() => setEditing(role)} aria-label={`${contact ? 'Change' : 'Record'} ${label}`}>
                       {contact ? 'Change' : 'Record'}
                     </button>
                   </td>
