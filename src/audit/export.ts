@@ -6,48 +6,25 @@ export interface ExportOptions {
   until?: string | undefined;
 }
 
-/** The exported shape of one event: every field, with details as an object, plus the hashes. */
-export interface ExportedEvent {
-  seq: number;
-  at: string;
-  actor: string;
-  actorId: string | null;
-  action: string;
-  target: string | null;
-  severity: string;
-  details: unknown;
-  prev: string;
-  hash: string;
-}
-
 /**
- * Writes events (oldest first) as JSON lines. Each line carries its hashes, so a recipient holding
- * a checkpoint can check that the extract is a faithful piece of the chain.
+ * Writes events (oldest first) as JSON lines: each is the event's canonical JSON with its hash
+ * added as a last key, so a recipient holding a checkpoint can check that the extract is a
+ * faithful piece of the chain (see docs/audit.md).
  */
 export async function exportJsonl(db: Database, out: Writable, options: ExportOptions = {}): Promise<number> {
   let count = 0;
   let after = 0;
   for (;;) {
-    let query = db.kysely.selectFrom('audit_event').selectAll().where('seq', '>', after).orderBy('seq').limit(5000);
+    let query = db.kysely.selectFrom('audit_event').select(['seq', 'body', 'hash']).where('seq', '>', after).orderBy('seq').limit(5000);
     if (options.since) query = query.where('at', '>=', options.since);
     if (options.until) query = query.where('at', '<', options.until);
     const page = await query.execute();
     if (page.length === 0) break;
     let chunk = '';
     for (const row of page) {
-      const event: ExportedEvent = {
-        seq: Number(row.seq),
-        at: row.at,
-        actor: row.actor,
-        actorId: row.actor_id,
-        action: row.action,
-        target: row.target,
-        severity: row.severity,
-        details: JSON.parse(row.details),
-        prev: row.prev_hash,
-        hash: row.hash,
-      };
-      chunk += `${JSON.stringify(event)}\n`;
+      // The body as written (the hashed bytes), with its hash appended: a recipient can check
+      // each line by hashing everything before ',"hash"'.
+      chunk += `${row.body.slice(0, -1)},"hash":${JSON.stringify(row.hash)}}\n`;
     }
     count += page.length;
     if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));

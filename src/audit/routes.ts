@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
+import { parseBody } from './chain.js';
 import { exportJsonl } from './export.js';
 import { verifyTrail } from './verify.js';
 
@@ -39,22 +40,15 @@ export function registerAuditRoutes(app: App, runtime: Runtime): void {
     },
     async (request) => {
       const { before, limit, action } = request.query;
-      let query = runtime.db.kysely.selectFrom('audit_event').selectAll().orderBy('seq', 'desc').limit(limit);
+      let query = runtime.db.kysely.selectFrom('audit_event').select(['seq', 'body', 'hash']).orderBy('seq', 'desc').limit(limit);
       if (before) query = query.where('seq', '<', before);
       if (action) query = query.where('action', 'like', `${action.replace(/[%_\\]/g, '')}%`);
       const rows = await query.execute();
       return {
-        events: rows.map((r) => ({
-          seq: Number(r.seq),
-          at: r.at,
-          actor: r.actor,
-          actorId: r.actor_id,
-          action: r.action,
-          target: r.target,
-          severity: r.severity,
-          details: JSON.parse(r.details) as unknown,
-          hash: r.hash,
-        })),
+        events: rows.map((r) => {
+          const { prev: _prev, ...event } = parseBody(r.body);
+          return { ...event, seq: Number(r.seq), hash: r.hash };
+        }),
         nextBefore: rows.length === limit ? Number(rows[rows.length - 1]!.seq) : null,
       };
     },

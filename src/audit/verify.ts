@@ -1,6 +1,10 @@
+import os from 'node:os';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Database } from '../db/database.js';
-import { GENESIS, canonicalEvent, sha256Hex, type ChainFields } from './chain.js';
+import { GENESIS } from './chain.js';
 import { noteSignatureValid, originOf, parseNote, type ParsedNote } from './checkpoints.js';
+import { verifyRange, type RangeResult, type RangeTask } from './verify-range.js';
 
 export type ProblemKind =
   | 'missing_events'
@@ -41,43 +45,61 @@ export interface VerifyOptions {
   /** Stop listing after this many problems (the first is always found). */
   maxProblems?: number;
   onProgress?: (eventsChecked: number) => void;
+  /** Processes for large trails; default: one per core. 1 checks in this process. */
+  workers?: number;
+  /** Use workers from this many events on (default 50,000). */
+  parallelFrom?: number;
 }
 
-type Row = [number, string, string, string | null, string, string | null, string, string, string, string];
+/** Below this many events starting processes costs more than it saves. */
+const PARALLEL_FROM = 50_000;
 
-const COLUMNS = 'seq, at, actor, actor_id, action, target, severity, details, prev_hash, hash';
-const PAGE = 20_000;
+const workerFile = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './verify-worker.ts' : './verify-worker.js', import.meta.url));
 
-/** Reads the trail in order, page by page, as arrays (no per-row objects from the driver). */
-async function* rows(db: Database): AsyncGenerator<Row[]> {
-  if (db.sqlite) {
-    // One statement, one read snapshot: a live server can keep appending while we read.
-    const stmt = db.sqlite.prepare(`SELECT ${COLUMNS} FROM audit_event ORDER BY seq`).raw(true);
-    let page: Row[] = [];
-    for (const row of stmt.iterate() as IterableIterator<Row>) {
-      page.push(row);
-      if (page.length === PAGE) {
-        yield page;
-        page = [];
-      }
-    }
-    if (page.length > 0) yield page;
-    return;
-  }
-  const pool = db.pgPool!;
-  let after = 0;
-  for (;;) {
-    const result = await pool.query<Row>({
-      text: `SELECT ${COLUMNS} FROM audit_event WHERE seq > $1 ORDER BY seq LIMIT ${PAGE}`,
-      values: [after],
-      rowMode: 'array',
+function runWorker(task: RangeTask, onRows: (n: number) => void): Promise<RangeResult> {
+  return new Promise((resolve, reject) => {
+    // From source (tests, benchmarks) the worker is TypeScript too, loaded through tsx.
+    const child = fork(workerFile, [], { execArgv: workerFile.endsWith('.ts') ? ['--import', 'tsx'] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let result: RangeResult | undefined;
+    let failure: string | undefined;
+    child.on('message', (message: { progress?: number; result?: RangeResult; error?: string }) => {
+      if (message.progress) onRows(message.progress);
+      if (message.result) result = message.result;
+      if (message.error) failure = message.error;
     });
-    if (result.rows.length === 0) return;
-    for (const row of result.rows) row[0] = Number(row[0]);
-    yield result.rows;
-    after = result.rows[result.rows.length - 1]![0];
-    if (result.rows.length < PAGE) return;
+    child.on('error', reject);
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`verification process failed (${failure ?? `exit code ${code}`})`))));
+    child.send(task);
+  });
+}
+
+/** Splits seq low..high into stretches, one per worker, and checks them side by side. */
+async function checkStretches(
+  db: Database,
+  low: number,
+  high: number,
+  checkpointSeqs: number[],
+  maxProblems: number,
+  options: VerifyOptions,
+): Promise<RangeResult[]> {
+  if (high < low) return [];
+  let done = 0;
+  const progress = (n: number) => {
+    done += n;
+    options.onProgress?.(done);
+  };
+  const base = { dialect: db.dialect, url: db.url, checkpointSeqs, maxProblems };
+  const workers = Math.max(1, Math.min(options.workers ?? os.availableParallelism(), 16));
+  if (workers === 1 || high - low + 1 < (options.parallelFrom ?? PARALLEL_FROM)) {
+    return [await verifyRange({ ...base, from: low, to: high }, progress)];
   }
+  const span = Math.ceil((high - low + 1) / workers);
+  const tasks: RangeTask[] = [];
+  for (let from = low; from <= high; from += span) {
+    const to = Math.min(high, from + span - 1);
+    tasks.push({ ...base, from, to, checkpointSeqs: checkpointSeqs.filter((s) => s >= from && s <= to) });
+  }
+  return Promise.all(tasks.map((task) => runWorker(task, progress)));
 }
 
 /**
@@ -145,60 +167,51 @@ export async function verifyTrail(db: Database, options: VerifyOptions = {}): Pr
   }
   const checkpointSeqs = [...bySeq.keys()].sort((a, b) => a - b);
 
+  // Read the extent once: events appended while we check are left for the next run.
+  const extent = await db.kysely
+    .selectFrom('audit_event')
+    .select((eb) => [eb.fn.min('seq').as('low'), eb.fn.max('seq').as('high')])
+    .executeTakeFirstOrThrow();
+  const low = Math.min(1, Number(extent.low ?? 1));
+  const high = Number(extent.high ?? 0);
+  const stretches = await checkStretches(db, low, high, checkpointSeqs, maxProblems, options);
+
   let expected = 1;
   let prev = GENESIS;
   let firstHash: string | undefined;
   let count = 0;
   let lastCheckpointMatched = 0;
-  const fields: ChainFields = {
-    seq: 0, at: '', actor: '', actor_id: null, action: '', target: null, severity: '', details: '', prev_hash: '',
-  };
-  for await (const page of rows(db)) {
-    for (const row of page) {
-      const seq = row[0];
-      if (seq !== expected) {
-        if (seq > expected) {
-          add({ seq: expected, kind: 'missing_events', message: `events ${expected}${seq - 1 > expected ? `–${seq - 1}` : ''} are missing` });
-        } else {
-          add({ seq, kind: 'broken_link', message: `event ${seq} is out of order` });
-        }
-      }
-      if (row[8] !== prev) {
-        // Report only when the gap above has not already explained it.
-        if (seq === expected) add({ seq, kind: 'broken_link', message: `event ${seq} does not follow event ${seq - 1} (its prev hash differs): events were removed, inserted or reordered` });
-      }
-      fields.seq = seq;
-      fields.at = row[1];
-      fields.actor = row[2];
-      fields.actor_id = row[3];
-      fields.action = row[4];
-      fields.target = row[5];
-      fields.severity = row[6];
-      fields.details = row[7];
-      fields.prev_hash = row[8];
-      if (sha256Hex(canonicalEvent(fields)) !== row[9]) {
-        add({ seq, kind: 'changed_event', message: `event ${seq} has been changed since it was written (its contents do not match its hash)` });
-      }
-      if (seq === 1) firstHash = row[9];
-      const cps = bySeq.get(seq);
-      if (cps) {
-        for (const cp of cps) {
-          if (cp.hash !== row[9]) {
-            add({
-              seq: lastCheckpointMatched + 1,
-              kind: 'checkpoint_mismatch',
-              message: `the chain was rewritten between events ${lastCheckpointMatched + 1} and ${seq}: the head hash signed in ${cp.external ? 'an external' : 'the'} checkpoint at ${seq} (${cp.at}) differs`,
-            });
-          } else if (seq > lastCheckpointMatched) {
-            lastCheckpointMatched = seq;
-          }
-        }
-      }
-      prev = row[9];
-      expected = seq + 1;
-      count++;
+  const hashAt = new Map<number, string>();
+  for (const stretch of stretches) {
+    count += stretch.count;
+    if (stretch.firstSeq === null) continue;
+    if (stretch.firstSeq < 1) {
+      add({ seq: 1, kind: 'broken_link', message: `an event carries sequence number ${stretch.firstSeq}; numbering starts at 1` });
+    } else if (stretch.firstSeq !== expected) {
+      add({ seq: expected, kind: 'missing_events', message: `events ${expected}${stretch.firstSeq - 1 > expected ? `–${stretch.firstSeq - 1}` : ''} are missing` });
+    } else if (stretch.firstPrev !== prev) {
+      add({ seq: expected, kind: 'broken_link', message: `event ${expected} does not follow event ${expected - 1} (its prev hash differs): events were removed, inserted or reordered` });
     }
-    options.onProgress?.(count);
+    for (const p of stretch.problems) add(p);
+    for (const [seq, hash] of stretch.checkpointHashes) hashAt.set(seq, hash);
+    if (stretch.firstSeq === 1) firstHash = stretch.firstHash ?? undefined;
+    prev = stretch.lastHash!;
+    expected = stretch.lastSeq! + 1;
+  }
+  for (const seq of checkpointSeqs) {
+    const stored = hashAt.get(seq);
+    if (stored === undefined) continue;
+    for (const cp of bySeq.get(seq)!) {
+      if (cp.hash !== stored) {
+        add({
+          seq: lastCheckpointMatched + 1,
+          kind: 'checkpoint_mismatch',
+          message: `the chain was rewritten between events ${lastCheckpointMatched + 1} and ${seq}: the head hash signed in ${cp.external ? 'an external' : 'the'} checkpoint at ${seq} (${cp.at}) differs`,
+        });
+      } else if (seq > lastCheckpointMatched) {
+        lastCheckpointMatched = seq;
+      }
+    }
   }
   const headSeq = expected - 1;
 

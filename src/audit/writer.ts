@@ -4,7 +4,7 @@ import type { Actor, AuditEventInput, AuditWriter } from '../core/context.js';
 import type { Clock } from '../core/clock.js';
 import { dialectOf } from '../db/dialect.js';
 import type { Schema } from '../db/schema.js';
-import { GENESIS, eventHash, type ChainFields } from './chain.js';
+import { GENESIS, canonicalEvent, sha256Hex, type ChainFields } from './chain.js';
 
 /** Lock id for the single-writer section on PostgreSQL ("gate" in ASCII). */
 const POSTGRES_AUDIT_LOCK = 0x67617465;
@@ -33,10 +33,6 @@ export async function lockAuditWriter(trx: Transaction<Schema>): Promise<void> {
 
 const ACTION = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
 
-export interface AppendedEvent extends ChainFields {
-  hash: string;
-}
-
 /**
  * Appends events inside the caller's transaction, so the event commits or rolls back with the
  * change it records. One writer at a time: SQLite transactions begin IMMEDIATE (the database write
@@ -63,7 +59,7 @@ export class TransactionAuditWriter implements AuditWriter {
     if (events.length === 0) return [];
     const head = await this.readHead();
     const at = this.clock.now().toISOString();
-    const rows: AppendedEvent[] = [];
+    const rows: Array<{ seq: number; body: string; hash: string }> = [];
     let prev = head;
     for (const event of events) {
       if (!ACTION.test(event.action)) throw new Error(`audit action "${event.action}" is not a dotted lower-case name`);
@@ -79,11 +75,12 @@ export class TransactionAuditWriter implements AuditWriter {
         details: canonicalJson(event.details ?? {}),
         prev_hash: prev.hash,
       };
-      const row = { ...fields, hash: eventHash(fields) };
+      const body = canonicalEvent(fields);
+      const row = { seq: fields.seq, body, hash: sha256Hex(body) };
       rows.push(row);
       prev = { seq: row.seq, hash: row.hash };
     }
-    // 10 columns a row; stay well inside SQLite's bound-parameter limit.
+    // Stay well inside SQLite's bound-parameter limit.
     for (let i = 0; i < rows.length; i += 500) {
       await this.trx.insertInto('audit_event').values(rows.slice(i, i + 500)).execute();
     }

@@ -16,6 +16,7 @@ import pg from 'pg';
 import { ConfigError, unavailable } from '../core/errors.js';
 import type { DialectName } from './dialect.js';
 import { migrations } from './migrations/index.js';
+import { sqlitePathOf } from './sqlite-path.js';
 import type { Schema } from './schema.js';
 
 export interface DatabaseOptions {
@@ -33,6 +34,8 @@ export interface Database {
   readonly dialect: DialectName;
   /** Where the data is, for messages (passwords removed). */
   readonly location: string;
+  /** The connection URL itself, for helpers that open their own connection (never log it). */
+  readonly url: string;
   /** The raw SQLite handle, for the online backup API and the fast audit verifier. */
   readonly sqlite: BetterSqlite3.Database | undefined;
   /** The PostgreSQL pool, for streaming reads. */
@@ -65,9 +68,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
 // int8 (bigint, count(*)) as numbers: our sequences stay far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
 
-export function sqlitePathOf(databaseUrl: string): string {
-  return path.resolve(databaseUrl.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
-}
+export { sqlitePathOf };
 
 export function openSqliteHandle(file: string, options: Omit<DatabaseOptions, 'databaseUrl'>): BetterSqlite3.Database {
   if (options.readonly) {
@@ -110,6 +111,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       kysely,
       dialect: 'sqlite',
       location: file,
+      url: databaseUrl,
       sqlite: handle,
       pgPool: undefined,
       close: () => kysely.destroy(),
@@ -129,6 +131,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       kysely,
       dialect: 'postgres',
       location: redactDatabaseUrl(databaseUrl),
+      url: databaseUrl,
       sqlite: undefined,
       pgPool: pool,
       close: () => kysely.destroy(),

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { GeneratedAlways } from 'kysely';
 
 /**
  * Table types, shared by both dialects. Times are ISO-8601 UTC text with milliseconds
@@ -45,17 +45,18 @@ export interface SessionTable {
   end_reason: string | null;
 }
 
+/** body is the event's canonical JSON, exactly the bytes hashed; the rest is generated from it. */
 export interface AuditEventTable {
   seq: number;
-  at: string;
-  actor: string;
-  actor_id: string | null;
-  action: string;
-  target: string | null;
-  severity: string;
-  details: string;
-  prev_hash: string;
+  body: string;
   hash: string;
+  at: GeneratedAlways<string>;
+  actor: GeneratedAlways<string>;
+  actor_id: GeneratedAlways<string | null>;
+  action: GeneratedAlways<string>;
+  target: GeneratedAlways<string | null>;
+  severity: GeneratedAlways<string>;
+  prev_hash: GeneratedAlways<string>;
 }
 
 export interface AuditCheckpointTable {
@@ -82,6 +83,3 @@ export interface Schema {
   audit_checkpoint: AuditCheckpointTable;
   audit_key: AuditKeyTable;
 }
-
-// Generated is re-exported for tables that gain database-generated columns later.
-export type { Generated };

@@ -2,7 +2,8 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GENESIS, eventHash } from '../../src/audit/chain.js';
+import { GENESIS, canonicalEvent, parseBody, sha256Hex } from '../../src/audit/chain.js';
+import { canonicalJson } from '../../src/core/canonical-json.js';
 import { splitNotes } from '../../src/audit/checkpoints.js';
 import { loadOrCreateSigner } from '../../src/audit/signing.js';
 import { AuditTrail } from '../../src/audit/trail.js';
@@ -66,7 +67,7 @@ for (const dialect of await dialects()) {
       const events = await db.kysely.selectFrom('audit_event').selectAll().where('action', '=', 'school.contact_set').execute();
       expect(events).toHaveLength(1);
       expect(events[0]!.actor).toBe('tester');
-      expect(JSON.parse(events[0]!.details)).toEqual({ name: 'Jane' });
+      expect(parseBody(events[0]!.body).details).toEqual({ name: 'Jane' });
     });
 
     it('AU-01 a failed transaction leaves neither the change nor its event', async () => {
@@ -89,7 +90,7 @@ for (const dialect of await dialects()) {
 
     it('AU-01 the database itself refuses UPDATE and DELETE on the trail', async () => {
       await appendEvents(trail, 2);
-      await expect(db.kysely.updateTable('audit_event').set({ actor: 'someone else' }).where('seq', '=', 1).execute()).rejects.toThrow(/append-only/);
+      await expect(db.kysely.updateTable('audit_event').set({ body: '{}' }).where('seq', '=', 1).execute()).rejects.toThrow(/append-only/);
       await expect(db.kysely.deleteFrom('audit_event').where('seq', '=', 2).execute()).rejects.toThrow(/append-only/);
     });
 
@@ -108,7 +109,10 @@ for (const dialect of await dialects()) {
       const rows = await db.kysely.selectFrom('audit_event').selectAll().orderBy('seq').execute();
       expect(rows[0]!.prev_hash).toBe(GENESIS);
       for (let i = 1; i < rows.length; i++) expect(rows[i]!.prev_hash).toBe(rows[i - 1]!.hash);
-      for (const row of rows) expect(eventHash({ ...row, seq: Number(row.seq) })).toBe(row.hash);
+      for (const row of rows) expect(sha256Hex(row.body)).toBe(row.hash);
+      // The body is canonical JSON naming its own sequence number and its predecessor.
+      for (const row of rows) expect(parseBody(row.body)).toMatchObject({ seq: Number(row.seq), prev: row.prev_hash });
+      expect(rows.map((r) => Object.keys(parseBody(r.body)).join())).toEqual(rows.map(() => 'action,actor,actorId,at,details,prev,seq,severity,target'));
       const report = await verifyTrail(db);
       expect(report).toMatchObject({ ok: true, events: rows.length, firstBrokenSeq: null });
       expect(report.checkpoints.checked).toBeGreaterThanOrEqual(1);
@@ -119,7 +123,7 @@ for (const dialect of await dialects()) {
 
     it('AU-01 detects an updated event and names its sequence number', async () => {
       await appendEvents(trail, 30);
-      await tamper(db, [`UPDATE audit_event SET details = '{"n":99}' WHERE seq = 17`]);
+      await tamper(db, [`UPDATE audit_event SET body = replace(body, '"n":15', '"n":99') WHERE seq = 17`]);
       const report = await verifyTrail(db);
       expect(report.ok).toBe(false);
       expect(report.firstBrokenSeq).toBe(17);
@@ -177,10 +181,11 @@ for (const dialect of await dialects()) {
       let prev = (await db.kysely.selectFrom('audit_event').select('hash').where('seq', '=', 21).executeTakeFirstOrThrow()).hash;
       const statements: string[] = [];
       for (const row of rows) {
-        const details = row.seq === 22 ? '{"n":21,"note":"nothing happened"}' : row.details;
-        const fields = { ...row, seq: Number(row.seq), details, prev_hash: prev };
-        const hash = eventHash(fields);
-        statements.push(`UPDATE audit_event SET details = '${details}', prev_hash = '${prev}', hash = '${hash}' WHERE seq = ${row.seq}`);
+        const event = parseBody(row.body);
+        const details = Number(row.seq) === 22 ? '{"n":21,"note":"nothing happened"}' : canonicalJson(event.details);
+        const body = canonicalEvent({ ...row, seq: Number(row.seq), details, prev_hash: prev });
+        const hash = sha256Hex(body);
+        statements.push(`UPDATE audit_event SET body = '${body}', hash = '${hash}' WHERE seq = ${row.seq}`);
         prev = hash;
       }
       await tamper(db, statements);
@@ -202,6 +207,30 @@ for (const dialect of await dialects()) {
       expect(report.problems.some((p) => p.kind === 'bad_signature')).toBe(true);
     });
 
+    it('AU-01 checks stretches in parallel worker threads with the same findings', async () => {
+      await appendEvents(trail, 60);
+      await trail.checkpointNow();
+      const intact = await verifyTrail(db, { workers: 3, parallelFrom: 1 });
+      expect(intact).toMatchObject({ ok: true, events: 61, headSeq: 61 });
+      expect(intact.checkpoints.lastSeq).toBe(61);
+      // Damage on a stretch boundary (21 is the first event of the second stretch) and inside one.
+      await tamper(db, ['DELETE FROM audit_event WHERE seq = 21', `UPDATE audit_event SET body = replace(body, '"actor":"tester"', '"actor":"x"') WHERE seq = 50`]);
+      const single = await verifyTrail(db, { workers: 1 });
+      const parallel = await verifyTrail(db, { workers: 3, parallelFrom: 1 });
+      expect(single.firstBrokenSeq).toBe(21);
+      expect(parallel.problems).toEqual(single.problems);
+      const edge = await migratedDatabase(dialect);
+      try {
+        const edgeTrail = new AuditTrail(edge.db, clock, undefined, { checkpointEvery: 1e9, checkpointMinutes: 60 });
+        await appendEvents(edgeTrail, 40);
+        await tamper(edge.db, ['DELETE FROM audit_event WHERE seq BETWEEN 14 AND 27']);
+        const whole = await verifyTrail(edge.db, { workers: 3, parallelFrom: 1 });
+        expect(whole.problems).toEqual([expect.objectContaining({ seq: 14, kind: 'missing_events', message: 'events 14–27 are missing' })]);
+      } finally {
+        await edge.cleanup();
+      }
+    });
+
     it('AU-01 keeps events in order under concurrent writers in separate processes', async () => {
       const writers = ['alpha', 'bravo', 'charlie'];
       const runs = writers.map(
@@ -220,11 +249,11 @@ for (const dialect of await dialects()) {
       await Promise.all([...runs, local]);
       const report = await verifyTrail(db);
       expect(report.ok).toBe(true);
-      const rows = await db.kysely.selectFrom('audit_event').select(['seq', 'actor', 'details']).where('action', 'like', 'test.%').orderBy('seq').execute();
+      const rows = await db.kysely.selectFrom('audit_event').select(['seq', 'actor', 'body']).where('action', 'like', 'test.%').orderBy('seq').execute();
       expect(rows).toHaveLength(60 * 3 + 30);
       // Each writer's own events keep their order, and a batch stays contiguous.
       for (const label of ['alpha', 'bravo', 'charlie']) {
-        const mine = rows.filter((r) => r.actor === label).map((r) => (JSON.parse(r.details) as { n: number }).n);
+        const mine = rows.filter((r) => r.actor === label).map((r) => (parseBody(r.body).details as { n: number }).n);
         expect(mine).toEqual([...Array(60).keys()]);
       }
       const charlie = rows.filter((r) => r.actor === 'charlie').map((r) => Number(r.seq));
@@ -243,11 +272,11 @@ for (const dialect of await dialects()) {
       })()));
       const report = await verifyTrail(db);
       expect(report.ok).toBe(true);
-      const rows = await db.kysely.selectFrom('audit_event').select(['seq', 'action', 'details']).where('action', 'like', 'test.%').orderBy('seq').execute();
+      const rows = await db.kysely.selectFrom('audit_event').select(['seq', 'action', 'body']).where('action', 'like', 'test.%').orderBy('seq').execute();
       expect(rows).toHaveLength(160);
       for (let i = 0; i < rows.length; i += 2) {
         expect(rows[i]!.action).toBe('test.first');
-        expect(rows[i + 1]!.details).toBe(rows[i]!.details);
+        expect(parseBody(rows[i + 1]!.body).details).toEqual(parseBody(rows[i]!.body).details);
       }
     });
 
@@ -258,7 +287,7 @@ for (const dialect of await dialects()) {
       const good = await runCli(['audit', 'verify'], env);
       expect(good.code).toBe(0);
       expect(good.stdout).toMatch(/^OK: 2\d audit events/);
-      await tamper(db, [`UPDATE audit_event SET actor = 'nobody' WHERE seq = 9`]);
+      await tamper(db, [`UPDATE audit_event SET body = replace(body, '"actor":"tester"', '"actor":"nobody"') WHERE seq = 9`]);
       const bad = await runCli(['audit', 'verify'], env);
       expect(bad.code).toBe(1);
       expect(bad.stdout).toMatch(/^BROKEN at sequence 9:/);

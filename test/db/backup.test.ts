@@ -62,10 +62,10 @@ describe('DP-03 the platform’s own backups', () => {
 
     const restored = new BetterSqlite3(path.join(restoredDir, 'gatehouse.db'), { readonly: true });
     try {
-      const events = new Map((restored.prepare('SELECT seq, details FROM audit_event').all() as Array<{ seq: number; details: string }>).map((r) => [r.seq, JSON.parse(r.details) as { name?: string }]));
+      const events = new Map((restored.prepare('SELECT seq, body FROM audit_event').all() as Array<{ seq: number; body: string }>).map((r) => [r.seq, JSON.parse(r.body).details as { name?: string }]));
       for (const ack of committedBefore) expect(events.get(ack.seq)?.name).toBe(ack.name);
       // A consistent snapshot: the restored trail is a gap-free prefix plus the restore event.
-      const last = restored.prepare("SELECT action, details FROM audit_event ORDER BY seq DESC LIMIT 1").get() as { action: string; details: string };
+      const last = restored.prepare('SELECT action FROM audit_event ORDER BY seq DESC LIMIT 1').get() as { action: string };
       expect(last.action).toBe('platform.restored');
       expect(restored.prepare('SELECT name FROM school').get()).toEqual({ name: 'Springfield Primary' });
     } finally {

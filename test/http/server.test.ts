@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseBody } from '../../src/audit/chain.js';
 import { verifyTrail } from '../../src/audit/verify.js';
 import { dialects } from '../helpers/databases.js';
 import { ADMIN_PASSWORD, setUpSchool, signIn, startTestApp, type TestApp } from '../helpers/runtime.js';
@@ -155,7 +156,7 @@ for (const dialect of await dialects()) {
         const strip = (b: { error: Record<string, unknown> }) => ({ ...b.error, requestId: undefined });
         expect(strip(wrong.json())).toEqual(strip(unknown.json()));
         const failures = await t.runtime.db.kysely.selectFrom('audit_event').selectAll().where('action', '=', 'session.sign_in_failed').orderBy('seq').execute();
-        expect(failures.map((f) => JSON.parse(f.details).reason)).toEqual(['wrong_password', 'unknown_username']);
+        expect(failures.map((f) => (parseBody(f.body).details as { reason: string }).reason)).toEqual(['wrong_password', 'unknown_username']);
       });
 
       it('refuses a state-changing request without the CSRF token', async () => {
@@ -198,7 +199,7 @@ for (const dialect of await dialects()) {
         const response = await t.app.inject({ method: 'PATCH', url: '/api/school', headers: session.headers, payload: { name: 'Springfield Primary Academy' } });
         expect(response.json()).toMatchObject({ name: 'Springfield Primary Academy', urn: '123456' });
         const event = await t.runtime.db.kysely.selectFrom('audit_event').selectAll().where('action', '=', 'school.updated').executeTakeFirstOrThrow();
-        expect(JSON.parse(event.details)).toEqual({ changes: { name: { from: 'Springfield Primary', to: 'Springfield Primary Academy' } } });
+        expect(parseBody(event.body).details).toEqual({ changes: { name: { from: 'Springfield Primary', to: 'Springfield Primary Academy' } } });
         const empty = await t.app.inject({ method: 'PATCH', url: '/api/school', headers: session.headers, payload: {} });
         expect(empty.statusCode).toBe(400);
       });

@@ -54,20 +54,26 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.createIndex('session_account').on('session').column('account_id').execute();
 
+  // The event's canonical JSON (what is hashed) is the stored truth; the columns people query by
+  // are generated from it, so they cannot be changed without changing the hashed bytes.
+  const field = (name: string) =>
+    dialect === 'sqlite' ? sql.raw(`json_extract(body, '$.${name}')`) : sql.raw(`((body::jsonb) ->> '${name}')`);
+  const generated = (c: any, name: string) => (dialect === 'sqlite' ? c.generatedAlwaysAs(field(name)) : c.generatedAlwaysAs(field(name)).stored());
   await db.schema
     .createTable('audit_event')
     .addColumn('seq', bigint, (c) => c.primaryKey())
-    .addColumn('at', 'text', (c) => c.notNull())
-    .addColumn('actor', 'text', (c) => c.notNull())
-    .addColumn('actor_id', 'text')
-    .addColumn('action', 'text', (c) => c.notNull())
-    .addColumn('target', 'text')
-    .addColumn('severity', 'text', (c) => c.notNull())
-    .addColumn('details', 'text', (c) => c.notNull())
-    .addColumn('prev_hash', 'text', (c) => c.notNull())
+    .addColumn('body', 'text', (c) => c.notNull())
     .addColumn('hash', 'text', (c) => c.notNull())
+    .addColumn('at', 'text', (c) => generated(c, 'at'))
+    .addColumn('actor', 'text', (c) => generated(c, 'actor'))
+    .addColumn('actor_id', 'text', (c) => generated(c, 'actorId'))
+    .addColumn('action', 'text', (c) => generated(c, 'action'))
+    .addColumn('target', 'text', (c) => generated(c, 'target'))
+    .addColumn('severity', 'text', (c) => generated(c, 'severity'))
+    .addColumn('prev_hash', 'text', (c) => generated(c, 'prev'))
     .execute();
   await db.schema.createIndex('audit_event_at').on('audit_event').column('at').execute();
+  await db.schema.createIndex('audit_event_action').on('audit_event').column('action').execute();
 
   await db.schema
     .createTable('audit_key')
