@@ -40,13 +40,26 @@ export const sha256Hex = (text: string): string => oneShotHash('sha256', text, '
 export const eventHash = (e: ChainFields): string => sha256Hex(canonicalEvent(e));
 
 const PREV_KEY = '"prev":"';
+const SEQ_KEY = '","seq":';
 
-/** The `prev` hash and whether `seq` matches, read from a body without parsing it. */
-export function linkOf(body: string, seq: number): { prev: string; seqMatches: boolean } | undefined {
+/**
+ * Where the top-level `prev` hash starts in a body, or -1 when the body does not carry `seq`
+ * right after it. Reads without parsing or allocating: this runs once per event in verification.
+ */
+export function prevOffset(body: string, seq: number): number {
   const at = body.lastIndexOf(PREV_KEY);
-  if (at < 0) return undefined;
-  const prev = body.substr(at + PREV_KEY.length, 64);
-  return { prev, seqMatches: body.startsWith(`","seq":${seq},`, at + PREV_KEY.length + 64) };
+  if (at < 0) return -1;
+  const start = at + PREV_KEY.length;
+  let i = start + 64;
+  if (!body.startsWith(SEQ_KEY, i)) return -1;
+  i += SEQ_KEY.length;
+  let n = 0;
+  let digits = 0;
+  for (let c = body.charCodeAt(i); c >= 48 && c <= 57; c = body.charCodeAt(++i)) {
+    n = n * 10 + (c - 48);
+    digits++;
+  }
+  return digits > 0 && n === seq && body.charCodeAt(i) === 44 /* , */ ? start : -1;
 }
 
 /** The parsed body, as the API and exports show it. */
