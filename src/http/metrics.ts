@@ -4,6 +4,7 @@ import type { Runtime } from '../runtime.js';
 /** Prometheus metrics: process defaults, HTTP traffic by route, and the audit trail's head. */
 export class Metrics {
   readonly registry = new Registry();
+  readonly signIns: Counter<'result'>;
   private readonly requests: Histogram<'method' | 'route' | 'status'>;
 
   constructor(runtime: Runtime) {
@@ -41,8 +42,6 @@ export class Metrics {
       registers: [this.registry],
     });
   }
-
-  readonly signIns: Counter<'result'>;
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
     this.requests.observe({ method, route, status: String(status) }, seconds);

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { SESSION_COOKIE, type App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
-import { signIn, signOut } from './service.js';
+import { roleLabels, permissionsOf } from '../core/authz.js';
+import { signIn, signOut, type SignInResult } from './service.js';
 import { csrfTokenFor } from './sessions.js';
 
 const accountSchema = z.object({
@@ -12,8 +13,16 @@ const accountSchema = z.object({
   role: z.string(),
   isBreakGlass: z.boolean(),
   expiresAt: z.string(),
+  roleLabel: z.string(),
+  /** What this person may do, so the console shows only what will work (the server still checks). */
+  permissions: z.array(z.string()),
 });
 const sessionResponse = z.object({ account: accountSchema, csrfToken: z.string() });
+
+function describe(account: SignInResult['account']) {
+  const { accountId, username, displayName, role, isBreakGlass, expiresAt } = account;
+  return { accountId, username, displayName, role, isBreakGlass, expiresAt, roleLabel: roleLabels[role], permissions: permissionsOf(role) };
+}
 
 export function registerIdentityRoutes(app: App, runtime: Runtime): void {
   const cookieOptions = (expiresAt: string) => ({
@@ -44,7 +53,7 @@ export function registerIdentityRoutes(app: App, runtime: Runtime): void {
         );
         app.metrics.signIns.inc({ result: 'success' });
         reply.setCookie(SESSION_COOKIE, result.token, cookieOptions(result.account.expiresAt));
-        return { account: result.account, csrfToken: result.csrfToken };
+        return { account: describe(result.account), csrfToken: result.csrfToken };
       } catch (error) {
         app.metrics.signIns.inc({ result: 'failure' });
         throw error;
@@ -59,8 +68,7 @@ export function registerIdentityRoutes(app: App, runtime: Runtime): void {
       schema: { summary: 'Who is signed in, and the CSRF token for this session', tags: ['session'], response: { 200: sessionResponse } },
     },
     async (request) => {
-      const { sessionId: _sessionId, createdAt: _createdAt, ...account } = request.auth!;
-      return { account, csrfToken: csrfTokenFor(request.sessionToken!) };
+      return { account: describe(request.auth!), csrfToken: csrfTokenFor(request.sessionToken!) };
     },
   );
 

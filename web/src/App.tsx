@@ -8,8 +8,7 @@ import { SetupPage } from './pages/SetupPage';
 import { SignInPage } from './pages/SignInPage';
 import { Link, navigate, usePath } from './router';
 
-const canManageSchool = (role: string) => role === 'administrator' || role === 'senior_leader';
-const canReadAudit = (role: string) => role === 'administrator' || role === 'senior_leader' || role === 'dpo';
+const may = (account: Account, permission: string) => account.permissions.includes(permission);
 
 export function App() {
   const path = usePath();
@@ -91,7 +90,7 @@ export function App() {
   const pages = [
     { href: '/', label: 'Overview', show: true },
     { href: '/school', label: 'School', show: true },
-    { href: '/audit', label: 'Audit trail', show: canReadAudit(account.role) },
+    { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read') },
   ];
   return (
     <Frame schoolName={info.school?.name ?? null} account={account} onSignOut={signOut}>
@@ -103,8 +102,8 @@ export function App() {
         ))}
       </nav>
       {path === '/school' ? (
-        <SchoolPage canManage={canManageSchool(account.role)} onChanged={() => void refresh()} />
-      ) : path === '/audit' && canReadAudit(account.role) ? (
+        <SchoolPage canManage={may(account, 'school.manage')} onChanged={() => void refresh()} />
+      ) : path === '/audit' && may(account, 'audit.read') ? (
         <AuditPage />
       ) : (
         <OverviewPage account={account} schoolName={info.school?.name ?? ''} />

@@ -60,6 +60,8 @@ export interface Account {
   role: string;
   isBreakGlass: boolean;
   expiresAt: string;
+  roleLabel: string;
+  permissions: string[];
 }
 
 export interface SessionResponse {

@@ -9,17 +9,6 @@ interface SystemStatus {
   audit: { events: number; lastCheckpointSeq: number | null; signingKeyId: string | null };
 }
 
-const roleNames: Record<string, string> = {
-  administrator: 'IT administrator',
-  senior_leader: 'Senior leader',
-  dsl: 'Designated safeguarding lead',
-  dpo: 'Data protection officer',
-  governor: 'Governor',
-  staff: 'Staff',
-  pupil: 'Pupil',
-  guest: 'Guest',
-};
-
 function duration(seconds: number): string {
   if (seconds < 90) return `${seconds} seconds`;
   if (seconds < 5400) return `${Math.round(seconds / 60)} minutes`;
@@ -30,7 +19,7 @@ function duration(seconds: number): string {
 export function OverviewPage({ account, schoolName }: { account: Account; schoolName: string }) {
   const [status, setStatus] = useState<SystemStatus | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const isAdmin = account.role === 'administrator';
+  const isAdmin = account.permissions.includes('system.read');
 
   useEffect(() => {
     if (!isAdmin) return;
@@ -41,7 +30,7 @@ export function OverviewPage({ account, schoolName }: { account: Account; school
     <section>
       <h1>{schoolName}</h1>
       <p>
-        Signed in as <strong>{account.displayName}</strong> ({roleNames[account.role] ?? account.role}).
+        Signed in as <strong>{account.displayName}</strong> ({account.roleLabel}).
       </p>
       {account.isBreakGlass ? (
         <div className="alert alert-warn">
