@@ -12,6 +12,10 @@ import { systemActor } from './core/context.js';
 import { ConfigError, GatehouseError } from './core/errors.js';
 import { createLogger } from './core/logger.js';
 import { ProcessLock } from './core/process-lock.js';
+import { groups, loadProfile, type Group } from './core/profile.js';
+import { acceptable, checkPassword } from './identity/password-rules.js';
+import { profileTable } from './core/profile-describe.js';
+import { profileWarnings } from './core/profile-warnings.js';
 import { POSTGRES_BACKUP_ADVICE, backupSqlite, checkRestorable, inspectBackup, restoreSqlite } from './db/backup.js';
 import { migrate, openDatabase, pendingMigrations } from './db/database.js';
 import { startServer } from './http/server.js';
@@ -66,6 +70,13 @@ function dateOption(value: string, name: string): string {
     throw new CliError(`${name}: "${value}" is not a date; use 2026-09-01 or 2026-09-01T08:00:00Z`);
   }
   return d.toISOString();
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new CliError('give the password on standard input, e.g. from a file or a pipe (it is never taken as an argument, which other users could see)');
+  let text = '';
+  for await (const chunk of process.stdin) text += chunk;
+  return text;
 }
 
 export function buildCli(): Command {
@@ -148,6 +159,60 @@ export function buildCli(): Command {
       } finally {
         await db.close();
       }
+    });
+
+  const profile = program.command('profile').description('the school’s policy profile');
+
+  profile
+    .command('check <file>')
+    .description('validate a profile (a file, or a shipped name: ncsc, p0…p4) and print its rules and warnings; exit 1 if invalid')
+    .option('--json', 'print JSON')
+    .action((file: string, options: { json?: boolean }) => {
+      const loaded = loadProfile(file);
+      const warnings = profileWarnings(loaded);
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ valid: true, profile: loaded, warnings }, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(`${file}: valid — "${loaded.name}"${loaded.lineage.length > 1 ? ` (extends ${loaded.lineage.slice(0, -1).join(' → ')})` : ''}\n`);
+      if (loaded.source) process.stdout.write(`Source: ${loaded.source}\n`);
+      process.stdout.write(`\n${profileTable(loaded)}\n\n`);
+      if (warnings.length === 0) {
+        process.stdout.write('No warnings: every setting follows NCSC and NIST guidance.\n');
+        return;
+      }
+      process.stdout.write(`${warnings.length} warning${warnings.length === 1 ? '' : 's'} (allowed, but against NCSC/NIST guidance):\n`);
+      for (const w of warnings) {
+        process.stdout.write(`  ! ${w.setting} (${w.groups.join(', ')})\n    ${w.message}\n    Guidance: ${w.guidance}\n`);
+      }
+    });
+
+  program
+    .command('password')
+    .description('passwords under the school’s profile')
+    .command('check')
+    .description('check a password (read from standard input) against a profile’s rules; print each rule as JSON; exit 0 only if acceptable')
+    .requiredOption('--profile <profile>', 'a shipped profile (ncsc, p0…p4) or a profile file')
+    .addOption(new Option('--group <group>', 'whose rules').choices([...groups]).default('staff'))
+    .option('--username <username>', 'the person’s username')
+    .option('--name <name>', 'the person’s full name')
+    .option('--detail <value...>', 'other recorded personal details (e-mail, date of birth)')
+    .option('--current-stdin', 'standard input holds the current password on its first line, the candidate on the second')
+    .action(async (options: { profile: string; group: Group; username?: string; name?: string; detail?: string[]; currentStdin?: boolean }) => {
+      const loaded = loadProfile(options.profile);
+      const input = await readStdin();
+      const lines = input.replace(/\r?\n$/, '').split(/\r?\n/);
+      const [current, candidate] = options.currentStdin ? [lines[0] ?? '', lines[1] ?? ''] : [null, lines[0] ?? ''];
+      if (options.currentStdin && lines.length < 2) throw new CliError('--current-stdin: give the current password on the first line and the candidate on the second');
+      const rules = checkPassword(loaded.groups[options.group], candidate, {
+        username: options.username ?? null,
+        names: options.name ? [options.name] : [],
+        personal: options.detail ?? [],
+        current,
+      });
+      const ok = acceptable(rules);
+      process.stdout.write(`${JSON.stringify({ acceptable: ok, profile: loaded.name, group: options.group, rules }, null, 2)}\n`);
+      if (!ok) process.exitCode = 1;
     });
 
   const audit = program.command('audit').description('the tamper-evident audit trail');

@@ -5,7 +5,7 @@ import { AuditTrail } from './audit/trail.js';
 import type { Clock } from './core/clock.js';
 import { systemClock } from './core/clock.js';
 import type { Config } from './core/config.js';
-import { defaultProfile, type Profile } from './core/profile.js';
+import { loadProfile, type Profile } from './core/profile.js';
 import { migrate, openDatabase, type Database } from './db/database.js';
 import { PasswordHasher } from './identity/passwords.js';
 
@@ -33,6 +33,7 @@ export interface RuntimeOptions {
 export async function openRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
+  const profile = loadProfile(config.profile);
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     sqliteSynchronous: config.sqliteSynchronous,
@@ -72,7 +73,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions): Prom
       logger,
       trail,
       hasher,
-      profile: defaultProfile,
+      profile,
       signer,
       async close() {
         await trail.stop();

@@ -76,6 +76,12 @@ export const settings = {
     description:
       'sqlite:PATH (default: sqlite:<dataDir>/gatehouse.db) or postgres://user:password@host:5432/db.',
   },
+  profile: {
+    env: 'GATEHOUSE_PROFILE',
+    schema: z.string().min(1, 'must name a shipped profile (ncsc, p0…p4) or a profile file'),
+    default: 'ncsc',
+    description: 'The school’s policy profile: a shipped one (ncsc, p0, p1, p2, p3, p4) or the path of a YAML/JSON profile file.',
+  },
   host: {
     env: 'GATEHOUSE_HOST',
     schema: z.string().min(1, 'must be an interface address such as 127.0.0.1 or 0.0.0.0'),
@@ -197,6 +203,7 @@ export type SettingKey = keyof typeof settings;
 export interface Config {
   dataDir: string;
   databaseUrl: string;
+  profile: string;
   host: string;
   port: number;
   publicUrl: string | undefined;

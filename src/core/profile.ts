@@ -1,21 +1,230 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import type { Role } from './authz.js';
+import { ConfigError } from './errors.js';
 
 /**
- * The school's policy as data: every value on which the five policies differ. This first part
- * holds what the foundation needs (session lifetimes); password, lockout, MFA and filtering
- * settings join it as those capabilities arrive.
+ * The school's policy as data: every value on which the five policies differ. A profile file
+ * (YAML or JSON) may `extend` another (a shipped one by name, or a file), overriding what it sets;
+ * `groups` override settings for pupils, staff, guests and administrators. Code reads settings
+ * from the resolved profile for a person's group, never from literals.
  */
-export const profileSchema = z.object({
-  sessions: z
-    .object({
-      /** AC-15: a console left unattended signs out after this long without activity. */
-      idleMinutes: z.number().int().min(1).max(24 * 60).default(30),
-      /** However active, a session ends after this long and the person signs in again. */
-      absoluteHours: z.number().int().min(1).max(24 * 30).default(12),
-    })
-    .default({ idleMinutes: 30, absoluteHours: 12 }),
-});
 
-export type Profile = z.infer<typeof profileSchema>;
+export const characterClasses = ['upper', 'lower', 'digit', 'symbol'] as const;
+export type CharacterClass = (typeof characterClasses)[number];
+export const classLabels: Record<CharacterClass, string> = {
+  upper: 'an upper-case letter',
+  lower: 'a lower-case letter',
+  digit: 'a number',
+  symbol: 'a symbol',
+};
 
-export const defaultProfile: Profile = profileSchema.parse({});
+export const groups = ['pupils', 'staff', 'guests', 'administrators'] as const;
+export type Group = (typeof groups)[number];
+
+export function groupOf(role: Role): Group {
+  if (role === 'pupil') return 'pupils';
+  if (role === 'guest') return 'guests';
+  if (role === 'administrator') return 'administrators';
+  return 'staff';
+}
+
+const classList = z.array(z.enum(characterClasses)).min(1).max(4);
+
+const composition = z.union([
+  z.literal('none'),
+  z.object({ atLeast: z.number().int().min(1).max(4), of: classList }).strict(),
+  z.object({ all: classList }).strict(),
+]);
+
+const expiry = z.union([
+  z.object({ every: z.literal('never') }).strict(),
+  z.object({ every: z.literal('days'), days: z.number().int().min(1).max(3650) }).strict(),
+  z.object({ every: z.literal('term') }).strict(),
+]);
+
+const cidr = z.string().refine((v) => /^[0-9a-fA-F:.]+\/\d{1,3}$/.test(v), 'must be a network in CIDR form, e.g. 10.0.0.0/8');
+
+/** Every setting of one group; profile files give any part of it. */
+const settingsSchema = z
+  .object({
+    passwords: z
+      .object({
+        minLength: z.number().int().min(1).max(256),
+        maxLength: z.number().int().min(8).max(1024),
+        composition,
+        /** PW-03: no username, no part (3+ letters) of the person's names, no other recorded details. */
+        forbidPersonalInfo: z.boolean(),
+        /** PW-04: at change time, no run of this many characters shared with the current password. */
+        sharedRunWithCurrent: z.number().int().min(2).max(64).nullable(),
+        /** PW-05: not one of the last N passwords, nor any used within D days. */
+        reuse: z.object({ last: z.number().int().min(0).max(50), withinDays: z.number().int().min(0).max(3650) }).strict(),
+        /** PW-06 */
+        expiry,
+        remindDaysBefore: z.number().int().min(0).max(90),
+        /** PW-06 (P3): no expiry for passwords this long using all these classes. */
+        expiryExemption: z.object({ minLength: z.number().int().min(8).max(256), classes: classList }).strict().nullable(),
+        /** PW-10: refuse passwords on the shipped list of common and breached passwords. */
+        compromisedList: z.boolean(),
+        /** AC-09: a temporary password unused for this long stops working. */
+        temporaryExpiresHours: z.number().int().min(1).max(24 * 30),
+      })
+      .strict(),
+    /** PW-07 */
+    lockout: z.object({ after: z.number().int().min(1).max(1000).nullable(), autoUnlockMinutes: z.number().int().min(1).max(10_080).nullable() }).strict(),
+    /** AC-14: MFA always, or away from the school's networks. */
+    mfa: z.object({ always: z.boolean(), offsite: z.boolean() }).strict(),
+    /** AC-06 */
+    aup: z.object({ required: z.boolean() }).strict(),
+    /** AC-15 */
+    sessions: z.object({ idleMinutes: z.number().int().min(1).max(24 * 60), absoluteHours: z.number().int().min(1).max(24 * 30) }).strict(),
+    /** AC-16: shown at sign-in. */
+    banner: z.string().max(2000).nullable(),
+  })
+  .strict();
+
+export type GroupSettings = z.infer<typeof settingsSchema>;
+/** What a profile file may give for a group: any part of its settings (zod 4 has no deepPartial). */
+const partialSettings = partialDeep(settingsSchema);
+
+function partialDeep(schema: typeof settingsSchema) {
+  const shape = schema.shape;
+  const out: Record<string, z.ZodType> = {};
+  for (const [key, value] of Object.entries(shape)) {
+    out[key] = value instanceof z.ZodObject ? (value as z.ZodObject).partial().optional() : (value as z.ZodType).optional();
+  }
+  return z.object(out).strict();
+}
+
+const term = z
+  .object({
+    name: z.string().min(1).max(100),
+    starts: z.iso.date('must be a date like 2026-09-03'),
+    ends: z.iso.date('must be a date like 2026-12-18'),
+  })
+  .strict()
+  .refine((t) => t.ends >= t.starts, 'a term must end on or after the day it starts');
+
+export const profileFileSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    description: z.string().max(4000).optional(),
+    /** Where the rules come from (a policy and its sections). */
+    source: z.string().max(1000).optional(),
+    extends: z.string().max(500).optional(),
+    trustedNetworks: z.array(cidr).optional(),
+    terms: z.array(term).optional(),
+    defaults: partialSettings.optional(),
+    groups: z.object(Object.fromEntries(groups.map((g) => [g, partialSettings.optional()]))).strict().optional(),
+  })
+  .strict();
+
+export type ProfileFile = z.infer<typeof profileFileSchema>;
+
+export interface Term {
+  name: string;
+  starts: string;
+  ends: string;
+}
+
+export interface Profile {
+  name: string;
+  description: string | undefined;
+  source: string | undefined;
+  /** The chain of profiles this one was built from, base first. */
+  lineage: string[];
+  trustedNetworks: string[];
+  terms: Term[];
+  groups: Record<Group, GroupSettings>;
+}
+
+function merge<T>(base: T, over: unknown): T {
+  if (over === undefined) return base;
+  if (over === null || typeof over !== 'object' || Array.isArray(over) || base === null || typeof base !== 'object') return over as T;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over as Record<string, unknown>)) {
+    // A composition or expiry is replaced whole: its shape decides its meaning.
+    out[k] = k === 'composition' || k === 'expiry' || k === 'expiryExemption' ? v : merge((base as Record<string, unknown>)[k], v);
+  }
+  return out as T;
+}
+
+export const PROFILES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'profiles');
+
+export function shippedProfiles(): string[] {
+  return ['ncsc', 'p0', 'p1', 'p2', 'p3', 'p4'];
+}
+
+function locate(reference: string, from: string | undefined): string {
+  if (/^[a-z0-9-]+$/.test(reference)) return path.join(PROFILES_DIR, `${reference}.yaml`);
+  return path.resolve(from ? path.dirname(from) : process.cwd(), reference);
+}
+
+function readProfileFile(file: string): ProfileFile {
+  if (!existsSync(file)) throw new ConfigError(`profile ${file}: no such file`);
+  let data: unknown;
+  try {
+    const text = readFileSync(file, 'utf8');
+    data = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`profile ${file}: cannot be read (${(error as Error).message})`);
+  }
+  const parsed = profileFileSchema.safeParse(data);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(top)'}: ${i.message}`);
+    throw new ConfigError(`profile ${file} is not valid:\n${problems.join('\n')}`);
+  }
+  return parsed.data as ProfileFile;
+}
+
+/** Loads a profile by shipped name or file path, resolving `extends` and group overrides. */
+export function loadProfile(reference: string, from?: string, seen: string[] = []): Profile {
+  const file = locate(reference, from);
+  if (seen.includes(file)) throw new ConfigError(`profile ${file}: extends itself (${[...seen, file].join(' → ')})`);
+  const data = readProfileFile(file);
+  const base = data.extends ? loadProfile(data.extends, file, [...seen, file]) : undefined;
+  const resolved = {} as Record<Group, GroupSettings>;
+  for (const group of groups) {
+    // A profile that extends nothing must say everything (profiles/ncsc.yaml does).
+    let settings = (base ? base.groups[group] : {}) as GroupSettings;
+    settings = merge(settings, data.defaults);
+    settings = merge(settings, data.groups?.[group]);
+    const checked = settingsSchema.safeParse(settings);
+    if (!checked.success) {
+      const problems = checked.error.issues.map((i) => `  - groups.${group}.${i.path.join('.')}: ${i.message}`);
+      throw new ConfigError(`profile ${file} is not valid once resolved:\n${problems.join('\n')}`);
+    }
+    const p = checked.data.passwords;
+    if (p.minLength > p.maxLength) throw new ConfigError(`profile ${file}: groups.${group}.passwords.minLength is above maxLength`);
+    if (typeof p.composition === 'object' && 'atLeast' in p.composition && p.composition.atLeast > p.composition.of.length) {
+      throw new ConfigError(`profile ${file}: groups.${group}.passwords.composition asks for ${p.composition.atLeast} of ${p.composition.of.length} classes`);
+    }
+    resolved[group] = checked.data;
+  }
+  const terms = data.terms ?? base?.terms ?? [];
+  for (const group of groups) {
+    if (resolved[group].passwords.expiry.every === 'term' && terms.length === 0) {
+      throw new ConfigError(`profile ${file}: groups.${group} expires passwords termly, but the profile lists no term dates (terms:)`);
+    }
+  }
+  return {
+    name: data.name,
+    description: data.description ?? base?.description,
+    source: data.source,
+    lineage: [...(base?.lineage ?? []), data.name],
+    trustedNetworks: data.trustedNetworks ?? base?.trustedNetworks ?? [],
+    terms: [...terms].sort((a, b) => a.starts.localeCompare(b.starts)),
+    groups: resolved,
+  };
+}
+
+let baseline: Profile | undefined;
+
+/** The shipped NCSC baseline, for tests and for anything that runs before a profile is chosen. */
+export function baselineProfile(): Profile {
+  baseline ??= loadProfile('ncsc');
+  return baseline;
+}

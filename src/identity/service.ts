@@ -121,7 +121,7 @@ export async function signIn(
       if (rehash) {
         await ctx.db.updateTable('account').set({ password_hash: rehash }).where('id', '=', account.id).execute();
       }
-      const started = await startSession(ctx, account.id, profile, client);
+      const started = await startSession(ctx, account.id, account.role as Role, profile, client);
       await ctx.audit.record({
         action: 'session.signed_in',
         target: `account:${account.id}`,

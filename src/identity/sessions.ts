@@ -4,7 +4,7 @@ import type { Role } from '../core/authz.js';
 import type { Clock } from '../core/clock.js';
 import type { Ctx } from '../core/context.js';
 import { hashToken, newSecretToken } from '../core/ids.js';
-import type { Profile } from '../core/profile.js';
+import { groupOf, type Profile } from '../core/profile.js';
 import type { Schema } from '../db/schema.js';
 
 export interface SessionAccount {
@@ -22,12 +22,13 @@ export interface SessionAccount {
 export async function startSession(
   ctx: Ctx,
   accountId: string,
+  role: Role,
   profile: Profile,
   client: { ip: string | null; userAgent: string | null },
 ): Promise<{ token: string; sessionId: string; expiresAt: string }> {
   const token = newSecretToken();
   const now = ctx.clock.now();
-  const expiresAt = new Date(now.getTime() + profile.sessions.absoluteHours * 3_600_000).toISOString();
+  const expiresAt = new Date(now.getTime() + profile.groups[groupOf(role)].sessions.absoluteHours * 3_600_000).toISOString();
   const sessionId = hashToken(token);
   await ctx.db
     .insertInto('session')
@@ -80,7 +81,7 @@ export async function resolveSession(
   const now = clock.now();
   const nowIso = now.toISOString();
   if (row.expiresAt <= nowIso) return undefined;
-  const idleLimit = new Date(now.getTime() - profile.sessions.idleMinutes * 60_000).toISOString();
+  const idleLimit = new Date(now.getTime() - profile.groups[groupOf(row.role as Role)].sessions.idleMinutes * 60_000).toISOString();
   if (row.lastSeenAt <= idleLimit) return undefined;
   if (now.getTime() - Date.parse(row.lastSeenAt) > 60_000) {
     await db.updateTable('session').set({ last_seen_at: nowIso }).where('id', '=', id).execute();

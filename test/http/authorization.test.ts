@@ -32,7 +32,7 @@ describe('authorization: every route × every role', () => {
 
   async function sessionFor(role: Role): Promise<Record<string, string>> {
     const { token } = await t.runtime.trail.transaction(systemActor('test'), (ctx) =>
-      startSession(ctx, accounts.get(role)!, t.runtime.profile, { ip: null, userAgent: null }),
+      startSession(ctx, accounts.get(role)!, role, t.runtime.profile, { ip: null, userAgent: null }),
     );
     return { cookie: `__Host-gatehouse-session=${token}`, 'x-csrf-token': csrfTokenFor(token) };
   }
