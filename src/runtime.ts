@@ -1,4 +1,8 @@
+import { createHash } from 'node:crypto';
 import os from 'node:os';
+import { canonicalJson } from './core/canonical-json.js';
+import { systemActor } from './core/context.js';
+import { profileWarnings } from './core/profile-warnings.js';
 import type { Logger } from 'pino';
 import { loadOrCreateSigner, loadSigner, type AuditSigner } from './audit/signing.js';
 import { AuditTrail } from './audit/trail.js';
@@ -8,6 +12,10 @@ import type { Config } from './core/config.js';
 import { loadProfile, type Profile } from './core/profile.js';
 import { migrate, openDatabase, type Database } from './db/database.js';
 import { PasswordHasher } from './identity/passwords.js';
+import { AddressThrottle } from './identity/throttle.js';
+import { createMailer, type Mailer } from './core/mailer.js';
+import { TrustedNetworks } from './core/networks.js';
+import { loadOrCreateSecretBox, type SecretBox } from './core/secret-box.js';
 
 /** Everything a running Gatehouse process holds, built once by `serve` or a CLI command. */
 export interface Runtime {
@@ -19,6 +27,10 @@ export interface Runtime {
   hasher: PasswordHasher;
   profile: Profile;
   signer: AuditSigner | undefined;
+  secrets: SecretBox;
+  mailer: Mailer;
+  trustedNetworks: TrustedNetworks;
+  throttle: AddressThrottle;
   close(): Promise<void>;
 }
 
@@ -28,6 +40,24 @@ export interface RuntimeOptions {
   /** serve: create the signing key if missing and run the checkpoint timer. */
   signing: 'create' | 'load' | 'none';
   checkpointTimer?: boolean;
+}
+
+/**
+ * The trail shows which policy was in force when: whenever the resolved profile differs from the
+ * one last recorded, a `profile.activated` event names it with a digest of every setting.
+ */
+async function recordActiveProfile(trail: AuditTrail, profile: Profile, reference: string): Promise<void> {
+  const digest = createHash('sha256').update(canonicalJson(profile)).digest('hex');
+  await trail.transaction(systemActor(), async (ctx) => {
+    const last = await ctx.db.selectFrom('audit_event').select('body').where('action', '=', 'profile.activated').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    if (last && (JSON.parse(last.body) as { details: { digest?: string } }).details.digest === digest) return;
+    await ctx.audit.record({
+      action: 'profile.activated',
+      target: 'profile',
+      severity: 'notice',
+      details: { name: profile.name, lineage: profile.lineage, reference, digest, warnings: profileWarnings(profile).map((w) => w.setting) },
+    });
+  });
 }
 
 export async function openRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
@@ -60,6 +90,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions): Prom
       onError: (error) => logger.error({ err: error }, 'audit checkpoint failed'),
     });
     await trail.start({ timer: options.checkpointTimer ?? false });
+    await recordActiveProfile(trail, profile, config.profile);
 
     const hasher = new PasswordHasher(
       { memoryKiB: config.argon2MemoryKiB, iterations: config.argon2Iterations, parallelism: config.argon2Parallelism },
@@ -75,6 +106,10 @@ export async function openRuntime(config: Config, options: RuntimeOptions): Prom
       hasher,
       profile,
       signer,
+      secrets: loadOrCreateSecretBox(config.dataDir, config.secretKeyFile),
+      mailer: createMailer({ smtpUrl: config.smtpUrl, from: config.smtpFrom, logger }),
+      trustedNetworks: new TrustedNetworks(profile.trustedNetworks),
+      throttle: new AddressThrottle(config.signInFailuresPerAddress, 5 * 60_000, () => clock.now().getTime()),
       async close() {
         await trail.stop();
         await db.close();

@@ -33,6 +33,12 @@ export const permissions = {
   'audit.read': 'Read and verify the audit trail',
   'audit.export': 'Export the audit trail (for the local authority or police)',
   'system.read': 'See server configuration and health details',
+  'accounts.read': 'See accounts, including locked ones',
+  'accounts.manage': 'Create accounts and administrator accounts, issue temporary passwords, disable, delete, report compromise',
+  'accounts.unlock': 'Unlock a locked account',
+  'aup.read': 'See Acceptable Use Policy versions and who has accepted them',
+  'aup.manage': 'Publish a new version of the Acceptable Use Policy',
+  'profile.read': 'See the active policy profile and its warnings',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -44,6 +50,12 @@ const grants: Record<Permission, readonly Role[]> = {
   'audit.read': ['administrator', 'senior_leader', 'dpo'],
   'audit.export': ['administrator', 'senior_leader', 'dpo'],
   'system.read': ['administrator'],
+  'accounts.read': ['administrator', 'senior_leader'],
+  'accounts.manage': ['administrator'],
+  'accounts.unlock': ['administrator'],
+  'aup.read': ['administrator', 'senior_leader', 'dpo'],
+  'aup.manage': ['administrator', 'senior_leader'],
+  'profile.read': ['administrator', 'senior_leader', 'dpo', 'governor'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(
@@ -62,10 +74,11 @@ export function permissionsOf(role: Role): Permission[] {
 }
 
 /**
- * What a route requires: `public` (no sign-in: health, setup, sign-in itself), `authenticated`
- * (any signed-in person, for their own things), or one permission.
+ * What a route requires: `public` (no sign-in: health, setup, sign-in itself), `signing_in` (a
+ * sign-in in progress: its cookie and CSRF header), `authenticated` (any signed-in person, for
+ * their own things), or one permission.
  */
-export type RouteAccess = 'public' | 'authenticated' | Permission;
+export type RouteAccess = 'public' | 'signing_in' | 'authenticated' | Permission;
 
 export function isRole(value: string): value is Role {
   return (roles as readonly string[]).includes(value);

@@ -190,6 +190,19 @@ export const settings = {
     default: 1,
     description: 'argon2id parallelism.',
   },
+  signInFailuresPerAddress: {
+    env: 'GATEHOUSE_SIGN_IN_FAILURES_PER_ADDRESS',
+    schema: positiveInt('failures', 1_000_000),
+    default: 200,
+    description:
+      'Failed sign-ins allowed from one network address in 5 minutes before it must wait (checked before any password hashing). Counts failures only, so a school behind one address is not slowed by its morning rush.',
+  },
+  secretKeyFile: {
+    env: 'GATEHOUSE_SECRET_KEY_FILE',
+    schema: z.string().min(1, 'must be a file path'),
+    description:
+      'Key that encrypts stored second-factor secrets (default: <dataDir>/secret.key, created at first start). Nodes sharing one PostgreSQL database need the same file.',
+  },
   shutdownGraceSeconds: {
     env: 'GATEHOUSE_SHUTDOWN_GRACE_SECONDS',
     schema: positiveInt('seconds', 600),
@@ -222,6 +235,8 @@ export interface Config {
   argon2MemoryKiB: number;
   argon2Iterations: number;
   argon2Parallelism: number;
+  signInFailuresPerAddress: number;
+  secretKeyFile: string | undefined;
   shutdownGraceSeconds: number;
 }
 

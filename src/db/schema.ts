@@ -1,4 +1,4 @@
-import type { GeneratedAlways } from 'kysely';
+import type { Generated, GeneratedAlways } from 'kysely';
 
 /**
  * Table types, shared by both dialects. Times are ISO-8601 UTC text with milliseconds
@@ -31,6 +31,17 @@ export interface AccountTable {
   is_break_glass: number;
   created_at: string;
   updated_at: string;
+  linked_account_id: string | null;
+  failed_attempts: Generated<number>;
+  locked_at: string | null;
+  password_set_at: string | null;
+  password_expiry_exempt: Generated<number>;
+  must_change_password: Generated<number>;
+  temporary_expires_at: string | null;
+  /** encrypted with the server's secret key */
+  totp_secret: string | null;
+  totp_last_step: number | null;
+  totp_enrolled_at: string | null;
 }
 
 export interface SessionTable {
@@ -43,6 +54,64 @@ export interface SessionTable {
   user_agent: string | null;
   ended_at: string | null;
   end_reason: string | null;
+  reauthenticated_at: string | null;
+}
+
+export interface PasswordHistoryTable {
+  id: string;
+  account_id: string;
+  password_hash: string;
+  set_at: string;
+}
+
+export interface RecoveryCodeTable {
+  account_id: string;
+  code_hash: string;
+  created_at: string;
+  used_at: string | null;
+}
+
+export interface PasskeyTable {
+  id: string;
+  account_id: string;
+  public_key: string;
+  counter: number;
+  transports: string | null;
+  name: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface AupVersionTable {
+  id: string;
+  audience: string;
+  version: number;
+  title: string;
+  body: string;
+  published_at: string;
+  published_by: string | null;
+}
+
+export interface AupAcceptanceTable {
+  account_id: string;
+  aup_version_id: string;
+  accepted_at: string;
+  ip: string | null;
+}
+
+export interface SignInAttemptTable {
+  id: string;
+  account_id: string;
+  created_at: string;
+  expires_at: string;
+  ip: string | null;
+  user_agent: string | null;
+  offsite: number;
+  mfa_verified: Generated<number>;
+  mfa_failures: Generated<number>;
+  challenge: string | null;
+  /** encrypted: a TOTP secret shown for enrolment, not yet confirmed */
+  pending_totp_secret: string | null;
 }
 
 /** body is the event's canonical JSON, exactly the bytes hashed; the rest is generated from it. */
@@ -79,6 +148,12 @@ export interface Schema {
   school_contact: SchoolContactTable;
   account: AccountTable;
   session: SessionTable;
+  password_history: PasswordHistoryTable;
+  recovery_code: RecoveryCodeTable;
+  passkey: PasskeyTable;
+  aup_version: AupVersionTable;
+  aup_acceptance: AupAcceptanceTable;
+  sign_in_attempt: SignInAttemptTable;
   audit_event: AuditEventTable;
   audit_checkpoint: AuditCheckpointTable;
   audit_key: AuditKeyTable;

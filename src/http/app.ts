@@ -24,6 +24,7 @@ import { registerAuditRoutes } from '../audit/routes.js';
 import type { RouteAccess } from '../core/authz.js';
 import { GatehouseError } from '../core/errors.js';
 import { registerIdentityRoutes } from '../identity/routes.js';
+import { registerAccountRoutes } from '../identity/account-routes.js';
 import type { SessionAccount } from '../identity/sessions.js';
 import type { Runtime } from '../runtime.js';
 import { registerSchoolRoutes } from '../school/routes.js';
@@ -68,6 +69,7 @@ export type App = FastifyInstance<
 > & { state: AppState; metrics: Metrics; routeAccess: Map<string, RouteAccess> };
 
 export const SESSION_COOKIE = '__Host-gatehouse-session';
+export const SIGN_IN_COOKIE = '__Host-gatehouse-signin';
 
 export async function buildApp(options: AppOptions): Promise<App> {
   const { runtime } = options;
@@ -193,6 +195,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerSystemRoutes(app, runtime);
   registerSchoolRoutes(app, runtime, options.setupGate);
   registerIdentityRoutes(app, runtime);
+  registerAccountRoutes(app, runtime);
   registerAuditRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;

@@ -4,7 +4,7 @@ import { forbidden, unauthenticated, GatehouseError } from '../core/errors.js';
 import { csrfTokenFor, resolveSession } from '../identity/sessions.js';
 import type { Runtime } from '../runtime.js';
 import type { App } from './app.js';
-import { SESSION_COOKIE } from './app.js';
+import { SESSION_COOKIE, SIGN_IN_COOKIE } from './app.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -34,6 +34,15 @@ export function registerAuthHooks(app: App, runtime: Runtime): void {
       }
     }
     if (!access || access === 'public') return;
+    if (access === 'signing_in') {
+      const pending = request.cookies[SIGN_IN_COOKIE];
+      if (!pending) throw new GatehouseError('sign_in_expired', 401, 'This sign-in has timed out or was cancelled. Please sign in again.');
+      const sent = request.headers['x-csrf-token'];
+      if (!SAFE_METHODS.has(request.method) && (typeof sent !== 'string' || !sameToken(sent, csrfTokenFor(pending)))) {
+        throw new GatehouseError('csrf_failed', 403, 'This request did not come from a Gatehouse page. Reload the page and try again.');
+      }
+      return;
+    }
     if (!request.auth) throw unauthenticated(token ? 'Your session has ended. Please sign in again.' : 'Please sign in.');
     if (!SAFE_METHODS.has(request.method)) {
       const sent = request.headers['x-csrf-token'];

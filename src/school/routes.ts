@@ -4,6 +4,9 @@ import type { App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
 import type { SetupGate } from './setup-gate.js';
+import { PasswordRejected } from '../identity/password-change.js';
+import { acceptable, checkPassword } from '../identity/password-rules.js';
+import { settingsFor } from '../identity/policy.js';
 import {
   completeSetup,
   contactInputSchema,
@@ -38,9 +41,12 @@ export function registerSchoolRoutes(app: App, runtime: Runtime, gate: SetupGate
         throw new GatehouseError('setup_link_invalid', 403, 'This setup link is not valid. Use the newest link printed when the server started.');
       }
       const { password, ...administrator } = request.body.administrator;
-      if (password.toLowerCase().includes(administrator.username)) {
-        throw new GatehouseError('validation_failed', 400, 'administrator.password: must not contain the username');
-      }
+      const rules = checkPassword(settingsFor(runtime.profile, 'administrator'), password, {
+        username: administrator.username,
+        names: [administrator.displayName],
+        personal: administrator.email ? [administrator.email] : [],
+      });
+      if (!acceptable(rules)) throw new PasswordRejected(rules);
       const passwordHash = await runtime.hasher.hash(password);
       await runtime.trail.transaction(
         { id: null, name: 'setup', role: null },

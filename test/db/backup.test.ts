@@ -5,7 +5,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, dialects, type TestDatabase } from '../helpers/databases.js';
-import { call, setupAndSignIn, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { TEST_PASSWORD, call, setupAndSignIn, signInOverHttp, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 const available = await dialects();
 
@@ -90,9 +90,8 @@ describe('DP-03 the platform’s own backups', () => {
     const forced = await runCli(['restore', file, '--force'], env);
     expect(forced.code).toBe(0);
     // The running server reads the restored data at its next query.
-    const signedIn = await call(server.url, 'POST', '/api/session', undefined, { username: 'master', password: 'Correct-Horse-Battery-Staple-42' });
-    const cookie = signedIn.headers.getSetCookie()[0]!.split(';')[0]!;
-    const contacts = (await (await fetch(new URL('/api/school/contacts', server.url), { headers: { cookie } })).json()) as { contacts: Array<{ name: string }> };
+    const again = await signInOverHttp(server.url, 'master', TEST_PASSWORD, session.totpSecret);
+    const contacts = (await (await fetch(new URL('/api/school/contacts', server.url), { headers: { cookie: again.cookie } })).json()) as { contacts: Array<{ name: string }> };
     expect(contacts.contacts[0]!.name).toBe('Before Backup');
     expect((await runCli(['audit', 'verify'], env)).code).toBe(0);
   });

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/core/config.js';
-import type { Clock } from '../../src/core/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
+import { totpNow } from '../../src/identity/totp.js';
 import { createLogger } from '../../src/core/logger.js';
 import { buildApp, type App } from '../../src/http/app.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
@@ -26,6 +27,7 @@ export function testConfig(test: TestDatabase, overrides: Partial<Config> = {}):
 }
 
 export interface TestApp {
+  clock: ManualClock;
   app: App;
   runtime: Runtime;
   gate: SetupGate;
@@ -35,16 +37,19 @@ export interface TestApp {
 }
 
 /** A whole app on a fresh database, driven with app.inject (no port). */
-export async function startTestApp(dialect: DialectName, options: { clock?: Clock; config?: Partial<Config> } = {}): Promise<TestApp> {
+export async function startTestApp(dialect: DialectName, options: { clock?: ManualClock; config?: Partial<Config> } = {}): Promise<TestApp> {
   const test = await createTestDatabase(dialect);
   const logs = new LogCapture();
   const logger = createLogger('debug', logs);
   const config = testConfig(test, options.config);
-  const runtime = await openRuntime(config, { logger, signing: 'create', clock: options.clock });
+  // A clock that moves only when told, so TOTP codes, expiry and lockout windows are exact.
+  const clock = options.clock ?? new ManualClock('2026-09-07T08:00:00.000Z');
+  const runtime = await openRuntime(config, { logger, signing: 'create', clock });
   const gate = new SetupGate(config.dataDir);
   const app = await buildApp({ runtime, setupGate: gate, webRoot: undefined });
   await app.ready();
   return {
+    clock,
     app,
     runtime,
     gate,
@@ -60,6 +65,9 @@ export async function startTestApp(dialect: DialectName, options: { clock?: Cloc
 
 export const ADMIN_PASSWORD = 'Correct-Horse-Battery-Staple-42';
 
+/** The master account's authenticator secret, per test app, for signing in again. */
+export const masterSecrets = new WeakMap<TestApp, string>();
+
 /** Runs first-time setup through the API; returns the administrator's session. */
 export async function setUpSchool(t: TestApp, school = 'Springfield Primary'): Promise<Session> {
   const token = new URL(t.gate.open('http://gatehouse.test')).hash.replace('#token=', '');
@@ -69,20 +77,62 @@ export async function setUpSchool(t: TestApp, school = 'Springfield Primary'): P
     payload: { token, school: { name: school, urn: '123456' }, administrator: { username: 'master', displayName: 'Master Administrator', email: 'it@school.example', password: ADMIN_PASSWORD } },
   });
   if (response.statusCode !== 201) throw new Error(`setup failed: ${response.statusCode} ${response.body}`);
-  return signIn(t, 'master', ADMIN_PASSWORD);
+  const session = await signIn(t, 'master', ADMIN_PASSWORD);
+  masterSecrets.set(t, session.totpSecret!);
+  return session;
 }
 
 export interface Session {
   cookie: string;
   csrf: string;
   headers: Record<string, string>;
+  /** The authenticator-app secret, once the account has one. */
+  totpSecret?: string;
+  recoveryCodes?: string[];
 }
 
-export async function signIn(t: TestApp, username: string, password: string): Promise<Session> {
-  const response = await t.app.inject({ method: 'POST', url: '/api/session', payload: { username, password } });
+interface OutcomeBody {
+  status: 'pending' | 'signed_in';
+  csrfToken: string;
+  step?: { step: string; secret?: string; aup?: { id: string } };
+  recoveryCodes?: string[];
+  error?: { code: string; message: string };
+}
+
+/**
+ * Signs in through every step the account needs: a TOTP code (the clock moves on 30 seconds
+ * first, as each code is accepted once), the AUP, MFA enrolment. A forced password change is not
+ * done here: tests of it drive that step themselves.
+ */
+export async function signIn(t: TestApp, username: string, password: string, options: { totpSecret?: string; ip?: string } = {}): Promise<Session> {
+  let response = await t.app.inject({ method: 'POST', url: '/api/session', payload: { username, password }, remoteAddress: options.ip ?? '127.0.0.1' });
   if (response.statusCode !== 200) throw new Error(`sign-in failed: ${response.statusCode} ${response.body}`);
-  const cookie = response.cookies.find((c) => c.name === '__Host-gatehouse-session');
-  if (!cookie) throw new Error('no session cookie');
-  const csrf = (response.json() as { csrfToken: string }).csrfToken;
-  return { cookie: `${cookie.name}=${cookie.value}`, csrf, headers: { cookie: `${cookie.name}=${cookie.value}`, 'x-csrf-token': csrf } };
+  let totpSecret = options.totpSecret;
+  let recoveryCodes: string[] | undefined;
+  for (let i = 0; i < 6; i++) {
+    const body = response.json() as OutcomeBody;
+    if (body.status === 'signed_in') {
+      const cookie = response.cookies.find((c) => c.name === '__Host-gatehouse-session')!;
+      recoveryCodes = body.recoveryCodes ?? recoveryCodes;
+      const jar = `${cookie.name}=${cookie.value}`;
+      return { cookie: jar, csrf: body.csrfToken, headers: { cookie: jar, 'x-csrf-token': body.csrfToken }, totpSecret, recoveryCodes };
+    }
+    const pending = response.cookies.find((c) => c.name === '__Host-gatehouse-signin')!;
+    const headers = { cookie: `${pending.name}=${pending.value}`, 'x-csrf-token': body.csrfToken };
+    const step = body.step!;
+    if (step.step === 'mfa') {
+      if (!totpSecret) throw new Error(`${username} needs a second factor, and the test gave no TOTP secret`);
+      t.clock.advance(30_000);
+      response = await t.app.inject({ method: 'POST', url: '/api/sign-in/second-factor', headers, payload: { code: await totpNow(totpSecret, t.clock) } });
+    } else if (step.step === 'mfa_enrol') {
+      totpSecret = step.secret!;
+      response = await t.app.inject({ method: 'POST', url: '/api/sign-in/mfa-enrolment', headers, payload: { code: await totpNow(totpSecret, t.clock) } });
+    } else if (step.step === 'aup') {
+      response = await t.app.inject({ method: 'POST', url: '/api/sign-in/aup', headers, payload: { versionId: step.aup!.id } });
+    } else {
+      throw new Error(`sign-in stopped at step ${step.step}`);
+    }
+    if (response.statusCode !== 200) throw new Error(`sign-in step ${step.step} failed: ${response.statusCode} ${response.body}`);
+  }
+  throw new Error('sign-in did not finish');
 }

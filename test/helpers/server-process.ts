@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { generate } from 'otplib';
 import { ROOT, childEnv } from './cli.js';
 
 /**
@@ -101,8 +102,12 @@ export async function call(base: string, method: string, url: string, session?: 
 
 export const TEST_PASSWORD = 'Correct-Horse-Battery-Staple-42';
 
-/** Setup through the printed link, then sign in as the master administrator. */
-export async function setupAndSignIn(server: ServerProcess): Promise<HttpSession> {
+export interface HttpSessionWithSecret extends HttpSession {
+  totpSecret: string;
+}
+
+/** Setup through the printed link, then sign in as the master administrator (enrolling MFA). */
+export async function setupAndSignIn(server: ServerProcess): Promise<HttpSessionWithSecret> {
   if (!server.setupLink) throw new Error('the server printed no setup link');
   const token = server.setupLink.split('#token=')[1]!;
   const setup = await call(server.url, 'POST', '/api/setup', undefined, {
@@ -114,10 +119,49 @@ export async function setupAndSignIn(server: ServerProcess): Promise<HttpSession
   return signInOverHttp(server.url, 'master', TEST_PASSWORD);
 }
 
-export async function signInOverHttp(base: string, username: string, password: string): Promise<HttpSession> {
-  const response = await call(base, 'POST', '/api/session', undefined, { username, password });
-  if (response.status !== 200) throw new Error(`sign-in failed: ${response.status} ${await response.text()}`);
-  const cookie = response.headers.getSetCookie().find((c) => c.startsWith('__Host-gatehouse-session='))!.split(';')[0]!;
-  const { csrfToken } = (await response.json()) as { csrfToken: string };
-  return { cookie, csrf: csrfToken };
+const lastStepUsed = new Map<string, number>();
+
+/**
+ * The code an authenticator shows, for a time step not used before: each code is accepted once,
+ * and the server allows one step of drift, so the next step's code works at once; beyond that,
+ * wait for the clock.
+ */
+async function freshCode(secret: string): Promise<string> {
+  for (;;) {
+    const now = Math.floor(Date.now() / 1000 / 30);
+    const step = Math.max(now, (lastStepUsed.get(secret) ?? now - 1) + 1);
+    if (step <= now + 1) {
+      lastStepUsed.set(secret, step);
+      return generate({ secret, epoch: step * 30 });
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+export async function signInOverHttp(base: string, username: string, password: string, totpSecret?: string): Promise<HttpSessionWithSecret> {
+  let response = await call(base, 'POST', '/api/session', undefined, { username, password });
+  let secret = totpSecret;
+  for (let i = 0; i < 6; i++) {
+    if (response.status !== 200) throw new Error(`sign-in failed: ${response.status} ${await response.text()}`);
+    const body = (await response.json()) as { status: string; csrfToken: string; step?: { step: string; secret?: string; aup?: { id: string } } };
+    const cookies = response.headers.getSetCookie();
+    if (body.status === 'signed_in') {
+      const cookie = cookies.find((c) => c.startsWith('__Host-gatehouse-session='))!.split(';')[0]!;
+      return { cookie, csrf: body.csrfToken, totpSecret: secret! };
+    }
+    const pending = { cookie: cookies.find((c) => c.startsWith('__Host-gatehouse-signin='))!.split(';')[0]!, csrf: body.csrfToken };
+    const step = body.step!;
+    if (step.step === 'mfa_enrol') {
+      secret = step.secret!;
+      response = await call(base, 'POST', '/api/sign-in/mfa-enrolment', pending, { code: await freshCode(secret) });
+    } else if (step.step === 'mfa') {
+      if (!secret) throw new Error(`${username} needs a second factor`);
+      response = await call(base, 'POST', '/api/sign-in/second-factor', pending, { code: await freshCode(secret) });
+    } else if (step.step === 'aup') {
+      response = await call(base, 'POST', '/api/sign-in/aup', pending, { versionId: step.aup!.id });
+    } else {
+      throw new Error(`sign-in stopped at step ${step.step}`);
+    }
+  }
+  throw new Error('sign-in did not finish');
 }

@@ -68,6 +68,15 @@ describe('authorization: every route × every role', () => {
       const [method, url] = route.split(' ') as [string, string];
       if (method === 'HEAD' || method === 'OPTIONS') continue;
       const anonymous = await t.app.inject({ method: method as 'GET', url: concrete(url), payload: method === 'GET' ? undefined : {} });
+      if (access === 'signing_in') {
+        // Only a sign-in in progress (its own cookie) reaches these; a session does not.
+        expect(anonymous.statusCode, `${route} without a sign-in in progress`).toBe(401);
+        for (const role of roles) {
+          const response = await t.app.inject({ method: method as 'GET', url: concrete(url), headers: await sessionFor(role), payload: method === 'GET' ? undefined : {} });
+          expect(response.statusCode, `${route} as ${role} with a session but no sign-in`).toBe(401);
+        }
+        continue;
+      }
       if (access === 'public') {
         expect(anonymous.statusCode, `${route} is public`).not.toBe(401);
       } else {

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseBody } from '../../src/audit/chain.js';
 import { verifyTrail } from '../../src/audit/verify.js';
 import { dialects } from '../helpers/databases.js';
-import { ADMIN_PASSWORD, setUpSchool, signIn, startTestApp, type TestApp } from '../helpers/runtime.js';
+import { totpNow } from '../../src/identity/totp.js';
+import { ADMIN_PASSWORD, masterSecrets, setUpSchool, signIn, startTestApp, type TestApp } from '../helpers/runtime.js';
 
 for (const dialect of await dialects()) {
   describe(`server on ${dialect}`, () => {
@@ -90,7 +91,7 @@ for (const dialect of await dialects()) {
         expect(account).toMatchObject({ username: 'master', role: 'administrator', is_break_glass: 1 });
         expect(account.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
         const actions = (await t.runtime.db.kysely.selectFrom('audit_event').select('action').orderBy('seq').execute()).map((r) => r.action);
-        expect(actions).toEqual(['audit.key_registered', 'school.created', 'account.created', 'setup.completed']);
+        expect(actions).toEqual(['audit.key_registered', 'profile.activated', 'school.created', 'account.created', 'setup.completed']);
         expect((await verifyTrail(t.runtime.db)).ok).toBe(true);
       });
 
@@ -110,7 +111,17 @@ for (const dialect of await dialects()) {
         });
         expect(bad.statusCode).toBe(400);
         const fields = bad.json().error.fields.map((f: { field: string }) => f.field);
-        expect(fields).toEqual(expect.arrayContaining(['body.school.name', 'body.school.urn', 'body.administrator.username', 'body.administrator.password']));
+        expect(fields).toEqual(expect.arrayContaining(['body.school.name', 'body.school.urn', 'body.administrator.username']));
+        // The password is held to the profile's rules for administrators (12+ characters in the baseline).
+        const token = t.gate.open('http://gatehouse.test').split('#token=')[1]!;
+        const weak = await t.app.inject({
+          method: 'POST',
+          url: '/api/setup',
+          payload: { token, school: { name: 'Springfield' }, administrator: { username: 'master', displayName: 'M', password: 'short' } },
+        });
+        expect(weak.statusCode).toBe(400);
+        expect(weak.json().error).toMatchObject({ code: 'password_rejected' });
+        expect(weak.json().error.message).toContain('at least 12 characters');
         expect(await t.runtime.db.kysely.selectFrom('school').selectAll().execute()).toHaveLength(0);
       });
 
@@ -139,12 +150,25 @@ for (const dialect of await dialects()) {
         ]);
       });
 
-      it('sets the session cookie Secure, HttpOnly, SameSite=Strict with the __Host- prefix', async () => {
+      it('sets the sign-in and session cookies Secure, HttpOnly, SameSite=Strict with the __Host- prefix', async () => {
         await setUpSchool(t);
-        const response = await t.app.inject({ method: 'POST', url: '/api/session', payload: { username: 'master', password: ADMIN_PASSWORD } });
-        const cookie = response.cookies.find((c) => c.name === '__Host-gatehouse-session')!;
+        const first = await t.app.inject({ method: 'POST', url: '/api/session', payload: { username: 'master', password: ADMIN_PASSWORD } });
+        expect(first.json()).toMatchObject({ status: 'pending', step: { step: 'mfa' } });
+        const pending = first.cookies.find((c) => c.name === '__Host-gatehouse-signin')!;
+        expect(pending).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Strict', path: '/' });
+        expect(first.cookies.find((c) => c.name === '__Host-gatehouse-session')).toBeUndefined();
+        t.clock.advance(30_000);
+        const second = await t.app.inject({
+          method: 'POST',
+          url: '/api/sign-in/second-factor',
+          headers: { cookie: `${pending.name}=${pending.value}`, 'x-csrf-token': first.json().csrfToken },
+          payload: { code: await totpNow(masterSecrets.get(t)!, t.clock) },
+        });
+        expect(second.json()).toMatchObject({ status: 'signed_in', account: { username: 'master' } });
+        const cookie = second.cookies.find((c) => c.name === '__Host-gatehouse-session')!;
         expect(cookie).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Strict', path: '/' });
         expect(cookie.domain).toBeUndefined();
+        expect(second.cookies.find((c) => c.name === '__Host-gatehouse-signin')?.value).toBe('');
       });
 
       it('answers a wrong password and an unknown username exactly alike', async () => {
@@ -174,7 +198,7 @@ for (const dialect of await dialects()) {
         await setUpSchool(t);
         const weak = await (await import('argon2')).default.hash(ADMIN_PASSWORD, { type: 2, memoryCost: 8192, timeCost: 1, parallelism: 1 });
         await t.runtime.db.kysely.updateTable('account').set({ password_hash: weak }).execute();
-        await signIn(t, 'master', ADMIN_PASSWORD);
+        await signIn(t, 'master', ADMIN_PASSWORD, { totpSecret: masterSecrets.get(t) });
         const account = await t.runtime.db.kysely.selectFrom('account').select('password_hash').executeTakeFirstOrThrow();
         expect(account.password_hash).toMatch(/m=19456,p=1,t=2/);
       });

@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely';
 import * as foundation from './0001-foundation.js';
+import * as signIn from './0002-sign-in.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
   '0001-foundation': foundation,
+  '0002-sign-in': signIn,
 };

@@ -1,0 +1,248 @@
+import type { Selectable } from 'kysely';
+import { z } from 'zod';
+import { isRole, roles, type Role } from '../core/authz.js';
+import type { Actor } from '../core/context.js';
+import { GatehouseError, conflict, forbidden, notFound } from '../core/errors.js';
+import type { AccountTable } from '../db/schema.js';
+import type { Runtime } from '../runtime.js';
+import { applyPassword } from './password-change.js';
+import { passwordExpiresAt, settingsFor } from './policy.js';
+import { contextFor } from './password-change.js';
+import { createAccount, usernameSchema } from './service.js';
+import { generateTemporaryPassword } from './temporary-password.js';
+
+/**
+ * What administrators do to accounts: create them with a temporary password (AC-09), give a person
+ * a separate administrator account (AC-07), unlock (PW-07), issue a new temporary password,
+ * disable, delete, change role, and mark a password compromised (PW-11). The master (break-glass)
+ * account made at setup is out of reach of all of these (AC-08).
+ */
+type Account = Selectable<AccountTable>;
+
+export interface AccountSummary {
+  id: string;
+  username: string;
+  displayName: string;
+  email: string | null;
+  role: Role;
+  status: string;
+  isBreakGlass: boolean;
+  linkedAccountId: string | null;
+  locked: boolean;
+  lockedAt: string | null;
+  failedAttempts: number;
+  mfaEnrolled: boolean;
+  mustChangePassword: boolean;
+  temporaryExpiresAt: string | null;
+  passwordExpiresAt: string | null;
+  createdAt: string;
+}
+
+export function summarise(rt: Runtime, a: Account): AccountSummary {
+  const role = a.role as Role;
+  return {
+    id: a.id,
+    username: a.username,
+    displayName: a.display_name,
+    email: a.email,
+    role,
+    status: a.status,
+    isBreakGlass: a.is_break_glass === 1,
+    linkedAccountId: a.linked_account_id,
+    locked: a.locked_at !== null,
+    lockedAt: a.locked_at,
+    failedAttempts: a.failed_attempts,
+    mfaEnrolled: a.totp_enrolled_at !== null,
+    mustChangePassword: a.must_change_password === 1,
+    temporaryExpiresAt: a.temporary_expires_at,
+    passwordExpiresAt: passwordExpiresAt(rt.profile, role, a.password_set_at, a.password_expiry_exempt === 1),
+    createdAt: a.created_at,
+  };
+}
+
+export const listQuerySchema = z.object({
+  status: z.enum(['active', 'disabled', 'locked']).optional(),
+  q: z.string().trim().max(100).optional(),
+});
+
+export async function listAccounts(rt: Runtime, query: z.infer<typeof listQuerySchema>): Promise<AccountSummary[]> {
+  let q = rt.db.kysely.selectFrom('account').selectAll().orderBy('username').limit(1000);
+  if (query.status === 'locked') q = q.where('locked_at', 'is not', null);
+  else if (query.status) q = q.where('status', '=', query.status);
+  if (query.q) {
+    const like = `%${query.q.toLowerCase().replace(/[%_\\]/g, '')}%`;
+    q = q.where((eb) => eb.or([eb('username', 'like', like), eb(eb.fn('lower', ['display_name']), 'like', like)]));
+  }
+  return (await q.execute()).map((a) => summarise(rt, a));
+}
+
+async function load(rt: Runtime, id: string): Promise<Account> {
+  const account = await rt.db.kysely.selectFrom('account').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!account) throw notFound('There is no such account.');
+  return account;
+}
+
+export async function getAccount(rt: Runtime, id: string): Promise<AccountSummary> {
+  return summarise(rt, await load(rt, id));
+}
+
+function protectBreakGlass(account: Account, what: string): void {
+  if (account.is_break_glass) {
+    throw new GatehouseError('break_glass_protected', 403, `The master (break-glass) account cannot be ${what} by any administrator (AC-08).`);
+  }
+}
+
+const meta = (m: { ip: string | null; requestId: string | null }) => m;
+
+export const newAccountSchema = z.object({
+  username: usernameSchema,
+  displayName: z.string().trim().min(1, 'is required').max(200),
+  email: z.email('must be an e-mail address').nullable().optional(),
+  role: z.enum(roles.filter((r) => r !== 'administrator') as [Role, ...Role[]], {
+    error: 'must be a role other than administrator: administrator rights go on a separate administrator account',
+  }),
+});
+
+/** AC-09: a new account with a system-generated temporary password, shown once to whoever made it. */
+export async function createPersonAccount(
+  rt: Runtime,
+  actor: Actor,
+  input: z.infer<typeof newAccountSchema>,
+  m: { ip: string | null; requestId: string | null },
+): Promise<{ account: AccountSummary; temporaryPassword: string }> {
+  const settings = settingsFor(rt.profile, input.role);
+  const temporaryPassword = generateTemporaryPassword(settings, { username: input.username, names: [input.displayName], personal: input.email ? [input.email] : [] });
+  const hash = await rt.hasher.hash(temporaryPassword);
+  const expires = new Date(rt.clock.now().getTime() + settings.passwords.temporaryExpiresHours * 3_600_000).toISOString();
+  const id = await rt.trail.transaction(actor, (ctx) =>
+    createAccount(ctx, { username: input.username, displayName: input.displayName, email: input.email ?? null, role: input.role, passwordHash: hash, temporaryExpiresAt: expires }), meta(m));
+  return { account: await getAccount(rt, id), temporaryPassword };
+}
+
+/** AC-07: administrator rights only on a separate account, linked to the person's everyday one. */
+export async function createAdministratorAccount(rt: Runtime, actor: Actor, everydayId: string, m: { ip: string | null; requestId: string | null }) {
+  const everyday = await load(rt, everydayId);
+  if (everyday.role === 'administrator') throw new GatehouseError('already_administrator', 409, 'That is already an administrator account; link administrator accounts to everyday accounts.');
+  if (everyday.status !== 'active') throw new GatehouseError('account_inactive', 409, 'The everyday account is not active.');
+  const existing = await rt.db.kysely.selectFrom('account').select('username').where('linked_account_id', '=', everyday.id).where('role', '=', 'administrator').executeTakeFirst();
+  if (existing) throw conflict(`${everyday.display_name} already has the administrator account "${existing.username}".`, 'administrator_exists');
+  const username = `${everyday.username}.admin`.slice(0, 64);
+  const settings = settingsFor(rt.profile, 'administrator');
+  const temporaryPassword = generateTemporaryPassword(settings, { username, names: [everyday.display_name], personal: everyday.email ? [everyday.email] : [] });
+  const hash = await rt.hasher.hash(temporaryPassword);
+  const expires = new Date(rt.clock.now().getTime() + settings.passwords.temporaryExpiresHours * 3_600_000).toISOString();
+  const id = await rt.trail.transaction(actor, (ctx) =>
+    createAccount(ctx, {
+      username,
+      displayName: `${everyday.display_name} (administrator)`,
+      email: everyday.email,
+      role: 'administrator',
+      passwordHash: hash,
+      temporaryExpiresAt: expires,
+      linkedAccountId: everyday.id,
+    }), meta(m));
+  return { account: await getAccount(rt, id), temporaryPassword };
+}
+
+/** AC-09 / PW-08: a new temporary password; the person's sessions end; forced change at next sign-in. */
+export async function issueTemporaryPassword(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }) {
+  const account = await load(rt, id);
+  protectBreakGlass(account, 'given a temporary password');
+  if (account.id === actor.id) throw new GatehouseError('own_account', 409, 'Change your own password from My account.');
+  const settings = settingsFor(rt.profile, account.role as Role);
+  const temporaryPassword = generateTemporaryPassword(settings, contextFor(account));
+  const prepared = { hash: await rt.hasher.hash(temporaryPassword), exempt: false };
+  await rt.trail.transaction(actor, (ctx) => applyPassword(ctx, account, rt.profile, prepared, { kind: 'temporary_issued' }), meta(m));
+  return { account: await getAccount(rt, id), temporaryPassword };
+}
+
+export async function unlockAccount(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }): Promise<AccountSummary> {
+  const account = await load(rt, id);
+  if (!account.locked_at && account.failed_attempts === 0) return summarise(rt, account);
+  await rt.trail.transaction(actor, async (ctx) => {
+    await ctx.db.updateTable('account').set({ locked_at: null, failed_attempts: 0, updated_at: ctx.clock.now().toISOString() }).where('id', '=', id).execute();
+    await ctx.audit.record({ action: 'account.unlocked', target: `account:${id}`, severity: 'notice', details: { username: account.username, by: 'administrator', wasLocked: account.locked_at !== null } });
+  }, meta(m));
+  return getAccount(rt, id);
+}
+
+export const accountChangeSchema = z
+  .object({
+    status: z.enum(['active', 'disabled']).optional(),
+    role: z.string().refine((r) => isRole(r) && r !== 'administrator', 'must be a role other than administrator').optional(),
+  })
+  .refine((v) => v.status !== undefined || v.role !== undefined, 'give status or role');
+
+export async function changeAccount(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof accountChangeSchema>, m: { ip: string | null; requestId: string | null }) {
+  const account = await load(rt, id);
+  if (input.status === 'disabled') protectBreakGlass(account, 'disabled');
+  if (input.role !== undefined) protectBreakGlass(account, 'demoted');
+  if (account.id === actor.id) throw forbidden('You cannot change your own account’s status or role.');
+  if (input.role && account.role === 'administrator') {
+    throw new GatehouseError('administrator_account', 409, 'An administrator account only holds administrator rights; disable or delete it instead.');
+  }
+  await rt.trail.transaction(actor, async (ctx) => {
+    const now = ctx.clock.now().toISOString();
+    const changes: Record<string, { from: unknown; to: unknown }> = {};
+    if (input.status && input.status !== account.status) changes.status = { from: account.status, to: input.status };
+    if (input.role && input.role !== account.role) changes.role = { from: account.role, to: input.role };
+    if (Object.keys(changes).length === 0) return;
+    await ctx.db.updateTable('account').set({ ...(input.status ? { status: input.status } : {}), ...(input.role ? { role: input.role } : {}), updated_at: now }).where('id', '=', id).execute();
+    // A change of rights or a disabled account: its sessions end, and any sign-in in progress.
+    await ctx.db.updateTable('session').set({ ended_at: now, end_reason: changes.status ? 'account_disabled' : 'privileges_changed' }).where('account_id', '=', id).where('ended_at', 'is', null).execute();
+    await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', id).execute();
+    await ctx.audit.record({ action: 'account.changed', target: `account:${id}`, severity: 'notice', details: { username: account.username, changes } });
+  }, meta(m));
+  return getAccount(rt, id);
+}
+
+export async function deleteAccount(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }): Promise<void> {
+  const account = await load(rt, id);
+  protectBreakGlass(account, 'deleted');
+  if (account.id === actor.id) throw forbidden('You cannot delete your own account.');
+  await rt.trail.transaction(actor, async (ctx) => {
+    await ctx.db.updateTable('account').set({ linked_account_id: null }).where('linked_account_id', '=', id).execute();
+    await ctx.db.deleteFrom('account').where('id', '=', id).execute();
+    await ctx.audit.record({ action: 'account.deleted', target: `account:${id}`, severity: 'notice', details: { username: account.username, role: account.role } });
+  }, meta(m));
+}
+
+/**
+ * PW-11: a password suspected compromised. Every session ends at once, the password must be
+ * changed at the next sign-in, the DPO is e-mailed, and the trail records it at high severity.
+ */
+export async function reportCompromised(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }): Promise<void> {
+  const account = await load(rt, id);
+  if (account.is_break_glass && actor.id !== account.id) protectBreakGlass(account, 'marked compromised');
+  await rt.trail.transaction(actor, async (ctx) => {
+    const now = ctx.clock.now().toISOString();
+    await ctx.db.updateTable('account').set({ must_change_password: 1, temporary_expires_at: null, updated_at: now }).where('id', '=', id).execute();
+    const ended = await ctx.db.updateTable('session').set({ ended_at: now, end_reason: 'password_compromised' }).where('account_id', '=', id).where('ended_at', 'is', null).executeTakeFirst();
+    await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', id).execute();
+    await ctx.audit.record({
+      action: 'account.password_compromised',
+      target: `account:${id}`,
+      severity: 'high',
+      details: { username: account.username, reportedBy: actor.id === id ? 'self' : actor.name, sessionsEnded: Number(ended.numUpdatedRows ?? 0) },
+    });
+  }, meta(m));
+  const dpo = await rt.db.kysely.selectFrom('school_contact').select(['name', 'email']).where('role', '=', 'dpo').executeTakeFirst();
+  const result = dpo?.email
+    ? await rt.mailer.send({
+        to: dpo.email,
+        subject: `Gatehouse: a password has been reported compromised (${account.username})`,
+        text:
+          `Dear ${dpo.name},\n\nThe password of ${account.display_name} (${account.username}) was reported as possibly compromised by ` +
+          `${actor.id === id ? 'its owner' : actor.name} at ${rt.clock.now().toISOString()}.\n\nAll of the account's sessions have been ended and the ` +
+          `password must be changed at the next sign-in. Please consider whether personal data is at risk under the school's data-breach procedure.\n\n— Gatehouse`,
+      })
+    : { sent: false, error: 'no DPO e-mail address is recorded under School > Named roles' };
+  await rt.trail.transaction({ id: null, name: 'system', role: null }, (ctx) =>
+    ctx.audit.record({
+      action: result.sent ? 'notification.sent' : 'notification.failed',
+      target: `account:${id}`,
+      severity: result.sent ? 'info' : 'warning',
+      details: { about: 'password_compromised', to: dpo?.email ?? null, ...(result.error ? { error: result.error } : {}) },
+    }),
+  );
+}
