@@ -4,7 +4,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { TEST_PASSWORD, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { TEST_PASSWORD, freshCode, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 /**
  * The console in Debian's Chromium, driven by playwright-core (no browser download). Runs the
@@ -89,6 +89,16 @@ describe('console in Chromium', () => {
 
     await page.getByLabel('Password').fill(TEST_PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    // AC-07: an administrator account must set up MFA before it gets a session.
+    await page.getByRole('heading', { name: 'Set up your authenticator app' }).waitFor();
+    await shot(page, 'foundation-04a-mfa-enrolment');
+    const secret = (await page.getByTestId('totp-secret').textContent())!.replace(/\s/g, '');
+    await page.getByLabel('Code from the app').fill(await freshCode(secret));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByTestId('recovery-codes').waitFor();
+    await shot(page, 'foundation-04b-recovery-codes');
+    await page.getByLabel('I have saved these codes').check();
+    await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('heading', { name: 'Springfield Primary' }).waitFor();
     await page.getByTestId('status-audit').waitFor();
     expect(await page.getByText('master (break-glass) account').first().isVisible()).toBe(true);

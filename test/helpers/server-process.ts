@@ -126,7 +126,7 @@ const lastStepUsed = new Map<string, number>();
  * and the server allows one step of drift, so the next step's code works at once; beyond that,
  * wait for the clock.
  */
-async function freshCode(secret: string): Promise<string> {
+export async function freshCode(secret: string): Promise<string> {
   for (;;) {
     const now = Math.floor(Date.now() / 1000 / 30);
     const step = Math.max(now, (lastStepUsed.get(secret) ?? now - 1) + 1);

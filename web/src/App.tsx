@@ -1,7 +1,10 @@
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, api, setCsrfToken, type Account, type Info, type SessionResponse } from './api';
 import { ErrorMessage, HealthBadge } from './components';
+import { AccountPage } from './pages/AccountPage';
+import { AccountsPage } from './pages/AccountsPage';
 import { AuditPage } from './pages/AuditPage';
+import { PolicyPage } from './pages/PolicyPage';
 import { OverviewPage } from './pages/OverviewPage';
 import { SchoolPage } from './pages/SchoolPage';
 import { SetupPage } from './pages/SetupPage';
@@ -15,6 +18,7 @@ export function App() {
   const [info, setInfo] = useState<Info | null>(null);
   const [account, setAccount] = useState<Account | null | undefined>(undefined);
   const [error, setError] = useState<unknown>(null);
+  const [notices, setNotices] = useState<{ banner: string | null; reminder: string | null }>({ banner: null, reminder: null });
 
   const refresh = useCallback(async () => {
     try {
@@ -68,9 +72,11 @@ export function App() {
       <Frame schoolName={info.school?.name ?? null}>
         <SignInPage
           schoolName={info.school?.name ?? ''}
-          onSignedIn={(session) => {
-            setCsrfToken(session.csrfToken);
-            setAccount(session.account);
+          onSignedIn={(outcome) => {
+            setCsrfToken(outcome.csrfToken);
+            setNotices({ banner: outcome.banner, reminder: outcome.passwordReminder ?? null });
+            setAccount(outcome.account!);
+            navigate('/');
           }}
         />
       </Frame>
@@ -90,7 +96,10 @@ export function App() {
   const pages = [
     { href: '/', label: 'Overview', show: true },
     { href: '/school', label: 'School', show: true },
+    { href: '/accounts', label: 'Accounts', show: may(account, 'accounts.read') },
+    { href: '/policy', label: 'Policy', show: may(account, 'profile.read') },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read') },
+    { href: '/account', label: 'My account', show: true },
   ];
   return (
     <Frame schoolName={info.school?.name ?? null} account={account} onSignOut={signOut}>
@@ -101,10 +110,27 @@ export function App() {
           </Link>
         ))}
       </nav>
+      {notices.banner || notices.reminder ? (
+        <div className="notices">
+          {notices.reminder ? <div className="alert alert-warn" role="status" data-testid="password-reminder">{notices.reminder}</div> : null}
+          {notices.banner ? (
+            <div className="banner" role="note" data-testid="banner">
+              {notices.banner}
+              <button type="button" className="link-button" onClick={() => setNotices({ ...notices, banner: null })}>Dismiss</button>
+            </div>
+          ) : null}
+        </div>
+      ) : null}
       {path === '/school' ? (
         <SchoolPage canManage={may(account, 'school.manage')} onChanged={() => void refresh()} />
       ) : path === '/audit' && may(account, 'audit.read') ? (
         <AuditPage />
+      ) : path === '/accounts' && may(account, 'accounts.read') ? (
+        <AccountsPage account={account} />
+      ) : path === '/policy' && may(account, 'profile.read') ? (
+        <PolicyPage canManageAup={may(account, 'aup.manage')} />
+      ) : path === '/account' ? (
+        <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} />
       ) : (
         <OverviewPage account={account} schoolName={info.school?.name ?? ''} />
       )}

@@ -62,12 +62,52 @@ export interface Account {
   expiresAt: string;
   roleLabel: string;
   permissions: string[];
+  mfaEnrolled: boolean;
+  passwordExpiresAt: string | null;
 }
 
 export interface SessionResponse {
   account: Account;
   csrfToken: string;
 }
+
+export interface Rule {
+  id: string;
+  requirement: string;
+  label: string;
+  ok: boolean;
+  advisory?: boolean;
+  detail?: string;
+}
+
+export interface AupVersion {
+  id: string;
+  audience: string;
+  version: number;
+  title: string;
+  body: string;
+  publishedAt: string;
+}
+
+export type Step =
+  | { step: 'mfa'; methods: string[] }
+  | { step: 'aup'; aup: AupVersion }
+  | { step: 'change_password'; reason: 'temporary' | 'expired' | 'required'; rules: Rule[] }
+  | { step: 'mfa_enrol'; secret: string; uri: string; qrSvg: string; reason: string };
+
+export interface Outcome {
+  status: 'pending' | 'signed_in';
+  csrfToken: string;
+  banner: string | null;
+  step?: Step;
+  username?: string;
+  account?: Account;
+  passwordReminder?: string | null;
+  recoveryCodes?: string[];
+}
+
+/** The server's QR code (SVG text) as an image address: no markup from the network goes into the page. */
+export const svgDataUrl = (svg: string) => `data:image/svg+xml;base64,${btoa(svg)}`;
 
 export interface Readiness {
   status: string;
