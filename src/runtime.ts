@@ -40,6 +40,8 @@ export interface RuntimeOptions {
   /** serve: create the signing key if missing and run the checkpoint timer. */
   signing: 'create' | 'load' | 'none';
   checkpointTimer?: boolean;
+  /** serve: record the profile in force when it changed (read-only commands write nothing). */
+  recordProfile?: boolean;
 }
 
 /**
@@ -90,7 +92,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions): Prom
       onError: (error) => logger.error({ err: error }, 'audit checkpoint failed'),
     });
     await trail.start({ timer: options.checkpointTimer ?? false });
-    await recordActiveProfile(trail, profile, config.profile);
+    if (options.recordProfile) await recordActiveProfile(trail, profile, config.profile);
 
     const hasher = new PasswordHasher(
       { memoryKiB: config.argon2MemoryKiB, iterations: config.argon2Iterations, parallelism: config.argon2Parallelism },

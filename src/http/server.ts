@@ -32,7 +32,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
   const lock = ProcessLock.acquire(config.dataDir);
   let runtime: Runtime | undefined;
   try {
-    runtime = await openRuntime(config, { logger, signing: 'create', checkpointTimer: true });
+    runtime = await openRuntime(config, { logger, signing: 'create', checkpointTimer: true, recordProfile: true });
     const gate = new SetupGate(config.dataDir);
     const https = config.tlsCertFile && config.tlsKeyFile
       ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }

@@ -14,6 +14,7 @@ import { createTestDatabase, dialects } from '../helpers/databases.js';
  */
 const RELEASED: Record<string, string> = {
   '0001-foundation.ts': 'efc32983',
+  '0002-sign-in.ts': '8db861f1',
 };
 
 const available = await dialects();

@@ -44,7 +44,7 @@ export async function startTestApp(dialect: DialectName, options: { clock?: Manu
   const config = testConfig(test, options.config);
   // A clock that moves only when told, so TOTP codes, expiry and lockout windows are exact.
   const clock = options.clock ?? new ManualClock('2026-09-07T08:00:00.000Z');
-  const runtime = await openRuntime(config, { logger, signing: 'create', clock });
+  const runtime = await openRuntime(config, { logger, signing: 'create', clock, recordProfile: true });
   const gate = new SetupGate(config.dataDir);
   const app = await buildApp({ runtime, setupGate: gate, webRoot: undefined });
   await app.ready();
