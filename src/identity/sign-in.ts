@@ -152,8 +152,20 @@ export async function startSignIn(rt: Runtime, input: { username: string; passwo
   const rehash = rt.hasher.needsRehash(account.password_hash!) ? await rt.hasher.hash(input.password) : undefined;
   const token = newSecretToken();
   const now = rt.clock.now();
-  const offsite = !rt.trustedNetworks.contains(client.ip);
-  await rt.trail.transaction(actorOf(account), async (ctx) => {
+  const attempt: Attempt = {
+    id: hashToken(token),
+    account_id: account.id,
+    expires_at: new Date(now.getTime() + SIGN_IN_MINUTES * 60_000).toISOString(),
+    offsite: rt.trustedNetworks.contains(client.ip) ? 0 : 1,
+    mfa_verified: 0,
+    mfa_failures: 0,
+    challenge: null,
+    pending_totp_secret: null,
+  };
+  // Most sign-ins need no further step: then one transaction does everything (the hot path of
+  // the morning rush). Otherwise the attempt is stored and the browser is sent to the next step.
+  const step = await nextStep(rt, account, attempt, false);
+  const session = await rt.trail.transaction(actorOf(account), async (ctx) => {
     await ctx.db
       .updateTable('account')
       .set({ failed_attempts: 0, locked_at: null, ...(rehash ? { password_hash: rehash } : {}) })
@@ -162,22 +174,22 @@ export async function startSignIn(rt: Runtime, input: { username: string; passwo
     if (account.locked_at) {
       await ctx.audit.record({ action: 'account.unlocked', target: `account:${account.id}`, severity: 'notice', details: { username, by: 'automatic_after_minutes' } });
     }
+    if (!step) return openSession(ctx, rt, account, attempt, client);
     await ctx.db
       .insertInto('sign_in_attempt')
       .values({
-        id: hashToken(token),
-        account_id: account.id,
+        ...attempt,
         created_at: now.toISOString(),
-        expires_at: new Date(now.getTime() + SIGN_IN_MINUTES * 60_000).toISOString(),
         ip: client.ip,
         user_agent: client.userAgent?.slice(0, 300) ?? null,
-        offsite: offsite ? 1 : 0,
-        challenge: null,
-        pending_totp_secret: null,
+        pending_totp_secret: step.step === 'mfa_enrol' ? rt.secrets.seal(step.secret) : null,
       })
       .execute();
+    return undefined;
   }, { ip: client.ip, requestId: client.requestId });
-  return advance(rt, token, client);
+  const banner = settingsFor(rt.profile, account.role as Role).banner;
+  if (step) return { status: 'pending', token, csrfToken: csrfTokenFor(token), step, banner, username: account.username };
+  return signedIn(rt, account, session!, client, banner);
 }
 
 interface Attempt {
@@ -203,7 +215,7 @@ async function hasPasskey(rt: Runtime, accountId: string): Promise<boolean> {
 }
 
 /** What the account still needs before it gets a session, in order; null when nothing. */
-async function nextStep(rt: Runtime, account: Account, attempt: Attempt, token: string): Promise<Step | null> {
+async function nextStep(rt: Runtime, account: Account, attempt: Attempt, persisted = true): Promise<Step | null> {
   const role = account.role as Role;
   const settings = settingsFor(rt.profile, role);
   const passkey = await hasPasskey(rt, account.id);
@@ -228,7 +240,7 @@ async function nextStep(rt: Runtime, account: Account, attempt: Attempt, token: 
     let secret = attempt.pending_totp_secret ? rt.secrets.open(attempt.pending_totp_secret) : undefined;
     if (!secret) {
       secret = newTotpSecret();
-      await rt.db.kysely.updateTable('sign_in_attempt').set({ pending_totp_secret: rt.secrets.seal(secret) }).where('id', '=', hashToken(token)).execute();
+      if (persisted) await rt.db.kysely.updateTable('sign_in_attempt').set({ pending_totp_secret: rt.secrets.seal(secret) }).where('id', '=', attempt.id).execute();
     }
     const school = await rt.db.kysely.selectFrom('school').select('name').executeTakeFirst();
     const uri = totpUri(secret, `Gatehouse${school ? ` (${school.name})` : ''}`, account.username);
@@ -267,32 +279,27 @@ function reminderFor(rt: Runtime, account: SignedInAccount): string | null {
   return `Your password expires ${days <= 1 ? 'tomorrow' : `in ${days} days`} (${account.passwordExpiresAt.slice(0, 10)}). Change it now from My account.`;
 }
 
-/** Works out the next step, or finishes with a session. */
-async function advance(rt: Runtime, token: string, client: Client, extra: { recoveryCodes?: string[] } = {}): Promise<Outcome> {
-  const attempt = await loadAttempt(rt, token);
-  const account = await loadAccount(rt, attempt.account_id);
-  const banner = settingsFor(rt.profile, account.role as Role).banner;
-  const step = await nextStep(rt, account, attempt, token);
-  if (step) return { status: 'pending', token, csrfToken: csrfTokenFor(token), step, banner, username: account.username };
+/** Starts the session and records the sign-in, inside the caller's transaction. */
+async function openSession(ctx: Ctx, rt: Runtime, account: Account, attempt: Attempt, client: Client) {
+  await ctx.db.deleteFrom('sign_in_attempt').where('id', '=', attempt.id).execute();
+  const started = await startSession(ctx, account.id, account.role as Role, rt.profile, client);
+  await ctx.audit.record({
+    action: 'session.signed_in',
+    target: `account:${account.id}`,
+    // AC-08: every use of the break-glass account stands out in the trail.
+    severity: account.is_break_glass ? 'high' : 'info',
+    details: {
+      username: account.username,
+      ip: client.ip,
+      offsite: attempt.offsite === 1,
+      secondFactor: attempt.mfa_verified === 1,
+      breakGlass: account.is_break_glass === 1,
+    },
+  });
+  return started;
+}
 
-  const session = await rt.trail.transaction(actorOf(account), async (ctx) => {
-    await ctx.db.deleteFrom('sign_in_attempt').where('id', '=', attempt.id).execute();
-    const started = await startSession(ctx, account.id, account.role as Role, rt.profile, client);
-    await ctx.audit.record({
-      action: 'session.signed_in',
-      target: `account:${account.id}`,
-      // AC-08: every use of the break-glass account stands out in the trail.
-      severity: account.is_break_glass ? 'high' : 'info',
-      details: {
-        username: account.username,
-        ip: client.ip,
-        offsite: attempt.offsite === 1,
-        secondFactor: attempt.mfa_verified === 1,
-        breakGlass: account.is_break_glass === 1,
-      },
-    });
-    return started;
-  }, { ip: client.ip, requestId: client.requestId });
+function signedIn(rt: Runtime, account: Account, session: { token: string; expiresAt: string }, client: Client, banner: string | null, extra: { recoveryCodes?: string[] } = {}): Outcome {
   if (account.is_break_glass) void notifyBreakGlassUse(rt, account, client);
   const view = describeAccount(rt, account, session.expiresAt);
   return {
@@ -304,6 +311,17 @@ async function advance(rt: Runtime, token: string, client: Client, extra: { reco
     passwordReminder: reminderFor(rt, view),
     ...(extra.recoveryCodes ? { recoveryCodes: extra.recoveryCodes } : {}),
   };
+}
+
+/** Works out the next step, or finishes with a session. */
+async function advance(rt: Runtime, token: string, client: Client, extra: { recoveryCodes?: string[] } = {}): Promise<Outcome> {
+  const attempt = await loadAttempt(rt, token);
+  const account = await loadAccount(rt, attempt.account_id);
+  const banner = settingsFor(rt.profile, account.role as Role).banner;
+  const step = await nextStep(rt, account, attempt);
+  if (step) return { status: 'pending', token, csrfToken: csrfTokenFor(token), step, banner, username: account.username };
+  const session = await rt.trail.transaction(actorOf(account), (ctx) => openSession(ctx, rt, account, attempt, client), { ip: client.ip, requestId: client.requestId });
+  return signedIn(rt, account, session, client, banner, extra);
 }
 
 /** AC-08: the named headteacher hears at once whenever the master account is used. */
@@ -381,7 +399,7 @@ export async function submitSecondFactor(rt: Runtime, token: string | undefined,
 export async function acceptAupAtSignIn(rt: Runtime, token: string | undefined, versionId: string, client: Client): Promise<Outcome> {
   const attempt = await loadAttempt(rt, token);
   const account = await loadAccount(rt, attempt.account_id);
-  const step = await nextStep(rt, account, attempt, token!);
+  const step = await nextStep(rt, account, attempt);
   if (step?.step !== 'aup') throw new GatehouseError('wrong_step', 409, 'This step is not due now.');
   await rt.trail.transaction(actorOf(account), (ctx) => acceptAupVersion(ctx, account.id, account.username, versionId), { ip: client.ip, requestId: client.requestId });
   return advance(rt, token!, client);
@@ -391,7 +409,7 @@ export async function acceptAupAtSignIn(rt: Runtime, token: string | undefined, 
 export async function changePasswordAtSignIn(rt: Runtime, token: string | undefined, input: { currentPassword: string; newPassword: string }, client: Client): Promise<Outcome> {
   const attempt = await loadAttempt(rt, token);
   const account = await loadAccount(rt, attempt.account_id);
-  const step = await nextStep(rt, account, attempt, token!);
+  const step = await nextStep(rt, account, attempt);
   if (step?.step !== 'change_password') throw new GatehouseError('wrong_step', 409, 'This step is not due now.');
   if (!account.password_hash || !(await rt.hasher.verify(account.password_hash, input.currentPassword))) {
     throw new GatehouseError('wrong_current_password', 400, 'The current password is not right.');
