@@ -81,7 +81,7 @@ export function openSqliteHandle(file: string, options: Omit<DatabaseOptions, 'd
   handle.pragma('journal_mode = WAL');
   handle.pragma('foreign_keys = ON');
   handle.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
-  handle.pragma(`synchronous = ${options.sqliteSynchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+  handle.pragma(`synchronous = ${options.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   return handle;
 }
 

@@ -6,6 +6,7 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyServerOptions,
@@ -75,6 +76,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const { runtime } = options;
   const fastify = Fastify({
     loggerInstance: options.logger ?? runtime.logger,
+    // One line per request (below), not Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: runtime.config.trustProxy,
     genReqId: () => randomUUID(),
     requestIdHeader: runtime.config.trustProxy ? 'x-request-id' : false,
@@ -102,6 +105,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    request.log.debug({ method: request.method, url: request.url.split('?')[0] }, 'request received');
   });
   // While shutting down, answer in-flight requests and close their connections, so keep-alive
   // sockets do not hold the process open until their idle timeout.
@@ -109,6 +113,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     if (app.state.shuttingDown) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ip: request.ip }, 'request');
     app.metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
 

@@ -166,15 +166,17 @@ export async function startSignIn(rt: Runtime, input: { username: string; passwo
   // the morning rush). Otherwise the attempt is stored and the browser is sent to the next step.
   const step = await nextStep(rt, account, attempt, false);
   const session = await rt.trail.transaction(actorOf(account), async (ctx) => {
-    await ctx.db
-      .updateTable('account')
-      .set({ failed_attempts: 0, locked_at: null, ...(rehash ? { password_hash: rehash } : {}) })
-      .where('id', '=', account.id)
-      .execute();
+    if (account.failed_attempts !== 0 || account.locked_at !== null || rehash) {
+      await ctx.db
+        .updateTable('account')
+        .set({ failed_attempts: 0, locked_at: null, ...(rehash ? { password_hash: rehash } : {}) })
+        .where('id', '=', account.id)
+        .execute();
+    }
     if (account.locked_at) {
       await ctx.audit.record({ action: 'account.unlocked', target: `account:${account.id}`, severity: 'notice', details: { username, by: 'automatic_after_minutes' } });
     }
-    if (!step) return openSession(ctx, rt, account, attempt, client);
+    if (!step) return openSession(ctx, rt, account, attempt, client, false);
     await ctx.db
       .insertInto('sign_in_attempt')
       .values({
@@ -280,8 +282,8 @@ function reminderFor(rt: Runtime, account: SignedInAccount): string | null {
 }
 
 /** Starts the session and records the sign-in, inside the caller's transaction. */
-async function openSession(ctx: Ctx, rt: Runtime, account: Account, attempt: Attempt, client: Client) {
-  await ctx.db.deleteFrom('sign_in_attempt').where('id', '=', attempt.id).execute();
+async function openSession(ctx: Ctx, rt: Runtime, account: Account, attempt: Attempt, client: Client, stored = true) {
+  if (stored) await ctx.db.deleteFrom('sign_in_attempt').where('id', '=', attempt.id).execute();
   const started = await startSession(ctx, account.id, account.role as Role, rt.profile, client);
   await ctx.audit.record({
     action: 'session.signed_in',

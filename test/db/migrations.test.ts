@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { appliedMigrations, migrate } from '../../src/db/database.js';
+import { appliedMigrations, migrate, openDatabase } from '../../src/db/database.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { ROOT } from '../helpers/cli.js';
 import { createTestDatabase, dialects } from '../helpers/databases.js';
@@ -58,14 +58,17 @@ describe('migrations', () => {
     });
 
     if (dialect === 'sqlite') {
-      it('open SQLite with WAL, foreign keys, a busy timeout and full sync', async () => {
+      it('open SQLite with WAL, foreign keys, a busy timeout and normal sync (full when configured)', async () => {
         const test = await createTestDatabase('sqlite');
         const db = await test.open();
         try {
           expect(db.sqlite!.pragma('journal_mode', { simple: true })).toBe('wal');
           expect(db.sqlite!.pragma('foreign_keys', { simple: true })).toBe(1);
           expect(db.sqlite!.pragma('busy_timeout', { simple: true })).toBeGreaterThanOrEqual(5000);
-          expect(db.sqlite!.pragma('synchronous', { simple: true })).toBe(2);
+          expect(db.sqlite!.pragma('synchronous', { simple: true })).toBe(1);
+          const full = await openDatabase({ databaseUrl: test.url, sqliteSynchronous: 'full' });
+          expect(full.sqlite!.pragma('synchronous', { simple: true })).toBe(2);
+          await full.close();
         } finally {
           await db.close();
           await test.drop();

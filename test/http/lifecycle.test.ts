@@ -101,13 +101,13 @@ describe('server lifecycle', () => {
   it('finishes in-flight requests on SIGTERM, signs the final checkpoint, then exits 0', async () => {
     test = await createTestDatabase('sqlite');
     const env = { GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url };
-    server = await startServerProcess(env);
+    server = await startServerProcess({ ...env, GATEHOUSE_LOG_LEVEL: 'debug' });
     await setupAndSignIn(server);
-    const before = server.logs.filter((l) => l.includes('"incoming request"')).length;
+    const before = server.logs.filter((l) => l.includes('"request received"')).length;
     // Sign-ins take tens of milliseconds each (argon2id), so a dozen queue up in the server.
     // (Each answers with its next step, MFA: what matters is that every one gets its answer.)
     const requests = Array.from({ length: 12 }, () => call(server!.url, 'POST', '/api/session', undefined, { username: 'master', password: TEST_PASSWORD }));
-    while (server.logs.filter((l) => l.includes('"incoming request"')).length < before + 12) await new Promise((r) => setTimeout(r, 5));
+    while (server.logs.filter((l) => l.includes('"request received"')).length < before + 12) await new Promise((r) => setTimeout(r, 5));
     const code = server.stop('SIGTERM');
     const statuses = await Promise.all(requests.map(async (r) => (await r).status));
     expect(statuses).toEqual(Array(12).fill(200));
