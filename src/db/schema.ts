@@ -55,6 +55,8 @@ export interface SessionTable {
   ended_at: string | null;
   end_reason: string | null;
   reauthenticated_at: string | null;
+  /** a WebAuthn challenge waiting for its answer */
+  challenge: string | null;
 }
 
 export interface PasswordHistoryTable {

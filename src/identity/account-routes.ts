@@ -31,6 +31,7 @@ import {
   startTotpEnrolment,
 } from './my-account.js';
 import { contextFor } from './password-change.js';
+import { finishPasskeyRegistration, listPasskeys, passkeyRegistrationOptions, relyingParty, removePasskey } from './passkeys.js';
 import { acceptable, checkPassword } from './password-rules.js';
 import { settingsFor } from './policy.js';
 import { resolveSession } from './sessions.js';
@@ -140,6 +141,25 @@ export function registerAccountRoutes(app: App, rt: Runtime): void {
   app.post('/api/account/mfa/recovery-codes', { config: { access: 'authenticated' }, schema: { summary: 'Replace my recovery codes (shown once)', tags: mine, response: { 200: codesSchema } } }, async (request) => ({
     recoveryCodes: await regenerateRecoveryCodes(rt, request.auth!, metaOf(request)),
   }));
+
+  app.get('/api/account/passkeys', { config: { access: 'authenticated' }, schema: { summary: 'My passkeys', tags: mine, response: { 200: z.object({ passkeys: z.array(z.object({ id: z.string(), name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable() })) }) } } }, async (request) => ({
+    passkeys: await listPasskeys(rt, request.auth!.accountId),
+  }));
+
+  app.post('/api/account/passkeys/options', { config: { access: 'authenticated' }, schema: { summary: 'WebAuthn options for adding a passkey (after re-authentication)', tags: mine } }, async (request) =>
+    passkeyRegistrationOptions(rt, request.auth!, relyingParty(rt, request)),
+  );
+
+  app.post(
+    '/api/account/passkeys',
+    { config: { access: 'authenticated' }, schema: { summary: 'Add a passkey; recovery codes are shown once if I had none', tags: mine, body: z.object({ response: z.record(z.string(), z.unknown()), name: z.string().trim().min(1, 'is required').max(100) }) } },
+    async (request) => finishPasskeyRegistration(rt, request.auth!, relyingParty(rt, request), { response: request.body.response as never, name: request.body.name }, metaOf(request)),
+  );
+
+  app.delete('/api/account/passkeys/:id', { config: { access: 'authenticated' }, schema: { summary: 'Remove one of my passkeys', tags: mine, params: z.object({ id: z.string().max(1024) }) } }, async (request, reply) => {
+    await removePasskey(rt, request.auth!, request.params.id, metaOf(request));
+    return reply.status(204).send();
+  });
 
   app.post('/api/account/compromised', { config: { access: 'authenticated' }, schema: { summary: 'Report my password compromised: every session ends, the DPO is told, I choose a new password at next sign-in', tags: mine } }, async (request, reply) => {
     await reportCompromised(rt, actorOf(request), request.auth!.accountId, metaOf(request));

@@ -89,7 +89,7 @@ export async function reauthenticate(rt: Runtime, s: SessionAccount, input: { pa
   if (!ok) throw new GatehouseError('reauthentication_failed', 400, a.totp_secret ? 'The password or the code is not right.' : 'The password is not right.');
 }
 
-async function requireRecentReauth(rt: Runtime, s: SessionAccount): Promise<void> {
+export async function requireRecentReauth(rt: Runtime, s: SessionAccount): Promise<void> {
   const row = await rt.db.kysely.selectFrom('session').select('reauthenticated_at').where('id', '=', s.sessionId).executeTakeFirst();
   const since = new Date(rt.clock.now().getTime() - REAUTH_MINUTES * 60_000).toISOString();
   if (!row?.reauthenticated_at || row.reauthenticated_at < since) {

@@ -3,10 +3,12 @@ import { z } from 'zod';
 import { SESSION_COOKIE, SIGN_IN_COOKIE, type App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
+import { passkeySignInOptions, relyingParty } from './passkeys.js';
 import { signOut } from './service.js';
 import { csrfTokenFor } from './sessions.js';
 import {
   SIGN_IN_MINUTES,
+  loadAttempt,
   acceptAupAtSignIn,
   accountView,
   cancelSignIn,
@@ -117,6 +119,18 @@ export function registerIdentityRoutes(app: App, runtime: Runtime): void {
       z.object({ code: z.string().max(20).optional(), recoveryCode: z.string().max(40).optional() }).refine((v) => v.code || v.recoveryCode, 'give a code or a recovery code'),
     ),
     async (request, res) => reply(rt, res, await submitSecondFactor(rt, signInCookie(request), request.body as { code?: string; recoveryCode?: string }, clientOf(request))),
+  );
+
+  app.post('/api/sign-in/passkey/options', { config: { access: 'signing_in' }, schema: { summary: 'WebAuthn options for signing in with a passkey', tags: ['sign-in'] } }, async (request) => {
+    const attempt = await loadAttempt(rt, signInCookie(request));
+    return passkeySignInOptions(rt, attempt, relyingParty(rt, request));
+  });
+
+  app.post(
+    '/api/sign-in/passkey',
+    pendingRoute('Give the second factor with a passkey', z.object({ response: z.record(z.string(), z.unknown()) })),
+    async (request, res) =>
+      reply(rt, res, await submitSecondFactor(rt, signInCookie(request), { passkey: { rp: relyingParty(rt, request), response: (request.body as { response: unknown }).response as never } }, clientOf(request))),
   );
 
   app.post(

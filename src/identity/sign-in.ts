@@ -11,6 +11,8 @@ import { applyPassword, preparePassword } from './password-change.js';
 import { checkPassword, type RuleResult } from './password-rules.js';
 import { mfaRequired, passwordExpiresAt, settingsFor } from './policy.js';
 import { csrfTokenFor, startSession } from './sessions.js';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
+import { checkPasskeyAssertion, type RelyingParty } from './passkeys.js';
 import { checkTotp, newRecoveryCodes, newTotpSecret, recoveryCodeHash, totpQrSvg, totpUri } from './totp.js';
 
 /**
@@ -356,7 +358,12 @@ export async function currentStep(rt: Runtime, token: string | undefined, client
 }
 
 /** The second factor: a TOTP code (each accepted once) or an unused recovery code. */
-export async function submitSecondFactor(rt: Runtime, token: string | undefined, input: { code?: string; recoveryCode?: string }, client: Client): Promise<Outcome> {
+export async function submitSecondFactor(
+  rt: Runtime,
+  token: string | undefined,
+  input: { code?: string; recoveryCode?: string; passkey?: { rp: RelyingParty; response: AuthenticationResponseJSON } },
+  client: Client,
+): Promise<Outcome> {
   const attempt = await loadAttempt(rt, token);
   const account = await loadAccount(rt, attempt.account_id);
   let ok = false;
@@ -367,6 +374,9 @@ export async function submitSecondFactor(rt: Runtime, token: string | undefined,
       ok = true;
       await rt.db.kysely.updateTable('account').set({ totp_last_step: step }).where('id', '=', account.id).execute();
     }
+  } else if (input.passkey) {
+    method = 'passkey';
+    ok = await checkPasskeyAssertion(rt, attempt, input.passkey.rp, input.passkey.response);
   } else if (input.recoveryCode) {
     method = 'recovery_code';
     const used = await rt.db.kysely
@@ -386,7 +396,11 @@ export async function submitSecondFactor(rt: Runtime, token: string | undefined,
       throw new GatehouseError('sign_in_expired', 401, 'Too many wrong codes. Please sign in again.');
     }
     await rt.db.kysely.updateTable('sign_in_attempt').set({ mfa_failures: failures }).where('id', '=', attempt.id).execute();
-    throw new GatehouseError('wrong_code', 400, 'That code is not right, or has already been used. Check your authenticator app and try again.');
+    throw new GatehouseError(
+      'wrong_code',
+      400,
+      method === 'passkey' ? 'That passkey was not accepted. Try again, or use a code.' : 'That code is not right, or has already been used. Check your authenticator app and try again.',
+    );
   }
   await rt.trail.transaction(actorOf(account), async (ctx) => {
     await ctx.db.updateTable('sign_in_attempt').set({ mfa_verified: 1 }).where('id', '=', attempt.id).execute();

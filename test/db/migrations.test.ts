@@ -15,6 +15,7 @@ import { createTestDatabase, dialects } from '../helpers/databases.js';
 const RELEASED: Record<string, string> = {
   '0001-foundation.ts': 'efc32983',
   '0002-sign-in.ts': '8db861f1',
+  '0003-passkey-challenges.ts': '6d710d12',
 };
 
 const available = await dialects();

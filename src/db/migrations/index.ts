@@ -1,9 +1,11 @@
 import type { Migration } from 'kysely';
 import * as foundation from './0001-foundation.js';
 import * as signIn from './0002-sign-in.js';
+import * as passkeyChallenges from './0003-passkey-challenges.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
   '0001-foundation': foundation,
   '0002-sign-in': signIn,
+  '0003-passkey-challenges': passkeyChallenges,
 };

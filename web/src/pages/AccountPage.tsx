@@ -1,3 +1,4 @@
+import { startRegistration } from '@simplewebauthn/browser';
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { ApiError, api, svgDataUrl, type Account } from '../api';
 import { ErrorMessage, Field } from '../components';
@@ -31,6 +32,7 @@ export function AccountPage({ account, onChanged, onSignedOut }: { account: Acco
       </dl>
       <ChangePassword onChanged={onChanged} />
       <SecondFactor account={account} onChanged={onChanged} />
+      <Passkeys account={account} />
       <Sessions />
       <ReportCompromised onSignedOut={onSignedOut} />
     </section>
@@ -168,6 +170,92 @@ function SecondFactor({ account, onChanged }: { account: Account; onChanged: () 
           </Field>
           <button type="submit" className="button">Confirm</button>
         </form>
+      )}
+    </div>
+  );
+}
+
+interface PasskeyInfo {
+  id: string;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+/** Passkeys (a phone, Windows Hello, a security key) as another second factor. */
+function Passkeys({ account }: { account: Account }) {
+  const [keys, setKeys] = useState<PasskeyInfo[]>([]);
+  const [stage, setStage] = useState<'idle' | 'confirm' | 'codes'>('idle');
+  const [intent, setIntent] = useState<{ add: true } | { remove: string }>({ add: true });
+  const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  const [name, setName] = useState('This computer');
+  const [codes, setCodes] = useState<string[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const load = useCallback(() => api<{ passkeys: PasskeyInfo[] }>('GET', '/api/account/passkeys').then((r) => setKeys(r.passkeys), setError), []);
+  useEffect(() => {
+    void load();
+  }, [load]);
+  const confirm = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    try {
+      await api('POST', '/api/account/reauthenticate', { password, ...(account.mfaEnrolled ? { code } : {}) });
+      setPassword('');
+      setCode('');
+      if ('remove' in intent) {
+        await api('DELETE', `/api/account/passkeys/${encodeURIComponent(intent.remove)}`);
+        setStage('idle');
+      } else {
+        const optionsJSON = await api<Parameters<typeof startRegistration>[0]['optionsJSON']>('POST', '/api/account/passkeys/options');
+        const response = await startRegistration({ optionsJSON });
+        const added = await api<{ recoveryCodes: string[] | null }>('POST', '/api/account/passkeys', { response, name });
+        if (added.recoveryCodes) {
+          setCodes(added.recoveryCodes);
+          setStage('codes');
+        } else setStage('idle');
+      }
+      await load();
+    } catch (e) {
+      setError(e instanceof Error && e.name === 'NotAllowedError' ? new Error('The passkey was not created. Try again.') : e);
+    }
+  };
+  if (stage === 'codes') return <RecoveryCodes codes={codes} onDone={() => setStage('idle')} />;
+  return (
+    <div className="card section-card" data-testid="passkeys-card">
+      <h2>Passkeys</h2>
+      <p className="muted">A passkey on this computer, your phone or a security key can stand in for the code from your app.</p>
+      <ErrorMessage error={error} />
+      {keys.length ? (
+        <ul data-testid="passkeys">
+          {keys.map((k) => (
+            <li key={k.id}>
+              <strong>{k.name}</strong> <span className="muted small">added {when(k.createdAt)}{k.lastUsedAt ? `, last used ${when(k.lastUsedAt)}` : ''}</span>{' '}
+              <button type="button" className="link-button" onClick={() => { setIntent({ remove: k.id }); setStage('confirm'); }}>Remove</button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      {stage === 'confirm' ? (
+        <form onSubmit={confirm} className="inline-form">
+          {'add' in intent ? (
+            <Field label="Name for the passkey">
+              <input name="passkeyName" value={name} onChange={(e) => setName(e.target.value)} required />
+            </Field>
+          ) : null}
+          <Field label="Your password">
+            <input name="passkeyPassword" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="current-password" required />
+          </Field>
+          {account.mfaEnrolled ? (
+            <Field label="Code from your app">
+              <input name="passkeyCode" value={code} onChange={(e) => setCode(e.target.value)} inputMode="numeric" autoComplete="one-time-code" required />
+            </Field>
+          ) : null}
+          <button type="submit" className="button">{'add' in intent ? 'Confirm and create the passkey' : 'Confirm and remove'}</button>
+          <button type="button" className="link-button" onClick={() => setStage('idle')}>Cancel</button>
+        </form>
+      ) : (
+        <button type="button" className="button secondary" onClick={() => { setIntent({ add: true }); setStage('confirm'); }}>Add a passkey</button>
       )}
     </div>
   );

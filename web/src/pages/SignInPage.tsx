@@ -1,3 +1,4 @@
+import { startAuthentication } from '@simplewebauthn/browser';
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, setCsrfToken, svgDataUrl, type Outcome, type Step } from '../api';
 import { ErrorMessage, Field } from '../components';
@@ -88,7 +89,7 @@ function PasswordStep({ schoolName, insecure, onNext }: { schoolName: string; in
 function StepView({ step, username, onNext, onRestart }: { step: Step; username: string; onNext: (o: Outcome) => void; onRestart: () => void }) {
   switch (step.step) {
     case 'mfa':
-      return <SecondFactor username={username} onNext={onNext} onRestart={onRestart} />;
+      return <SecondFactor username={username} methods={step.methods} onNext={onNext} onRestart={onRestart} />;
     case 'aup':
       return <AcceptableUse step={step} onNext={onNext} onRestart={onRestart} />;
     case 'change_password':
@@ -123,10 +124,21 @@ function Cancel({ onRestart }: { onRestart: () => void }) {
   );
 }
 
-function SecondFactor({ username, onNext, onRestart }: { username: string; onNext: (o: Outcome) => void; onRestart: () => void }) {
+function SecondFactor({ username, methods, onNext, onRestart }: { username: string; methods: string[]; onNext: (o: Outcome) => void; onRestart: () => void }) {
   const [code, setCode] = useState('');
-  const [recovery, setRecovery] = useState(false);
+  const [recovery, setRecovery] = useState(!methods.includes('totp'));
   const { error, busy, run } = useSubmit(onNext);
+  const [passkeyError, setPasskeyError] = useState<unknown>(null);
+  const usePasskey = async () => {
+    setPasskeyError(null);
+    try {
+      const optionsJSON = await api<Parameters<typeof startAuthentication>[0]['optionsJSON']>('POST', '/api/sign-in/passkey/options');
+      const response = await startAuthentication({ optionsJSON });
+      await run('/api/sign-in/passkey', { response });
+    } catch (e) {
+      setPasskeyError(e instanceof Error && e.name === 'NotAllowedError' ? new Error('The passkey was not used. Try again, or use a code.') : e);
+    }
+  };
   return (
     <form
       onSubmit={(e) => {
@@ -138,15 +150,22 @@ function SecondFactor({ username, onNext, onRestart }: { username: string; onNex
       <p>
         {recovery ? 'Enter one of the recovery codes you saved for' : 'Enter the 6-digit code from the authenticator app for'} <strong>{username}</strong>.
       </p>
-      <ErrorMessage error={error} />
+      <ErrorMessage error={error ?? passkeyError} />
+      {methods.includes('passkey') ? (
+        <p>
+          <button type="button" className="button secondary" onClick={() => void usePasskey()} disabled={busy}>Use a passkey</button>
+        </p>
+      ) : null}
       <Field label={recovery ? 'Recovery code' : 'Code'}>
         <input name="code" value={code} onChange={(e) => setCode(e.target.value)} autoComplete="one-time-code" inputMode={recovery ? 'text' : 'numeric'} autoFocus required />
       </Field>
       <div className="row">
         <button type="submit" className="button" disabled={busy}>Continue</button>
-        <button type="button" className="link-button" onClick={() => { setRecovery(!recovery); setCode(''); }}>
-          {recovery ? 'Use the app instead' : 'Use a recovery code'}
-        </button>
+        {methods.includes('totp') ? (
+          <button type="button" className="link-button" onClick={() => { setRecovery(!recovery); setCode(''); }}>
+            {recovery ? 'Use the app instead' : 'Use a recovery code'}
+          </button>
+        ) : null}
         <Cancel onRestart={onRestart} />
       </div>
     </form>
