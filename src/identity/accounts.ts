@@ -9,6 +9,7 @@ import { applyPassword } from './password-change.js';
 import { passwordExpiresAt, settingsFor } from './policy.js';
 import { contextFor } from './password-change.js';
 import { createAccount, usernameSchema } from './service.js';
+import { notifyContact } from './notify.js';
 import { generateTemporaryPassword } from './temporary-password.js';
 
 /**
@@ -226,23 +227,15 @@ export async function reportCompromised(rt: Runtime, actor: Actor, id: string, m
       details: { username: account.username, reportedBy: actor.id === id ? 'self' : actor.name, sessionsEnded: Number(ended.numUpdatedRows ?? 0) },
     });
   }, meta(m));
-  const dpo = await rt.db.kysely.selectFrom('school_contact').select(['name', 'email']).where('role', '=', 'dpo').executeTakeFirst();
-  const result = dpo?.email
-    ? await rt.mailer.send({
-        to: dpo.email,
-        subject: `Gatehouse: a password has been reported compromised (${account.username})`,
-        text:
-          `Dear ${dpo.name},\n\nThe password of ${account.display_name} (${account.username}) was reported as possibly compromised by ` +
-          `${actor.id === id ? 'its owner' : actor.name} at ${rt.clock.now().toISOString()}.\n\nAll of the account's sessions have been ended and the ` +
-          `password must be changed at the next sign-in. Please consider whether personal data is at risk under the school's data-breach procedure.\n\n— Gatehouse`,
-      })
-    : { sent: false, error: 'no DPO e-mail address is recorded under School > Named roles' };
-  await rt.trail.transaction({ id: null, name: 'system', role: null }, (ctx) =>
-    ctx.audit.record({
-      action: result.sent ? 'notification.sent' : 'notification.failed',
-      target: `account:${id}`,
-      severity: result.sent ? 'info' : 'warning',
-      details: { about: 'password_compromised', to: dpo?.email ?? null, ...(result.error ? { error: result.error } : {}) },
+  await notifyContact(rt, 'dpo', {
+    about: 'password_compromised',
+    target: `account:${id}`,
+    compose: (name) => ({
+      subject: `Gatehouse: a password has been reported compromised (${account.username})`,
+      text:
+        `Dear ${name},\n\nThe password of ${account.display_name} (${account.username}) was reported as possibly compromised by ` +
+        `${actor.id === id ? 'its owner' : actor.name} at ${rt.clock.now().toISOString()}.\n\nAll of the account's sessions have been ended and the ` +
+        `password must be changed at the next sign-in. Please consider whether personal data is at risk under the school's data-breach procedure.\n\n— Gatehouse`,
     }),
-  );
+  });
 }

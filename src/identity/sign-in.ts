@@ -12,6 +12,7 @@ import { checkPassword, type RuleResult } from './password-rules.js';
 import { mfaRequired, passwordExpiresAt, settingsFor } from './policy.js';
 import { csrfTokenFor, startSession } from './sessions.js';
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
+import { notifyContact } from './notify.js';
 import { checkPasskeyAssertion, type RelyingParty } from './passkeys.js';
 import { checkTotp, newRecoveryCodes, newTotpSecret, recoveryCodeHash, totpQrSvg, totpUri } from './totp.js';
 
@@ -329,27 +330,18 @@ async function advance(rt: Runtime, token: string, client: Client, extra: { reco
 }
 
 /** AC-08: the named headteacher hears at once whenever the master account is used. */
-async function notifyBreakGlassUse(rt: Runtime, account: Account, client: Client): Promise<void> {
-  const head = await rt.db.kysely.selectFrom('school_contact').select(['name', 'email']).where('role', '=', 'headteacher').executeTakeFirst();
-  const school = await rt.db.kysely.selectFrom('school').select('name').executeTakeFirst();
-  const result = head?.email
-    ? await rt.mailer.send({
-        to: head.email,
-        subject: `Gatehouse: the master (break-glass) account was used at ${school?.name ?? 'your school'}`,
-        text:
-          `Dear ${head.name},\n\nThe master (break-glass) administrator account "${account.username}" signed in to Gatehouse at ` +
-          `${rt.clock.now().toISOString()} from ${client.ip ?? 'an unknown address'}.\n\nThis account is for recovering or revoking access only. ` +
-          `If you did not expect this, contact your IT provider and check the audit trail now.\n\n— Gatehouse`,
-      })
-    : { sent: false, error: 'no headteacher e-mail address is recorded under School > Named roles' };
-  await rt.trail.transaction({ id: null, name: 'system', role: null }, (ctx) =>
-    ctx.audit.record({
-      action: result.sent ? 'notification.sent' : 'notification.failed',
-      target: `account:${account.id}`,
-      severity: result.sent ? 'info' : 'warning',
-      details: { about: 'break_glass_sign_in', to: head?.email ?? null, ...(result.error ? { error: result.error } : {}) },
+function notifyBreakGlassUse(rt: Runtime, account: Account, client: Client): Promise<void> {
+  return notifyContact(rt, 'headteacher', {
+    about: 'break_glass_sign_in',
+    target: `account:${account.id}`,
+    compose: (name, school) => ({
+      subject: `Gatehouse: the master (break-glass) account was used at ${school}`,
+      text:
+        `Dear ${name},\n\nThe master (break-glass) administrator account "${account.username}" signed in to Gatehouse at ` +
+        `${rt.clock.now().toISOString()} from ${client.ip ?? 'an unknown address'}.\n\nThis account is for recovering or revoking access only. ` +
+        `If you did not expect this, contact your IT provider and check the audit trail now.\n\n— Gatehouse`,
     }),
-  ).catch((error) => rt.logger.error({ err: error }, 'could not record the break-glass notification'));
+  });
 }
 
 export async function currentStep(rt: Runtime, token: string | undefined, client: Client): Promise<Outcome> {
