@@ -27,6 +27,7 @@ export class AuditTrail {
   private checkpointed = 0;
   private appendedSince = 0;
   private pending: Promise<void> | undefined;
+  private queue: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -86,14 +87,23 @@ export class AuditTrail {
     return this.pending;
   }
 
-  async checkpointNow(): Promise<Checkpoint | undefined> {
-    if (!this.signer) throw new Error('No audit signing key is loaded on this node.');
-    const checkpoint = await createCheckpoint(this.database.kysely, this.signer, this.clock, this.options.checkpointLogFile);
-    if (checkpoint) {
-      this.checkpointed = checkpoint.seq;
-      this.options.onCheckpoint?.(checkpoint);
-    }
-    return checkpoint;
+  /** Signs the head now. Checkpoints are made one at a time, so a caller sees any already under way. */
+  checkpointNow(): Promise<Checkpoint | undefined> {
+    if (!this.signer) return Promise.reject(new Error('No audit signing key is loaded on this node.'));
+    const signer = this.signer;
+    const run = this.queue.then(async () => {
+      const checkpoint = await createCheckpoint(this.database.kysely, signer, this.clock, this.options.checkpointLogFile);
+      if (checkpoint) {
+        this.checkpointed = checkpoint.seq;
+        this.options.onCheckpoint?.(checkpoint);
+      }
+      return checkpoint;
+    });
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   /** On shutdown: stop the timer, let a running checkpoint finish, sign the final head. */
