@@ -220,11 +220,3 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
     groups: resolved,
   };
 }
-
-let baseline: Profile | undefined;
-
-/** The shipped NCSC baseline, for tests and for anything that runs before a profile is chosen. */
-export function baselineProfile(): Profile {
-  baseline ??= loadProfile('ncsc');
-  return baseline;
-}

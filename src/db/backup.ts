@@ -91,10 +91,6 @@ export function backupSqlite(databaseUrl: string, target: string, options: { ove
   return inspectBackup(destination);
 }
 
-export interface RestoreCheck {
-  summary: BackupSummary;
-}
-
 /** Refuses backups this version cannot run: unknown (newer) migrations. */
 export function checkRestorable(summary: BackupSummary): void {
   const known = new Set(Object.keys(migrations));

@@ -38,8 +38,6 @@ export interface Database {
   readonly url: string;
   /** The raw SQLite handle, for the online backup API and the fast audit verifier. */
   readonly sqlite: BetterSqlite3.Database | undefined;
-  /** The PostgreSQL pool, for streaming reads. */
-  readonly pgPool: pg.Pool | undefined;
   close(): Promise<void>;
 }
 
@@ -113,7 +111,6 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       location: file,
       url: databaseUrl,
       sqlite: handle,
-      pgPool: undefined,
       close: () => kysely.destroy(),
     };
   }
@@ -133,7 +130,6 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       location: redactDatabaseUrl(databaseUrl),
       url: databaseUrl,
       sqlite: undefined,
-      pgPool: pool,
       close: () => kysely.destroy(),
     };
     try {

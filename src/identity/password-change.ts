@@ -1,23 +1,17 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Role } from '../core/authz.js';
 import type { Clock } from '../core/clock.js';
 import type { Ctx } from '../core/context.js';
 import { GatehouseError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Profile } from '../core/profile.js';
-import type { Schema } from '../db/schema.js';
+import type { AccountTable, Schema } from '../db/schema.js';
 import { acceptable, checkPassword, earnsExemption, type RuleResult } from './password-rules.js';
 import type { PasswordHasher } from './passwords.js';
 import { settingsFor } from './policy.js';
 
-export interface PasswordOwner {
-  id: string;
-  username: string;
-  display_name: string;
-  email: string | null;
-  role: string;
-  password_hash: string | null;
-}
+/** The account columns a password change reads. */
+export type PasswordOwner = Pick<Selectable<AccountTable>, 'id' | 'username' | 'display_name' | 'email' | 'role' | 'password_hash'>;
 
 export interface PreparedPassword {
   hash: string;

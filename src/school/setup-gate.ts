@@ -27,10 +27,6 @@ export class SetupGate {
     return link;
   }
 
-  get isOpen(): boolean {
-    return this.tokenHash !== undefined;
-  }
-
   matches(token: string): boolean {
     if (!this.tokenHash) return false;
     return timingSafeEqual(Buffer.from(hashToken(token), 'hex'), this.tokenHash);

@@ -69,7 +69,7 @@ for (const dialect of await dialects()) {
     });
 
     describe('first-run setup', () => {
-      it('creates the school and the master administrator once, through the one-time link', async () => {
+      it('AC-08 creates the school and its master (break-glass) administrator once, through the one-time link', async () => {
         const link = t.gate.open('http://gatehouse.test');
         expect(link).toMatch(/^http:\/\/gatehouse\.test\/setup#token=[A-Za-z0-9_-]{43}$/);
         const token = link.split('#token=')[1]!;
@@ -249,7 +249,7 @@ for (const dialect of await dialects()) {
       });
     });
 
-    it('never writes passwords, session tokens or setup tokens to the log', async () => {
+    it('PW-09 never writes passwords, session tokens or setup tokens to the log', async () => {
       const link = t.gate.open('http://gatehouse.test');
       const token = link.split('#token=')[1]!;
       await t.app.inject({
