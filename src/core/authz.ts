@@ -10,6 +10,7 @@ export const roles = [
   'dsl',
   'dpo',
   'governor',
+  'office',
   'staff',
   'pupil',
   'guest',
@@ -22,6 +23,7 @@ export const roleLabels: Record<Role, string> = {
   dsl: 'Designated safeguarding lead',
   dpo: 'Data protection officer',
   governor: 'Governor',
+  office: 'School office (reception)',
   staff: 'Staff',
   pupil: 'Pupil',
   guest: 'Guest',
@@ -39,6 +41,18 @@ export const permissions = {
   'aup.read': 'See Acceptable Use Policy versions and who has accepted them',
   'aup.manage': 'Publish a new version of the Acceptable Use Policy',
   'profile.read': 'See the active policy profile and its warnings',
+  'directory.read': 'See the directory: people, their groups, status and linked administrator accounts; export it',
+  'directory.manage': 'Change groups and memberships, import people from CSV or School Data Sync, manage SCIM provisioning tokens',
+  'access.read': 'See the access-rights matrix and the access reviews',
+  'access.manage': 'Record the school systems and each group’s rights in them',
+  'access.review': 'Carry out and sign off the annual access review',
+  'guests.manage': 'Allocate guest accounts to visitors at reception, print slips, end visits',
+  'resets.pupils': 'Reset the passwords of pupils in the classes one teaches (administrators: any pupil)',
+  'resets.request': 'Ask for a staff member’s password to be reset',
+  'resets.approve': 'Approve or refuse another person’s request to reset a staff password',
+  'leavers.manage': 'Start and complete the leaver checklist',
+  'secrets.read': 'See the shared-secrets register (never the secrets themselves)',
+  'secrets.manage': 'Record shared secrets, their holders and their rotation',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -56,6 +70,19 @@ const grants: Record<Permission, readonly Role[]> = {
   'aup.read': ['administrator', 'senior_leader', 'dpo'],
   'aup.manage': ['administrator', 'senior_leader'],
   'profile.read': ['administrator', 'senior_leader', 'dpo', 'governor'],
+  'directory.read': ['administrator', 'senior_leader'],
+  'directory.manage': ['administrator'],
+  'access.read': ['administrator', 'senior_leader', 'dpo', 'governor'],
+  'access.manage': ['administrator', 'senior_leader'],
+  // A senior leader signs off, not the administrators whose own rights are under review.
+  'access.review': ['senior_leader'],
+  'guests.manage': ['administrator', 'office'],
+  'resets.pupils': ['administrator', 'staff'],
+  'resets.request': ['administrator', 'senior_leader'],
+  'resets.approve': ['administrator', 'senior_leader'],
+  'leavers.manage': ['administrator'],
+  'secrets.read': ['administrator', 'senior_leader'],
+  'secrets.manage': ['administrator'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

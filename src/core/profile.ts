@@ -83,6 +83,11 @@ const settingsSchema = z
     sessions: z.object({ idleMinutes: z.number().int().min(1).max(24 * 60), absoluteHours: z.number().int().min(1).max(24 * 30) }).strict(),
     /** AC-16: shown at sign-in. */
     banner: z.string().max(2000).nullable(),
+    /**
+     * AC-10/AC-11: whether people of the group may reset their own password with a second factor,
+     * and whether a reset done for them needs a second authorised person's approval first.
+     */
+    resets: z.object({ selfService: z.boolean(), secondPersonApproval: z.boolean() }).strict(),
   })
   .strict();
 
@@ -117,6 +122,14 @@ export const profileFileSchema = z
     extends: z.string().max(500).optional(),
     trustedNetworks: z.array(cidr).optional(),
     terms: z.array(term).optional(),
+    /** The school's time zone: where "end of the day" and term dates are. */
+    timeZone: z.string().refine(validTimeZone, 'must be an IANA time zone such as Europe/London').optional(),
+    /** AC-02: how often senior leaders review access rights. */
+    accessReview: z.object({ everyMonths: z.number().int().min(1).max(36) }).strict().optional(),
+    /** AC-05: guest access ends at the stated time or this local time, whichever is first; visitor details are wiped this long after. */
+    guests: z.object({ endOfDay: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time like 17:30'), retentionDays: z.number().int().min(0).max(3650) }).strict().optional(),
+    /** PW-12: how often a shared secret is rotated when the register does not say. */
+    sharedSecrets: z.object({ rotation: z.union([z.literal('termly'), z.object({ days: z.number().int().min(1).max(3650) }).strict()]) }).strict().optional(),
     defaults: partialSettings.optional(),
     groups: z.object(Object.fromEntries(groups.map((g) => [g, partialSettings.optional()]))).strict().optional(),
   })
@@ -130,7 +143,20 @@ export interface Term {
   ends: string;
 }
 
+function validTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-GB', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface Profile {
+  timeZone: string;
+  accessReview: { everyMonths: number };
+  guests: { endOfDay: string; retentionDays: number };
+  sharedSecrets: { rotation: 'termly' | { days: number } };
   name: string;
   description: string | undefined;
   source: string | undefined;
@@ -210,7 +236,20 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
       throw new ConfigError(`profile ${file}: groups.${group} expires passwords termly, but the profile lists no term dates (terms:)`);
     }
   }
+  const inherited = <K extends 'timeZone' | 'accessReview' | 'guests' | 'sharedSecrets'>(key: K): NonNullable<ProfileFile[K]> => {
+    const value = data[key] ?? base?.[key];
+    if (value === undefined) throw new ConfigError(`profile ${file}: ${key} is not set (the baseline profile sets it)`);
+    return value as NonNullable<ProfileFile[K]>;
+  };
+  const sharedSecrets = inherited('sharedSecrets');
+  if (sharedSecrets.rotation === 'termly' && terms.length === 0) {
+    throw new ConfigError(`profile ${file}: shared secrets rotate termly, but the profile lists no term dates (terms:)`);
+  }
   return {
+    timeZone: inherited('timeZone'),
+    accessReview: inherited('accessReview'),
+    guests: inherited('guests'),
+    sharedSecrets: sharedSecrets as Profile['sharedSecrets'],
     name: data.name,
     description: data.description ?? base?.description,
     source: data.source,

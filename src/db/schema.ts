@@ -42,6 +42,142 @@ export interface AccountTable {
   totp_secret: string | null;
   totp_last_step: number | null;
   totp_enrolled_at: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  /** the id the person has in the system they came from (SCIM externalId, SDS sourcedId, MIS id) */
+  external_id: string | null;
+  /** where the record came from: manual, csv, sds, scim, guest-pool */
+  source: Generated<string>;
+  left_at: string | null;
+  /** AC-05: a guest's access ends here; sign-in and sessions stop */
+  access_ends_at: string | null;
+}
+
+export interface DirectoryGroupTable {
+  id: string;
+  name: string;
+  /** year, class, department, other */
+  kind: string;
+  external_id: string | null;
+  source: Generated<string>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface GroupMemberTable {
+  group_id: string;
+  account_id: string;
+  /** member, or teacher (of a class: may reset its pupils' passwords) */
+  member_role: string;
+  added_at: string;
+}
+
+export interface ScimTokenTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  default_role: string;
+  created_at: string;
+  created_by: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SchoolSystemTable {
+  id: string;
+  name: string;
+  description: string | null;
+  created_at: string;
+}
+
+export interface AccessGrantTable {
+  system_id: string;
+  /** role:<role> or group:<group id> */
+  subject: string;
+  level: string;
+  note: string | null;
+  updated_at: string;
+}
+
+export interface AccessReviewTable {
+  id: string;
+  status: string;
+  started_at: string;
+  started_by: string;
+  /** JSON: the matrix and privileged accounts as they stood */
+  snapshot: string;
+  /** JSON: accountId -> decision */
+  decisions: string;
+  signed_off_at: string | null;
+  signed_off_by: string | null;
+  summary: string | null;
+}
+
+export interface GuestAllocationTable {
+  id: string;
+  account_id: string;
+  visitor_name: string | null;
+  organisation: string | null;
+  purpose: string | null;
+  host: string | null;
+  starts_at: string;
+  ends_at: string;
+  ended_at: string | null;
+  end_reason: string | null;
+  wiped_at: string | null;
+  allocated_by: string;
+}
+
+export interface ResetRequestTable {
+  id: string;
+  account_id: string;
+  /** staff_reset (needs a second person) or self_service */
+  kind: string;
+  status: string;
+  requested_by: string | null;
+  reason: string | null;
+  created_at: string;
+  expires_at: string;
+  decided_by: string | null;
+  decided_at: string | null;
+  decision_note: string | null;
+  issued_by: string | null;
+  issued_at: string | null;
+  verified_how: string | null;
+  token_hash: string | null;
+}
+
+export interface LeaverChecklistTable {
+  account_id: string;
+  left_on: string;
+  started_at: string;
+  started_by: string;
+  /** JSON list of checklist items */
+  items: string;
+  completed_at: string | null;
+}
+
+export interface SharedSecretTable {
+  id: string;
+  name: string;
+  kind: string;
+  location: string;
+  /** termly or days */
+  rotation: string;
+  rotation_days: number | null;
+  last_rotated_at: string | null;
+  next_due_at: string;
+  flagged_at: string | null;
+  flag_reason: string | null;
+  notes: string | null;
+  created_at: string;
+  updated_at: string;
+  retired_at: string | null;
+}
+
+export interface SharedSecretHolderTable {
+  secret_id: string;
+  account_id: string;
 }
 
 export interface SessionTable {
@@ -159,4 +295,15 @@ export interface Schema {
   audit_event: AuditEventTable;
   audit_checkpoint: AuditCheckpointTable;
   audit_key: AuditKeyTable;
+  directory_group: DirectoryGroupTable;
+  group_member: GroupMemberTable;
+  scim_token: ScimTokenTable;
+  school_system: SchoolSystemTable;
+  access_grant: AccessGrantTable;
+  access_review: AccessReviewTable;
+  guest_allocation: GuestAllocationTable;
+  reset_request: ResetRequestTable;
+  leaver_checklist: LeaverChecklistTable;
+  shared_secret: SharedSecretTable;
+  shared_secret_holder: SharedSecretHolderTable;
 }

@@ -19,6 +19,7 @@ import {
   reportCompromised,
   unlockAccount,
 } from './accounts.js';
+import { membershipsOf } from '../directory/groups.js';
 import { acceptancesOf, aupInputSchema, currentAups, publishAup } from './aup.js';
 import {
   changeOwnPassword,
@@ -55,7 +56,15 @@ const summarySchema = z.object({
   temporaryExpiresAt: z.string().nullable(),
   passwordExpiresAt: z.string().nullable(),
   createdAt: z.string(),
+  givenName: z.string().nullable(),
+  familyName: z.string().nullable(),
+  externalId: z.string().nullable(),
+  source: z.string(),
+  leftAt: z.string().nullable(),
+  accessEndsAt: z.string().nullable(),
 });
+const membershipSchema = z.object({ groupId: z.string(), name: z.string(), kind: z.string(), role: z.string() });
+const listedSchema = summarySchema.extend({ groups: z.array(membershipSchema) });
 const withTemporary = z.object({ account: summarySchema, temporaryPassword: z.string() });
 const idParams = z.object({ id: z.uuid('must be an account id') });
 const ruleSchema = z.object({ id: z.string(), requirement: z.string(), label: z.string(), ok: z.boolean(), advisory: z.boolean().optional(), detail: z.string().optional() });
@@ -65,15 +74,20 @@ export function registerAccountRoutes(app: App, rt: Runtime): void {
   const tags = ['accounts'];
 
   // --- Administrators: accounts -------------------------------------------------------------
-  app.get('/api/accounts', { config: { access: 'accounts.read' }, schema: { summary: 'Accounts, with lockout and password state (status=locked for locked ones)', tags, querystring: listQuerySchema, response: { 200: z.object({ accounts: z.array(summarySchema) }) } } }, async (request) => ({
-    accounts: await listAccounts(rt, request.query),
-  }));
+  app.get('/api/accounts', { config: { access: 'accounts.read' }, schema: { summary: 'The directory (AC-12): people with their groups, lockout and password state; search by name, username, e-mail or external id; filter by status (locked too), role or group', tags, querystring: listQuerySchema, response: { 200: z.object({ accounts: z.array(listedSchema), total: z.number() }) } } }, async (request) => {
+    const { accounts, total } = await listAccounts(rt, request.query);
+    const groups = await membershipsOf(rt.db.kysely, accounts.map((a) => a.id));
+    return { accounts: accounts.map((a) => ({ ...a, groups: groups.get(a.id) ?? [] })), total };
+  });
 
   app.post('/api/accounts', { config: { access: 'accounts.manage' }, schema: { summary: 'Create an account with a system-generated temporary password (shown once)', tags, body: newAccountSchema, response: { 201: withTemporary } } }, async (request, reply) =>
     reply.status(201).send(await createPersonAccount(rt, actorOf(request), request.body, metaOf(request))),
   );
 
-  app.get('/api/accounts/:id', { config: { access: 'accounts.read' }, schema: { summary: 'One account', tags, params: idParams, response: { 200: summarySchema } } }, async (request) => getAccount(rt, request.params.id));
+  app.get('/api/accounts/:id', { config: { access: 'accounts.read' }, schema: { summary: 'One account, with its groups', tags, params: idParams, response: { 200: listedSchema } } }, async (request) => {
+    const account = await getAccount(rt, request.params.id);
+    return { ...account, groups: (await membershipsOf(rt.db.kysely, [account.id])).get(account.id) ?? [] };
+  });
 
   app.patch('/api/accounts/:id', { config: { access: 'accounts.manage' }, schema: { summary: 'Disable or enable an account, or change its role', tags, params: idParams, body: accountChangeSchema, response: { 200: summarySchema } } }, async (request) =>
     changeAccount(rt, actorOf(request), request.params.id, request.body, metaOf(request)),

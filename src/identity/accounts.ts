@@ -37,6 +37,12 @@ export interface AccountSummary {
   temporaryExpiresAt: string | null;
   passwordExpiresAt: string | null;
   createdAt: string;
+  givenName: string | null;
+  familyName: string | null;
+  externalId: string | null;
+  source: string;
+  leftAt: string | null;
+  accessEndsAt: string | null;
 }
 
 export function summarise(rt: Runtime, a: Account): AccountSummary {
@@ -58,23 +64,38 @@ export function summarise(rt: Runtime, a: Account): AccountSummary {
     temporaryExpiresAt: a.temporary_expires_at,
     passwordExpiresAt: passwordExpiresAt(rt.profile, role, a.password_set_at, a.password_expiry_exempt === 1),
     createdAt: a.created_at,
+    givenName: a.given_name,
+    familyName: a.family_name,
+    externalId: a.external_id,
+    source: a.source,
+    leftAt: a.left_at,
+    accessEndsAt: a.access_ends_at,
   };
 }
 
 export const listQuerySchema = z.object({
-  status: z.enum(['active', 'disabled', 'locked']).optional(),
+  status: z.enum(['active', 'disabled', 'left', 'locked'], { error: 'must be active, disabled, left or locked' }).optional(),
+  role: z.enum(roles, { error: `must be one of ${roles.join(', ')}` }).optional(),
+  group: z.uuid('must be a group id').optional(),
   q: z.string().trim().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(100_000).default(500),
+  offset: z.coerce.number().int().min(0).default(0),
 });
 
-export async function listAccounts(rt: Runtime, query: z.infer<typeof listQuerySchema>): Promise<AccountSummary[]> {
-  let q = rt.db.kysely.selectFrom('account').selectAll().orderBy('username').limit(1000);
+/** AC-12: the directory, searched and filtered; `total` counts every match, `accounts` is one page. */
+export async function listAccounts(rt: Runtime, query: Partial<z.infer<typeof listQuerySchema>>): Promise<{ accounts: AccountSummary[]; total: number }> {
+  let q = rt.db.kysely.selectFrom('account');
   if (query.status === 'locked') q = q.where('locked_at', 'is not', null);
   else if (query.status) q = q.where('status', '=', query.status);
+  if (query.role) q = q.where('role', '=', query.role);
+  if (query.group) { const group = query.group; q = q.where('id', 'in', (eb) => eb.selectFrom('group_member').select('account_id').where('group_id', '=', group)); }
   if (query.q) {
     const like = `%${query.q.toLowerCase().replace(/[%_\\]/g, '')}%`;
-    q = q.where((eb) => eb.or([eb('username', 'like', like), eb(eb.fn('lower', ['display_name']), 'like', like)]));
+    q = q.where((eb) => eb.or([eb('username', 'like', like), eb(eb.fn('lower', ['display_name']), 'like', like), eb(eb.fn('lower', ['email']), 'like', like), eb('external_id', '=', query.q!)]));
   }
-  return (await q.execute()).map((a) => summarise(rt, a));
+  const total = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const rows = await q.selectAll().orderBy('display_name').orderBy('username').limit(query.limit ?? 500).offset(query.offset ?? 0).execute();
+  return { accounts: rows.map((a) => summarise(rt, a)), total: Number(total.n) };
 }
 
 async function load(rt: Runtime, id: string): Promise<Account> {

@@ -11,7 +11,8 @@ import type { PasswordHasher } from './passwords.js';
 import { settingsFor } from './policy.js';
 
 /** The account columns a password change reads. */
-export type PasswordOwner = Pick<Selectable<AccountTable>, 'id' | 'username' | 'display_name' | 'email' | 'role' | 'password_hash'>;
+export type PasswordOwner = Pick<Selectable<AccountTable>, 'id' | 'username' | 'display_name' | 'email' | 'role' | 'password_hash'> &
+  Partial<Pick<Selectable<AccountTable>, 'given_name' | 'family_name' | 'external_id'>>;
 
 export interface PreparedPassword {
   hash: string;
@@ -19,7 +20,10 @@ export interface PreparedPassword {
 }
 
 export function contextFor(account: PasswordOwner, current: string | null = null) {
-  return { username: account.username, names: [account.display_name], personal: account.email ? [account.email] : [], current };
+  // PW-03: the names and other details the directory records about the person.
+  const names = [account.display_name, account.given_name, account.family_name].filter((n): n is string => Boolean(n));
+  const personal = [account.email, account.external_id].filter((n): n is string => Boolean(n));
+  return { username: account.username, names, personal, current };
 }
 
 export class PasswordRejected extends GatehouseError {

@@ -24,6 +24,13 @@ export interface NewAccount {
   temporaryExpiresAt?: string | null;
   /** AC-07: an administrator account belongs to this everyday account. */
   linkedAccountId?: string | null;
+  givenName?: string | null;
+  familyName?: string | null;
+  /** The id in the system the person came from (SCIM externalId, SDS sourcedId). */
+  externalId?: string | null;
+  /** manual, csv, sds, scim, guest-pool */
+  source?: string;
+  status?: 'active' | 'disabled';
 }
 
 /** Creates an account; the caller has checked the password and hashed it. */
@@ -41,7 +48,11 @@ export async function createAccount(ctx: Ctx, input: NewAccount): Promise<string
       email: input.email,
       role: input.role,
       password_hash: input.passwordHash,
-      status: 'active',
+      status: input.status ?? 'active',
+      given_name: input.givenName ?? null,
+      family_name: input.familyName ?? null,
+      external_id: input.externalId ?? null,
+      source: input.source ?? 'manual',
       is_break_glass: input.isBreakGlass ? 1 : 0,
       created_at: now,
       updated_at: now,
@@ -60,6 +71,9 @@ export async function createAccount(ctx: Ctx, input: NewAccount): Promise<string
       role: input.role,
       breakGlass: input.isBreakGlass === true,
       mustChangeAtFirstSignIn: Boolean(input.temporaryExpiresAt),
+      ...(input.source && input.source !== 'manual' ? { source: input.source } : {}),
+      ...(input.externalId ? { externalId: input.externalId } : {}),
+      ...(input.status === 'disabled' ? { status: 'disabled' } : {}),
       ...(input.linkedAccountId ? { linkedAccountId: input.linkedAccountId } : {}),
     },
   });

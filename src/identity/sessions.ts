@@ -74,6 +74,7 @@ export async function resolveSession(
       'account.role as role',
       'account.status as status',
       'account.is_break_glass as isBreakGlass',
+      'account.access_ends_at as accessEndsAt',
     ])
     .where('session.id', '=', id)
     .executeTakeFirst();
@@ -81,6 +82,7 @@ export async function resolveSession(
   const now = clock.now();
   const nowIso = now.toISOString();
   if (row.expiresAt <= nowIso) return undefined;
+  if (row.accessEndsAt && row.accessEndsAt <= nowIso) return undefined;
   const idleLimit = new Date(now.getTime() - profile.groups[groupOf(row.role as Role)].sessions.idleMinutes * 60_000).toISOString();
   if (row.lastSeenAt <= idleLimit) return undefined;
   if (now.getTime() - Date.parse(row.lastSeenAt) > 60_000) {

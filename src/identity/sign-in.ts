@@ -85,9 +85,14 @@ function lockedNow(rt: Runtime, account: Account): boolean {
   return !(minutes && rt.clock.now().getTime() - Date.parse(account.locked_at) >= minutes * 60_000);
 }
 
+/** AC-05: a guest's access ends at the time set at reception. */
+function accessEnded(rt: Runtime, account: Account): boolean {
+  return account.access_ends_at !== null && account.access_ends_at <= rt.clock.now().toISOString();
+}
+
 async function loadAccount(rt: Runtime, id: string): Promise<Account> {
   const account = await rt.db.kysely.selectFrom('account').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!account || account.status !== 'active') throw attemptEnded();
+  if (!account || account.status !== 'active' || accessEnded(rt, account)) throw attemptEnded();
   return account;
 }
 
@@ -135,7 +140,7 @@ export async function startSignIn(rt: Runtime, input: { username: string; passwo
   }
   const username = input.username.trim().toLowerCase().slice(0, 64);
   const account = await rt.db.kysely.selectFrom('account').selectAll().where('username', '=', username).executeTakeFirst();
-  const usable = account && account.status === 'active' && account.password_hash && !lockedNow(rt, account);
+  const usable = account && account.status === 'active' && !accessEnded(rt, account) && account.password_hash && !lockedNow(rt, account);
   const passwordOk = usable ? await rt.hasher.verify(account.password_hash!, input.password) : await rt.hasher.verifyNothing(input.password);
 
   if (!account) {
@@ -143,7 +148,7 @@ export async function startSignIn(rt: Runtime, input: { username: string; passwo
     throw signInFailed();
   }
   if (!usable || !passwordOk) {
-    const reason = account.status !== 'active' ? `account_${account.status}` : lockedNow(rt, account) ? 'account_locked' : !account.password_hash ? 'no_password' : 'wrong_password';
+    const reason = account.status !== 'active' ? `account_${account.status}` : accessEnded(rt, account) ? 'access_ended' : lockedNow(rt, account) ? 'account_locked' : !account.password_hash ? 'no_password' : 'wrong_password';
     await recordFailure(rt, account, username, reason, client);
     throw signInFailed();
   }

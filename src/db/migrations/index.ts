@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as foundation from './0001-foundation.js';
 import * as signIn from './0002-sign-in.js';
 import * as passkeyChallenges from './0003-passkey-challenges.js';
+import * as directory from './0004-directory.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
   '0001-foundation': foundation,
   '0002-sign-in': signIn,
   '0003-passkey-challenges': passkeyChallenges,
+  '0004-directory': directory,
 };
