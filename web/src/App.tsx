@@ -93,19 +93,23 @@ export function App() {
     }
   };
 
-  const pages = [
-    { href: '/', label: 'Overview', show: true },
-    { href: '/school', label: 'School', show: true },
-    { href: '/accounts', label: 'Accounts', show: may(account, 'accounts.read') },
-    { href: '/policy', label: 'Policy', show: may(account, 'profile.read') },
-    { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read') },
-    { href: '/account', label: 'My account', show: true },
+  // The console's sections: a tab each (when shown) and the page it opens. A section may own the
+  // paths under it (e.g. /people/<id>). Add a section here; nothing else routes.
+  const pages: Array<{ href: string; label: string; show: boolean; tab?: boolean; render: () => React.ReactNode }> = [
+    { href: '/', label: 'Overview', show: true, render: () => <OverviewPage account={account} schoolName={info.school?.name ?? ''} /> },
+    { href: '/school', label: 'School', show: true, render: () => <SchoolPage canManage={may(account, 'school.manage')} onChanged={() => void refresh()} /> },
+    { href: '/accounts', label: 'Accounts', show: may(account, 'accounts.read'), render: () => <AccountsPage account={account} /> },
+    { href: '/policy', label: 'Policy', show: may(account, 'profile.read'), render: () => <PolicyPage canManageAup={may(account, 'aup.manage')} /> },
+    { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
+    { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
   ];
+  const current =
+    pages.filter((p) => p.show && p.href !== '/' && (path === p.href || path.startsWith(`${p.href}/`))).sort((a, b) => b.href.length - a.href.length)[0] ?? pages[0]!;
   return (
     <Frame schoolName={info.school?.name ?? null} account={account} onSignOut={signOut}>
       <nav className="tabs" aria-label="Sections">
-        {pages.filter((p) => p.show).map((p) => (
-          <Link key={p.href} href={p.href} className={path === p.href ? 'tab active' : 'tab'} aria-current={path === p.href ? 'page' : undefined}>
+        {pages.filter((p) => p.show && p.tab !== false).map((p) => (
+          <Link key={p.href} href={p.href} className={current.href === p.href ? 'tab active' : 'tab'} aria-current={current.href === p.href ? 'page' : undefined}>
             {p.label}
           </Link>
         ))}
@@ -121,19 +125,7 @@ export function App() {
           ) : null}
         </div>
       ) : null}
-      {path === '/school' ? (
-        <SchoolPage canManage={may(account, 'school.manage')} onChanged={() => void refresh()} />
-      ) : path === '/audit' && may(account, 'audit.read') ? (
-        <AuditPage />
-      ) : path === '/accounts' && may(account, 'accounts.read') ? (
-        <AccountsPage account={account} />
-      ) : path === '/policy' && may(account, 'profile.read') ? (
-        <PolicyPage canManageAup={may(account, 'aup.manage')} />
-      ) : path === '/account' ? (
-        <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} />
-      ) : (
-        <OverviewPage account={account} schoolName={info.school?.name ?? ''} />
-      )}
+      {current.render()}
     </Frame>
   );
 }
