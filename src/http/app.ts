@@ -29,6 +29,7 @@ import { registerAccountRoutes } from '../identity/account-routes.js';
 import type { SessionAccount } from '../identity/sessions.js';
 import type { Runtime } from '../runtime.js';
 import { registerSchoolRoutes } from '../school/routes.js';
+import { registerDashboardRoutes } from '../dashboard/routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -202,6 +203,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerIdentityRoutes(app, runtime);
   registerAccountRoutes(app, runtime);
   registerAuditRoutes(app, runtime);
+  registerDashboardRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { api, type Account } from '../api';
 import { ErrorMessage } from '../components';
+import { Link } from '../router';
 
 interface SystemStatus {
   version: string;
@@ -14,6 +15,47 @@ function duration(seconds: number): string {
   if (seconds < 5400) return `${Math.round(seconds / 60)} minutes`;
   if (seconds < 172_800) return `${Math.round(seconds / 3600)} hours`;
   return `${Math.round(seconds / 86_400)} days`;
+}
+
+interface DueItem {
+  kind: string;
+  title: string;
+  detail?: string;
+  dueAt: string | null;
+  overdue: boolean;
+  href: string;
+  requirement: string;
+}
+
+/** What needs attention, for this person's role (overdue reviews, rotations due, approvals waiting). */
+function NeedsAttention() {
+  const [items, setItems] = useState<DueItem[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    api<{ items: DueItem[] }>('GET', '/api/dashboard/due').then((r) => setItems(r.items), setError);
+  }, []);
+  if (error) return <ErrorMessage error={error} />;
+  if (!items) return null;
+  return (
+    <div className="card" data-testid="needs-attention">
+      <h2>Needs attention</h2>
+      {items.length === 0 ? (
+        <p className="muted">Nothing is due.</p>
+      ) : (
+        <ul className="due-list">
+          {items.map((item, i) => (
+            <li key={`${item.kind}-${i}`} className={item.overdue ? 'overdue' : undefined}>
+              <Link href={item.href}>{item.title}</Link>
+              {item.overdue ? <span className="tag tag-warn">overdue</span> : null}
+              {item.dueAt ? <span className="muted small"> · due {new Date(item.dueAt).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric' })}</span> : null}
+              <span className="muted small"> · {item.requirement}</span>
+              {item.detail ? <div className="muted small">{item.detail}</div> : null}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
 }
 
 export function OverviewPage({ account, schoolName }: { account: Account; schoolName: string }) {
@@ -38,6 +80,7 @@ export function OverviewPage({ account, schoolName }: { account: Account; school
           this sign-in has been recorded at high severity.
         </div>
       ) : null}
+      <NeedsAttention />
       <ErrorMessage error={error} />
       {status ? (
         <div className="grid">
