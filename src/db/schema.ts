@@ -154,6 +154,8 @@ export interface LeaverChecklistTable {
   started_by: string;
   /** JSON list of checklist items */
   items: string;
+  /** free note from whoever started the leaver (never a password) */
+  note: string | null;
   completed_at: string | null;
 }
 
@@ -162,7 +164,7 @@ export interface SharedSecretTable {
   name: string;
   kind: string;
   location: string;
-  /** termly or days */
+  /** profile (the profile's sharedSecrets.rotation), termly, or days (rotation_days) */
   rotation: string;
   rotation_days: number | null;
   last_rotated_at: string | null;

@@ -126,6 +126,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('started_at', 'text', (c) => c.notNull())
     .addColumn('started_by', 'text', (c) => c.notNull())
     .addColumn('items', 'text', (c) => c.notNull())
+    .addColumn('note', 'text')
     .addColumn('completed_at', 'text')
     .execute();
 
