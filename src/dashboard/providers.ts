@@ -1,4 +1,9 @@
 import type { DueProvider } from './due.js';
+import { resetDueItems } from '../identity/resets.js';
+import { accessReviewDue } from '../access/review.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
-export const dueProviders: DueProvider[] = [];
+export const dueProviders: DueProvider[] = [
+  resetDueItems,
+  accessReviewDue,
+];

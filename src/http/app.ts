@@ -30,6 +30,8 @@ import type { SessionAccount } from '../identity/sessions.js';
 import type { Runtime } from '../runtime.js';
 import { registerSchoolRoutes } from '../school/routes.js';
 import { registerDashboardRoutes } from '../dashboard/routes.js';
+import { registerAccessRoutes } from '../access/routes.js';
+import { registerResetRoutes } from '../identity/reset-routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -204,6 +206,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerAccountRoutes(app, runtime);
   registerAuditRoutes(app, runtime);
   registerDashboardRoutes(app, runtime);
+  registerAccessRoutes(app, runtime);
+  registerResetRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

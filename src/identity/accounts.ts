@@ -11,6 +11,7 @@ import { contextFor } from './password-change.js';
 import { createAccount, usernameSchema } from './service.js';
 import { notifyContact } from './notify.js';
 import { generateTemporaryPassword } from './temporary-password.js';
+import { needsApproval } from './resets.js';
 
 /**
  * What administrators do to accounts: create them with a temporary password (AC-09), give a person
@@ -171,6 +172,11 @@ export async function issueTemporaryPassword(rt: Runtime, actor: Actor, id: stri
   const account = await load(rt, id);
   protectBreakGlass(account, 'given a temporary password');
   if (account.id === actor.id) throw new GatehouseError('own_account', 409, 'Change your own password from My account.');
+  // AC-10: a password that has been in use (not a new account's first one) is reset for staff only
+  // through a request a second person approves.
+  if (needsApproval(rt, account) && !(account.must_change_password === 1 && account.password_set_at === account.created_at)) {
+    throw new GatehouseError('approval_required', 409, `Resetting ${account.display_name}’s password needs a second person’s approval: make a request under Password resets.`);
+  }
   const settings = settingsFor(rt.profile, account.role as Role);
   const temporaryPassword = generateTemporaryPassword(settings, contextFor(account));
   const prepared = { hash: await rt.hasher.hash(temporaryPassword), exempt: false };
