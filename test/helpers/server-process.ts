@@ -138,7 +138,19 @@ export async function freshCode(secret: string): Promise<string> {
   }
 }
 
-export async function signInOverHttp(base: string, username: string, password: string, totpSecret?: string): Promise<HttpSessionWithSecret> {
+/**
+ * Creates an account as an administrator, then signs in as it with the temporary password and
+ * changes it to `password`, so the person can sign in normally (e.g. from a browser).
+ */
+export async function createPersonOverHttp(base: string, admin: HttpSession, person: { username: string; displayName: string; role: string; email?: string | null }, password = TEST_PASSWORD): Promise<{ id: string; session: HttpSessionWithSecret }> {
+  const created = await call(base, 'POST', '/api/accounts', admin, { ...person, email: person.email ?? null });
+  if (created.status !== 201) throw new Error(`creating ${person.username} failed: ${created.status} ${await created.text()}`);
+  const body = (await created.json()) as { account: { id: string }; temporaryPassword: string };
+  const session = await signInOverHttp(base, person.username, body.temporaryPassword, undefined, password);
+  return { id: body.account.id, session };
+}
+
+export async function signInOverHttp(base: string, username: string, password: string, totpSecret?: string, newPassword?: string): Promise<HttpSessionWithSecret> {
   let response = await call(base, 'POST', '/api/session', undefined, { username, password });
   let secret = totpSecret;
   for (let i = 0; i < 6; i++) {
@@ -159,6 +171,8 @@ export async function signInOverHttp(base: string, username: string, password: s
       response = await call(base, 'POST', '/api/sign-in/second-factor', pending, { code: await freshCode(secret) });
     } else if (step.step === 'aup') {
       response = await call(base, 'POST', '/api/sign-in/aup', pending, { versionId: step.aup!.id });
+    } else if (step.step === 'change_password' && newPassword) {
+      response = await call(base, 'POST', '/api/sign-in/password', pending, { currentPassword: password, newPassword });
     } else {
       throw new Error(`sign-in stopped at step ${step.step}`);
     }

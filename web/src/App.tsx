@@ -9,6 +9,7 @@ import { OverviewPage } from './pages/OverviewPage';
 import { SchoolPage } from './pages/SchoolPage';
 import { SetupPage } from './pages/SetupPage';
 import { SignInPage } from './pages/SignInPage';
+import { ForgotPasswordPage, MyPupilsPage, ResetRequestsPage } from './pages/ResetPages';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -67,6 +68,13 @@ export function App() {
       </Frame>
     );
   }
+  if (!account && path === '/reset') {
+    return (
+      <Frame schoolName={info.school?.name ?? null}>
+        <ForgotPasswordPage schoolName={info.school?.name ?? ''} />
+      </Frame>
+    );
+  }
   if (!account) {
     return (
       <Frame schoolName={info.school?.name ?? null}>
@@ -99,6 +107,8 @@ export function App() {
     { href: '/', label: 'Overview', show: true, render: () => <OverviewPage account={account} schoolName={info.school?.name ?? ''} /> },
     { href: '/school', label: 'School', show: true, render: () => <SchoolPage canManage={may(account, 'school.manage')} onChanged={() => void refresh()} /> },
     { href: '/accounts', label: 'Accounts', show: may(account, 'accounts.read'), render: () => <AccountsPage account={account} /> },
+    { href: '/pupils', label: 'My pupils', show: may(account, 'resets.pupils'), render: () => <MyPupilsPage account={account} /> },
+    { href: '/resets', label: 'Password resets', show: may(account, 'resets.request'), render: () => <ResetRequestsPage account={account} /> },
     { href: '/policy', label: 'Policy', show: may(account, 'profile.read'), render: () => <PolicyPage canManageAup={may(account, 'aup.manage')} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },

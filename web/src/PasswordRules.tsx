@@ -5,12 +5,12 @@ import { api, type Rule } from './api';
  * Live feedback as someone types a new password: each of the school's rules with a tick or a
  * cross, from the server (the same rules that will judge the password when it is saved).
  */
-export function PasswordRules({ password, currentPassword, initial }: { password: string; currentPassword?: string; initial?: Rule[] }) {
+export function PasswordRules({ password, currentPassword, initial, username }: { password: string; currentPassword?: string; initial?: Rule[]; username?: string }) {
   const [rules, setRules] = useState<Rule[]>(initial ?? []);
   useEffect(() => {
     let alive = true;
     const timer = setTimeout(() => {
-      api<{ rules: Rule[] }>('POST', '/api/password-policy/check', { password, ...(currentPassword ? { currentPassword } : {}) }).then(
+      api<{ rules: Rule[] }>('POST', '/api/password-policy/check', { password, ...(currentPassword ? { currentPassword } : {}), ...(username ? { username } : {}) }).then(
         (r) => alive && setRules(r.rules),
         () => undefined,
       );
@@ -19,7 +19,7 @@ export function PasswordRules({ password, currentPassword, initial }: { password
       alive = false;
       clearTimeout(timer);
     };
-  }, [password, currentPassword]);
+  }, [password, currentPassword, username]);
   if (rules.length === 0) return null;
   return (
     <ul className="rules" aria-live="polite" data-testid="password-rules">

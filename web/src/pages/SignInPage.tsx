@@ -1,6 +1,7 @@
 import { startAuthentication } from '@simplewebauthn/browser';
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, setCsrfToken, svgDataUrl, type Outcome, type Step } from '../api';
+import { Link } from '../router';
 import { ErrorMessage, Field } from '../components';
 import { PasswordRules } from '../PasswordRules';
 
@@ -79,9 +80,12 @@ function PasswordStep({ schoolName, insecure, onNext }: { schoolName: string; in
       <Field label="Password">
         <input name="password" type="password" required value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="current-password" />
       </Field>
-      <button type="submit" className="button" disabled={busy}>
-        {busy ? 'Signing in…' : 'Sign in'}
-      </button>
+      <div className="row">
+        <button type="submit" className="button" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+        <Link href="/reset" className="link-button">Forgot your password?</Link>
+      </div>
     </form>
   );
 }
