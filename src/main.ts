@@ -10,6 +10,8 @@ import { verifyTrail, type VerifyReport } from './audit/verify.js';
 import { describeSettings, loadConfig, redactedConfig, type Config, type LoadedConfig } from './core/config.js';
 import { systemActor } from './core/context.js';
 import { ConfigError, GatehouseError } from './core/errors.js';
+import { describeLocal } from './core/local-time.js';
+import { addPoolAccounts, allocateGuest, allocateSchema, endVisit, listPool, listVisits, poolAddSchema, sweepGuests } from './guests/service.js';
 import { createLogger } from './core/logger.js';
 import { ProcessLock } from './core/process-lock.js';
 import { groups, loadProfile, type Group } from './core/profile.js';
@@ -213,6 +215,107 @@ export function buildCli(): Command {
       const ok = acceptable(rules);
       process.stdout.write(`${JSON.stringify({ acceptable: ok, profile: loaded.name, group: options.group, rules }, null, 2)}\n`);
       if (!ok) process.exitCode = 1;
+    });
+
+  const guests = program.command('guests').description('the guest desk (AC-05): the pool of guest accounts, visits, and the sweep that ends them');
+
+  guests
+    .command('pool')
+    .description('list the guest-account pool, or add accounts to it')
+    .option('--add <count>', 'add this many guest accounts (guest-01, guest-02 … numbered on; no password, disabled while free)')
+    .action(async (options: { add?: string }) => {
+      const { config: cfg } = config();
+      await withRuntime(cfg, 'none', async (rt) => {
+        if (options.add !== undefined) {
+          const parsed = poolAddSchema.safeParse({ count: Number(options.add) });
+          if (!parsed.success || !/^\d+$/.test(options.add)) throw new CliError(`--add: ${parsed.error?.issues[0]?.message ?? 'must be a whole number'}`);
+          const created = await addPoolAccounts(rt, cliActor(), parsed.data, { ip: null, requestId: null });
+          process.stdout.write(`Added ${created.length} guest account${created.length === 1 ? '' : 's'}: ${created.join(', ')}\n`);
+        }
+        const pool = await listPool(rt);
+        if (pool.length === 0) {
+          process.stdout.write('The pool is empty: add guest accounts with `gatehouse guests pool --add 5`.\n');
+          return;
+        }
+        for (const p of pool) {
+          const v = p.visit;
+          const what = p.state === 'free' ? 'free' : `${p.state === 'allocated' ? 'allocated' : 'past its end (awaiting the sweep)'} to ${v!.visitorName} until ${describeLocal(new Date(v!.endsAt), rt.profile.timeZone)}`;
+          process.stdout.write(`${p.username.padEnd(10)} ${what}\n`);
+        }
+        process.stdout.write(`${pool.filter((p) => p.state === 'free').length} of ${pool.length} free.\n`);
+      });
+    });
+
+  guests
+    .command('visits')
+    .description('list today’s visits (in progress, and every one that started today)')
+    .addOption(new Option('--scope <scope>', 'which visits').choices(['today', 'open', 'all']).default('today'))
+    .option('--json', 'print JSON')
+    .action(async (options: { scope: 'today' | 'open' | 'all'; json?: boolean }) => {
+      const { config: cfg } = config();
+      await withRuntime(cfg, 'none', async (rt) => {
+        const visits = await listVisits(rt, options.scope);
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(visits, null, 2)}\n`);
+          return;
+        }
+        if (visits.length === 0) process.stdout.write('No visits.\n');
+        for (const v of visits) {
+          const who = v.wipedAt ? '(details wiped)' : `${v.visitorName}${v.organisation ? ` (${v.organisation})` : ''}, with ${v.host}`;
+          const when = v.endedAt ? `ended ${describeLocal(new Date(v.endedAt), rt.profile.timeZone)}${v.endReason === 'expired' ? ' (time up)' : ''}` : `until ${describeLocal(new Date(v.endsAt), rt.profile.timeZone)}`;
+          process.stdout.write(`${v.id}  ${v.username.padEnd(10)} ${who}; ${when}\n`);
+        }
+      });
+    });
+
+  guests
+    .command('allocate')
+    .description('allocate a free guest account to a named visitor and print the slip (the password is shown once)')
+    .requiredOption('--visitor <name>', 'the visitor’s full name')
+    .option('--organisation <name>', 'who they are from')
+    .requiredOption('--purpose <text>', 'why they are here')
+    .requiredOption('--host <name>', 'the member of staff they are with')
+    .requiredOption('--until <time>', 'expected end: a time today such as 15:30, or a date and time with its zone; at the latest the end of the school day')
+    .option('--account <username>', 'a particular free guest account (otherwise the lowest-numbered free one)')
+    .action(async (options: { visitor: string; organisation?: string; purpose: string; host: string; until: string; account?: string }) => {
+      const { config: cfg } = config();
+      await withRuntime(cfg, 'none', async (rt) => {
+        let accountId: string | undefined;
+        if (options.account) {
+          const row = await rt.db.kysely.selectFrom('account').select('id').where('username', '=', options.account.trim().toLowerCase()).where('role', '=', 'guest').executeTakeFirst();
+          if (!row) throw new CliError(`--account: there is no guest account "${options.account}"`);
+          accountId = row.id;
+        }
+        const parsed = allocateSchema.safeParse({ visitorName: options.visitor, organisation: options.organisation, purpose: options.purpose, host: options.host, expectedEnd: options.until, accountId });
+        if (!parsed.success) {
+          const flags: Record<string, string> = { visitorName: '--visitor', organisation: '--organisation', purpose: '--purpose', host: '--host', expectedEnd: '--until' };
+          throw new CliError(parsed.error.issues.map((i) => `${flags[String(i.path[0])] ?? String(i.path[0])}: ${i.message}`).join('; '));
+        }
+        const { visit, slip } = await allocateGuest(rt, cliActor(), parsed.data, { ip: null, requestId: null });
+        process.stdout.write(
+          `${slip.school} — guest access\n\n  Visitor:     ${slip.visitorName}${slip.organisation ? ` (${slip.organisation})` : ''}\n  Username:    ${slip.username}\n  Password:    ${slip.password}\n` +
+            `  Valid until: ${describeLocal(new Date(slip.validUntil), slip.timeZone)}\n\nThe password is shown only now. Visit id: ${visit.id}\n`,
+        );
+      });
+    });
+
+  guests
+    .command('end <visit-id>')
+    .description('end a visit now: the guest’s sessions end and the account is disabled and freed')
+    .action(async (id: string) => {
+      const { config: cfg } = config();
+      if (!/^[0-9a-f-]{36}$/i.test(id)) throw new CliError(`"${id}" is not a visit id (see \`gatehouse guests visits\`)`);
+      const visit = await withRuntime(cfg, 'none', (rt) => endVisit(rt, cliActor(), id, { ip: null, requestId: null }));
+      process.stdout.write(`Ended the visit of ${visit.visitorName ?? 'the visitor'} on ${visit.username}; the account is free again.\n`);
+    });
+
+  guests
+    .command('sweep')
+    .description('end every visit whose time is up and wipe visitor details past the retention period (the server does this every minute)')
+    .action(async () => {
+      const { config: cfg } = config();
+      const result = await withRuntime(cfg, 'none', (rt) => sweepGuests(rt, cliActor()));
+      process.stdout.write(`Ended ${result.ended} visit${result.ended === 1 ? '' : 's'} past their end; wiped the details of ${result.wiped} visit${result.wiped === 1 ? '' : 's'} past the retention period.\n`);
     });
 
   const audit = program.command('audit').description('the tamper-evident audit trail');

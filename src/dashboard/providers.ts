@@ -1,9 +1,11 @@
 import type { DueProvider } from './due.js';
 import { resetDueItems } from '../identity/resets.js';
 import { accessReviewDue } from '../access/review.js';
+import { guestDueItems } from '../guests/service.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
   resetDueItems,
   accessReviewDue,
+  guestDueItems,
 ];

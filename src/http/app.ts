@@ -32,6 +32,7 @@ import { registerSchoolRoutes } from '../school/routes.js';
 import { registerDashboardRoutes } from '../dashboard/routes.js';
 import { registerAccessRoutes } from '../access/routes.js';
 import { registerResetRoutes } from '../identity/reset-routes.js';
+import { registerGuestRoutes } from '../guests/routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -208,6 +209,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerDashboardRoutes(app, runtime);
   registerAccessRoutes(app, runtime);
   registerResetRoutes(app, runtime);
+  registerGuestRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

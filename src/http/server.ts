@@ -8,6 +8,7 @@ import { getSchool } from '../school/service.js';
 import { SetupGate } from '../school/setup-gate.js';
 import { buildApp, type App } from './app.js';
 import { ProcessLock } from '../core/process-lock.js';
+import { scheduleGuestSweep } from '../guests/service.js';
 
 export interface RunningServer {
   app: App;
@@ -57,6 +58,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
       );
     }
     logger.info({ url, database: runtime.db.dialect }, 'Gatehouse is listening');
+    // Scheduled work: guest visits end on time and visitor details are wiped (AC-05).
+    const guestSweep = scheduleGuestSweep(runtime);
 
     const activeRuntime = runtime;
     let stopping: Promise<void> | undefined;
@@ -71,6 +74,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
         grace.unref();
         try {
           await app.close();
+          await guestSweep.stop();
           await activeRuntime.close();
         } finally {
           clearTimeout(grace);
