@@ -23,6 +23,9 @@ import { migrate, openDatabase, pendingMigrations } from './db/database.js';
 import { startServer } from './http/server.js';
 import { VERSION } from './http/version.js';
 import { openRuntime } from './runtime.js';
+import { accessMatrix } from './access/matrix.js';
+import { formatMatrix, formatReviewStatus } from './access/print.js';
+import { listReviews, reviewStatus } from './access/review.js';
 
 /** A failure the operator caused or can fix: printed as one message, exit code 1 (2 for config). */
 class CliError extends Error {}
@@ -468,6 +471,31 @@ export function buildCli(): Command {
         );
       });
       process.stdout.write(`Restored ${summary.file}: ${number(summary.auditEvents)} audit events, chain verified.\n`);
+    });
+
+  const access = program.command('access').description('the access-rights matrix and the annual access review (AC-01, AC-02)');
+
+  access
+    .command('matrix')
+    .description('print who can do what: each role in Gatehouse, each role and group in the school’s systems, and the object-level rules')
+    .option('--json', 'print the matrix as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const { config: cfg } = config();
+      const matrix = await withRuntime(cfg, 'none', (rt) => accessMatrix(rt.db.kysely));
+      process.stdout.write(options.json ? `${JSON.stringify(matrix, null, 2)}\n` : formatMatrix(matrix));
+    });
+
+  access
+    .command('review')
+    .description('the annual access review')
+    .command('status')
+    .description('when the access review was last signed off, when it is next due, and any review in progress')
+    .option('--check', 'exit with code 1 when the review is overdue (for monitoring)')
+    .action(async (options: { check?: boolean }) => {
+      const { config: cfg } = config();
+      const { status, reviews } = await withRuntime(cfg, 'none', async (rt) => ({ status: await reviewStatus(rt), reviews: await listReviews(rt.db.kysely) }));
+      process.stdout.write(formatReviewStatus(status, reviews));
+      if (options.check && status.overdue) process.exitCode = 1;
     });
 
   return program;
