@@ -23,6 +23,8 @@ import { migrate, openDatabase, pendingMigrations } from './db/database.js';
 import { startServer } from './http/server.js';
 import { VERSION } from './http/version.js';
 import { openRuntime } from './runtime.js';
+import { dueSecrets, listSecrets } from './registers/shared-secrets.js';
+import { formatSecrets } from './registers/shared-secret-cli.js';
 import { accessMatrix } from './access/matrix.js';
 import { formatMatrix, formatReviewStatus } from './access/print.js';
 import { listReviews, reviewStatus } from './access/review.js';
@@ -411,6 +413,35 @@ export function buildCli(): Command {
       if (!loadSigner(cfg.dataDir)) throw new CliError(`No signing key at ${signingKeyPath(cfg.dataDir)}: start the server once to create it.`);
       const cp = await withRuntime(cfg, 'load', (rt) => rt.trail.checkpointNow());
       process.stdout.write(cp ? cp.note : 'The head is already covered by a checkpoint.\n');
+    });
+
+  const secrets = program.command('secrets').description('the shared-secrets register (PW-12): where each secret is kept, who knows it, when it is next due to change — never the secret');
+
+  secrets
+    .command('list')
+    .description('every shared secret in the register, soonest due first')
+    .option('--all', 'include retired secrets')
+    .option('--json', 'print JSON')
+    .action(async (options: { all?: boolean; json?: boolean }) => {
+      const { config: cfg } = config();
+      await withRuntime(cfg, 'none', async (rt) => {
+        const list = await listSecrets(rt, { includeRetired: options.all === true });
+        process.stdout.write(options.json ? `${JSON.stringify({ secrets: list }, null, 2)}\n` : formatSecrets(rt.profile, list, 'The register is empty: record shared secrets in the console (Shared secrets).'));
+      });
+    });
+
+  secrets
+    .command('due')
+    .description('secrets overdue, due within the next days, or flagged because someone who knew them left')
+    .option('--days <days>', 'how far ahead to look', '14')
+    .option('--json', 'print JSON')
+    .action(async (options: { days: string; json?: boolean }) => {
+      if (!/^\d{1,4}$/.test(options.days)) throw new CliError(`--days: "${options.days}" is not a whole number of days`);
+      const { config: cfg } = config();
+      await withRuntime(cfg, 'none', async (rt) => {
+        const list = await dueSecrets(rt, Number(options.days));
+        process.stdout.write(options.json ? `${JSON.stringify({ secrets: list }, null, 2)}\n` : formatSecrets(rt.profile, list, `Nothing is due in the next ${options.days} days and nothing is flagged.`));
+      });
     });
 
   program

@@ -2,10 +2,14 @@ import type { DueProvider } from './due.js';
 import { resetDueItems } from '../identity/resets.js';
 import { accessReviewDue } from '../access/review.js';
 import { guestDueItems } from '../guests/service.js';
+import { sharedSecretsDue } from '../registers/shared-secrets.js';
+import { openLeavers } from '../directory/leavers.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
   resetDueItems,
   accessReviewDue,
   guestDueItems,
+  sharedSecretsDue,
+  openLeavers,
 ];

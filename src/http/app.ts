@@ -33,6 +33,8 @@ import { registerDashboardRoutes } from '../dashboard/routes.js';
 import { registerAccessRoutes } from '../access/routes.js';
 import { registerResetRoutes } from '../identity/reset-routes.js';
 import { registerGuestRoutes } from '../guests/routes.js';
+import { registerSharedSecretRoutes } from '../registers/shared-secret-routes.js';
+import { registerLeaverRoutes } from '../directory/leaver-routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -210,6 +212,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerAccessRoutes(app, runtime);
   registerResetRoutes(app, runtime);
   registerGuestRoutes(app, runtime);
+  registerSharedSecretRoutes(app, runtime);
+  registerLeaverRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }
