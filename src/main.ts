@@ -23,6 +23,7 @@ import { migrate, openDatabase, pendingMigrations } from './db/database.js';
 import { startServer } from './http/server.js';
 import { VERSION } from './http/version.js';
 import { openRuntime } from './runtime.js';
+import { registerImportCommands } from './directory/import-cli.js';
 import { dueSecrets, listSecrets } from './registers/shared-secrets.js';
 import { formatSecrets } from './registers/shared-secret-cli.js';
 import { accessMatrix } from './access/matrix.js';
@@ -528,6 +529,8 @@ export function buildCli(): Command {
       process.stdout.write(formatReviewStatus(status, reviews));
       if (options.check && status.overdue) process.exitCode = 1;
     });
+
+  registerImportCommands(program);
 
   return program;
 }

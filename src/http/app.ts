@@ -33,6 +33,7 @@ import { registerDashboardRoutes } from '../dashboard/routes.js';
 import { registerAccessRoutes } from '../access/routes.js';
 import { registerResetRoutes } from '../identity/reset-routes.js';
 import { registerGuestRoutes } from '../guests/routes.js';
+import { registerImportRoutes } from '../directory/import-routes.js';
 import { registerSharedSecretRoutes } from '../registers/shared-secret-routes.js';
 import { registerLeaverRoutes } from '../directory/leaver-routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
@@ -212,6 +213,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerAccessRoutes(app, runtime);
   registerResetRoutes(app, runtime);
   registerGuestRoutes(app, runtime);
+  registerImportRoutes(app, runtime);
   registerSharedSecretRoutes(app, runtime);
   registerLeaverRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
