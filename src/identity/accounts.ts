@@ -198,14 +198,19 @@ export const accountChangeSchema = z
   .object({
     status: z.enum(['active', 'disabled']).optional(),
     role: z.string().refine((r) => isRole(r) && r !== 'administrator', 'must be a role other than administrator').optional(),
+    displayName: z.string().trim().min(1, 'is required').max(200).optional(),
+    givenName: z.string().trim().max(100).nullable().optional(),
+    familyName: z.string().trim().max(100).nullable().optional(),
+    email: z.email('must be an e-mail address').nullable().optional(),
   })
-  .refine((v) => v.status !== undefined || v.role !== undefined, 'give status or role');
+  .refine((v) => Object.values(v).some((x) => x !== undefined), 'give at least one of status, role, displayName, givenName, familyName, email');
 
 export async function changeAccount(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof accountChangeSchema>, m: { ip: string | null; requestId: string | null }) {
   const account = await load(rt, id);
   if (input.status === 'disabled') protectBreakGlass(account, 'disabled');
   if (input.role !== undefined) protectBreakGlass(account, 'demoted');
-  if (account.id === actor.id) throw forbidden('You cannot change your own account’s status or role.');
+  if (account.id === actor.id && (input.status !== undefined || input.role !== undefined)) throw forbidden('You cannot change your own account’s status or role.');
+  if (account.status === 'left' && input.status) throw new GatehouseError('account_left', 409, 'This person has left; their record is kept as it was. Create a new account if they return.');
   if (input.role && account.role === 'administrator') {
     throw new GatehouseError('administrator_account', 409, 'An administrator account only holds administrator rights; disable or delete it instead.');
   }
@@ -214,8 +219,20 @@ export async function changeAccount(rt: Runtime, actor: Actor, id: string, input
     const changes: Record<string, { from: unknown; to: unknown }> = {};
     if (input.status && input.status !== account.status) changes.status = { from: account.status, to: input.status };
     if (input.role && input.role !== account.role) changes.role = { from: account.role, to: input.role };
+    const details: Record<string, string | null> = {};
+    for (const [key, column] of [['displayName', 'display_name'], ['givenName', 'given_name'], ['familyName', 'family_name'], ['email', 'email']] as const) {
+      const value = input[key];
+      if (value !== undefined && value !== account[column]) {
+        changes[key] = { from: account[column], to: value };
+        details[column] = value;
+      }
+    }
     if (Object.keys(changes).length === 0) return;
-    await ctx.db.updateTable('account').set({ ...(input.status ? { status: input.status } : {}), ...(input.role ? { role: input.role } : {}), updated_at: now }).where('id', '=', id).execute();
+    await ctx.db.updateTable('account').set({ ...(input.status ? { status: input.status } : {}), ...(input.role ? { role: input.role } : {}), ...details, updated_at: now }).where('id', '=', id).execute();
+    if (!changes.status && !changes.role) {
+      await ctx.audit.record({ action: 'account.details_changed', target: `account:${id}`, details: { username: account.username, changes } });
+      return;
+    }
     // A change of rights or a disabled account: its sessions end, and any sign-in in progress.
     await ctx.db.updateTable('session').set({ ended_at: now, end_reason: changes.status ? 'account_disabled' : 'privileges_changed' }).where('account_id', '=', id).where('ended_at', 'is', null).execute();
     await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', id).execute();
