@@ -6,6 +6,10 @@ import type { ReviewStatusReport, ReviewSummary } from './review.js';
  * fit a terminal, ticks for permissions, levels for the school's systems.
  */
 
+/** Terminal headings, 6 characters at most, so nine roles fit in 90 columns; the legend says what they stand for. */
+const cliHeadings: Record<string, string> = { administrator: 'Admin', senior_leader: 'SLT', dsl: 'DSL', dpo: 'DPO', governor: 'Gov', office: 'Office', staff: 'Staff', pupil: 'Pupil', guest: 'Guest' };
+const heading = (role: { role: string; shortLabel: string }) => cliHeadings[role.role] ?? role.shortLabel.slice(0, 6);
+
 const pad = (text: string, width: number) => (text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width));
 
 function table(head: string[], rows: string[][], firstWidth: number, cellWidth: number): string {
@@ -17,7 +21,7 @@ export function formatMatrix(matrix: AccessMatrix): string {
   const out: string[] = [];
   const { roles, permissions } = matrix.gatehouse;
   out.push('RIGHTS IN GATEHOUSE (from the authorization table; ✓ = the role has it)', '');
-  const cellWidth = Math.max(...roles.map((r) => r.shortLabel.length)) ;
+  const cellWidth = 6;
   let area = '';
   const rows: string[][] = [];
   for (const p of permissions) {
@@ -27,10 +31,10 @@ export function formatMatrix(matrix: AccessMatrix): string {
     }
     rows.push([`  ${p.permission}`, ...roles.map((r) => (p.roles.includes(r.role as never) ? '✓' : '·'))]);
   }
-  out.push(table(['Permission', ...roles.map((r) => r.shortLabel)], rows, 22, cellWidth));
+  out.push(table(['Permission', ...roles.map(heading)], rows, 22, cellWidth));
   out.push('', 'What each permission allows:');
   for (const p of permissions) out.push(`  ${pad(p.permission, 20)} ${p.description}`);
-  out.push('', 'Roles: ' + roles.map((r) => `${r.shortLabel} = ${r.label}`).filter((s, i) => roles[i]!.shortLabel !== roles[i]!.label).join('; '));
+  out.push('', `Roles: ${roles.map((r) => `${heading(r)} = ${r.label}`).join('; ')}`);
 
   out.push('', '', 'RIGHTS IN THE SCHOOL’S SYSTEMS (as recorded by the school)', '');
   if (matrix.systems.length === 0) {
@@ -38,8 +42,11 @@ export function formatMatrix(matrix: AccessMatrix): string {
   } else {
     const levelLabel = new Map(matrix.levels.map((l) => [l.level, l.label]));
     const used = matrix.subjects.filter((s) => s.kind === 'role' || matrix.systems.some((sys) => sys.grants.some((g) => g.subject === s.subject)));
-    const heads = used.map((s) => (s.kind === 'role' ? (roles.find((r) => `role:${r.role}` === s.subject)?.shortLabel ?? s.name) : s.name));
-    const width = Math.min(14, Math.max(9, ...heads.map((h) => h.length)));
+    const heads = used.map((s) => {
+      const role = roles.find((r) => `role:${r.role}` === s.subject);
+      return role ? heading(role) : s.name;
+    });
+    const width = Math.min(12, Math.max(6, ...heads.map((h) => h.length)));
     const systemRows = matrix.systems.map((sys) => [sys.name, ...used.map((s) => {
       const grant = sys.grants.find((g) => g.subject === s.subject);
       return grant ? `${levelLabel.get(grant.level) ?? grant.level}${grant.note ? '*' : ''}` : '—';

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { ApiError, api, setCsrfToken, type Account, type Info, type SessionResponse } from './api';
 import { ErrorMessage, HealthBadge } from './components';
 import { AccountPage } from './pages/AccountPage';
+import { AccessPage } from './pages/AccessPage';
 import { AccountsPage } from './pages/AccountsPage';
 import { AuditPage } from './pages/AuditPage';
 import { PolicyPage } from './pages/PolicyPage';
@@ -109,6 +110,7 @@ export function App() {
     { href: '/accounts', label: 'Accounts', show: may(account, 'accounts.read'), render: () => <AccountsPage account={account} /> },
     { href: '/pupils', label: 'My pupils', show: may(account, 'resets.pupils'), render: () => <MyPupilsPage account={account} /> },
     { href: '/resets', label: 'Password resets', show: may(account, 'resets.request'), render: () => <ResetRequestsPage account={account} /> },
+    { href: '/access', label: 'Access rights', show: may(account, 'access.read'), render: () => <AccessPage account={account} /> },
     { href: '/policy', label: 'Policy', show: may(account, 'profile.read'), render: () => <PolicyPage canManageAup={may(account, 'aup.manage')} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
