@@ -5,12 +5,14 @@ import { AccountPage } from './pages/AccountPage';
 import { AccessPage } from './pages/AccessPage';
 import { AccountsPage } from './pages/AccountsPage';
 import { AuditPage } from './pages/AuditPage';
+import { GuestsPage } from './pages/GuestsPage';
 import { PolicyPage } from './pages/PolicyPage';
 import { OverviewPage } from './pages/OverviewPage';
 import { SchoolPage } from './pages/SchoolPage';
 import { SetupPage } from './pages/SetupPage';
 import { SignInPage } from './pages/SignInPage';
 import { ForgotPasswordPage, MyPupilsPage, ResetRequestsPage } from './pages/ResetPages';
+import { GroupsPage } from './pages/GroupsPage';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -108,8 +110,10 @@ export function App() {
     { href: '/', label: 'Overview', show: true, render: () => <OverviewPage account={account} schoolName={info.school?.name ?? ''} /> },
     { href: '/school', label: 'School', show: true, render: () => <SchoolPage canManage={may(account, 'school.manage')} onChanged={() => void refresh()} /> },
     { href: '/accounts', label: 'Accounts', show: may(account, 'accounts.read'), render: () => <AccountsPage account={account} /> },
+    { href: '/groups', label: 'Groups', show: may(account, 'directory.read'), render: () => <GroupsPage account={account} /> },
     { href: '/pupils', label: 'My pupils', show: may(account, 'resets.pupils'), render: () => <MyPupilsPage account={account} /> },
     { href: '/resets', label: 'Password resets', show: may(account, 'resets.request'), render: () => <ResetRequestsPage account={account} /> },
+    { href: '/guests', label: 'Guest desk', show: may(account, 'guests.manage'), render: () => <GuestsPage account={account} /> },
     { href: '/access', label: 'Access rights', show: may(account, 'access.read'), render: () => <AccessPage account={account} /> },
     { href: '/policy', label: 'Policy', show: may(account, 'profile.read'), render: () => <PolicyPage canManageAup={may(account, 'aup.manage')} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },

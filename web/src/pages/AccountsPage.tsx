@@ -18,6 +18,15 @@ interface AccountRow {
   mustChangePassword: boolean;
   temporaryExpiresAt: string | null;
   passwordExpiresAt: string | null;
+  source: string;
+  externalId: string | null;
+  groups: Array<{ groupId: string; name: string; kind: string; role: string }>;
+}
+
+interface GroupOption {
+  id: string;
+  name: string;
+  kind: string;
 }
 
 const roles: Array<[string, string]> = [
@@ -27,6 +36,7 @@ const roles: Array<[string, string]> = [
   ['dsl', 'Designated safeguarding lead'],
   ['dpo', 'Data protection officer'],
   ['governor', 'Governor'],
+  ['office', 'School office (reception)'],
   ['guest', 'Guest'],
 ];
 const roleName = (r: string) => (r === 'administrator' ? 'Administrator' : roles.find(([k]) => k === r)?.[1] ?? r);
@@ -50,24 +60,37 @@ export function AccountsPage({ account }: { account: Account }) {
   const canManage = account.permissions.includes('accounts.manage');
   const canUnlock = account.permissions.includes('accounts.unlock');
   const [rows, setRows] = useState<AccountRow[]>([]);
-  const [filter, setFilter] = useState<'' | 'locked' | 'disabled'>('');
+  const [total, setTotal] = useState(0);
+  const [filter, setFilter] = useState<'' | 'active' | 'locked' | 'disabled' | 'left'>('');
+  const [role, setRole] = useState('');
+  const [group, setGroup] = useState('');
+  const [groups, setGroups] = useState<GroupOption[]>([]);
   const [search, setSearch] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [issued, setIssued] = useState<{ username: string; password: string } | null>(null);
 
+  const params = new URLSearchParams();
+  if (filter) params.set('status', filter);
+  if (role) params.set('role', role);
+  if (group) params.set('group', group);
+  if (search.trim()) params.set('q', search.trim());
+  const query = params.toString();
   const load = useCallback(async () => {
     try {
-      const params = new URLSearchParams();
-      if (filter) params.set('status', filter);
-      if (search.trim()) params.set('q', search.trim());
-      setRows((await api<{ accounts: AccountRow[] }>('GET', `/api/accounts?${params}`)).accounts);
+      const r = await api<{ accounts: AccountRow[]; total: number }>('GET', `/api/accounts?${query}`);
+      setRows(r.accounts);
+      setTotal(r.total);
     } catch (e) {
       setError(e);
     }
-  }, [filter, search]);
+  }, [query]);
   useEffect(() => {
     void load();
   }, [load]);
+  useEffect(() => {
+    if (!account.permissions.includes('directory.read')) return;
+    api<{ groups: GroupOption[] }>('GET', '/api/groups').then((r) => setGroups(r.groups), setError);
+  }, [account]);
 
   const act = async (work: () => Promise<unknown>) => {
     setError(null);
@@ -92,25 +115,47 @@ export function AccountsPage({ account }: { account: Account }) {
   return (
     <section>
       <h1>Accounts</h1>
+      <p className="muted">The directory of everyone who can sign in (AC-12): search, filter by role, group or state, and export to CSV.</p>
       <ErrorMessage error={error} />
       {issued ? <Issued issued={issued} onClose={() => setIssued(null)} /> : null}
       {canManage ? <NewAccount onCreated={(username, password) => { setIssued({ username, password }); void load(); }} /> : null}
       <div className="toolbar">
-        <input aria-label="Search accounts" placeholder="Search by name or username" value={search} onChange={(e) => setSearch(e.target.value)} />
+        <input aria-label="Search accounts" placeholder="Search by name, username, e-mail or MIS id" value={search} onChange={(e) => setSearch(e.target.value)} />
+        <select aria-label="Role" value={role} onChange={(e) => setRole(e.target.value)}>
+          <option value="">Every role</option>
+          <option value="administrator">Administrator</option>
+          {roles.map(([value, label]) => <option key={value} value={value}>{label}</option>)}
+        </select>
+        {groups.length > 0 ? (
+          <select aria-label="Group" value={group} onChange={(e) => setGroup(e.target.value)}>
+            <option value="">Every group</option>
+            {groups.map((g) => <option key={g.id} value={g.id}>{g.name} ({g.kind})</option>)}
+          </select>
+        ) : null}
         <div className="segmented" role="group" aria-label="Show">
-          {([['', 'All'], ['locked', 'Locked'], ['disabled', 'Disabled']] as const).map(([value, label]) => (
+          {([['', 'All'], ['active', 'Active'], ['locked', 'Locked'], ['disabled', 'Disabled'], ['left', 'Left']] as const).map(([value, label]) => (
             <button key={value} type="button" className={filter === value ? 'active' : ''} aria-pressed={filter === value} onClick={() => setFilter(value)}>
               {label}
             </button>
           ))}
         </div>
       </div>
+      <p className="muted small" data-testid="accounts-count">
+        {total === rows.length ? `${total} ${total === 1 ? 'person' : 'people'}` : `Showing ${rows.length} of ${total} people — narrow the search to see the rest`}
+        {account.permissions.includes('directory.read') ? (
+          <>
+            {' · '}
+            <a href={`/api/directory/export.csv?${query}`} download>Export these to CSV</a>
+          </>
+        ) : null}
+      </p>
       <table className="table" data-testid="accounts">
         <thead>
           <tr>
             <th>Name</th>
             <th>Username</th>
             <th>Role</th>
+            <th>Groups</th>
             <th>State</th>
             <th aria-label="Actions" />
           </tr>
@@ -124,15 +169,20 @@ export function AccountsPage({ account }: { account: Account }) {
               </td>
               <td><code>{row.username}</code></td>
               <td>{roleName(row.role)}</td>
+              <td className="small">
+                {row.groups.map((g) => (g.role === 'teacher' ? `${g.name} (teaches)` : g.name)).join(', ')}
+              </td>
               <td>
                 {row.locked ? <span className="tag tag-bad">locked after {row.failedAttempts} failures</span> : null}
                 {row.status === 'disabled' ? <span className="tag">disabled</span> : null}
+                {row.status === 'left' ? <span className="tag">left</span> : null}
+                {row.source !== 'manual' ? <span className="tag" title={row.externalId ?? undefined}>from {row.source.toUpperCase()}</span> : null}
                 {row.mustChangePassword ? <span className="tag">{row.temporaryExpiresAt ? 'temporary password' : 'must change password'}</span> : null}
                 {row.mfaEnrolled ? <span className="tag tag-ok">MFA</span> : null}
               </td>
               <td className="actions">
                 {row.locked && canUnlock ? <button type="button" className="button small" onClick={() => void act(() => api('POST', `/api/accounts/${row.id}/unlock`))} aria-label={`Unlock ${row.username}`}>Unlock</button> : null}
-                {canManage && !row.isBreakGlass && row.id !== account.accountId ? (
+                {canManage && !row.isBreakGlass && row.id !== account.accountId && row.status !== 'left' ? (
                   <>
                     <button type="button" className="link-button" onClick={() => void temporary(row)} aria-label={`New temporary password for ${row.username}`}>Temporary password</button>
                     {row.role !== 'administrator' && row.status === 'active' ? (
