@@ -355,6 +355,19 @@ for (const dialect of available) {
       }
     });
 
+    it('AC-04 any user, a pupil too, can report at once that their logon may be known to someone else', async () => {
+      await start('ncsc');
+      await setUpSchool(t);
+      await person(t, 'kid4', 'pupil', 'Quietmoonlight7');
+      const mine = await signIn(t, 'kid4', 'Quietmoonlight7');
+      const elsewhere = await signIn(t, 'kid4', 'Quietmoonlight7');
+      const report = await t.app.inject({ method: 'POST', url: '/api/account/compromised', headers: mine.headers });
+      expect(report.statusCode).toBe(204);
+      for (const s of [mine, elsewhere]) expect((await t.app.inject({ url: '/api/session', headers: s.headers })).statusCode).toBe(401);
+      expect((await attempt(t, 'kid4', 'Quietmoonlight7')).json()).toMatchObject({ step: { step: 'change_password', reason: 'required' } });
+      expect(await events(t, 'account.password_compromised')).toEqual([expect.objectContaining({ severity: 'high', details: expect.objectContaining({ reportedBy: 'self' }) })]);
+    });
+
     it('AC-15 sessions end after the profile’s idle time; a password change ends the others; “my sessions” signs out the rest', async () => {
       await start('ncsc');
       await person(t, 'staff10', 'staff', 'Quietmoonlight7');
