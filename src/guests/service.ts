@@ -197,11 +197,12 @@ export const allocateSchema = z
     expectedEnd: z
       .string({ error: 'is required' })
       .trim()
+      .min(1, { error: 'is required', abort: true })
       .refine((v) => HHMM.test(v) || (ISO_WITH_ZONE.test(v) && !Number.isNaN(Date.parse(v))), 'must be a time today like 15:30, or a date and time with its zone like 2026-09-07T15:30:00+01:00'),
     /** A particular free pool account; otherwise the lowest-numbered free one. */
     accountId: z.uuid('must be an account id').nullish(),
   })
-  .refine((v) => v.host || v.hostAccountId, { message: 'give the name of the member of staff the visitor is with', path: ['host'] });
+  .refine((v) => v.host || v.hostAccountId, { message: 'is required: the member of staff the visitor is with', path: ['host'] });
 
 export type AllocateInput = z.infer<typeof allocateSchema>;
 

@@ -333,7 +333,8 @@ for (const dialect of await dialects()) {
       const cases: Array<[Record<string, unknown>, string, RegExp]> = [
         [{ ...ADA, visitorName: '  ' }, 'body.visitorName', /is required/],
         [{ ...ADA, purpose: undefined }, 'body.purpose', /is required/],
-        [{ ...ADA, host: '' }, 'body.host', /member of staff/],
+        [{ ...ADA, host: '' }, 'body.host', /is required: the member of staff/],
+        [{ ...ADA, expectedEnd: '' }, 'body.expectedEnd', /^is required$/],
         [{ ...ADA, expectedEnd: 'teatime' }, 'body.expectedEnd', /like 15:30/],
         [{ ...ADA, expectedEnd: '2026-09-07T15:30:00' }, 'body.expectedEnd', /with its zone/],
         [{ ...ADA, visitorName: 'x'.repeat(201) }, 'body.visitorName', /at most 200/],

@@ -1,0 +1,160 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
+import { ROOT } from '../helpers/cli.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { TEST_PASSWORD, call, createPersonOverHttp, freshCode, setupAndSignIn, startServerProcess, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
+
+/** The guest desk in Chromium (AC-05): the pool, an allocation with its printable slip, and ending the visit. */
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * The server runs with the real clock, and guest access ends at the end of the school day (18:00).
+ * So that the test passes at any hour, the school's time zone is one where it is mid-morning now.
+ */
+function midMorningZone(): { zone: string; localHour: number } {
+  const utcHour = new Date().getUTCHours();
+  const offset = ((10 - utcHour + 36) % 24) - 12; // -12 … +11 hours
+  const zone = offset === 0 ? 'Etc/GMT' : offset > 0 ? `Etc/GMT-${offset}` : `Etc/GMT+${-offset}`; // Etc names are sign-inverted
+  return { zone, localHour: (utcHour + offset + 24) % 24 };
+}
+
+describe('guest desk in Chromium', () => {
+  let test: TestDatabase;
+  let server: ServerProcess;
+  let browser: Browser;
+  let admin: HttpSessionWithSecret;
+  const { zone, localHour } = midMorningZone();
+
+  beforeAll(async () => {
+    if (!existsSync(path.join(ROOT, 'dist', 'main.js')) || !existsSync(path.join(ROOT, 'web', 'dist', 'index.html'))) {
+      throw new Error('The server and console are not built: run `npm run build` (npm test does it first).');
+    }
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    test = await createTestDatabase('sqlite');
+    const profile = path.join(test.dataDir, 'school-profile.yaml');
+    writeFileSync(profile, `name: Springfield guest-desk test\nextends: ncsc\ntimeZone: ${zone}\n`);
+    server = await startServerProcess(
+      { GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1', GATEHOUSE_PROFILE: profile },
+      { built: true },
+    );
+    browser = await launchChromium();
+    admin = await setupAndSignIn(server);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    await test?.drop();
+  });
+
+  it('AC-05 an administrator fills the pool; reception allocates an account to a visitor, prints the slip and ends the visit', async () => {
+    await createPersonOverHttp(server.url, admin, { username: 'reception', displayName: 'Rita Reception', role: 'office' });
+    const problems: string[] = [];
+    const watch = (page: Page) => {
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error' && !/status of (400|401|409)/.test(m.text())) problems.push(`console: ${m.text()}`);
+      });
+    };
+
+    // The administrator adds guest accounts to the pool.
+    const adminPage = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    watch(adminPage);
+    await adminPage.goto(server.url);
+    await adminPage.getByLabel('Username').fill('master');
+    await adminPage.getByLabel('Password').fill(TEST_PASSWORD);
+    await adminPage.getByRole('button', { name: 'Sign in' }).click();
+    await adminPage.getByLabel('Code').fill(await freshCode(admin.totpSecret));
+    await adminPage.getByRole('button', { name: 'Continue' }).click();
+    await adminPage.getByRole('link', { name: 'Guest desk' }).click();
+    await adminPage.getByText('There are no guest accounts yet. Add some above.').waitFor();
+    await adminPage.getByLabel('Add', { exact: true }).fill('3');
+    await adminPage.getByRole('button', { name: 'Add to the pool' }).click();
+    await adminPage.getByRole('status').filter({ hasText: 'Added guest-01, guest-02, guest-03' }).waitFor();
+    await adminPage.getByTestId('free-count').filter({ hasText: '3 of 3 free' }).waitFor();
+    await shot(adminPage, 'guests-01-pool-added');
+
+    // Reception signs in: the guest desk, without the means to add accounts.
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    watch(page);
+    await page.goto(server.url);
+    await page.getByLabel('Username').fill('reception');
+    await page.getByLabel('Password').fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Guest desk' }).click();
+    await page.getByRole('heading', { name: 'Allocate a guest account' }).waitFor();
+    await page.getByTestId('pool').waitFor();
+    expect(await page.getByRole('button', { name: 'Add to the pool' }).count()).toBe(0);
+
+    // Nothing filled in: every missing detail is named, and nothing is allocated.
+    await page.getByRole('button', { name: 'Allocate and show the slip' }).click();
+    const alert = page.getByRole('form', { name: 'Allocate a guest account' }).getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/Visitor name.*is required/);
+    await shot(page, 'guests-02-allocate-errors');
+
+    await page.getByLabel('Visitor’s full name').fill('Ada Lovelace');
+    await page.getByLabel('Organisation').fill('Analytical Engines Ltd');
+    await page.getByLabel('Purpose of visit').fill('STEM workshop with Year 6');
+    await page.getByLabel('Host').fill('Mr Babbage');
+    await page.getByLabel('Expected end').fill('12:00');
+    await shot(page, 'guests-03-allocate-form');
+    await page.getByRole('button', { name: 'Allocate and show the slip' }).click();
+
+    const slip = page.getByTestId('guest-slip');
+    await slip.waitFor();
+    expect(await slip.textContent()).toContain('Springfield Primary');
+    expect(await page.getByTestId('slip-visitor').textContent()).toBe('Ada Lovelace (Analytical Engines Ltd)');
+    expect(await page.getByTestId('slip-username').textContent()).toBe('guest-01');
+    expect(await page.getByTestId('slip-until').textContent()).toMatch(/^12:00 on \w+day \d{1,2} \w+ \d{4}$/);
+    expect(await slip.textContent()).toContain('Acceptable Use Policy');
+    const password = (await page.getByTestId('slip-password').textContent())!.trim();
+    expect(password.length).toBeGreaterThanOrEqual(12);
+    await page.getByTestId('visits').getByText('Ada Lovelace').waitFor();
+    await shot(page, 'guests-04-slip');
+
+    // Printed, the slip is all there is on the page.
+    await page.emulateMedia({ media: 'print' });
+    expect(await slip.isVisible()).toBe(true);
+    expect(await page.getByTestId('visits').isVisible()).toBe(false);
+    expect(await page.getByRole('form', { name: 'Allocate a guest account' }).isVisible()).toBe(false);
+    expect(await page.getByRole('link', { name: 'Guest desk' }).isVisible()).toBe(false);
+    expect(await slip.getByRole('button', { name: 'Print' }).isVisible()).toBe(false);
+    await shot(page, 'guests-05-slip-printed');
+    await page.emulateMedia({ media: 'screen' });
+    // The Print button opens the browser's print dialogue.
+    await page.evaluate(() => {
+      (window as unknown as { printed: number }).printed = 0;
+      window.print = () => void ((window as unknown as { printed: number }).printed += 1);
+    });
+    await slip.getByRole('button', { name: 'Print' }).click();
+    expect(await page.evaluate(() => (window as unknown as { printed: number }).printed)).toBe(1);
+
+    // The visitor signs in with the slip.
+    const signedIn = await call(server.url, 'POST', '/api/session', undefined, { username: 'guest-01', password });
+    expect(signedIn.status).toBe(200);
+    expect(((await signedIn.json()) as { status: string }).status).toBe('signed_in');
+
+    // Done: the password is not shown again.
+    await slip.getByRole('button', { name: /Done/ }).click();
+    await slip.waitFor({ state: 'detached' });
+    expect(await page.getByText(password).count()).toBe(0);
+    await page.getByTestId('pool').locator('tr[data-username="guest-01"]').getByText('Ada Lovelace until 12:00').waitFor();
+    await shot(page, 'guests-06-visitors');
+
+    // The visitor leaves early: reception ends the visit, and the password stops working at once.
+    await page.getByRole('button', { name: 'End visit of Ada Lovelace' }).click();
+    await page.getByTestId('visits').getByText(/ended early at \d\d:\d\d/).waitFor();
+    await page.getByTestId('pool').locator('tr[data-username="guest-01"]').getByText('free').waitFor();
+    await page.getByTestId('free-count').filter({ hasText: '3 of 3 free' }).waitFor();
+    await shot(page, 'guests-07-visit-ended');
+    const refused = await call(server.url, 'POST', '/api/session', undefined, { username: 'guest-01', password });
+    expect(refused.status).toBe(401);
+
+    expect(problems, problems.join('\n')).toEqual([]);
+  });
+});
