@@ -13,9 +13,32 @@ import { SetupPage } from './pages/SetupPage';
 import { SignInPage } from './pages/SignInPage';
 import { ForgotPasswordPage, MyPupilsPage, ResetRequestsPage } from './pages/ResetPages';
 import { GroupsPage } from './pages/GroupsPage';
+import { LeaversPage } from './pages/LeaversPage';
+import { SecretsPage } from './pages/SecretsPage';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
+
+/** Where each section sits in the side navigation; a section not listed goes under "More". */
+const navGroups = ['', 'People', 'Access', 'Records', 'School', 'More', 'You'] as const;
+const navPlacement: Record<string, (typeof navGroups)[number]> = {
+  '/': '',
+  '/accounts': 'People',
+  '/groups': 'People',
+  '/import': 'People',
+  '/provisioning': 'People',
+  '/leavers': 'People',
+  '/pupils': 'Access',
+  '/resets': 'Access',
+  '/guests': 'Access',
+  '/access': 'Access',
+  '/secrets': 'Records',
+  '/audit': 'Records',
+  '/school': 'School',
+  '/policy': 'School',
+  '/account': 'You',
+};
+const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
 export function App() {
   const path = usePath();
@@ -115,6 +138,8 @@ export function App() {
     { href: '/resets', label: 'Password resets', show: may(account, 'resets.request'), render: () => <ResetRequestsPage account={account} /> },
     { href: '/guests', label: 'Guest desk', show: may(account, 'guests.manage'), render: () => <GuestsPage account={account} /> },
     { href: '/access', label: 'Access rights', show: may(account, 'access.read'), render: () => <AccessPage account={account} /> },
+    { href: '/leavers', label: 'Leavers', show: may(account, 'leavers.manage'), render: () => <LeaversPage /> },
+    { href: '/secrets', label: 'Shared secrets', show: may(account, 'secrets.read'), render: () => <SecretsPage account={account} /> },
     { href: '/policy', label: 'Policy', show: may(account, 'profile.read'), render: () => <PolicyPage canManageAup={may(account, 'aup.manage')} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
@@ -123,13 +148,24 @@ export function App() {
     pages.filter((p) => p.show && p.href !== '/' && (path === p.href || path.startsWith(`${p.href}/`))).sort((a, b) => b.href.length - a.href.length)[0] ?? pages[0]!;
   return (
     <Frame schoolName={info.school?.name ?? null} account={account} onSignOut={signOut}>
-      <nav className="tabs" aria-label="Sections">
-        {pages.filter((p) => p.show && p.tab !== false).map((p) => (
-          <Link key={p.href} href={p.href} className={current.href === p.href ? 'tab active' : 'tab'} aria-current={current.href === p.href ? 'page' : undefined}>
-            {p.label}
-          </Link>
-        ))}
-      </nav>
+      <div className="layout">
+        <nav className="sidebar" aria-label="Sections">
+          {navGroups.map((group) => {
+            const items = pages.filter((p) => p.show && p.tab !== false && navGroupOf(p.href) === group);
+            if (items.length === 0) return null;
+            return (
+              <div key={group} className="nav-group">
+                {group ? <h2 className="nav-heading">{group}</h2> : null}
+                {items.map((p) => (
+                  <Link key={p.href} href={p.href} className={current.href === p.href ? 'tab active' : 'tab'} aria-current={current.href === p.href ? 'page' : undefined}>
+                    {p.label}
+                  </Link>
+                ))}
+              </div>
+            );
+          })}
+        </nav>
+        <div className="content">
       {notices.banner || notices.reminder ? (
         <div className="notices">
           {notices.reminder ? <div className="alert alert-warn" role="status" data-testid="password-reminder">{notices.reminder}</div> : null}
@@ -142,6 +178,8 @@ export function App() {
         </div>
       ) : null}
       {current.render()}
+        </div>
+      </div>
     </Frame>
   );
 }
