@@ -113,7 +113,7 @@ export function readCsv(file: string, text: string): CsvTable {
   const lineAt = lineIndex(text);
   const ends = records.map((r) => r.info.bytes);
   for (const skip of skipped) {
-    const start = ends.filter((e) => e < skip.bytes).reduce((m, e) => Math.max(m, e), 0);
+    const start = ends.filter((e) => e <= skip.bytes).reduce((m, e) => Math.max(m, e), 0);
     const reason =
       skip.code === 'CSV_QUOTE_NOT_CLOSED'
         ? 'cannot be read as CSV: a quoted field is never closed, so this row and the rest of the file were not read'
