@@ -24,6 +24,7 @@ import { startServer } from './http/server.js';
 import { VERSION } from './http/version.js';
 import { openRuntime } from './runtime.js';
 import { registerImportCommands } from './directory/import-cli.js';
+import { registerScimCommands } from './directory/scim-cli.js';
 import { dueSecrets, listSecrets } from './registers/shared-secrets.js';
 import { formatSecrets } from './registers/shared-secret-cli.js';
 import { accessMatrix } from './access/matrix.js';
@@ -531,6 +532,7 @@ export function buildCli(): Command {
     });
 
   registerImportCommands(program);
+  registerScimCommands(program);
 
   return program;
 }

@@ -103,9 +103,9 @@ export function permissionsOf(role: Role): Permission[] {
 /**
  * What a route requires: `public` (no sign-in: health, setup, sign-in itself), `signing_in` (a
  * sign-in in progress: its cookie and CSRF header), `authenticated` (any signed-in person, for
- * their own things), or one permission.
+ * their own things), `scim` (a SCIM client's bearer token, never a session), or one permission.
  */
-export type RouteAccess = 'public' | 'signing_in' | 'authenticated' | Permission;
+export type RouteAccess = 'public' | 'signing_in' | 'authenticated' | 'scim' | Permission;
 
 export function isRole(value: string): value is Role {
   return (roles as readonly string[]).includes(value);

@@ -69,14 +69,25 @@ export async function createGroup(ctx: Ctx, input: z.infer<typeof groupInputSche
   return id;
 }
 
-export async function updateGroup(ctx: Ctx, id: string, input: Partial<z.infer<typeof groupInputSchema>>): Promise<void> {
+export async function updateGroup(ctx: Ctx, id: string, input: Partial<z.infer<typeof groupInputSchema>> & { externalId?: string | null }): Promise<void> {
   const group = await ctx.db.selectFrom('directory_group').selectAll().where('id', '=', id).executeTakeFirst();
   if (!group) throw notFound('There is no such group.');
   const changes: Record<string, { from: unknown; to: unknown }> = {};
   if (input.name !== undefined && input.name !== group.name) changes.name = { from: group.name, to: input.name };
   if (input.kind !== undefined && input.kind !== group.kind) changes.kind = { from: group.kind, to: input.kind };
+  if (input.externalId !== undefined && input.externalId !== group.external_id) {
+    if (input.externalId) {
+      const clash = await ctx.db.selectFrom('directory_group').select('id').where('source', '=', group.source).where('external_id', '=', input.externalId).where('id', '!=', id).executeTakeFirst();
+      if (clash) throw conflict(`A group with the id "${input.externalId}" already exists.`, 'group_exists');
+    }
+    changes.externalId = { from: group.external_id, to: input.externalId };
+  }
   if (Object.keys(changes).length === 0) return;
-  await ctx.db.updateTable('directory_group').set({ ...(input.name !== undefined ? { name: input.name } : {}), ...(input.kind !== undefined ? { kind: input.kind } : {}), updated_at: ctx.clock.now().toISOString() }).where('id', '=', id).execute();
+  await ctx.db
+    .updateTable('directory_group')
+    .set({ ...(input.name !== undefined ? { name: input.name } : {}), ...(input.kind !== undefined ? { kind: input.kind } : {}), ...(changes.externalId ? { external_id: input.externalId ?? null } : {}), updated_at: ctx.clock.now().toISOString() })
+    .where('id', '=', id)
+    .execute();
   await ctx.audit.record({ action: 'group.changed', target: `group:${id}`, details: { name: input.name ?? group.name, changes } });
 }
 

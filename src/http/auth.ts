@@ -1,12 +1,22 @@
 import { timingSafeEqual } from 'node:crypto';
 import { can } from '../core/authz.js';
 import { forbidden, unauthenticated, GatehouseError } from '../core/errors.js';
+import { authenticateScimToken, type ScimClient } from '../directory/scim-tokens.js';
 import { csrfTokenFor, resolveSession } from '../identity/sessions.js';
 import type { Runtime } from '../runtime.js';
 import type { App } from './app.js';
 import { SESSION_COOKIE, SIGN_IN_COOKIE } from './app.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The SCIM client whose bearer token authenticated this request (routes with access `scim`). */
+    scimClient: ScimClient | null;
+  }
+}
+
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+const BEARER = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]+)[ \t]*$/i;
 
 function sameToken(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -22,9 +32,21 @@ function sameToken(a: string, b: string): boolean {
 export function registerAuthHooks(app: App, runtime: Runtime): void {
   app.decorateRequest('auth', null);
   app.decorateRequest('sessionToken', null);
+  app.decorateRequest('scimClient', null);
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access;
+    if (access === 'scim') {
+      // A SCIM client: a bearer token and nothing else (no cookie, so no CSRF to check).
+      const match = BEARER.exec(request.headers.authorization ?? '');
+      const client = match ? await authenticateScimToken(runtime.db.kysely, runtime.clock, match[1]!) : undefined;
+      if (!client) {
+        reply.header('www-authenticate', 'Bearer realm="gatehouse-scim"');
+        throw new GatehouseError('scim_unauthorized', 401, match ? 'The SCIM token is not valid or has been revoked.' : 'Send a SCIM token as Authorization: Bearer <token>.');
+      }
+      request.scimClient = client;
+      return;
+    }
     const token = request.cookies[SESSION_COOKIE];
     if (token) {
       const session = await resolveSession(runtime.db.kysely, runtime.clock, runtime.profile, token);

@@ -77,6 +77,16 @@ describe('authorization: every route × every role', () => {
         }
         continue;
       }
+      if (access === 'scim') {
+        // Only a SCIM client's bearer token reaches these; a session cookie, however privileged, does not.
+        expect(anonymous.statusCode, `${route} without a bearer token`).toBe(401);
+        for (const role of roles) {
+          const response = await t.app.inject({ method: method as 'GET', url: concrete(url), headers: await sessionFor(role), payload: method === 'GET' ? undefined : {} });
+          expect(response.statusCode, `${route} as ${role} with a session but no bearer token`).toBe(401);
+          checked.push(`${route} ${role}`);
+        }
+        continue;
+      }
       if (access === 'public') {
         expect(anonymous.statusCode, `${route} is public`).not.toBe(401);
       } else {
