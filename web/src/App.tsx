@@ -15,6 +15,7 @@ import { ForgotPasswordPage, MyPupilsPage, ResetRequestsPage } from './pages/Res
 import { GroupsPage } from './pages/GroupsPage';
 import { LeaversPage } from './pages/LeaversPage';
 import { SecretsPage } from './pages/SecretsPage';
+import { ScimPage } from './pages/ScimPage';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -140,6 +141,7 @@ export function App() {
     { href: '/access', label: 'Access rights', show: may(account, 'access.read'), render: () => <AccessPage account={account} /> },
     { href: '/leavers', label: 'Leavers', show: may(account, 'leavers.manage'), render: () => <LeaversPage /> },
     { href: '/secrets', label: 'Shared secrets', show: may(account, 'secrets.read'), render: () => <SecretsPage account={account} /> },
+    { href: '/provisioning', label: 'Provisioning', show: may(account, 'directory.manage'), render: () => <ScimPage /> },
     { href: '/policy', label: 'Policy', show: may(account, 'profile.read'), render: () => <PolicyPage canManageAup={may(account, 'aup.manage')} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
