@@ -1,22 +1,15 @@
 import { z } from 'zod';
-import { roleLabels, type Role } from '../core/authz.js';
 import { notFound } from '../core/errors.js';
 import type { App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
-import { listAccounts, listQuerySchema } from '../identity/accounts.js';
+import { listQuerySchema } from '../identity/accounts.js';
+import { exportDirectoryCsv } from './export.js';
 import type { Runtime } from '../runtime.js';
-import { createGroup, deleteGroup, groupInputSchema, listGroups, loadGroup, memberRoles, membersOf, membershipsOf, removeMembership, setMembership, updateGroup } from './groups.js';
+import { createGroup, deleteGroup, groupInputSchema, listGroups, loadGroup, memberRoles, membersOf, removeMembership, setMembership, updateGroup } from './groups.js';
 
 const groupSchema = z.object({ id: z.string(), name: z.string(), kind: z.string(), source: z.string(), externalId: z.string().nullable(), members: z.number(), teachers: z.number() });
 const groupParams = z.object({ id: z.uuid('must be a group id') });
 const memberParams = z.object({ id: z.uuid('must be a group id'), accountId: z.uuid('must be an account id') });
-
-/** RFC 4180 field: quoted when needed; a leading = + - @ is neutralised so a spreadsheet does not run it. */
-export function csvField(value: string | null | undefined): string {
-  let v = value ?? '';
-  if (/^[=+\-@\t\r]/.test(v)) v = `'${v}`;
-  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}
 
 export function registerDirectoryRoutes(app: App, rt: Runtime): void {
   const tags = ['directory'];
@@ -62,31 +55,11 @@ export function registerDirectoryRoutes(app: App, rt: Runtime): void {
   });
 
   app.get('/api/directory/export.csv', { config: { access: 'directory.read' }, schema: { summary: 'AC-12: the directory as CSV (the same filters as the list); the export is audited', tags, querystring: listQuerySchema.omit({ limit: true, offset: true }) } }, async (request, reply) => {
-    const { accounts } = await listAccounts(rt, { ...request.query, limit: 100_000, offset: 0 });
-    const groups = await membershipsOf(rt.db.kysely, accounts.map((a) => a.id));
-    const usernames = new Map(accounts.map((a) => [a.id, a.username]));
-    const admins = await rt.db.kysely.selectFrom('account').select(['username', 'linked_account_id']).where('role', '=', 'administrator').where('linked_account_id', 'is not', null).execute();
-    const adminOf = new Map(admins.map((a) => [a.linked_account_id!, a.username]));
-    const header = ['username', 'display_name', 'given_name', 'family_name', 'email', 'role', 'status', 'groups', 'teaches', 'administrator_account', 'linked_to', 'external_id', 'source', 'created_at', 'left_at'];
-    const lines = [header.join(',')];
-    for (const a of accounts) {
-      const mine = groups.get(a.id) ?? [];
-      lines.push(
-        [
-          a.username, a.displayName, a.givenName, a.familyName, a.email, roleLabels[a.role as Role] ?? a.role, a.status,
-          mine.filter((g) => g.role === 'member').map((g) => g.name).join('; '),
-          mine.filter((g) => g.role === 'teacher').map((g) => g.name).join('; '),
-          adminOf.get(a.id) ?? '', a.linkedAccountId ? (usernames.get(a.linkedAccountId) ?? a.linkedAccountId) : '',
-          a.externalId, a.source, a.createdAt, a.leftAt,
-        ].map(csvField).join(','),
-      );
-    }
-    await rt.trail.transaction(actorOf(request), (ctx) =>
-      ctx.audit.record({ action: 'directory.exported', target: 'directory', severity: 'notice', details: { rows: accounts.length, filters: request.query } }), metaOf(request));
+    const csv = await exportDirectoryCsv(rt, actorOf(request), request.query, metaOf(request));
     const day = rt.clock.now().toISOString().slice(0, 10);
     return reply
       .header('content-type', 'text/csv; charset=utf-8')
       .header('content-disposition', `attachment; filename="gatehouse-directory-${day}.csv"`)
-      .send(`\uFEFF${lines.join('\r\n')}\r\n`);
+      .send(csv);
   });
 }

@@ -25,8 +25,8 @@ for (const dialect of await dialects()) {
       const amy = await person(t, 'amy.p', 'pupil', 'Amy Pond', { externalId: 'UPN-A123', givenName: 'Amy', familyName: 'Pond' });
       const rory = await person(t, 'rory.w', 'pupil', 'Rory Williams', { email: 'rory@pupils.example' });
       const smith = await person(t, 'jsmith', 'staff', 'John Smith', { email: 'jsmith@school.example' });
-      const post = (url: string, payload: unknown) => t.app.inject({ method: 'POST', url, headers: admin.headers, payload });
-      const put = (url: string, payload: unknown) => t.app.inject({ method: 'PUT', url, headers: admin.headers, payload });
+      const post = (url: string, payload: Record<string, unknown>) => t.app.inject({ method: 'POST', url, headers: admin.headers, payload });
+      const put = (url: string, payload: Record<string, unknown>) => t.app.inject({ method: 'PUT', url, headers: admin.headers, payload });
       const y7 = (await post('/api/groups', { name: 'Year 7', kind: 'year' })).json().id as string;
       const c7a = (await post('/api/groups', { name: '7A', kind: 'class' })).json().id as string;
       for (const id of [amy, rory]) expect((await put(`/api/groups/${y7}/members/${id}`, { role: 'member' })).statusCode).toBe(204);

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 
 /**
  * Accounts from joining to leaving (issue 4): the directory (names, external ids, where a person came
@@ -81,6 +81,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('signed_off_by', 'text')
     .addColumn('summary', 'text')
     .execute();
+  // One review in progress at a time, even when two senior leaders start one at the same moment.
+  await db.schema.createIndex('access_review_one_open').on('access_review').column('status').unique().where(sql.ref('status'), '=', 'in_progress').execute();
 
   await db.schema
     .createTable('guest_allocation')
