@@ -12,6 +12,7 @@ import { createAccount } from '../identity/service.js';
 import { generateTemporaryPassword } from '../identity/temporary-password.js';
 import type { Runtime } from '../runtime.js';
 import { getSchool } from '../school/service.js';
+import { lockAuditWriter } from '../audit/writer.js';
 
 /**
  * The guest desk (AC-05). Guests — supply and trainee teachers, visitors — get temporary access
@@ -149,6 +150,7 @@ export const poolAddSchema = z.object({
  */
 export async function addPoolAccounts(rt: Runtime, actor: Actor, input: z.infer<typeof poolAddSchema>, m: Meta): Promise<string[]> {
   return rt.trail.transaction(actor, async (ctx) => {
+    await lockAuditWriter(ctx.db); // one at a time (PostgreSQL), so two lists never pick the same numbers
     const taken = await ctx.db.selectFrom('account').select('username').where('username', 'like', 'guest-%').execute();
     const names = new Set(taken.map((t) => t.username));
     let next = Math.max(0, ...taken.map((t) => USERNAME.exec(t.username)).filter((x) => x !== null).map((x) => Number(x[1]))) + 1;
@@ -264,7 +266,10 @@ export async function allocateGuest(rt: Runtime, actor: Actor, input: AllocateIn
   const hash = await rt.hasher.hash(password);
 
   const visit = await rt.trail.transaction(actor, async (ctx) => {
-    // Another desk may have taken it since: take the next free one (or refuse, if one was chosen).
+    // Another desk may have taken it since: look again under the trail's lock (which serialises
+    // this with every other allocation on PostgreSQL, as BEGIN IMMEDIATE does on SQLite) and take
+    // the next free one (or refuse, if one was chosen).
+    await lockAuditWriter(ctx.db);
     const account = await freeAccount(ctx.db, input.accountId);
     if (!account) throw poolExhausted(input.accountId);
     const now = ctx.clock.now().toISOString();
@@ -421,6 +426,7 @@ async function endVisitIn(ctx: Ctx, visit: Allocation & { username: string }, re
 /** Reception ends a visit early (the visitor has left): sign-in stops at once. */
 export async function endVisit(rt: Runtime, actor: Actor, id: string, m: Meta): Promise<Visit> {
   await rt.trail.transaction(actor, async (ctx) => {
+    await lockAuditWriter(ctx.db);
     const visit = await loadVisit(ctx.db, id);
     if (visit.ended_at) throw new GatehouseError('visit_already_ended', 409, `That visit already ended (${visit.end_reason === 'expired' ? 'its time ran out' : 'it was ended at reception'}).`);
     await endVisitIn(ctx, visit, 'ended_early');
@@ -449,6 +455,7 @@ export async function sweepGuests(rt: Runtime, actor: Actor = systemActor()): Pr
   const pastEnd = await db.selectFrom('guest_allocation').select('id').where('ended_at', 'is', null).where('ends_at', '<=', now()).execute();
   if (pastEnd.length > 0) {
     result.ended = await rt.trail.transaction(actor, async (ctx) => {
+      await lockAuditWriter(ctx.db);
       let n = 0;
       for (const { id } of pastEnd) {
         const visit = await loadVisit(ctx.db, id);
@@ -463,6 +470,7 @@ export async function sweepGuests(rt: Runtime, actor: Actor = systemActor()): Pr
   const toWipe = await db.selectFrom('guest_allocation').select('id').where('wiped_at', 'is', null).where('ended_at', 'is not', null).where('ended_at', '<=', cutoff()).execute();
   if (toWipe.length > 0) {
     result.wiped = await rt.trail.transaction(actor, async (ctx) => {
+      await lockAuditWriter(ctx.db);
       let n = 0;
       for (const { id } of toWipe) {
         const visit = await loadVisit(ctx.db, id);

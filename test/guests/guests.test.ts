@@ -175,6 +175,11 @@ for (const dialect of await dialects()) {
       const failures = await events(t, 'session.sign_in_failed');
       expect(failures.map((f) => f.details.reason)).toEqual(['access_ended', 'access_ended']);
 
+      // Until the sweep has run, the overview shows the visit as past its end.
+      const office = await signIn(t, 'reception', PASSWORD); // signed in again after the half hour
+      const due = (await t.app.inject({ method: 'GET', url: '/api/dashboard/due', headers: office.headers })).json() as { items: Array<{ kind: string; dueAt: string }> };
+      expect(due.items).toContainEqual(expect.objectContaining({ kind: 'guest_visit_past_end', dueAt: '2026-09-07T08:30:00.000Z' }));
+
       // The sweep then disables the account, clears its password and frees it.
       expect(await sweepGuests(t.runtime)).toEqual({ ended: 1, wiped: 0 });
       const account = await t.runtime.db.kysely.selectFrom('account').selectAll().where('id', '=', visit.accountId).executeTakeFirstOrThrow();
@@ -184,9 +189,10 @@ for (const dialect of await dialects()) {
       const sessions = await t.runtime.db.kysely.selectFrom('session').select(['ended_at', 'end_reason']).where('account_id', '=', visit.accountId).execute();
       expect(sessions).toEqual([{ ended_at: '2026-09-07T08:30:00.000Z', end_reason: 'guest_access_ended' }]);
       expect((await events(t, 'guest.visit_ended')).map((e) => e.details)).toEqual([expect.objectContaining({ allocationId: visit.id, username: 'guest-01', reason: 'expired', sessionsEnded: 1 })]);
-      const office = await signIn(t, 'reception', PASSWORD); // signed in again after the half hour
       expect((await pool(t, office)).accounts.find((a) => a.username === 'guest-01')!.state).toBe('free');
       expect(await sweepGuests(t.runtime)).toEqual({ ended: 0, wiped: 0 });
+      const dueAfter = (await t.app.inject({ method: 'GET', url: '/api/dashboard/due', headers: office.headers })).json() as { items: Array<{ kind: string }> };
+      expect(dueAfter.items.map((i) => i.kind)).not.toContain('guest_visit_past_end');
       // Still refused after the sweep, and the next visitor gets a fresh password.
       expect((await signInAttempt(t, slip.username, slip.password)).statusCode).toBe(401);
       const next = await allocated(t, office, { ...ADA, visitorName: 'Grace Hopper', expectedEnd: '11:00' });
@@ -300,6 +306,18 @@ for (const dialect of await dialects()) {
       expect(taken.statusCode).toBe(409);
       expect(taken.json().error.code).toBe('guest_account_unavailable');
       expect(await t.runtime.db.kysely.selectFrom('guest_allocation').select('id').execute()).toHaveLength(2);
+    });
+
+    it('AC-05 two desks allocating at once never get the same account', async () => {
+      const { admin, office } = await desk();
+      await addPool(t, admin, 2);
+      const names = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing', 'Mary Somerville'];
+      const results = await Promise.all(names.map((visitorName) => allocate(t, office, { ...ADA, visitorName, expectedEnd: '15:00' })));
+      const ok = results.filter((r) => r.statusCode === 201).map((r) => (r.json() as { slip: Slip }).slip.username);
+      expect(ok.sort()).toEqual(['guest-01', 'guest-02']);
+      expect(results.filter((r) => r.statusCode === 409).map((r) => r.json().error.code)).toEqual(['guest_pool_empty', 'guest_pool_empty']);
+      const open = await t.runtime.db.kysely.selectFrom('guest_allocation').select('account_id').where('ended_at', 'is', null).execute();
+      expect(new Set(open.map((o) => o.account_id)).size).toBe(2);
     });
 
     it('AC-05 office staff may allocate guest accounts but not create them; other staff may do neither', async () => {
