@@ -52,8 +52,10 @@ export function registerLeaverRoutes(app: App, rt: Runtime): void {
     async (request, reply) => reply.status(201).send(await startLeaver(rt, actorOf(request), request.params.id, request.body, metaOf(request))),
   );
 
-  app.get('/api/leavers', { config: { access: 'leavers.manage' }, schema: { summary: 'Leaver checklists: open ones, and the most recently completed', tags, response: { 200: z.object({ open: z.array(leaverSchema), completed: z.array(leaverSchema) }) } } }, async () =>
-    listLeavers(rt),
+  app.get('/api/leavers', { config: { access: 'leavers.manage' }, schema: { summary: 'Leaver checklists: open ones, and the most recently completed', tags, response: { 200: z.object({ open: z.array(leaverSchema), completed: z.array(leaverSchema), timeZone: z.string() }) } } }, async () => ({
+    ...(await listLeavers(rt)),
+    timeZone: rt.profile.timeZone,
+  }),
   );
 
   app.get('/api/leavers/:accountId', { config: { access: 'leavers.manage' }, schema: { summary: 'One leaver’s checklist', tags, params: accountParams, response: { 200: leaverSchema } } }, async (request) =>

@@ -268,7 +268,7 @@ export const openLeavers: DueProvider = async (rt) => {
     return {
       kind: 'leaver',
       title: `Leaver checklist for ${l.displayName} is not complete`,
-      detail: `Left ${l.leftOn}. Still to do: ${waiting.join('; ')}.`,
+      detail: `Left on ${new Date(`${l.leftOn}T12:00:00Z`).toLocaleDateString('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' })}. Still to do: ${waiting.join('; ')}.`,
       dueAt: null,
       overdue: false,
       href: '/leavers',

@@ -9,6 +9,7 @@ import {
   listSecrets,
   newSecretSchema,
   recordRotation,
+  rotationDefaults,
   retireSecret,
   secretChangeSchema,
   setHolders,
@@ -50,10 +51,10 @@ export function registerSharedSecretRoutes(app: App, rt: Runtime): void {
         summary: 'The shared-secrets register (PW-12): what each secret is for, where it is kept, who knows it and when it is next due to change — never the secret itself',
         tags,
         querystring: z.object({ includeRetired: z.enum(['true', 'false']).optional() }),
-        response: { 200: z.object({ secrets: z.array(secretSchema) }) },
+        response: { 200: z.object({ secrets: z.array(secretSchema), defaultRotation: z.object({ label: z.string(), termsListed: z.boolean() }), timeZone: z.string() }) },
       },
     },
-    async (request) => ({ secrets: await listSecrets(rt, { includeRetired: request.query.includeRetired === 'true' }) }),
+    async (request) => ({ secrets: await listSecrets(rt, { includeRetired: request.query.includeRetired === 'true' }), defaultRotation: rotationDefaults(rt.profile), timeZone: rt.profile.timeZone }),
   );
 
   app.post('/api/secrets', { config: { access: 'secrets.manage' }, schema: { summary: 'Record a shared secret (its description, location, holders and rotation; not the secret)', tags, body: newSecretSchema, response: { 201: secretSchema } } }, async (request, reply) =>

@@ -150,13 +150,18 @@ export function effectiveRotation(profile: Profile, rotation: string, rotationDa
 }
 
 /**
- * When a secret last changed at `rotatedAt` is next due: after N days, or at the start (local
- * midnight, in the school's time zone) of the first term that starts after the day it was changed.
- * When the profile lists no later term, it is due at once, so the missing term dates get noticed.
+ * When a secret last changed at `rotatedAt` is next due, from the start of a day in the school's
+ * time zone: the day N calendar days after the day it was changed, or the first day of the first
+ * term that starts after it. When the profile lists no later term, it is due at once, so the missing
+ * term dates get noticed.
  */
 export function nextDueAfter(profile: Profile, rotation: 'termly' | { days: number }, rotatedAt: Date): Date {
-  if (rotation !== 'termly') return new Date(rotatedAt.getTime() + rotation.days * DAY_MS);
   const day = localDate(rotatedAt, profile.timeZone);
+  if (rotation !== 'termly') {
+    // Calendar arithmetic on the date alone, so a clock change in between does not move the day.
+    const target = new Date(Date.UTC(day.year, day.month - 1, day.day + rotation.days));
+    return atLocalTime({ year: target.getUTCFullYear(), month: target.getUTCMonth() + 1, day: target.getUTCDate() }, '00:00', profile.timeZone);
+  }
   const today = `${day.year}-${String(day.month).padStart(2, '0')}-${String(day.day).padStart(2, '0')}`;
   const next = profile.terms.find((t) => t.starts > today);
   if (!next) return rotatedAt;
@@ -168,6 +173,12 @@ function rotationLabel(profile: Profile, rotation: string, rotationDays: number 
   const rule = effectiveRotation(profile, rotation, rotationDays);
   const text = rule === 'termly' ? 'Termly' : `Every ${rule.days} day${rule.days === 1 ? '' : 's'}`;
   return rotation === 'profile' ? `${text} (school default)` : text;
+}
+
+/** What the console offers as "the school's default", and whether termly is possible at all. */
+export function rotationDefaults(profile: Profile): { label: string; termsListed: boolean } {
+  const rule = profile.sharedSecrets.rotation;
+  return { label: rule === 'termly' ? 'Termly' : `Every ${rule.days} day${rule.days === 1 ? '' : 's'}`, termsListed: profile.terms.length > 0 };
 }
 
 function checkRotationPossible(profile: Profile, rotation: RotationChoice | undefined): void {

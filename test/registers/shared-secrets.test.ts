@@ -75,7 +75,7 @@ for (const dialect of available) {
       const bursar = await person(t, 'bursar', 'Brenda Bursar');
       const head = await person(t, 'head', 'Harriet Head', 'senior_leader');
 
-      // Last changed on 1 August (local midnight, BST): the NCSC baseline's 90 days run from there.
+      // Last changed on 1 August (local midnight, BST): the NCSC baseline's 90 days run from there, to 30 October (GMT by then).
       const wifi = await post('/api/secrets', { name: 'Staff Wi-Fi', kind: 'wifi', location: 'Sealed envelope in the head’s safe', lastRotatedOn: '2026-08-01', holders: [bursar, head], notes: 'Printed on the staffroom notice board? No: keep it off the walls.' });
       expect(wifi.statusCode, wifi.body).toBe(201);
       const recorded = wifi.json() as Secret;
@@ -85,7 +85,7 @@ for (const dialect of available) {
         rotation: 'profile',
         rotationLabel: 'Every 90 days (school default)',
         lastRotatedAt: '2026-07-31T23:00:00.000Z',
-        nextDueAt: new Date(Date.parse('2026-07-31T23:00:00.000Z') + 90 * DAY).toISOString(),
+        nextDueAt: '2026-10-30T00:00:00.000Z',
         overdue: false,
         flaggedAt: null,
       });
@@ -93,7 +93,7 @@ for (const dialect of available) {
 
       // A per-secret override, and a secret whose last change nobody knows (due now).
       const alarm = (await post('/api/secrets', { name: 'Intruder alarm', kind: 'alarm_code', location: 'Known by the caretaker and the head', rotation: 'days', rotationDays: 30, lastRotatedOn: '2026-08-20' })).json() as Secret;
-      expect(alarm).toMatchObject({ rotationLabel: 'Every 30 days', nextDueAt: new Date(Date.parse('2026-08-19T23:00:00.000Z') + 30 * DAY).toISOString(), dueSoon: true, overdue: false });
+      expect(alarm).toMatchObject({ rotationLabel: 'Every 30 days', nextDueAt: '2026-09-18T23:00:00.000Z', dueSoon: true, overdue: false });
       const mis = (await post('/api/secrets', { name: 'MIS master password', kind: 'master_password', location: 'Password manager, IT vault' })).json() as Secret;
       expect(mis).toMatchObject({ lastRotatedAt: null, nextDueAt: t.clock.now().toISOString(), overdue: true });
 
@@ -119,11 +119,11 @@ for (const dialect of available) {
         ['Intruder alarm (alarm code) is due for a change', false, '/secrets', 'PW-12'],
       ]);
 
-      // Recording a rotation: changed now, next due 90 days on, audited.
+      // Recording a rotation on 8 September: next due at the start of 7 December, 90 days on; audited.
       t.clock.advance(DAY);
       admin = await signIn(t, 'master', ADMIN_PASSWORD, { totpSecret: masterSecrets.get(t) });
       const rotated = (await post(`/api/secrets/${mis.id}/rotation`)).json() as Secret;
-      expect(rotated).toMatchObject({ lastRotatedAt: t.clock.now().toISOString(), nextDueAt: new Date(t.clock.now().getTime() + 90 * DAY).toISOString(), overdue: false });
+      expect(rotated).toMatchObject({ lastRotatedAt: t.clock.now().toISOString(), nextDueAt: '2026-12-07T00:00:00.000Z', overdue: false });
       expect((await due()).map((d) => d.title)).toEqual(['Intruder alarm (alarm code) is due for a change']);
 
       // Holders change; someone who has left cannot be recorded as one.
@@ -136,7 +136,7 @@ for (const dialect of available) {
 
       // An edit of the rotation moves the due date; retiring takes it off the register and the overview.
       const edited = await t.app.inject({ method: 'PATCH', url: `/api/secrets/${recorded.id}`, headers: admin.headers, payload: { rotation: 'days', rotationDays: 365, location: 'Head’s safe, blue folder' } });
-      expect(edited.json()).toMatchObject({ rotationLabel: 'Every 365 days', nextDueAt: new Date(Date.parse('2026-07-31T23:00:00.000Z') + 365 * DAY).toISOString(), location: 'Head’s safe, blue folder' });
+      expect(edited.json()).toMatchObject({ rotationLabel: 'Every 365 days', nextDueAt: '2027-07-31T23:00:00.000Z', location: 'Head’s safe, blue folder' });
       expect((await post(`/api/secrets/${alarm.id}/retire`)).json()).toMatchObject({ retiredAt: t.clock.now().toISOString() });
       expect((await list()).map((s) => s.name)).toEqual(['MIS master password', 'Staff Wi-Fi']);
       expect((await list('?includeRetired=true')).map((s) => s.name)).toContain('Intruder alarm');
@@ -195,7 +195,7 @@ for (const dialect of available) {
     it('PW-12 a per-secret rotation counts days under a termly profile', async () => {
       await start('p3');
       const alarm = (await post('/api/secrets', { name: 'Alarm', kind: 'alarm_code', location: 'Caretaker', rotation: 'days', rotationDays: 7, lastRotatedOn: '2026-09-06' })).json() as Secret;
-      expect(alarm).toMatchObject({ rotationLabel: 'Every 7 days', nextDueAt: new Date(Date.parse('2026-09-05T23:00:00.000Z') + 7 * DAY).toISOString(), dueSoon: true });
+      expect(alarm).toMatchObject({ rotationLabel: 'Every 7 days', nextDueAt: '2026-09-12T23:00:00.000Z', dueSoon: true });
     });
 
     it('PW-12 a termly override needs term dates in the profile', async () => {
