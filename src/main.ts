@@ -25,6 +25,7 @@ import { VERSION } from './http/version.js';
 import { openRuntime } from './runtime.js';
 import { registerImportCommands } from './directory/import-cli.js';
 import { registerScimCommands } from './directory/scim-cli.js';
+import { registerDirectoryCommands } from './directory/cli.js';
 import { dueSecrets, listSecrets } from './registers/shared-secrets.js';
 import { formatSecrets } from './registers/shared-secret-cli.js';
 import { accessMatrix } from './access/matrix.js';
@@ -533,6 +534,7 @@ export function buildCli(): Command {
 
   registerImportCommands(program);
   registerScimCommands(program);
+  registerDirectoryCommands(program);
 
   return program;
 }
