@@ -250,6 +250,11 @@ const roleWords: Record<string, Role> = {
   support: 'staff',
   seniorleader: 'senior_leader',
   slt: 'senior_leader',
+  headteacher: 'senior_leader',
+  head: 'senior_leader',
+  deputyhead: 'senior_leader',
+  deputyheadteacher: 'senior_leader',
+  principal: 'senior_leader',
   governor: 'governor',
   office: 'office',
   reception: 'office',
@@ -258,12 +263,14 @@ const roleWords: Record<string, Role> = {
   guest: 'guest',
 };
 const refusedRoleWords = new Set(['administrator', 'admin', 'itadmin', 'itadministrator', 'superuser', 'root']);
+const notGivenAccounts = new Set(['parent', 'parents', 'guardian', 'carer', 'contact', 'relative']);
 
 export const importableRoles = roles.filter((r) => r !== 'administrator');
 
-function roleFromWord(word: string): Role | 'refused' | undefined {
+function roleFromWord(word: string): Role | 'refused' | 'parent' | undefined {
   const w = normaliseHeader(word);
   if (refusedRoleWords.has(w)) return 'refused';
+  if (notGivenAccounts.has(w)) return 'parent';
   if ((importableRoles as readonly string[]).includes(word.trim().toLowerCase())) return word.trim().toLowerCase() as Role;
   return roleWords[w];
 }
@@ -310,7 +317,7 @@ export function checkMapping(table: CsvTable, options: GenericCsvOptions): void 
     }
   }
   if (!options.mapping.username) {
-    throw fileError(`Which column of ${table.file} holds the username? None looks like one; map it (e.g. username=Login). Columns: ${table.headers.filter(Boolean).join(', ')}.`);
+    throw fileError(`Which column of ${table.file} holds the username? None of its columns (${table.headers.filter(Boolean).join(', ')}) looks like one: choose it (on the command line: --map username=<column>).`);
   }
   if (!options.mapping.role && !options.defaultRole) {
     throw fileError(`${table.file} has no role column: choose the role of the people in it (e.g. pupil or staff).`);
@@ -351,7 +358,8 @@ export function readGenericCsv(table: CsvTable, options: GenericCsvOptions): Imp
     if (roleCell !== '') {
       const r = roleFromWord(roleCell);
       if (r === 'refused') { refuse(ADMINISTRATOR_REFUSED); continue; }
-      if (!r) { refuse(`unknown role "${roleCell}": use pupil, staff, senior_leader, dsl, dpo, governor, office or guest`); continue; }
+      if (r === 'parent') { refuse(`role "${roleCell}" refused: parents and guardians are not given Gatehouse accounts`); continue; }
+      if (!r) { refuse(`unknown role "${roleCell}": use pupil (or student), staff (or teacher), senior leader, DSL, DPO, governor, office or guest`); continue; }
       role = r;
     }
     if (!role) { refuse('missing role (the row has none and no default role was chosen)'); continue; }

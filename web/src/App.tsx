@@ -13,6 +13,7 @@ import { SetupPage } from './pages/SetupPage';
 import { SignInPage } from './pages/SignInPage';
 import { ForgotPasswordPage, MyPupilsPage, ResetRequestsPage } from './pages/ResetPages';
 import { GroupsPage } from './pages/GroupsPage';
+import { ImportPage } from './pages/ImportPage';
 import { LeaversPage } from './pages/LeaversPage';
 import { SecretsPage } from './pages/SecretsPage';
 import { ScimPage } from './pages/ScimPage';
@@ -135,6 +136,7 @@ export function App() {
     { href: '/school', label: 'School', show: true, render: () => <SchoolPage canManage={may(account, 'school.manage')} onChanged={() => void refresh()} /> },
     { href: '/accounts', label: 'Accounts', show: may(account, 'accounts.read'), render: () => <AccountsPage account={account} /> },
     { href: '/groups', label: 'Groups', show: may(account, 'directory.read'), render: () => <GroupsPage account={account} /> },
+    { href: '/import', label: 'Import', show: may(account, 'directory.manage'), render: () => <ImportPage /> },
     { href: '/pupils', label: 'My pupils', show: may(account, 'resets.pupils'), render: () => <MyPupilsPage account={account} /> },
     { href: '/resets', label: 'Password resets', show: may(account, 'resets.request'), render: () => <ResetRequestsPage account={account} /> },
     { href: '/guests', label: 'Guest desk', show: may(account, 'guests.manage'), render: () => <GuestsPage account={account} /> },
