@@ -101,6 +101,11 @@ export function registerScimRoutes(app: App, rt: Runtime): void {
           const scimType = (error.details?.scimType as string | undefined) ?? (error.status === 409 ? 'uniqueness' : undefined);
           return reply.status(error.status).send(scimErrorBody(error.status, error.message, scimType));
         }
+        // Two clients creating the same person at once: the database's unique index decides.
+        const dbCode = (error as { code?: unknown }).code;
+        if (dbCode === '23505' || dbCode === 'SQLITE_CONSTRAINT_UNIQUE') {
+          return reply.status(409).send(scimErrorBody(409, 'That userName or externalId is already taken.', 'uniqueness'));
+        }
         const clientError = error as { statusCode?: number; message?: string };
         if (clientError.statusCode && clientError.statusCode >= 400 && clientError.statusCode < 500) {
           return reply.status(clientError.statusCode).send(scimErrorBody(clientError.statusCode, clientError.message ?? 'Bad request.', clientError.statusCode === 400 ? 'invalidSyntax' : undefined));

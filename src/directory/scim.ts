@@ -88,13 +88,25 @@ function tokenise(text: string): Token[] {
   return tokens;
 }
 
-/** Strips the core schema URN from an attribute name; the enterprise extension becomes `enterprise:`. */
-export function attributeName(name: string): string {
-  const lower = name.trim().toLowerCase();
-  for (const urn of [SCIM.user, SCIM.group]) if (lower.startsWith(`${urn.toLowerCase()}:`)) return lower.slice(urn.length + 1);
-  if (lower.startsWith(`${SCIM.enterprise.toLowerCase()}:`)) return `enterprise:${lower.slice(SCIM.enterprise.length + 1)}`;
-  return lower;
+/**
+ * Strips the core schema URN from an attribute path (keeping the case of any filter value in it);
+ * the enterprise extension becomes `enterprise:`. Other extensions keep their `urn:` prefix.
+ */
+function stripSchema(path: string): string {
+  const text = path.trim();
+  const lower = text.toLowerCase();
+  for (const urn of [SCIM.user, SCIM.group]) if (lower.startsWith(`${urn.toLowerCase()}:`)) return text.slice(urn.length + 1);
+  if (lower.startsWith(`${SCIM.enterprise.toLowerCase()}:`)) return `enterprise:${text.slice(SCIM.enterprise.length + 1)}`;
+  return text;
 }
+
+/** An attribute name, lower case, without its core schema URN. */
+export function attributeName(name: string): string {
+  return stripSchema(name).toLowerCase();
+}
+
+/** An attribute of an extension Gatehouse does not keep (e.g. a custom Entra extension). */
+const isOtherExtension = (path: string) => /^urn:/i.test(stripSchema(path));
 
 const OPERATORS = new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le', 'pr']);
 
@@ -502,7 +514,7 @@ interface Path {
 }
 
 export function parsePath(text: string): Path {
-  const normal = attributeName(text);
+  const normal = stripSchema(text);
   const m = /^([a-z0-9_:$-]+?)(?:\[\s*([a-z0-9_$]+)\s+eq\s+("(?:[^"\\]|\\.)*"|true|false)\s*\])?(?:\.([a-z0-9_$]+))?$/i.exec(normal);
   if (!m) throw scimError(400, 'invalidPath', `The path "${text}" is not supported.`);
   const path: Path = { attr: m[1]!.toLowerCase() };
@@ -521,6 +533,7 @@ export function parsePath(text: string): Path {
 
 /** Applies one attribute (by path) to a user's state. Attributes Gatehouse does not keep are ignored. */
 function applyUserAttribute(state: UserState, op: Op, rawPath: string, value: unknown): void {
+  if (isOtherExtension(rawPath)) return;
   const path = parsePath(rawPath);
   const key = path.where ? path.attr : path.sub ? `${path.attr}.${path.sub}` : path.attr;
   const remove = op === 'remove';
@@ -601,7 +614,7 @@ function applyUserObject(state: UserState, op: Op, value: unknown): void {
       if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k2, v2] of Object.entries(v)) applyUserAttribute(state, op, lower === SCIM.user.toLowerCase() ? k2 : `${SCIM.enterprise}:${k2}`, v2);
       continue;
     }
-    if (/^urn:/i.test(k) && !lower.startsWith(SCIM.user.toLowerCase()) && !lower.startsWith(SCIM.enterprise.toLowerCase())) continue; // other extensions
+    if (/^urn:/i.test(k) && !lower.startsWith(SCIM.user.toLowerCase()) && !lower.startsWith(SCIM.enterprise.toLowerCase())) continue; // other extensions, whole
     applyUserAttribute(state, op, k, v);
   }
 }
@@ -846,6 +859,7 @@ function memberIds(value: unknown): string[] {
 }
 
 function applyGroupAttribute(state: GroupState, op: Op, rawPath: string, value: unknown): void {
+  if (isOtherExtension(rawPath)) return;
   const path = parsePath(rawPath);
   const key = path.sub ? `${path.attr}.${path.sub}` : path.attr;
   switch (key) {

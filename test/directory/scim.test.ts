@@ -101,6 +101,10 @@ for (const dialect of available) {
       const userName = schemas.Resources[0].attributes.find((a: { name: string }) => a.name === 'userName');
       expect(userName).toMatchObject({ required: true, uniqueness: 'server' });
       expect((await scim('GET', `/Schemas/${USER}`)).json().name).toBe('User');
+      // Every SCIM route is guarded by the bearer token (and so checked by the route-authorization test).
+      const scimRoutes = [...t.app.routeAccess.entries()].filter(([route]) => route.includes(' /scim/v2/'));
+      expect(scimRoutes.length).toBeGreaterThanOrEqual(14);
+      expect(scimRoutes.every(([, access]) => access === 'scim')).toBe(true);
       const missing = await scim('GET', '/Nothing');
       expect(missing.statusCode).toBe(404);
       expect(missing.json()).toMatchObject({ schemas: [ERROR], status: '404' });
@@ -114,7 +118,7 @@ for (const dialect of available) {
       expect(none.json()).toEqual({ schemas: [LIST], totalResults: 0, startIndex: 1, itemsPerPage: 0, Resources: [] });
 
       // 2. Create.
-      const created = await scim('POST', '/Users', entraUser('Test_User_ab6490ee', '0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef'));
+      const created = await scim('POST', '/Users', entraUser('Test_User_ab6490ee', '0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef', { title: 'Teacher', [ENTERPRISE]: { department: 'Maths', employeeNumber: '7' } }));
       expect(created.statusCode, created.body).toBe(201);
       const user = created.json();
       expect(user).toMatchObject({
@@ -144,6 +148,10 @@ for (const dialect of available) {
         { op: 'Replace', path: 'emails[type eq "work"].value', value: 'jane.bloggs@school.example' },
         { op: 'Replace', path: 'name.familyName', value: 'Bloggs-Smith' },
         { op: 'Replace', path: 'title', value: 'Teacher of Maths' },
+        // Attributes Gatehouse does not keep, enterprise or custom, are accepted and ignored.
+        { op: 'Add', path: `${ENTERPRISE}:employeeNumber`, value: '42' },
+        { op: 'Replace', path: 'urn:ietf:params:scim:schemas:extension:custom:2.0:User:worksiteId', value: '180' },
+        { op: 'Add', path: 'phoneNumbers[type eq "mobile"].value', value: '07700 900000' },
       ));
       expect(patched.statusCode, patched.body).toBe(200);
       expect(patched.json()).toMatchObject({ emails: [{ value: 'jane.bloggs@school.example' }], name: { familyName: 'Bloggs-Smith' } });
