@@ -128,11 +128,12 @@ describe('guest desk in Chromium', () => {
     await page.emulateMedia({ media: 'screen' });
     // The Print button opens the browser's print dialogue.
     await page.evaluate(() => {
-      (window as unknown as { printed: number }).printed = 0;
-      window.print = () => void ((window as unknown as { printed: number }).printed += 1);
+      const w = globalThis as unknown as { print: () => void; printed: number };
+      w.printed = 0;
+      w.print = () => void (w.printed += 1);
     });
     await slip.getByRole('button', { name: 'Print' }).click();
-    expect(await page.evaluate(() => (window as unknown as { printed: number }).printed)).toBe(1);
+    expect(await page.evaluate(() => (globalThis as unknown as { printed: number }).printed)).toBe(1);
 
     // The visitor signs in with the slip.
     const signedIn = await call(server.url, 'POST', '/api/session', undefined, { username: 'guest-01', password });
