@@ -1,0 +1,518 @@
+import { domainToASCII } from 'node:url';
+import { RE2JS } from 're2js';
+import { DomainTable, FNV_OFFSET, H2_SEED, hashRange, slotOf, step1, step2 } from './domain-table.js';
+import { normaliseHost } from './lists.js';
+
+/**
+ * The filter's decision engine: lists and per-group policies compiled into one in-memory snapshot
+ * that `decide()` reads without locks, I/O or allocation (FI-01..05, FI-09, FI-10). A new snapshot
+ * is compiled aside and swapped in whole; readers holding the old one finish with it.
+ *
+ * Precedence, highest first: illegal-content lists (blocked for everyone, never unblockable) and the
+ * built-in fallback names (the DoH canary, iCloud Private Relay) > the school's block lists > the
+ * school's allow lists > blocked categories (always, or by schedule) > the policy's default.
+ */
+
+export type CategoryKind = 'category' | 'illegal' | 'allow' | 'block';
+
+export interface CategoryInput {
+  id: string;
+  name: string;
+  description: string;
+  kind: CategoryKind;
+  domains: Iterable<string>;
+  /** host + path prefixes, e.g. "example.com/games/" */
+  urls?: Iterable<string>;
+  /** linear-time patterns (RE2 syntax) matched against "host/path" */
+  expressions?: string[];
+}
+
+export interface ScheduleInput {
+  /** categories blocked while the window is open */
+  categories: string[];
+  /** 1 = Monday … 7 = Sunday */
+  days: number[];
+  from: string;
+  to: string;
+  label?: string;
+}
+
+export type SafeSearchMode = 'off' | 'on';
+export type YoutubeMode = 'off' | 'moderate' | 'strict';
+
+export interface PolicyInput {
+  id: string;
+  name: string;
+  blockedCategories: string[];
+  schedules: ScheduleInput[];
+  /** lists of kind "allow" / "block" this policy uses (the school's own, or the group's) */
+  allowLists: string[];
+  blockLists: string[];
+  safeSearch: { search: SafeSearchMode; youtube: YoutubeMode };
+  defaultAction: 'allow' | 'block';
+  /** AS-08: may download executables and installers */
+  downloadsAllowed: boolean;
+}
+
+export interface SnapshotInput {
+  categories: CategoryInput[];
+  policies: PolicyInput[];
+  timeZone: string;
+}
+
+export type Action = 'allow' | 'block' | 'rewrite';
+
+export interface Verdict {
+  action: Action;
+  /** what decided, for people: "Blocked: Games (school hours) for Pupils" */
+  reason: string;
+  /** the category (or list) that decided, or null for the default / safe search */
+  category: string | null;
+  categoryName: string | null;
+  /** illegal | fallback | school-block | school-allow | category | schedule | safe-search | default */
+  rule: string;
+  policy: string;
+  /** rewrite: the name to answer with (safe search) */
+  target: string | null;
+  /** may a person ask for this to be unblocked? (never for illegal content or fallback names) */
+  unblockable: boolean;
+}
+
+// Ranks: higher wins.
+const R_NONE = 0;
+const R_CATEGORY = 1;
+const R_ALLOW = 2;
+const R_BLOCK = 3;
+const R_ALWAYS = 4;
+
+/** Names every device must fail to resolve, so it falls back to the school's resolver (FI-10). */
+export const FALLBACK_NAMES = ['use-application-dns.net', 'mask.icloud.com', 'mask-h2.icloud.com'];
+
+/** SafeSearch the standard way: the search engines' own names answered for their hosts (FI-09). */
+const GOOGLE_TLDS = ['com', 'co.uk', 'ie', 'fr', 'de', 'es', 'it', 'nl', 'be', 'pt', 'pl', 'se', 'no', 'dk', 'fi', 'at', 'ch', 'ca', 'com.au', 'co.nz', 'co.in', 'co.za', 'com.br', 'com.mx', 'ru', 'co.jp', 'com.tr', 'gr', 'cz', 'hu', 'ro', 'sk', 'com.ar', 'cl', 'com.sg', 'com.hk', 'co.kr', 'com.pk', 'lu', 'is'];
+export function safeSearchHosts(): Array<{ host: string; engine: 'search' | 'youtube'; target: string | { moderate: string; strict: string } }> {
+  const out: Array<{ host: string; engine: 'search' | 'youtube'; target: string | { moderate: string; strict: string } }> = [];
+  for (const tld of GOOGLE_TLDS) for (const prefix of ['', 'www.']) out.push({ host: `${prefix}google.${tld}`, engine: 'search', target: 'forcesafesearch.google.com' });
+  for (const host of ['bing.com', 'www.bing.com']) out.push({ host, engine: 'search', target: 'strict.bing.com' });
+  for (const host of ['duckduckgo.com', 'www.duckduckgo.com', 'start.duckduckgo.com', 'html.duckduckgo.com', 'lite.duckduckgo.com']) out.push({ host, engine: 'search', target: 'safe.duckduckgo.com' });
+  for (const host of ['www.youtube.com', 'm.youtube.com', 'youtube.com', 'youtubei.googleapis.com', 'youtube.googleapis.com', 'www.youtube-nocookie.com']) {
+    out.push({ host, engine: 'youtube', target: { moderate: 'restrictmoderate.youtube.com', strict: 'restrict.youtube.com' } });
+  }
+  return out;
+}
+
+interface CompiledCategory {
+  id: string;
+  name: string;
+  description: string;
+  kind: CategoryKind | 'fallback';
+  domains: number;
+  urls: number;
+}
+
+interface CompiledPolicy {
+  input: PolicyInput;
+  /** rank of each category id for this policy, without schedules */
+  baseRank: Uint8Array;
+  /** rank now (schedules applied), refreshed each minute */
+  rank: Uint8Array;
+  /** which schedule made a category blocked now (for the reason), or -1 */
+  scheduleOf: Int16Array;
+  /** interned verdicts: per category, per rank */
+  verdicts: Verdict[][];
+  allowDefault: Verdict;
+  blockDefault: Verdict;
+  safeVerdicts: Verdict[];
+  downloadsAllowed: boolean;
+}
+
+export interface Explanation {
+  verdict: Verdict;
+  host: string;
+  /** the listed name that matched (the host or a parent domain), or null */
+  matched: string | null;
+  /** every list the host (or a parent) is on, with whether it counted for this policy */
+  matches: Array<{ name: string; category: string; categoryName: string; kind: string; effect: string }>;
+}
+
+export class FilterSnapshot {
+  readonly categories: CompiledCategory[];
+  private readonly table: DomainTable;
+  /** tag-set index (table value - 1) -> category ids */
+  private readonly tagSets: Uint16Array[];
+  private readonly urlTable: DomainTable;
+  private readonly urlPrefixes: Array<Array<{ prefix: string; category: number }>>;
+  private readonly expressions: Array<{ category: number; pattern: RE2JS }>;
+  private readonly safeTable: DomainTable;
+  private readonly safeTargets: Array<{ engine: 'search' | 'youtube'; target: string | { moderate: string; strict: string } }>;
+  private readonly policies: CompiledPolicy[];
+  private readonly policyIndex = new Map<string, number>();
+  private readonly timeZone: string;
+  private minuteEnd = 0;
+  readonly compiledAt: number;
+  readonly stats: { domains: number; urls: number; tableBytes: number; compileMs: number };
+
+  constructor(input: SnapshotInput) {
+    const started = performance.now();
+    this.timeZone = input.timeZone;
+    const categories: CompiledCategory[] = [];
+    const catIndex = new Map<string, number>();
+    const addCategory = (c: Omit<CompiledCategory, 'domains' | 'urls'>) => {
+      if (catIndex.has(c.id)) throw new Error(`category ${c.id} is given twice`);
+      catIndex.set(c.id, categories.length);
+      categories.push({ ...c, domains: 0, urls: 0 });
+      return categories.length - 1;
+    };
+    const fallback = addCategory({ id: 'fallback', name: 'Resolver fallback', description: 'Names that make devices use the school’s resolver: the Firefox DNS-over-HTTPS canary and iCloud Private Relay.', kind: 'fallback' });
+    for (const c of input.categories) addCategory({ id: c.id, name: c.name, description: c.description, kind: c.kind });
+    if (categories.length > 65_000) throw new Error('too many categories');
+
+    // Tag sets: one per distinct set of categories a name is on (most names are on one).
+    const tagSets: Uint16Array[] = [];
+    const tagIndex = new Map<string, number>();
+    const single: number[] = [];
+    const tagOf = (ids: number[]): number => {
+      if (ids.length === 1 && single[ids[0]!] !== undefined) return single[ids[0]!]!;
+      const key = ids.join(',');
+      let index = tagIndex.get(key);
+      if (index === undefined) {
+        index = tagSets.length + 1;
+        tagSets.push(Uint16Array.from(ids));
+        tagIndex.set(key, index);
+        if (ids.length === 1) single[ids[0]!] = index;
+      }
+      return index;
+    };
+    const merge = (old: number, incoming: number): number => {
+      if (old === incoming) return old;
+      const ids = new Set<number>([...tagSets[old - 1]!, ...tagSets[incoming - 1]!]);
+      return tagOf([...ids].sort((a, b) => a - b));
+    };
+
+    let expected = 1024;
+    const materialised = input.categories.map((c) => (Array.isArray(c.domains) ? (c.domains as string[]) : [...c.domains]));
+    for (const d of materialised) expected += d.length;
+    const table = new DomainTable(expected);
+    const insert = (host: string, category: number) => {
+      const [h1, h2] = hashRange(host, 0, host.length);
+      table.set(h1, h2, tagOf([category]), merge);
+    };
+    for (const name of FALLBACK_NAMES) insert(name, fallback);
+    categories[fallback]!.domains = FALLBACK_NAMES.length;
+    input.categories.forEach((c, i) => {
+      const id = catIndex.get(c.id)!;
+      let n = 0;
+      for (const raw of materialised[i]!) {
+        // Lists arrive normalised from the list loader; names given directly are normalised here.
+        const host = isNormal(raw) ? raw : normaliseHost(raw);
+        if (!host) continue;
+        insert(host, id);
+        n++;
+      }
+      categories[id]!.domains = n;
+    });
+
+    // URL prefixes: keyed by host, checked only when a path is known (proxy, Squid).
+    const urlTable = new DomainTable(1024);
+    const urlPrefixes: Array<Array<{ prefix: string; category: number }>> = [];
+    input.categories.forEach((c) => {
+      if (!c.urls) return;
+      const id = catIndex.get(c.id)!;
+      let n = 0;
+      for (const url of c.urls) {
+        const slash = url.indexOf('/');
+        const host = normaliseHost(slash === -1 ? url : url.slice(0, slash));
+        if (!host) continue;
+        const prefix = slash === -1 ? '/' : url.slice(slash).toLowerCase();
+        const [h1, h2] = hashRange(host, 0, host.length);
+        let slot = urlTable.get(h1, h2);
+        if (slot === 0) {
+          urlPrefixes.push([]);
+          slot = urlPrefixes.length;
+          urlTable.set(h1, h2, slot, (a) => a);
+        }
+        urlPrefixes[slot - 1]!.push({ prefix, category: id });
+        n++;
+      }
+      categories[id]!.urls = n;
+    });
+    const expressions: Array<{ category: number; pattern: RE2JS }> = [];
+    for (const c of input.categories) {
+      for (const e of c.expressions ?? []) {
+        try {
+          expressions.push({ category: catIndex.get(c.id)!, pattern: RE2JS.compile(e, RE2JS.CASE_INSENSITIVE) });
+        } catch (error) {
+          throw new Error(`category ${c.id}: the pattern ${e.slice(0, 80)} is not valid RE2 (${(error as Error).message})`);
+        }
+      }
+    }
+
+    const safeTable = new DomainTable(256);
+    const safeTargets = safeSearchHosts().map(({ host, engine, target }, i) => {
+      const [h1, h2] = hashRange(host, 0, host.length);
+      safeTable.set(h1, h2, i + 1, (a) => a);
+      return { engine, target };
+    });
+
+    this.categories = categories;
+    this.table = table;
+    this.tagSets = tagSets;
+    this.urlTable = urlTable;
+    this.urlPrefixes = urlPrefixes;
+    this.expressions = expressions;
+    this.safeTable = safeTable;
+    this.safeTargets = safeTargets;
+
+    this.policies = input.policies.map((p, pi) => {
+      this.policyIndex.set(p.id, pi);
+      const baseRank = new Uint8Array(categories.length);
+      const known = (id: string, what: string) => {
+        const i = catIndex.get(id);
+        if (i === undefined) throw new Error(`policy ${p.name}: ${what} "${id}" is not a known category or list`);
+        return i;
+      };
+      categories.forEach((c, i) => {
+        if (c.kind === 'illegal' || c.kind === 'fallback') baseRank[i] = R_ALWAYS;
+      });
+      for (const id of p.blockedCategories) {
+        const i = known(id, 'blocked category');
+        if (baseRank[i] === R_NONE) baseRank[i] = R_CATEGORY;
+      }
+      for (const id of p.allowLists) {
+        const i = known(id, 'allow list');
+        if (baseRank[i]! < R_ALWAYS) baseRank[i] = R_ALLOW;
+      }
+      for (const id of p.blockLists) {
+        const i = known(id, 'block list');
+        if (baseRank[i]! < R_ALWAYS) baseRank[i] = R_BLOCK;
+      }
+      for (const s of p.schedules) for (const id of s.categories) known(id, 'scheduled category');
+      const verdicts = categories.map((c, ci) => {
+        const at: Verdict[] = [];
+        at[R_CATEGORY] = verdict('block', `Blocked: ${c.name} for ${p.name}`, c, 'category', p);
+        at[R_ALLOW] = verdict('allow', `Allowed: on the school’s allow list “${c.name}”`, c, 'school-allow', p);
+        at[R_BLOCK] = verdict('block', `Blocked: on the school’s block list “${c.name}”`, c, 'school-block', p);
+        at[R_ALWAYS] =
+          c.kind === 'fallback'
+            ? verdict('block', 'Answered “no such name” so the device keeps using the school’s resolver', c, 'fallback', p, false)
+            : verdict('block', `Blocked for everyone: ${c.name} (illegal content; cannot be unblocked)`, c, 'illegal', p, false);
+        void ci;
+        return at;
+      });
+      const safeVerdicts = safeTargets.map((t) => {
+        const target = typeof t.target === 'string' ? t.target : p.safeSearch.youtube === 'moderate' ? t.target.moderate : t.target.strict;
+        return { action: 'rewrite' as const, reason: t.engine === 'youtube' ? `YouTube Restricted Mode (${p.safeSearch.youtube}) for ${p.name}` : `SafeSearch enforced for ${p.name}`, category: null, categoryName: null, rule: 'safe-search', policy: p.name, target, unblockable: false };
+      });
+      return {
+        input: p,
+        baseRank,
+        rank: baseRank.slice(),
+        scheduleOf: new Int16Array(categories.length).fill(-1),
+        verdicts,
+        allowDefault: { action: 'allow' as const, reason: `Allowed: not on any list ${p.name} blocks`, category: null, categoryName: null, rule: 'default', policy: p.name, target: null, unblockable: false },
+        blockDefault: { action: 'block' as const, reason: `Blocked: ${p.name} allows only listed sites`, category: null, categoryName: null, rule: 'default', policy: p.name, target: null, unblockable: true },
+        safeVerdicts,
+        downloadsAllowed: p.downloadsAllowed,
+      };
+    });
+    this.compiledAt = Date.now();
+    this.stats = { domains: table.size, urls: urlPrefixes.reduce((n, l) => n + l.length, 0), tableBytes: table.bytes + urlTable.bytes, compileMs: performance.now() - started };
+  }
+
+  policy(id: string): number {
+    const i = this.policyIndex.get(id);
+    if (i === undefined) throw new Error(`no policy ${id}`);
+    return i;
+  }
+
+  hasPolicy(id: string): boolean {
+    return this.policyIndex.has(id);
+  }
+
+  downloadsAllowed(policy: number): boolean {
+    return this.policies[policy]!.downloadsAllowed;
+  }
+
+  /** Applies time schedules for the minute `now` falls in (once a minute; allocation only then). */
+  private refresh(now: number): void {
+    const minute = Math.floor(now / 60_000) * 60_000;
+    this.minuteEnd = minute + 60_000;
+    const parts = new Intl.DateTimeFormat('en-GB', { timeZone: this.timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(minute));
+    const day = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(parts.find((p) => p.type === 'weekday')!.value) + 1;
+    const hhmm = `${parts.find((p) => p.type === 'hour')!.value}:${parts.find((p) => p.type === 'minute')!.value}`;
+    for (const p of this.policies) {
+      p.rank.set(p.baseRank);
+      p.scheduleOf.fill(-1);
+      p.input.schedules.forEach((s, si) => {
+        if (!s.days.includes(day) || hhmm < s.from || hhmm >= s.to) return;
+        for (const id of s.categories) {
+          const i = this.categories.findIndex((c) => c.id === id);
+          if (p.rank[i] === R_NONE) {
+            p.rank[i] = R_CATEGORY;
+            p.scheduleOf[i] = si;
+          }
+        }
+      });
+      // Scheduled blocks read better with their window in the reason.
+      p.input.schedules.forEach((s, si) => {
+        for (const id of s.categories) {
+          const i = this.categories.findIndex((c) => c.id === id);
+          if (p.scheduleOf[i] === si && !p.verdicts[i]![R_CATEGORY]!.reason.includes('(')) {
+            p.verdicts[i]![R_CATEGORY] = { ...p.verdicts[i]![R_CATEGORY]!, rule: 'schedule', reason: `Blocked: ${this.categories[i]!.name} for ${p.input.name} (${s.label ?? `${s.from}–${s.to}`})` };
+          }
+        }
+      });
+    }
+  }
+
+  /**
+   * The hot path: host (as sent: any case, trailing dot, IDN) for a policy at a time. Returns an
+   * interned verdict; allocates nothing for ASCII names.
+   */
+  decide(host: string, policy: number, now: number): Verdict {
+    if (now >= this.minuteEnd) this.refresh(now);
+    const p = this.policies[policy]!;
+    let end = host.length;
+    if (end > 0 && host.charCodeAt(end - 1) === 46) end--;
+    let best = R_NONE;
+    let bestCategory = -1;
+    let h1 = FNV_OFFSET;
+    let h2 = H2_SEED;
+    const rank = p.rank;
+    const table = this.table;
+    const keys1 = table.keys1;
+    const keys2 = table.keys2;
+    const values = table.values;
+    const mask = table.mask;
+    const tagSets = this.tagSets;
+    // An IP literal ([v6] or dotted v4, ending in a digit) matches whole; a name matches itself and
+    // every parent domain, each probed as the backward pass reaches its dot.
+    const last = end > 0 ? host.charCodeAt(end - 1) : 0;
+    const literal = (last >= 48 && last <= 57) || host.charCodeAt(0) === 91;
+    for (let i = end - 1; i >= 0; i--) {
+      let c = host.charCodeAt(i);
+      if (c > 127) return this.decide(domainToASCII(host.slice(0, end)) || 'invalid.', policy, now);
+      if (c >= 65 && c <= 90) c |= 32;
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      const x = Math.imul(h2 ^ c, 0x5bd1e995);
+      h2 = x ^ (x >>> 15);
+      if (i === 0 || (host.charCodeAt(i - 1) === 46 && !literal)) {
+        let slot = slotOf(h1, h2, mask);
+        let v = values[slot]!;
+        while (v !== 0 && (keys1[slot] !== h1 || keys2[slot] !== h2)) {
+          slot = (slot + 1) & mask;
+          v = values[slot]!;
+        }
+        if (v !== 0) {
+          const set = tagSets[v - 1]!;
+          for (let k = 0; k < set.length; k++) {
+            const r = rank[set[k]!]!;
+            if (r > best) {
+              best = r;
+              bestCategory = set[k]!;
+            }
+          }
+          if (best === R_ALWAYS) return p.verdicts[bestCategory]![R_ALWAYS]!;
+        }
+      }
+    }
+    if (best !== R_NONE) {
+      if (best === R_ALLOW) return this.safeSearch(p, h1, h2) ?? p.verdicts[bestCategory]![R_ALLOW]!;
+      return p.verdicts[bestCategory]![best]!;
+    }
+    const safe = this.safeSearch(p, h1, h2);
+    if (safe) return safe;
+    return p.input.defaultAction === 'allow' ? p.allowDefault : p.blockDefault;
+  }
+
+  private safeSearch(p: CompiledPolicy, h1: number, h2: number): Verdict | null {
+    if (p.input.safeSearch.search === 'off' && p.input.safeSearch.youtube === 'off') return null;
+    const s = this.safeTable.get(h1, h2);
+    if (s === 0) return null;
+    const engine = this.safeTargets[s - 1]!.engine;
+    if (engine === 'search' ? p.input.safeSearch.search === 'off' : p.input.safeSearch.youtube === 'off') return null;
+    return p.safeVerdicts[s - 1]!;
+  }
+
+  /**
+   * A web request (proxy, Squid): the host decides first; a host that is allowed only by default is
+   * then checked against URL prefix lists and patterns.
+   */
+  decideUrl(host: string, path: string, policy: number, now: number): Verdict {
+    const byHost = this.decide(host, policy, now);
+    if (byHost.action === 'block' || byHost.rule !== 'default' || (this.urlPrefixes.length === 0 && this.expressions.length === 0)) return byHost;
+    const p = this.policies[policy]!;
+    const lowerPath = path.toLowerCase();
+    let end = host.length;
+    if (end > 0 && host.charCodeAt(end - 1) === 46) end--;
+    let h1 = FNV_OFFSET;
+    let h2 = H2_SEED;
+    for (let i = end - 1; i >= 0; i--) {
+      let c = host.charCodeAt(i);
+      if (c >= 65 && c <= 90) c |= 32;
+      h1 = step1(h1, c);
+      h2 = step2(h2, c);
+      if (i === 0 || host.charCodeAt(i - 1) === 46) {
+        const slot = this.urlTable.get(h1, h2);
+        if (slot !== 0) {
+          for (const entry of this.urlPrefixes[slot - 1]!) {
+            const r = p.rank[entry.category]!;
+            if (r >= R_CATEGORY && r !== R_ALLOW && lowerPath.startsWith(entry.prefix)) return p.verdicts[entry.category]![r]!;
+          }
+        }
+      }
+    }
+    if (this.expressions.length > 0) {
+      const url = `${host.toLowerCase()}${path}`;
+      for (const e of this.expressions) {
+        const r = p.rank[e.category]!;
+        if (r >= R_CATEGORY && r !== R_ALLOW && e.pattern.matcher(url).find()) return p.verdicts[e.category]![r]!;
+      }
+    }
+    return byHost;
+  }
+
+  /** The slow path for people: the verdict and every list the host is on ("test a URL", block page). */
+  explain(rawHost: string, policy: number, now: number, path?: string): Explanation {
+    const verdict = path === undefined ? this.decide(rawHost, policy, now) : this.decideUrl(rawHost, path, policy, now);
+    const host = normaliseHost(rawHost) ?? rawHost.toLowerCase();
+    const p = this.policies[policy]!;
+    const matches: Explanation['matches'] = [];
+    let matched: string | null = null;
+    const names: string[] = [];
+    if (host.includes(':') || /\d$/.test(host)) names.push(host);
+    else {
+      const labels = host.split('.');
+      for (let i = 0; i < labels.length; i++) names.push(labels.slice(i).join('.'));
+    }
+    for (const name of names) {
+      const [h1, h2] = hashRange(name, 0, name.length);
+      const v = this.table.get(h1, h2);
+      if (v === 0) continue;
+      for (const ci of this.tagSets[v - 1]!) {
+        const c = this.categories[ci]!;
+        const r = p.rank[ci]!;
+        const effect = r === R_ALWAYS ? 'always blocked' : r === R_BLOCK ? 'blocked (school list)' : r === R_ALLOW ? 'allowed (school list)' : r === R_CATEGORY ? 'blocked for this policy' : 'not blocked for this policy';
+        matches.push({ name, category: c.id, categoryName: c.name, kind: c.kind, effect });
+        if (verdict.category === c.id && matched === null) matched = name;
+      }
+    }
+    return { verdict, host, matched, matches };
+  }
+}
+
+function verdict(action: Action, reason: string, c: { id: string; name: string }, rule: string, p: PolicyInput, unblockable = true): Verdict {
+  return { action, reason, category: c.id, categoryName: c.name, rule, policy: p.name, target: null, unblockable: action === 'block' ? unblockable : false };
+}
+
+function isNormal(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 46 || c === 45 || c === 95)) return false;
+  }
+  return s.length > 0 && s.charCodeAt(s.length - 1) !== 46;
+}
+
+export function compileSnapshot(input: SnapshotInput): FilterSnapshot {
+  return new FilterSnapshot(input);
+}
