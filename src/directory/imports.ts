@@ -19,7 +19,7 @@ import type { BadRow, ImportData, ImportSource, PersonRow } from './import-sourc
 
 type Account = Pick<
   Selectable<AccountTable>,
-  'id' | 'username' | 'display_name' | 'given_name' | 'family_name' | 'email' | 'role' | 'status' | 'source' | 'external_id' | 'is_break_glass' | 'left_at'
+  'id' | 'username' | 'display_name' | 'given_name' | 'family_name' | 'email' | 'role' | 'status' | 'source' | 'external_id' | 'is_break_glass' | 'left_at' | 'linked_account_id'
 >;
 
 /** Roles an import may leave as they are when the file just says "staff". */
@@ -142,7 +142,7 @@ export async function planImport(
   const db = rt.db.kysely;
   const accounts: Account[] = await db
     .selectFrom('account')
-    .select(['id', 'username', 'display_name', 'given_name', 'family_name', 'email', 'role', 'status', 'source', 'external_id', 'is_break_glass', 'left_at'])
+    .select(['id', 'username', 'display_name', 'given_name', 'family_name', 'email', 'role', 'status', 'source', 'external_id', 'is_break_glass', 'left_at', 'linked_account_id'])
     .execute();
   const groups = await db.selectFrom('directory_group').select(['id', 'name', 'kind', 'source', 'external_id']).execute();
   const memberships = await db.selectFrom('group_member').select(['group_id', 'account_id', 'member_role']).execute();
@@ -328,6 +328,12 @@ export async function planImport(
       // A person whose row was refused is not "missing": a typo must not lock a pupil out.
       if (refusedUsernames.has(a.username) || (a.external_id && refusedExternal.has(a.external_id))) continue;
       plan.disabled.push({ accountId: a.id, username: a.username, displayName: a.display_name });
+    }
+    // Their separate administrator accounts are out of an import's reach (AC-07): say so.
+    const adminOf = new Map(accounts.filter((a) => a.role === 'administrator' && a.linked_account_id && a.status === 'active').map((a) => [a.linked_account_id!, a.username]));
+    for (const d of plan.disabled) {
+      const admin = adminOf.get(d.accountId);
+      if (admin) plan.notes.push(`${d.displayName} (${d.username}) also has the administrator account "${admin}", which an import does not change: close it with the leaver checklist.`);
     }
     if (plan.disabled.length > 0 && data.people.length === 0) {
       throw new GatehouseError('import_empty', 400, `Nobody in the file could be imported, so --disable-missing would disable all ${plan.disabled.length} people from ${sourceLabels[source]}. Check the file and its column mapping.`);
