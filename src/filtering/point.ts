@@ -1,0 +1,113 @@
+import type { FilterSnapshot, Verdict } from './engine/snapshot.js';
+
+/**
+ * What an enforcement point (the DNS resolver, the proxy, the Squid helper) needs from the rest of
+ * Gatehouse, and nothing more: the current compiled snapshot, who a client address is, and where
+ * to send what it decided. The database-backed implementation (lists from their sources, policies
+ * per group, identification from sign-ins, the API, proxy authentication and registered devices,
+ * the activity log) lives in `filtering/service.ts`; tests and benchmarks use `StaticFilterPoint`.
+ *
+ * Hot-path rules: `snapshot()` and `identify()` return objects that already exist (no I/O, no
+ * allocation); `record()` only appends to an in-memory buffer that is written in batches elsewhere.
+ */
+
+/** How a client was identified (FI-01, FI-02, FI-05). */
+export type IdentifiedBy = 'captive' | 'api' | 'proxy-auth' | 'device' | 'unknown';
+
+export interface ClientIdentity {
+  /** the policy (per group) that applies: an id the snapshot knows */
+  policyId: string;
+  /** the snapshot's index for it, valid for `snapshotVersion` */
+  policyIndex: number;
+  deviceId: string | null;
+  deviceName: string | null;
+  personId: string | null;
+  username: string | null;
+  via: IdentifiedBy;
+}
+
+/** One decision, as the DfE filtering standard asks it to be recorded (MO-01). */
+export interface ActivityRecord {
+  /** epoch milliseconds */
+  at: number;
+  /** dns | proxy | squid */
+  point: 'dns' | 'proxy' | 'squid';
+  clientIp: string;
+  deviceId: string | null;
+  deviceName: string | null;
+  personId: string | null;
+  username: string | null;
+  host: string;
+  /** the full URL where known (proxy over HTTP, Squid) */
+  url: string | null;
+  /** a search term, when the request was a search (q=, p=, query=) */
+  searchTerm: string | null;
+  action: Verdict['action'];
+  category: string | null;
+  rule: string;
+  policy: string;
+}
+
+export interface FilterPoint {
+  snapshot(): FilterSnapshot;
+  /** who is at this address now; unknown clients get the profile's policy for unknown devices */
+  identify(ip: string, proxyUser?: string | null): ClientIdentity;
+  record(activity: ActivityRecord): void;
+}
+
+/** For tests and benchmarks: a fixed snapshot, addresses mapped to policies, activity kept in memory. */
+export class StaticFilterPoint implements FilterPoint {
+  readonly recorded: ActivityRecord[] = [];
+  private readonly byIp = new Map<string, ClientIdentity>();
+  private readonly unknown: ClientIdentity;
+  private readonly byUser = new Map<string, ClientIdentity>();
+
+  constructor(
+    private current: FilterSnapshot,
+    options: { unknownPolicy: string; clients?: Record<string, { policyId: string; username?: string; deviceName?: string }>; users?: Record<string, string>; keep?: boolean },
+  ) {
+    this.unknown = this.identity(options.unknownPolicy, 'unknown');
+    for (const [ip, c] of Object.entries(options.clients ?? {})) {
+      this.byIp.set(ip, { ...this.identity(c.policyId, c.username ? 'api' : 'device'), username: c.username ?? null, deviceName: c.deviceName ?? null });
+    }
+    for (const [user, policyId] of Object.entries(options.users ?? {})) this.byUser.set(user, { ...this.identity(policyId, 'proxy-auth'), username: user });
+    this.keep = options.keep ?? true;
+  }
+
+  private readonly keep: boolean;
+
+  private identity(policyId: string, via: IdentifiedBy): ClientIdentity {
+    return { policyId, policyIndex: this.current.policy(policyId), deviceId: null, deviceName: null, personId: null, username: null, via };
+  }
+
+  snapshot(): FilterSnapshot {
+    return this.current;
+  }
+
+  /** Swaps in a new snapshot (as the service does when lists or policies change). */
+  replace(next: FilterSnapshot): void {
+    this.current = next;
+    for (const identity of [this.unknown, ...this.byIp.values(), ...this.byUser.values()]) identity.policyIndex = next.policy(identity.policyId);
+  }
+
+  identify(ip: string, proxyUser?: string | null): ClientIdentity {
+    if (proxyUser) {
+      const byUser = this.byUser.get(proxyUser);
+      if (byUser) return byUser;
+    }
+    return this.byIp.get(ip) ?? this.unknown;
+  }
+
+  record(activity: ActivityRecord): void {
+    if (this.keep) this.recorded.push(activity);
+  }
+}
+
+/** A search term in a URL's query (Google q=, Bing q=, Yahoo p=, others query=/search=), for MO-01. */
+export function searchTermOf(url: URL): string | null {
+  for (const key of ['q', 'p', 'query', 'search', 'search_query']) {
+    const v = url.searchParams.get(key);
+    if (v) return v.slice(0, 500);
+  }
+  return null;
+}
