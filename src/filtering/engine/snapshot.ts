@@ -379,43 +379,28 @@ export class FilterSnapshot {
     let h1 = FNV_OFFSET;
     let h2 = H2_SEED;
     const rank = p.rank;
-    const table = this.table;
-    const keys1 = table.keys1;
-    const keys2 = table.keys2;
-    const values = table.values;
-    const mask = table.mask;
-    const tagSets = this.tagSets;
     // An IP literal ([v6] or dotted v4, ending in a digit) matches whole; a name matches itself and
-    // every parent domain, each probed as the backward pass reaches its dot.
+    // every parent domain: each suffix is probed as the backward pass reaches the dot before it.
     const last = end > 0 ? host.charCodeAt(end - 1) : 0;
     const literal = (last >= 48 && last <= 57) || host.charCodeAt(0) === 91;
+    let packed = 0;
     for (let i = end - 1; i >= 0; i--) {
       let c = host.charCodeAt(i);
-      if (c > 127) return this.decide(domainToASCII(host.slice(0, end)) || 'invalid.', policy, now);
-      if (c >= 65 && c <= 90) c |= 32;
+      if (c === 46) {
+        if (!literal) {
+          packed = this.probe(h1, h2, rank, packed);
+          if (packed >>> 16 === R_ALWAYS) return p.verdicts[packed & 0xffff]![R_ALWAYS]!;
+        }
+      } else if (c > 127) return this.decide(domainToASCII(host.slice(0, end)) || 'invalid.', policy, now);
+      else if (c >= 65 && c <= 90) c |= 32;
       h1 = Math.imul(h1 ^ c, 0x01000193);
       const x = Math.imul(h2 ^ c, 0x5bd1e995);
       h2 = x ^ (x >>> 15);
-      if (i === 0 || (host.charCodeAt(i - 1) === 46 && !literal)) {
-        let slot = slotOf(h1, h2, mask);
-        let v = values[slot]!;
-        while (v !== 0 && (keys1[slot] !== h1 || keys2[slot] !== h2)) {
-          slot = (slot + 1) & mask;
-          v = values[slot]!;
-        }
-        if (v !== 0) {
-          const set = tagSets[v - 1]!;
-          for (let k = 0; k < set.length; k++) {
-            const r = rank[set[k]!]!;
-            if (r > best) {
-              best = r;
-              bestCategory = set[k]!;
-            }
-          }
-          if (best === R_ALWAYS) return p.verdicts[bestCategory]![R_ALWAYS]!;
-        }
-      }
     }
+    if (end > 0) packed = this.probe(h1, h2, rank, packed);
+    best = packed >>> 16;
+    bestCategory = packed & 0xffff;
+    if (best === R_ALWAYS) return p.verdicts[bestCategory]![R_ALWAYS]!;
     if (best !== R_NONE) {
       if (best === R_ALLOW) return this.safeSearch(p, h1, h2) ?? p.verdicts[bestCategory]![R_ALLOW]!;
       return p.verdicts[bestCategory]![best]!;
@@ -423,6 +408,34 @@ export class FilterSnapshot {
     const safe = this.safeSearch(p, h1, h2);
     if (safe) return safe;
     return p.input.defaultAction === 'allow' ? p.allowDefault : p.blockDefault;
+  }
+
+  /** One suffix: the best (rank << 16 | category) so far, raised by this suffix's categories. */
+  private probe(h1: number, h2: number, rank: Uint8Array, packed: number): number {
+    const table = this.table;
+    const bit = h1 >>> table.filterShift;
+    if ((table.filter[bit >>> 5]! & (1 << (bit & 31))) === 0) return packed;
+    const keys1 = table.keys1;
+    const keys2 = table.keys2;
+    const values = table.values;
+    const mask = table.mask;
+    let slot = slotOf(h1, h2, mask);
+    let v = values[slot]!;
+    while (v !== 0 && (keys1[slot] !== h1 || keys2[slot] !== h2)) {
+      slot = (slot + 1) & mask;
+      v = values[slot]!;
+    }
+    if (v === 0) return packed;
+    const set = this.tagSets[v - 1]!;
+    let best = packed >>> 16;
+    for (let k = 0; k < set.length; k++) {
+      const r = rank[set[k]!]!;
+      if (r > best) {
+        best = r;
+        packed = (r << 16) | set[k]!;
+      }
+    }
+    return packed;
   }
 
   private safeSearch(p: CompiledPolicy, h1: number, h2: number): Verdict | null {
