@@ -532,6 +532,20 @@ export function buildCli(): Command {
       if (options.check && status.overdue) process.exitCode = 1;
     });
 
+  program
+    .command('squid-helper')
+    .description('Squid external ACL helper (FI-01, MO-01): answers Squid from the UT1 lists and a policy file; see docs/squid.md')
+    .option('--ut1 <folder>', 'a UT1 list folder (categories)')
+    .option('--policy <file>', 'the policy file (YAML or JSON): lists, policies, clients, users')
+    .option('--unknown-policy <id>', 'the policy for clients the file does not list')
+    .option('--activity <file>', 'append every decision to this file as JSON lines')
+    .option('--check', 'load the files, print what was compiled, and exit')
+    .action(async (options: { ut1?: string; policy?: string; unknownPolicy?: string; activity?: string; check?: boolean }) => {
+      // bin/gatehouse.js takes a faster path to the same code; this one serves `--help` and tests.
+      const { runSquidHelper } = await import('./filtering/squid/cli.js');
+      process.exitCode = await runSquidHelper(options);
+    });
+
   registerImportCommands(program);
   registerScimCommands(program);
   registerDirectoryCommands(program);
