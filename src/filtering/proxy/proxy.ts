@@ -1,0 +1,716 @@
+import { createHash, randomBytes } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net, { type LookupFunction, type Socket } from 'node:net';
+import { domainToASCII } from 'node:url';
+import type { Verdict } from '../engine/snapshot.js';
+import { searchTermOf, type ClientIdentity, type FilterPoint } from '../point.js';
+import { blockPageHtml, proxyErrorHtml } from './block-page.js';
+import { readClientHello, TLS_ACCESS_DENIED } from './client-hello.js';
+import { executableResponse, isExecutablePath } from './downloads.js';
+
+/**
+ * The filtering forward proxy (issue 5, point 6): plain HTTP in absolute form (GET http://host/…)
+ * decided on host and URL and forwarded over keep-alive connections, and CONNECT tunnels decided on
+ * the host — or, when the client names only an IP address, on the server name in its TLS
+ * ClientHello. Nothing is decrypted: an HTTPS request can be refused, never shown a page.
+ *
+ * Hot path: the snapshot and the client's identity are read from memory (FilterPoint), the verdict
+ * is interned, and the decision is appended to the activity buffer; no database, no awaits.
+ */
+
+export type ForwardedFor = 'delete' | 'append' | 'transparent';
+export type ProxyAuthMode = 'off' | 'optional' | 'required';
+
+export interface ProxyLogger {
+  warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+}
+
+export interface ProxyOptions {
+  /** listening address (default 127.0.0.1) */
+  host?: string;
+  /** listening port (default 0: any free port) */
+  port?: number;
+  /** the Gatehouse console's address, for the block page's "Request access" and "Report" links */
+  consoleUrl?: string | null;
+  /** ports CONNECT may reach (default 443 and 80); 853 (DNS over TLS) is always refused (FI-10) */
+  connectPorts?: number[];
+  /** X-Forwarded-For towards origins: delete (default: devices' addresses stay inside the school), append, transparent */
+  forwardedFor?: ForwardedFor;
+  /**
+   * Proxy authentication (FI-02): off (default without `authenticate`), optional (a signed-in
+   * person gets their own policy; others are identified by address), required (407 until signed in).
+   */
+  auth?: ProxyAuthMode;
+  /** checks a Proxy-Authorization Basic user and password; the username is then given to identify() */
+  authenticate?: (user: string, password: string, clientIp: string) => boolean | Promise<boolean>;
+  /** how long a successful proxy sign-in is remembered (default 5 minutes) */
+  authCacheMs?: number;
+  /** CONNECT to an IP address whose first bytes carry no TLS server name: block (default) or allow */
+  namelessTunnels?: 'block' | 'allow';
+  /** epoch milliseconds now (the runtime's clock) */
+  now?: () => number;
+  /** how origin names resolve (tests and benchmarks point them at local servers) */
+  lookup?: LookupFunction;
+  /** wait this long for an origin's response headers (default 30 s) */
+  upstreamTimeoutMs?: number;
+  /** an idle client keep-alive connection is closed after this (default 60 s) */
+  clientIdleMs?: number;
+  /** an idle CONNECT tunnel is closed after this (default 15 minutes) */
+  tunnelIdleMs?: number;
+  /** wait this long for a ClientHello on an IP-address tunnel (default 10 s) */
+  helloTimeoutMs?: number;
+  /** connections kept per origin (default 256 in use, 64 idle) */
+  maxSocketsPerOrigin?: number;
+  maxIdlePerOrigin?: number;
+  logger?: ProxyLogger;
+}
+
+export interface ProxyStats {
+  requests: number;
+  tunnels: number;
+  blocked: number;
+  upstreamErrors: number;
+}
+
+export interface ProxyHandle {
+  host: string;
+  port: number;
+  stats: ProxyStats;
+  /** stops listening, ends tunnels and idle connections; in-flight requests are cut */
+  close(): Promise<void>;
+}
+
+/** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus the proxy's own. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect']);
+
+const DOWNLOAD_CATEGORY = 'downloads';
+const DOWNLOAD_CATEGORY_NAME = 'Programs and installers';
+const DOT_PORT = 853;
+const REALM = 'Basic realm="Gatehouse web filter", charset="UTF-8"';
+
+interface Target {
+  /** the name or address decided on: lower case, IPv6 without brackets */
+  host: string;
+  port: number;
+  /** Host header / authority as it goes to the origin */
+  authority: string;
+  /** path and query as sent (origin form) */
+  path: string;
+}
+
+/** "::ffff:10.0.0.7" → "10.0.0.7" */
+export function clientAddress(socket: Socket): string {
+  const a = socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+const HOST_CHARS = /^[a-z0-9._-]+$/;
+const IPV6_CHARS = /^[0-9a-f:.]+$/;
+
+/** Host and port from an authority ("Example.com:8080", "[2001:db8::1]:443"); null when malformed. */
+export function parseAuthority(authority: string, defaultPort: number): { host: string; port: number } | null {
+  let host: string;
+  let portText = '';
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    if (close === -1) return null;
+    host = authority.slice(1, close).toLowerCase();
+    if (!IPV6_CHARS.test(host) || net.isIPv6(host) === false) return null;
+    const rest = authority.slice(close + 1);
+    if (rest.length > 0) {
+      if (rest[0] !== ':') return null;
+      portText = rest.slice(1);
+    }
+  } else {
+    const colon = authority.lastIndexOf(':');
+    if (colon !== -1) {
+      portText = authority.slice(colon + 1);
+      host = authority.slice(0, colon);
+    } else host = authority;
+    host = host.toLowerCase();
+    if (host.endsWith('.')) host = host.slice(0, -1);
+    if (!HOST_CHARS.test(host)) {
+      // eslint-disable-next-line no-control-regex
+      if (!/[^\x00-\x7f]/.test(host)) return null;
+      const ascii = domainToASCII(host);
+      if (!ascii) return null;
+      host = ascii;
+    }
+  }
+  let port = defaultPort;
+  if (portText.length > 0) {
+    if (!/^\d{1,5}$/.test(portText)) return null;
+    port = Number(portText);
+    if (port < 1 || port > 65535) return null;
+  }
+  if (host.length === 0 || host.length > 253) return null;
+  return { host, port };
+}
+
+/** An absolute-form request target "http://host[:port]/path?query"; null when not one. */
+export function parseAbsoluteUrl(raw: string): Target | null | 'unsupported' {
+  const sep = raw.indexOf('://');
+  if (sep === -1) return null;
+  const scheme = raw.slice(0, sep).toLowerCase();
+  if (scheme !== 'http') return /^[a-z][a-z0-9+.-]*$/.test(scheme) ? 'unsupported' : null;
+  const start = sep + 3;
+  let end = raw.length;
+  for (let i = start; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 47 || c === 63 || c === 35) {
+      end = i;
+      break;
+    }
+  }
+  let authority = raw.slice(start, end);
+  const at = authority.lastIndexOf('@');
+  if (at !== -1) authority = authority.slice(at + 1);
+  const hp = parseAuthority(authority, 80);
+  if (!hp) return null;
+  let path = raw.slice(end);
+  const hash = path.indexOf('#');
+  if (hash !== -1) path = path.slice(0, hash);
+  if (path.length === 0) path = '/';
+  else if (path.charCodeAt(0) === 63) path = `/${path}`;
+  return { host: hp.host, port: hp.port, authority, path };
+}
+
+interface AuthResult {
+  ok: boolean;
+  user: string | null;
+}
+const ANONYMOUS: AuthResult = { ok: true, user: null };
+const REFUSED: AuthResult = { ok: false, user: null };
+
+export async function startProxy(point: FilterPoint, options: ProxyOptions = {}): Promise<ProxyHandle> {
+  const proxy = new FilterProxy(point, options);
+  return proxy.listen();
+}
+
+class FilterProxy {
+  private readonly server: http.Server;
+  private readonly agent: http.Agent;
+  private readonly now: () => number;
+  private readonly via: string;
+  private readonly connectPorts: Set<number>;
+  private readonly forwardedFor: ForwardedFor;
+  private readonly authMode: ProxyAuthMode;
+  private readonly authCache = new Map<string, { user: string; until: number }>();
+  private readonly socketAuth = new WeakMap<Socket, { header: string; user: string }>();
+  private readonly tunnels = new Set<Socket>();
+  private readonly consoleUrl: string | null;
+  private readonly upstreamTimeoutMs: number;
+  private readonly tunnelIdleMs: number;
+  private readonly helloTimeoutMs: number;
+  readonly stats: ProxyStats = { requests: 0, tunnels: 0, blocked: 0, upstreamErrors: 0 };
+
+  constructor(
+    private readonly point: FilterPoint,
+    private readonly options: ProxyOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    // A token of this process in Via, so a request that loops back through it is recognised.
+    this.via = `1.1 gatehouse-${randomBytes(3).toString('hex')}`;
+    this.connectPorts = new Set(options.connectPorts ?? [443, 80]);
+    this.connectPorts.delete(DOT_PORT);
+    this.forwardedFor = options.forwardedFor ?? 'delete';
+    this.authMode = options.authenticate ? (options.auth ?? 'optional') : 'off';
+    if (options.auth === 'required' && !options.authenticate) throw new Error('proxy authentication "required" needs an authenticate function');
+    this.consoleUrl = options.consoleUrl ?? null;
+    this.upstreamTimeoutMs = options.upstreamTimeoutMs ?? 30_000;
+    this.tunnelIdleMs = options.tunnelIdleMs ?? 15 * 60_000;
+    this.helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
+    this.agent = new http.Agent({
+      keepAlive: true,
+      keepAliveMsecs: 30_000,
+      maxSockets: options.maxSocketsPerOrigin ?? 256,
+      maxFreeSockets: options.maxIdlePerOrigin ?? 64,
+      scheduling: 'lifo',
+      // Idle pooled connections are dropped after this (origins' own hints, when sent, are shorter).
+      timeout: 60_000,
+    });
+    this.server = http.createServer({
+      keepAliveTimeout: options.clientIdleMs ?? 60_000,
+      headersTimeout: 30_000,
+      requestTimeout: 0,
+      noDelay: true,
+    });
+    this.server.keepAliveTimeout = options.clientIdleMs ?? 60_000;
+    this.server.on('request', (req, res) => this.onRequest(req, res));
+    this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onConnect(req, socket, head));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      if (socket.writable && error.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  listen(): Promise<ProxyHandle> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
+        this.server.off('error', reject);
+        const address = this.server.address() as net.AddressInfo;
+        resolve({ host: address.address, port: address.port, stats: this.stats, close: () => this.close() });
+      });
+    });
+  }
+
+  private close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+      for (const s of this.tunnels) s.destroy();
+      this.tunnels.clear();
+      this.agent.destroy();
+    });
+  }
+
+  // ---- identification -------------------------------------------------------------------------
+
+  /** Proxy-Authorization (FI-02): the user, or a refusal; a promise only when the password must be checked. */
+  private authenticate(header: string | undefined, socket: Socket, ip: string): AuthResult | Promise<AuthResult> {
+    if (this.authMode === 'off') return ANONYMOUS;
+    if (!header) return this.authMode === 'required' ? REFUSED : ANONYMOUS;
+    const known = this.socketAuth.get(socket);
+    if (known && known.header === header) return { ok: true, user: known.user };
+    const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+    if (!match) return REFUSED;
+    const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon <= 0) return REFUSED;
+    const user = decoded.slice(0, colon);
+    const password = decoded.slice(colon + 1);
+    const key = createHash('sha256').update(header).digest('base64');
+    const now = this.now();
+    const cached = this.authCache.get(key);
+    if (cached && cached.until > now) {
+      this.socketAuth.set(socket, { header, user: cached.user });
+      return { ok: true, user: cached.user };
+    }
+    const remember = (ok: boolean): AuthResult => {
+      if (!ok) return REFUSED;
+      if (this.authCache.size > 10_000) this.authCache.clear();
+      this.authCache.set(key, { user, until: this.now() + (this.options.authCacheMs ?? 5 * 60_000) });
+      this.socketAuth.set(socket, { header, user });
+      return { ok: true, user };
+    };
+    try {
+      const result = this.options.authenticate!(user, password, ip);
+      if (typeof result === 'boolean') return remember(result);
+      return result.then(remember, (error: unknown) => {
+        this.options.logger?.warn({ err: error }, 'proxy sign-in check failed');
+        return REFUSED;
+      });
+    } catch (error) {
+      this.options.logger?.warn({ err: error }, 'proxy sign-in check failed');
+      return REFUSED;
+    }
+  }
+
+  private record(identity: ClientIdentity, ip: string, user: string | null, at: number, host: string, url: string | null, verdict: Pick<Verdict, 'action' | 'category' | 'rule' | 'policy'>): void {
+    let searchTerm: string | null = null;
+    if (url !== null && url.includes('?')) {
+      try {
+        searchTerm = searchTermOf(new URL(url));
+      } catch {
+        searchTerm = null;
+      }
+    }
+    if (verdict.action === 'block') this.stats.blocked++;
+    this.point.record({
+      at,
+      point: 'proxy',
+      clientIp: ip,
+      deviceId: identity.deviceId,
+      deviceName: identity.deviceName,
+      personId: identity.personId,
+      username: identity.username ?? user,
+      host,
+      url,
+      searchTerm,
+      action: verdict.action,
+      category: verdict.category,
+      rule: verdict.rule,
+      policy: verdict.policy,
+    });
+  }
+
+  // ---- plain HTTP ------------------------------------------------------------------------------
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const raw = req.url ?? '/';
+    if (raw.charCodeAt(0) === 47) return this.direct(req, res);
+    const target = parseAbsoluteUrl(raw);
+    if (target === 'unsupported') return this.sendError(res, 501, 'Not supported', 'The school’s web filter passes on http:// addresses only; https:// goes through a secure tunnel (CONNECT).');
+    if (target === null) return this.sendError(res, 400, 'Bad address', 'The address asked for is not a valid web address.');
+    const via = req.headers.via;
+    if (via !== undefined && via.includes(this.via.slice(4))) return this.sendError(res, 508, 'Loop', 'This request came back to the web filter that sent it.');
+    const socket = req.socket;
+    const ip = clientAddress(socket);
+    const auth = this.authenticate(req.headers['proxy-authorization'], socket, ip);
+    if (auth instanceof Promise) {
+      req.pause();
+      auth.then((a) => this.decideRequest(req, res, target, ip, a), () => res.destroy());
+    } else this.decideRequest(req, res, target, ip, auth);
+  }
+
+  private decideRequest(req: IncomingMessage, res: ServerResponse, target: Target, ip: string, auth: AuthResult): void {
+    if (!auth.ok) return this.askForSignIn(res);
+    this.stats.requests++;
+    const snapshot = this.point.snapshot();
+    const identity = this.point.identify(ip, auth.user);
+    const at = this.now();
+    const verdict = snapshot.decideUrl(target.host, target.path, identity.policyIndex, at);
+    const url = `http://${target.authority}${target.path}`;
+    if (verdict.action === 'block') {
+      this.record(identity, ip, auth.user, at, target.host, url, verdict);
+      return this.sendBlockPage(res, target.host, url, verdict, at);
+    }
+    const downloadsAllowed = snapshot.downloadsAllowed(identity.policyIndex);
+    if (!downloadsAllowed && isExecutablePath(target.path)) {
+      const refused = downloadVerdict(verdict.policy);
+      this.record(identity, ip, auth.user, at, target.host, url, refused);
+      return this.sendBlockPage(res, target.host, url, refused, at);
+    }
+    this.record(identity, ip, auth.user, at, target.host, url, verdict);
+    this.forward(req, res, target, ip, verdict, downloadsAllowed ? null : () => this.record(identity, ip, auth.user, this.now(), target.host, url, downloadVerdict(verdict.policy)), url, 0);
+  }
+
+  private forward(req: IncomingMessage, res: ServerResponse, target: Target, ip: string, verdict: Verdict, onDownloadRefused: (() => void) | null, url: string, attempt: number): void {
+    // SafeSearch (FI-09) the standard way: connect to the engine's enforcing name, Host unchanged.
+    const connectHost = verdict.action === 'rewrite' && verdict.target ? verdict.target : target.host;
+    const headers = this.requestHeaders(req, target, ip, verdict);
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const upstream = http.request({
+      host: connectHost,
+      port: target.port,
+      method: req.method,
+      path: target.path,
+      headers,
+      setHost: false,
+      agent: this.agent,
+      ...(this.options.lookup ? { lookup: this.options.lookup } : {}),
+    });
+    let answered = false;
+    const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), this.upstreamTimeoutMs);
+    upstream.on('response', (ures) => {
+      answered = true;
+      clearTimeout(timer);
+      if (onDownloadRefused) {
+        const what = executableResponse(ures.headers['content-type'], ures.headers['content-disposition']);
+        if (what !== null) {
+          ures.destroy();
+          onDownloadRefused();
+          return this.sendBlockPage(res, target.host, url, downloadVerdict(verdict.policy), this.now());
+        }
+      }
+      res.sendDate = false;
+      res.writeHead(ures.statusCode ?? 502, ures.statusMessage, this.responseHeaders(ures));
+      ures.pipe(res);
+    });
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (answered) {
+        res.destroy();
+        return;
+      }
+      // A pooled connection the origin had just closed: try once more on a fresh one.
+      if (attempt === 0 && !hasBody && upstream.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !res.destroyed) {
+        return this.forward(req, res, target, ip, verdict, onDownloadRefused, url, 1);
+      }
+      this.stats.upstreamErrors++;
+      if (res.headersSent || res.destroyed) {
+        res.destroy();
+        return;
+      }
+      const name = connectHost;
+      if (error.code === 'ETIMEDOUT') return this.sendError(res, 504, 'The site took too long', `${name} did not answer in time. Try again in a moment.`);
+      if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') return this.sendError(res, 502, 'Site not found', `The name ${name} could not be found.`);
+      if (error.code === 'ECONNREFUSED') return this.sendError(res, 502, 'The site is not answering', `${name} refused the connection.`);
+      return this.sendError(res, 502, 'The site could not be reached', `The connection to ${name} failed (${error.code ?? 'error'}).`);
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    if (hasBody && attempt === 0) req.pipe(upstream);
+    else upstream.end();
+  }
+
+  private requestHeaders(req: IncomingMessage, target: Target, ip: string, verdict: Verdict): string[] {
+    const raw = req.rawHeaders;
+    const listed = connectionTokens(req.headers.connection);
+    const out: string[] = ['Host', target.authority];
+    let via: string | null = null;
+    let forwarded: string | null = null;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) continue;
+      if (listed !== null && listed.includes(lower)) continue;
+      if (lower === 'via') {
+        via = via === null ? raw[i + 1]! : `${via}, ${raw[i + 1]!}`;
+        continue;
+      }
+      if (lower === 'x-forwarded-for') {
+        if (this.forwardedFor === 'delete') continue;
+        if (this.forwardedFor === 'append') {
+          forwarded = forwarded === null ? raw[i + 1]! : `${forwarded}, ${raw[i + 1]!}`;
+          continue;
+        }
+      }
+      if (lower === 'youtube-restrict' && verdict.action === 'rewrite') continue;
+      out.push(name, raw[i + 1]!);
+    }
+    out.push('Via', via === null ? this.via : `${via}, ${this.via}`);
+    if (this.forwardedFor === 'append') out.push('X-Forwarded-For', forwarded === null ? ip : `${forwarded}, ${ip}`);
+    // YouTube Restricted Mode by header, as Google documents for proxies (FI-09).
+    if (verdict.action === 'rewrite' && verdict.target !== null && verdict.target.startsWith('restrict')) {
+      out.push('YouTube-Restrict', verdict.target.startsWith('restrictmoderate') ? 'Moderate' : 'Strict');
+    }
+    return out;
+  }
+
+  private responseHeaders(ures: IncomingMessage): string[] {
+    const raw = ures.rawHeaders;
+    const listed = connectionTokens(ures.headers.connection);
+    const out: string[] = [];
+    let via: string | null = null;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const lower = name.toLowerCase();
+      if (lower !== 'host' && lower !== 'expect' && HOP_BY_HOP.has(lower)) continue;
+      if (listed !== null && listed.includes(lower)) continue;
+      if (lower === 'via') {
+        via = via === null ? raw[i + 1]! : `${via}, ${raw[i + 1]!}`;
+        continue;
+      }
+      out.push(name, raw[i + 1]!);
+    }
+    out.push('Via', via === null ? this.via : `${via}, ${this.via}`);
+    return out;
+  }
+
+  /** A request to the proxy itself (origin form): a health check, or an explanation. */
+  private direct(req: IncomingMessage, res: ServerResponse): void {
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+      res.end('ok\n');
+      return;
+    }
+    this.sendError(res, 400, 'This is the school’s web filter', 'Gatehouse’s filtering proxy answers requests from browsers set to use it as their proxy (by the PAC file or by hand); it is not a website itself.');
+  }
+
+  private sendBlockPage(res: ServerResponse, host: string, url: string, verdict: Pick<Verdict, 'category' | 'categoryName' | 'reason' | 'policy' | 'unblockable'>, at: number): void {
+    if (res.headersSent || res.destroyed) return;
+    const body = blockPageHtml({ host, url, category: verdict.category, categoryName: verdict.categoryName, reason: verdict.reason, policy: verdict.policy, unblockable: verdict.unblockable, consoleUrl: this.consoleUrl, at });
+    res.writeHead(403, 'Forbidden', {
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'x-gatehouse-category': verdict.category ?? '',
+      via: this.via,
+    });
+    res.end(body);
+  }
+
+  private sendError(res: ServerResponse, status: number, title: string, message: string): void {
+    if (res.headersSent || res.destroyed) return;
+    const body = proxyErrorHtml(title, message);
+    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', via: this.via });
+    res.end(body);
+  }
+
+  private askForSignIn(res: ServerResponse): void {
+    const body = proxyErrorHtml('Sign in to use the internet', 'Enter your school username and password when your browser asks for them.');
+    res.writeHead(407, { 'proxy-authenticate': REALM, 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
+  }
+
+  // ---- WebSocket over plain HTTP (Upgrade) ------------------------------------------------------
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const target = parseAbsoluteUrl(req.url ?? '');
+    if (target === null || target === 'unsupported') return refuseRaw(socket, 400, 'Bad Request', 'Only absolute http:// addresses can be upgraded through the web filter.');
+    const ip = clientAddress(socket);
+    const auth = this.authenticate(req.headers['proxy-authorization'], socket, ip);
+    const go = (a: AuthResult) => {
+      if (!a.ok) return refuseRaw(socket, 407, 'Proxy Authentication Required', 'Sign in to use the internet.', `Proxy-Authenticate: ${REALM}\r\n`);
+      const snapshot = this.point.snapshot();
+      const identity = this.point.identify(ip, a.user);
+      const at = this.now();
+      const verdict = snapshot.decideUrl(target.host, target.path, identity.policyIndex, at);
+      const url = `http://${target.authority}${target.path}`;
+      this.record(identity, ip, a.user, at, target.host, url, verdict);
+      if (verdict.action === 'block') return refuseRaw(socket, 403, 'Forbidden', `Blocked by the school’s web filter: ${verdict.reason}`);
+      const connectHost = verdict.action === 'rewrite' && verdict.target ? verdict.target : target.host;
+      const upstream = net.connect({ host: connectHost, port: target.port, ...(this.options.lookup ? { lookup: this.options.lookup } : {}) });
+      upstream.once('connect', () => {
+        let text = `${req.method} ${target.path} HTTP/1.1\r\nHost: ${target.authority}\r\n`;
+        const raw = req.rawHeaders;
+        for (let i = 0; i < raw.length; i += 2) {
+          const lower = raw[i]!.toLowerCase();
+          if (lower === 'host' || lower === 'proxy-authorization' || lower === 'proxy-connection') continue;
+          if (lower === 'x-forwarded-for' && this.forwardedFor !== 'transparent') continue;
+          text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+        }
+        if (this.forwardedFor === 'append') text += `X-Forwarded-For: ${ip}\r\n`;
+        upstream.write(`${text}Via: ${this.via}\r\n\r\n`);
+        if (head.length > 0) upstream.write(head);
+        this.splice(socket, upstream);
+      });
+      upstream.once('error', () => {
+        this.stats.upstreamErrors++;
+        refuseRaw(socket, 502, 'Bad Gateway', `${connectHost} could not be reached.`);
+      });
+    };
+    if (auth instanceof Promise) auth.then(go, () => socket.destroy());
+    else go(auth);
+  }
+
+  // ---- CONNECT tunnels -------------------------------------------------------------------------
+
+  private onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    socket.setNoDelay(true);
+    const hp = parseAuthority(req.url ?? '', 0);
+    if (!hp || hp.port === 0) return refuseRaw(socket, 400, 'Bad Request', 'CONNECT needs a host and a port, e.g. CONNECT example.org:443.');
+    const ip = clientAddress(socket);
+    const auth = this.authenticate(req.headers['proxy-authorization'], socket, ip);
+    if (auth instanceof Promise) auth.then((a) => this.decideTunnel(socket, head, hp.host, hp.port, ip, a), () => socket.destroy());
+    else this.decideTunnel(socket, head, hp.host, hp.port, ip, auth);
+  }
+
+  private decideTunnel(socket: Socket, head: Buffer, host: string, port: number, ip: string, auth: AuthResult): void {
+    if (!auth.ok) return refuseRaw(socket, 407, 'Proxy Authentication Required', 'Sign in to use the internet.', `Proxy-Authenticate: ${REALM}\r\n`);
+    this.stats.tunnels++;
+    const snapshot = this.point.snapshot();
+    const identity = this.point.identify(ip, auth.user);
+    const at = this.now();
+    const verdict = snapshot.decide(host, identity.policyIndex, at);
+    if (port === DOT_PORT) {
+      // FI-10: DNS over TLS would bypass the school's resolver, for everyone.
+      this.record(identity, ip, auth.user, at, host, null, { action: 'block', category: null, rule: 'dns-over-tls', policy: verdict.policy });
+      return refuseRaw(socket, 403, 'Forbidden', 'DNS over TLS (port 853) is not allowed: devices must use the school’s DNS resolver.');
+    }
+    if (!this.connectPorts.has(port)) {
+      this.record(identity, ip, auth.user, at, host, null, { action: 'block', category: null, rule: 'port', policy: verdict.policy });
+      return refuseRaw(socket, 403, 'Forbidden', `Secure connections through the school’s web filter may use ports ${listPorts([...this.connectPorts])} only.`);
+    }
+    if (verdict.action === 'block') {
+      this.record(identity, ip, auth.user, at, host, null, verdict);
+      return refuseRaw(socket, 403, 'Forbidden', `Blocked by the school’s web filter: ${verdict.reason}`, verdict.category ? `X-Gatehouse-Category: ${verdict.category}\r\n` : '');
+    }
+    if (net.isIP(host) === 0) {
+      this.record(identity, ip, auth.user, at, host, null, verdict);
+      const connectHost = verdict.action === 'rewrite' && verdict.target ? verdict.target : host;
+      return this.openTunnel(socket, head, connectHost, port, true);
+    }
+    // An IP address says little: decide on the name the client asks the server for (SNI).
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    readClientHello(socket, head, this.helloTimeoutMs).then(
+      (hello) => {
+        if (socket.destroyed) return;
+        const now = this.now();
+        if (hello.serverName === null) {
+          if ((this.options.namelessTunnels ?? 'block') === 'block') {
+            this.record(identity, ip, auth.user, now, host, null, { action: 'block', category: null, rule: 'no-server-name', policy: verdict.policy });
+            if (hello.tls) socket.write(TLS_ACCESS_DENIED);
+            socket.end();
+            return;
+          }
+          this.record(identity, ip, auth.user, now, host, null, verdict);
+          return this.openTunnel(socket, hello.data, host, port, false);
+        }
+        const byName = snapshot.decide(hello.serverName, identity.policyIndex, now);
+        this.record(identity, ip, auth.user, now, hello.serverName, null, byName);
+        if (byName.action === 'block') {
+          socket.write(TLS_ACCESS_DENIED);
+          socket.end();
+          return;
+        }
+        const connectHost = byName.action === 'rewrite' && byName.target ? byName.target : host;
+        this.openTunnel(socket, hello.data, connectHost, port, false);
+      },
+      () => socket.destroy(),
+    );
+  }
+
+  private openTunnel(client: Socket, first: Buffer, host: string, port: number, answer: boolean): void {
+    const upstream = net.connect({ host, port, noDelay: true, ...(this.options.lookup ? { lookup: this.options.lookup } : {}) });
+    upstream.once('connect', () => {
+      if (client.destroyed) {
+        upstream.destroy();
+        return;
+      }
+      if (answer) client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (first.length > 0) upstream.write(first);
+      this.splice(client, upstream);
+    });
+    upstream.once('error', (error: NodeJS.ErrnoException) => {
+      this.stats.upstreamErrors++;
+      if (answer && !client.destroyed) {
+        const status = error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN' ? 'the name could not be found' : 'it could not be reached';
+        return refuseRaw(client, 502, 'Bad Gateway', `${host}:${port}: ${status}.`);
+      }
+      client.destroy();
+    });
+  }
+
+  /** Bytes both ways until either side closes or the tunnel sits idle. */
+  private splice(client: Socket, upstream: Socket): void {
+    this.tunnels.add(client);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+    const idle = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.setTimeout(this.tunnelIdleMs, idle);
+    upstream.setTimeout(this.tunnelIdleMs, idle);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    upstream.on('close', () => {
+      if (!client.destroyed) client.end();
+    });
+    client.on('close', () => {
+      this.tunnels.delete(client);
+      upstream.destroy();
+    });
+  }
+}
+
+/** AS-08: the verdict for a program or installer refused to a policy without downloads. */
+function downloadVerdict(policy: string): Verdict {
+  return {
+    action: 'block',
+    reason: `Blocked: downloading programs and installers is not allowed for ${policy}`,
+    category: DOWNLOAD_CATEGORY,
+    categoryName: DOWNLOAD_CATEGORY_NAME,
+    rule: 'download',
+    policy,
+    target: null,
+    unblockable: true,
+  };
+}
+
+function listPorts(ports: number[]): string {
+  return ports.length === 1 ? String(ports[0]) : `${ports.slice(0, -1).join(', ')} and ${ports.at(-1)}`;
+}
+
+function connectionTokens(value: string | undefined): string[] | null {
+  if (value === undefined) return null;
+  const lower = value.toLowerCase();
+  if (lower === 'keep-alive' || lower === 'close') return null;
+  return lower.split(',').map((t) => t.trim());
+}
+
+/** A short HTTP answer on a raw socket (CONNECT, Upgrade), then close. */
+function refuseRaw(socket: Socket, status: number, text: string, body: string, extra = ''): void {
+  if (socket.destroyed) return;
+  const bytes = Buffer.from(`${body}\n`, 'utf8');
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${bytes.length}\r\nConnection: close\r\n${extra}\r\n${bytes.toString('utf8')}`);
+}
