@@ -2,17 +2,15 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Option, type Command } from 'commander';
 import { roles, roleLabels, type Role } from '../core/authz.js';
-import { loadConfig } from '../core/config.js';
-import { systemActor } from '../core/context.js';
 import { GatehouseError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
 import { listAccounts } from '../identity/accounts.js';
 import { notifyContact } from '../identity/notify.js';
 import { applyPassword, contextFor } from '../identity/password-change.js';
 import { settingsFor } from '../identity/policy.js';
 import { listResetRequests } from '../identity/resets.js';
 import { generateTemporaryPassword } from '../identity/temporary-password.js';
-import { openRuntime, type Runtime } from '../runtime.js';
+import type { Runtime } from '../runtime.js';
+import { cliActor, cliMeta, withCliRuntime } from '../core/cli-runtime.js';
 import { exportDirectoryCsv } from './export.js';
 import { listGroups, membershipsOf } from './groups.js';
 
@@ -22,19 +20,8 @@ import { listGroups, membershipsOf } from './groups.js';
  * console. `accounts recover` is the way back in when every administrator is locked out.
  */
 
-const cliActor = () => systemActor(`cli:${os.userInfo().username}`);
-const cliMeta = { ip: null, requestId: null };
 const cliError = (message: string) => new GatehouseError('cli', 400, message);
 
-async function withRuntime<T>(work: (rt: Runtime) => Promise<T>): Promise<T> {
-  const { config } = loadConfig(process.env);
-  const rt = await openRuntime(config, { logger: createLogger(process.env.GATEHOUSE_LOG_LEVEL ?? 'warn', 2), signing: 'none' });
-  try {
-    return await work(rt);
-  } finally {
-    await rt.close();
-  }
-}
 
 const statusOption = () => new Option('--status <status>', 'only people in this state').choices(['active', 'disabled', 'left', 'locked']);
 const roleOption = () => new Option('--role <role>', 'only people with this role').choices([...roles]);
@@ -59,7 +46,7 @@ export function registerDirectoryCommands(program: Command): void {
     .option('--search <text>', 'name, username, e-mail or MIS id')
     .option('--json', 'print JSON')
     .action(async (options: { role?: Role; status?: 'active'; group?: string; search?: string; json?: boolean }) => {
-      await withRuntime(async (rt) => {
+      await withCliRuntime(async (rt) => {
         const { accounts, total } = await listAccounts(rt, { role: options.role, status: options.status, group: await groupId(rt, options.group), q: options.search, limit: 100_000, offset: 0 });
         const groups = await membershipsOf(rt.db.kysely, accounts.map((a) => a.id));
         if (options.json) {
@@ -82,7 +69,7 @@ export function registerDirectoryCommands(program: Command): void {
     .option('--group <name>', 'only members and teachers of this group')
     .option('--output <file>', 'write here instead of standard output')
     .action(async (options: { role?: Role; status?: 'active'; group?: string; output?: string }) => {
-      await withRuntime(async (rt) => {
+      await withCliRuntime(async (rt) => {
         const csv = await exportDirectoryCsv(rt, cliActor(), { role: options.role, status: options.status, group: await groupId(rt, options.group) }, cliMeta);
         if (options.output) {
           writeFileSync(options.output, csv, { mode: 0o600 });
@@ -96,7 +83,7 @@ export function registerDirectoryCommands(program: Command): void {
     .description('list year groups, classes, departments and other groups')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
-      await withRuntime(async (rt) => {
+      await withCliRuntime(async (rt) => {
         const groups = await listGroups(rt.db.kysely);
         if (options.json) {
           process.stdout.write(`${JSON.stringify({ groups }, null, 2)}\n`);
@@ -114,7 +101,7 @@ export function registerDirectoryCommands(program: Command): void {
     .option('--all', 'include closed requests')
     .option('--json', 'print JSON')
     .action(async (options: { all?: boolean; json?: boolean }) => {
-      await withRuntime(async (rt) => {
+      await withCliRuntime(async (rt) => {
         const requests = await listResetRequests(rt, { status: options.all ? 'all' : 'open' });
         if (options.json) {
           process.stdout.write(`${JSON.stringify({ requests }, null, 2)}\n`);
@@ -133,7 +120,7 @@ export function registerDirectoryCommands(program: Command): void {
     .command('recover <username>')
     .description('issue a temporary password from the server (e.g. for the master account when every administrator is locked out); recorded at high severity and e-mailed to the headteacher')
     .action(async (username: string) => {
-      await withRuntime(async (rt) => {
+      await withCliRuntime(async (rt) => {
         const account = await rt.db.kysely.selectFrom('account').selectAll().where('username', '=', username.trim().toLowerCase()).executeTakeFirst();
         if (!account) throw cliError(`there is no account "${username}"`);
         if (account.status !== 'active') throw cliError(`${account.username} is ${account.status}; enable it first`);

@@ -1,11 +1,7 @@
-import os from 'node:os';
 import { Option, type Command } from 'commander';
 import { roles } from '../core/authz.js';
-import { loadConfig } from '../core/config.js';
-import { systemActor } from '../core/context.js';
 import { GatehouseError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
-import { openRuntime, type Runtime } from '../runtime.js';
+import { cliActor, cliMeta, withCliRuntime } from '../core/cli-runtime.js';
 import { createScimToken, listScimTokens, newScimTokenSchema, revokeScimToken } from './scim-tokens.js';
 
 /**
@@ -13,18 +9,7 @@ import { createScimToken, listScimTokens, newScimTokenSchema, revokeScimToken } 
  * line, the same use cases as the console's Provisioning page. A new token is printed once.
  */
 
-const cliActor = () => systemActor(`cli:${os.userInfo().username}`);
-const cliMeta = { ip: null, requestId: null };
 
-async function withRuntime<T>(work: (rt: Runtime) => Promise<T>): Promise<T> {
-  const { config } = loadConfig(process.env);
-  const rt = await openRuntime(config, { logger: createLogger(process.env.GATEHOUSE_LOG_LEVEL ?? 'warn', 2), signing: 'none' });
-  try {
-    return await work(rt);
-  } finally {
-    await rt.close();
-  }
-}
 
 export function registerScimCommands(program: Command): void {
   const token = program
@@ -41,7 +26,7 @@ export function registerScimCommands(program: Command): void {
     .action(async (options: { name: string; role: string }) => {
       const parsed = newScimTokenSchema.safeParse({ name: options.name, role: options.role });
       if (!parsed.success) throw new GatehouseError('cli', 400, parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join('; '));
-      const { token: made, secret } = await withRuntime((rt) => createScimToken(rt, cliActor(), parsed.data, cliMeta));
+      const { token: made, secret } = await withCliRuntime((rt) => createScimToken(rt, cliActor(), parsed.data, cliMeta));
       process.stdout.write(
         `SCIM token "${made.name}" (id ${made.id}), default role ${made.defaultRole}:\n\n  ${secret}\n\n` +
           'It is shown only now: paste it into the provisioning settings (Entra ID: Secret Token) and keep no other copy.\n' +
@@ -54,7 +39,7 @@ export function registerScimCommands(program: Command): void {
     .description('list the tokens (never the tokens themselves)')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
-      const tokens = await withRuntime((rt) => listScimTokens(rt.db.kysely));
+      const tokens = await withCliRuntime((rt) => listScimTokens(rt.db.kysely));
       if (options.json) {
         process.stdout.write(`${JSON.stringify({ tokens }, null, 2)}\n`);
         return;
@@ -74,7 +59,7 @@ export function registerScimCommands(program: Command): void {
     .description('stop a token working at once')
     .action(async (id: string) => {
       if (!/^[0-9a-f-]{36}$/i.test(id)) throw new GatehouseError('cli', 400, `"${id}" is not a token id; see gatehouse scim token list`);
-      const revoked = await withRuntime((rt) => revokeScimToken(rt, cliActor(), id, cliMeta));
+      const revoked = await withCliRuntime((rt) => revokeScimToken(rt, cliActor(), id, cliMeta));
       process.stdout.write(`SCIM token "${revoked.name}" revoked at ${revoked.revokedAt}; it no longer works.\n`);
     });
 }
