@@ -53,6 +53,9 @@ export const permissions = {
   'leavers.manage': 'Start and complete the leaver checklist',
   'secrets.read': 'See the shared-secrets register (never the secrets themselves)',
   'secrets.manage': 'Record shared secrets, their holders and their rotation',
+  'filtering.read': 'See internet filtering: policies, lists and their state, devices, requests from the block page; test a web address',
+  'filtering.manage': 'Change filtering policies, list sources and the school’s allow and block lists, devices and identity tokens; confirm held list updates',
+  'activity.read': 'See filtering activity: who reached or was refused which site, when, from which device (MO-01)',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -83,6 +86,10 @@ const grants: Record<Permission, readonly Role[]> = {
   'leavers.manage': ['administrator'],
   'secrets.read': ['administrator', 'senior_leader'],
   'secrets.manage': ['administrator'],
+  // The DSL sees policies and activity for safeguarding; changing filtering is the IT administrator's.
+  'filtering.read': ['administrator', 'senior_leader', 'dsl'],
+  'filtering.manage': ['administrator'],
+  'activity.read': ['administrator', 'dsl'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

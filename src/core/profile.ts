@@ -113,6 +113,48 @@ const term = z
   .strict()
   .refine((t) => t.ends >= t.starts, 'a term must end on or after the day it starts');
 
+const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time like 08:30');
+
+/** A filtering policy's starting settings (FI-05); the console edits the school's own copy. */
+const filterPolicySettings = z
+  .object({
+    blockedCategories: z.array(z.string().min(1).max(100)).max(500),
+    schedules: z
+      .array(
+        z
+          .object({
+            categories: z.array(z.string().min(1).max(100)).min(1).max(500),
+            days: z.array(z.number().int().min(1).max(7)).min(1).max(7),
+            from: clockTime,
+            to: clockTime,
+            label: z.string().max(100).optional(),
+          })
+          .strict(),
+      )
+      .max(50),
+    safeSearch: z.enum(['on', 'off']),
+    youtube: z.enum(['off', 'moderate', 'strict']),
+    downloadsAllowed: z.boolean(),
+    defaultAction: z.enum(['allow', 'block']),
+  })
+  .strict();
+export type FilterPolicySettings = z.infer<typeof filterPolicySettings>;
+export const filterPolicyGroups = [...groups, 'unknown'] as const;
+export type FilterPolicyGroup = (typeof filterPolicyGroups)[number];
+
+const filteringSchema = z
+  .object({
+    /** MO-01: filtering activity is kept this many days. */
+    activityRetentionDays: z.number().int().min(1).max(3650).optional(),
+    /** FI-03: a list not updated for this many of its schedules is reported stale. */
+    staleAfterSchedules: z.number().int().min(2).max(100).optional(),
+    /** FI-02: a sign-in at the captive page maps the device to the person until this local time. */
+    captiveUntil: clockTime.optional(),
+    /** FI-05: starting policies for the four groups and for unknown devices. */
+    policies: z.object(Object.fromEntries(filterPolicyGroups.map((g) => [g, filterPolicySettings.optional()]))).strict().optional(),
+  })
+  .strict();
+
 export const profileFileSchema = z
   .object({
     name: z.string().min(1).max(200),
@@ -130,6 +172,8 @@ export const profileFileSchema = z
     guests: z.object({ endOfDay: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time like 17:30'), retentionDays: z.number().int().min(0).max(3650) }).strict().optional(),
     /** PW-12: how often a shared secret is rotated when the register does not say. */
     sharedSecrets: z.object({ rotation: z.union([z.literal('termly'), z.object({ days: z.number().int().min(1).max(3650) }).strict()]) }).strict().optional(),
+    /** FI-02, FI-03, FI-05, MO-01: filtering. */
+    filtering: filteringSchema.optional(),
     defaults: partialSettings.optional(),
     groups: z.object(Object.fromEntries(groups.map((g) => [g, partialSettings.optional()]))).strict().optional(),
   })
@@ -157,6 +201,12 @@ export interface Profile {
   accessReview: { everyMonths: number };
   guests: { endOfDay: string; retentionDays: number };
   sharedSecrets: { rotation: 'termly' | { days: number } };
+  filtering: {
+    activityRetentionDays: number;
+    staleAfterSchedules: number;
+    captiveUntil: string;
+    policies: Record<FilterPolicyGroup, FilterPolicySettings>;
+  };
   name: string;
   description: string | undefined;
   source: string | undefined;
@@ -245,8 +295,16 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
   if (sharedSecrets.rotation === 'termly' && terms.length === 0) {
     throw new ConfigError(`profile ${file}: shared secrets rotate termly, but the profile lists no term dates (terms:)`);
   }
+  const filtering = { ...base?.filtering, ...data.filtering, policies: { ...base?.filtering.policies, ...data.filtering?.policies } };
+  for (const key of ['activityRetentionDays', 'staleAfterSchedules', 'captiveUntil'] as const) {
+    if (filtering[key] === undefined) throw new ConfigError(`profile ${file}: filtering.${key} is not set (the baseline profile sets it)`);
+  }
+  for (const group of filterPolicyGroups) {
+    if (!filtering.policies[group]) throw new ConfigError(`profile ${file}: filtering.policies.${group} is not set (the baseline profile sets it)`);
+  }
   return {
     timeZone: inherited('timeZone'),
+    filtering: filtering as Profile['filtering'],
     accessReview: inherited('accessReview'),
     guests: inherited('guests'),
     sharedSecrets: sharedSecrets as Profile['sharedSecrets'],

@@ -283,6 +283,153 @@ export interface AuditKeyTable {
   created_at: string;
 }
 
+export interface FilterListSourceTable {
+  id: string;
+  name: string;
+  /** the category id of a single list, and the prefix of a UT1 category whose id is taken */
+  slug: string;
+  /** ut1 | domains | hosts | adblock */
+  format: string;
+  /** an http(s) URL, a folder or file path, or null for a list edited in the console */
+  location: string | null;
+  /** category | illegal | allow | block */
+  kind: string;
+  description: string | null;
+  schedule_hours: number;
+  enabled: Generated<number>;
+  created_at: string;
+  updated_at: string;
+  last_fetched_at: string | null;
+  /** ok | held | error */
+  last_result: string | null;
+  last_error: string | null;
+  current_at: string | null;
+  entries: Generated<number>;
+  bytes: Generated<number>;
+  category_count: Generated<number>;
+  held_at: string | null;
+  held_entries: number | null;
+  held_version: string | null;
+}
+
+export interface FilterListEntryTable {
+  source_id: string;
+  host: string;
+  note: string | null;
+  added_at: string;
+  added_by: string;
+}
+
+export interface FilterCategoryTable {
+  id: string;
+  source_id: string;
+  name: string;
+  description: string;
+  kind: string;
+  domains: number;
+  urls: number;
+  updated_at: string;
+}
+
+export interface FilterPolicyTable {
+  /** role:<group>, unknown, or group:<directory_group.id> */
+  id: string;
+  group_id: string | null;
+  name: string;
+  priority: number;
+  /** JSON lists */
+  blocked_categories: string;
+  schedules: string;
+  allow_lists: string;
+  block_lists: string;
+  safe_search: string;
+  youtube_mode: string;
+  downloads_allowed: number;
+  default_action: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface FilterDeviceTable {
+  id: string;
+  name: string;
+  /** an address or a CIDR network */
+  address: string | null;
+  mac: string | null;
+  policy_id: string;
+  note: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface FilterIdentityTable {
+  id: string;
+  ip: string;
+  account_id: string | null;
+  device_id: string | null;
+  mac: string | null;
+  /** captive | api | proxy-auth */
+  via: string;
+  reported_by: string;
+  started_at: string;
+  expires_at: string;
+  ended_at: string | null;
+}
+
+export interface FilterIdentityTokenTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  created_at: string;
+  created_by: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface FilterActivityTable {
+  id: Generated<number>;
+  at: string;
+  point: string;
+  client_ip: string;
+  device_id: string | null;
+  device_name: string | null;
+  person_id: string | null;
+  username: string | null;
+  host: string;
+  url: string | null;
+  search_term: string | null;
+  action: string;
+  category: string | null;
+  rule: string;
+  policy: string;
+}
+
+export interface FilterRequestTable {
+  id: string;
+  /** request | report */
+  kind: string;
+  host: string;
+  url: string | null;
+  category: string | null;
+  reason: string;
+  /** open | approved | refused | closed */
+  status: string;
+  account_id: string | null;
+  username: string | null;
+  client_ip: string | null;
+  device_name: string | null;
+  created_at: string;
+  decided_at: string | null;
+  decided_by: string | null;
+  decision_note: string | null;
+}
+
+export interface FilterStateTable {
+  id: number;
+  policy_generation: number;
+  identity_generation: number;
+}
+
 export interface Schema {
   school: SchoolTable;
   school_contact: SchoolContactTable;
@@ -308,4 +455,14 @@ export interface Schema {
   leaver_checklist: LeaverChecklistTable;
   shared_secret: SharedSecretTable;
   shared_secret_holder: SharedSecretHolderTable;
+  filter_list_source: FilterListSourceTable;
+  filter_list_entry: FilterListEntryTable;
+  filter_category: FilterCategoryTable;
+  filter_policy: FilterPolicyTable;
+  filter_device: FilterDeviceTable;
+  filter_identity: FilterIdentityTable;
+  filter_identity_token: FilterIdentityTokenTable;
+  filter_activity: FilterActivityTable;
+  filter_request: FilterRequestTable;
+  filter_state: FilterStateTable;
 }

@@ -3,6 +3,7 @@ import * as foundation from './0001-foundation.js';
 import * as signIn from './0002-sign-in.js';
 import * as passkeyChallenges from './0003-passkey-challenges.js';
 import * as directory from './0004-directory.js';
+import * as filtering from './0005-filtering.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0002-sign-in': signIn,
   '0003-passkey-challenges': passkeyChallenges,
   '0004-directory': directory,
+  '0005-filtering': filtering,
 };

@@ -1,0 +1,714 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, gunzipSync } from 'node:zlib';
+import type { Selectable } from 'kysely';
+import { z } from 'zod';
+import type { Actor } from '../core/context.js';
+import { badRequest, conflict, notFound } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import type { DueItem, DueProvider } from '../dashboard/due.js';
+import type { FilterListSourceTable } from '../db/schema.js';
+import type { Runtime } from '../runtime.js';
+import { normaliseHost, parseList, parseUrlList, readUt1Folder, type ListFormat } from './engine/lists.js';
+import type { CategoryInput, CategoryKind } from './engine/snapshot.js';
+import { bumpGeneration } from './state.js';
+import { extractTar } from './tar.js';
+
+/**
+ * List sources (FI-03, FI-04): where each list comes from (a URL, a folder or file, or entries typed
+ * in the console), fetched on its schedule, parsed and checked, stored as normalised files under
+ * `<data dir>/filtering/lists/<source>/<version>/` and swapped in by renaming a pointer file, so a
+ * reader never sees half a list. An update that shrinks a list by more than half is held until an
+ * administrator confirms it (a truncated download must not silently unblock a category). A list of
+ * kind `illegal` (IWF/CTIRU from a provider) is blocked for everyone: the engine ranks it above
+ * every policy, and nothing here lets it be disabled, removed or allowed.
+ */
+
+export const sourceFormats = ['ut1', 'domains', 'hosts', 'adblock'] as const;
+export type SourceFormat = (typeof sourceFormats)[number];
+export const sourceKinds = ['category', 'illegal', 'allow', 'block'] as const;
+export type SourceKind = (typeof sourceKinds)[number];
+
+export const formatLabels: Record<SourceFormat, string> = {
+  ut1: 'UT1 archive (categories in folders)',
+  domains: 'Plain list of domains',
+  hosts: 'Hosts file',
+  adblock: 'Adblock (||domain^ lines)',
+};
+export const kindLabels: Record<SourceKind, string> = {
+  category: 'Categories (blocked per policy)',
+  illegal: 'Illegal content (blocked for everyone)',
+  allow: 'School allow list',
+  block: 'School block list',
+};
+
+type Meta = { ip: string | null; requestId: string | null };
+type Source = Selectable<FilterListSourceTable>;
+
+export interface FetchLimits {
+  timeoutMs: number;
+  maxDownloadBytes: number;
+  maxUnpackedBytes: number;
+}
+export const defaultLimits: FetchLimits = { timeoutMs: 120_000, maxDownloadBytes: 256 * 1_048_576, maxUnpackedBytes: 2048 * 1_048_576 };
+
+const location = z
+  .string()
+  .trim()
+  .min(1)
+  .max(2000)
+  .refine((v) => /^https?:\/\//i.test(v) || path.isAbsolute(v), 'must be an http:// or https:// address, or the full path of a folder or file on this server');
+
+export const newSourceSchema = z
+  .object({
+    name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters'),
+    format: z.enum(sourceFormats, { error: `must be one of ${sourceFormats.join(', ')}` }),
+    location: location.nullable(),
+    kind: z.enum(sourceKinds, { error: `must be one of ${sourceKinds.join(', ')}` }),
+    description: z.string().trim().max(1000).nullable().optional(),
+    scheduleHours: z.number().int('must be a whole number of hours').min(1, 'must be at least 1 hour').max(24 * 31, 'must be at most 744 hours (a month)').default(24),
+  })
+  .strict();
+export const sourceChangeSchema = z
+  .object({
+    name: newSourceSchema.shape.name.optional(),
+    location: location.nullable().optional(),
+    description: newSourceSchema.shape.description,
+    scheduleHours: z.number().int().min(1).max(24 * 31).optional(),
+    enabled: z.boolean().optional(),
+  })
+  .strict();
+
+export interface SourceSummary {
+  id: string;
+  name: string;
+  slug: string;
+  format: SourceFormat;
+  location: string | null;
+  kind: SourceKind;
+  description: string | null;
+  scheduleHours: number;
+  enabled: boolean;
+  editable: boolean;
+  lastFetchedAt: string | null;
+  lastResult: string | null;
+  lastError: string | null;
+  currentAt: string | null;
+  entries: number;
+  bytes: number;
+  categoryCount: number;
+  stale: boolean;
+  held: { at: string; entries: number } | null;
+}
+
+export function summariseSource(row: Source, now: Date, staleAfterSchedules: number): SourceSummary {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    format: row.format as SourceFormat,
+    location: row.location,
+    kind: row.kind as SourceKind,
+    description: row.description,
+    scheduleHours: row.schedule_hours,
+    enabled: row.enabled === 1,
+    editable: row.location === null,
+    lastFetchedAt: row.last_fetched_at,
+    lastResult: row.last_result,
+    lastError: row.last_error,
+    currentAt: row.current_at,
+    entries: row.entries,
+    bytes: row.bytes,
+    categoryCount: row.category_count,
+    stale: isStale(row, now, staleAfterSchedules),
+    held: row.held_at ? { at: row.held_at, entries: row.held_entries ?? 0 } : null,
+  };
+}
+
+/** A fetched list older than N of its schedules (or never fetched a day after it was added). */
+export function isStale(row: Pick<Source, 'location' | 'enabled' | 'current_at' | 'created_at' | 'schedule_hours'>, now: Date, staleAfterSchedules: number): boolean {
+  if (row.location === null || row.enabled !== 1) return false;
+  const since = Date.parse(row.current_at ?? row.created_at);
+  return now.getTime() - since > staleAfterSchedules * row.schedule_hours * 3_600_000;
+}
+
+export async function listSources(rt: Runtime): Promise<SourceSummary[]> {
+  const rows = await rt.db.kysely.selectFrom('filter_list_source').selectAll().orderBy('name').execute();
+  const now = rt.clock.now();
+  return rows.map((r) => summariseSource(r, now, rt.profile.filtering.staleAfterSchedules));
+}
+
+async function loadSource(rt: Runtime, id: string): Promise<Source> {
+  const row = await rt.db.kysely.selectFrom('filter_list_source').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) throw notFound('There is no such list.');
+  return row;
+}
+
+function slugOf(name: string): string {
+  const s = name
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
+  return s || 'list';
+}
+
+function checkLocation(format: SourceFormat, loc: string | null, kind: SourceKind): void {
+  if (loc === null) {
+    if (format === 'ut1') throw badRequest('A UT1 list needs a location: the address of blacklists.tar.gz or a folder holding the UT1 categories.');
+    if (kind === 'illegal') throw badRequest('An illegal-content list comes from its provider: give the address or file it supplies.');
+    return;
+  }
+  if (/^https?:\/\//i.test(loc)) {
+    if (format === 'ut1' && !/\.(tar\.gz|tgz)(\?.*)?$/i.test(loc)) throw badRequest('A UT1 list from the web must be the archive (an address ending in .tar.gz), e.g. the UT1 blacklists.tar.gz.');
+    return;
+  }
+  if (!existsSync(loc)) throw badRequest(`There is no file or folder at ${loc} on this server.`);
+  const folder = statSync(loc).isDirectory();
+  if (format === 'ut1' && !folder) throw badRequest('A UT1 list on this server must be the folder that holds the category folders (adult/, games/, …).');
+  if (format !== 'ut1' && folder) throw badRequest(`${loc} is a folder: give the list file itself.`);
+}
+
+export async function createListSource(rt: Runtime, actor: Actor, input: z.infer<typeof newSourceSchema>, meta: Meta): Promise<SourceSummary> {
+  checkLocation(input.format, input.location, input.kind);
+  if (input.location === null && input.format !== 'domains') throw badRequest('A list edited here is a plain list of domains: choose the format "domains".');
+  const id = newId();
+  await rt.trail.transaction(actor, async (ctx) => {
+    const clash = await ctx.db.selectFrom('filter_list_source').select('id').where('name', '=', input.name).executeTakeFirst();
+    if (clash) throw conflict(`There is already a list called "${input.name}".`, 'list_exists');
+    // A single list's slug is its category id: unique among lists and categories.
+    const taken = new Set([
+      ...(await ctx.db.selectFrom('filter_list_source').select('slug').execute()).map((r) => r.slug),
+      ...(await ctx.db.selectFrom('filter_category').select('id').execute()).map((r) => r.id),
+    ]);
+    const base = slugOf(input.name);
+    let slug = base;
+    for (let n = 2; taken.has(slug); n++) slug = `${base}-${n}`;
+    const now = ctx.clock.now().toISOString();
+    await ctx.db
+      .insertInto('filter_list_source')
+      .values({ id, name: input.name, slug, format: input.format, location: input.location, kind: input.kind, description: input.description ?? null, schedule_hours: input.scheduleHours, created_at: now, updated_at: now, last_fetched_at: null, last_result: null, last_error: null, current_at: input.location === null ? now : null, held_at: null, held_entries: null, held_version: null })
+      .execute();
+    if (input.location === null) {
+      await ctx.db.insertInto('filter_category').values({ id: slug, source_id: id, name: input.name, description: input.description ?? '', kind: input.kind, domains: 0, urls: 0, updated_at: now }).execute();
+      await bumpGeneration(ctx.db, 'policy');
+    }
+    await ctx.audit.record({ action: 'filtering.list_added', target: `filter_list:${id}`, severity: input.kind === 'illegal' ? 'warning' : 'notice', details: { name: input.name, format: input.format, kind: input.kind, location: input.location, scheduleHours: input.scheduleHours } });
+  }, meta);
+  return summariseSource(await loadSource(rt, id), rt.clock.now(), rt.profile.filtering.staleAfterSchedules);
+}
+
+export async function changeListSource(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof sourceChangeSchema>, meta: Meta): Promise<SourceSummary> {
+  const before = await loadSource(rt, id);
+  if (before.kind === 'illegal' && input.enabled === false) throw badRequest('An illegal-content list cannot be switched off: it is blocked for everyone, always.');
+  if (input.location !== undefined) {
+    if ((input.location === null) !== (before.location === null)) throw badRequest('A list edited here cannot be given a location, nor a fetched list be made editable: add a new list instead.');
+    checkLocation(before.format as SourceFormat, input.location, before.kind as SourceKind);
+  }
+  await rt.trail.transaction(actor, async (ctx) => {
+    const changes: Record<string, unknown> = {};
+    if (input.name !== undefined && input.name !== before.name) {
+      const clash = await ctx.db.selectFrom('filter_list_source').select('id').where('name', '=', input.name).where('id', '!=', id).executeTakeFirst();
+      if (clash) throw conflict(`There is already a list called "${input.name}".`, 'list_exists');
+      changes.name = input.name;
+    }
+    if (input.location !== undefined && input.location !== before.location) changes.location = input.location;
+    if (input.description !== undefined && input.description !== before.description) changes.description = input.description;
+    if (input.scheduleHours !== undefined && input.scheduleHours !== before.schedule_hours) changes.schedule_hours = input.scheduleHours;
+    if (input.enabled !== undefined && (input.enabled ? 1 : 0) !== before.enabled) changes.enabled = input.enabled ? 1 : 0;
+    if (Object.keys(changes).length === 0) return;
+    await ctx.db.updateTable('filter_list_source').set({ ...changes, updated_at: ctx.clock.now().toISOString() }).where('id', '=', id).execute();
+    if (before.location === null && changes.name) await ctx.db.updateTable('filter_category').set({ name: changes.name as string }).where('source_id', '=', id).execute();
+    await bumpGeneration(ctx.db, 'policy');
+    await ctx.audit.record({ action: 'filtering.list_changed', target: `filter_list:${id}`, severity: 'notice', details: { name: before.name, changed: changes } });
+  }, meta);
+  return summariseSource(await loadSource(rt, id), rt.clock.now(), rt.profile.filtering.staleAfterSchedules);
+}
+
+export async function deleteListSource(rt: Runtime, store: ListStore, actor: Actor, id: string, meta: Meta): Promise<void> {
+  const before = await loadSource(rt, id);
+  if (before.kind === 'illegal') throw badRequest('An illegal-content list cannot be removed: replace its location instead if the provider changed it.');
+  await rt.trail.transaction(actor, async (ctx) => {
+    const categories = (await ctx.db.selectFrom('filter_category').select('id').where('source_id', '=', id).execute()).map((c) => c.id);
+    await ctx.db.deleteFrom('filter_list_source').where('id', '=', id).execute();
+    await bumpGeneration(ctx.db, 'policy');
+    await ctx.audit.record({ action: 'filtering.list_removed', target: `filter_list:${id}`, severity: 'notice', details: { name: before.name, kind: before.kind, categories: categories.length } });
+  }, meta);
+  store.remove(id);
+}
+
+// --- The school's own lists: entries typed in the console ---------------------------------------
+
+export const entriesSchema = z
+  .object({
+    hosts: z.array(z.string().trim().min(1).max(300)).min(1, 'give at least one site').max(1000),
+    note: z.string().trim().max(300).nullable().optional(),
+  })
+  .strict();
+
+export interface ListEntry {
+  host: string;
+  note: string | null;
+  addedAt: string;
+  addedBy: string;
+}
+
+export async function listEntries(rt: Runtime, sourceId: string): Promise<ListEntry[]> {
+  await loadSource(rt, sourceId);
+  const rows = await rt.db.kysely.selectFrom('filter_list_entry').selectAll().where('source_id', '=', sourceId).orderBy('host').execute();
+  return rows.map((r) => ({ host: r.host, note: r.note, addedAt: r.added_at, addedBy: r.added_by }));
+}
+
+/** A host as typed (a URL, *.example.com, www.example.com.) → the name the engine keys. */
+export function hostFromInput(raw: string): string | null {
+  let text = raw.trim();
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    try {
+      text = new URL(text).hostname;
+    } catch {
+      return null;
+    }
+  } else text = text.split('/')[0]!;
+  return normaliseHost(text);
+}
+
+export async function addListEntries(rt: Runtime, actor: Actor, sourceId: string, input: z.infer<typeof entriesSchema>, meta: Meta): Promise<ListEntry[]> {
+  const source = await loadSource(rt, sourceId);
+  if (source.location !== null) throw badRequest(`“${source.name}” is fetched from ${source.location}; only the school’s own lists are edited here.`);
+  const hosts: string[] = [];
+  const bad: string[] = [];
+  for (const raw of input.hosts) {
+    const host = hostFromInput(raw);
+    if (host) hosts.push(host);
+    else bad.push(raw);
+  }
+  if (bad.length > 0) throw badRequest(`These are not web addresses or domain names: ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}.`, { invalid: bad.slice(0, 20) });
+  await rt.trail.transaction(actor, async (ctx) => {
+    const existing = new Set((await ctx.db.selectFrom('filter_list_entry').select('host').where('source_id', '=', sourceId).execute()).map((r) => r.host));
+    const fresh = [...new Set(hosts)].filter((h) => !existing.has(h));
+    if (fresh.length === 0) return;
+    const now = ctx.clock.now().toISOString();
+    await ctx.db.insertInto('filter_list_entry').values(fresh.map((host) => ({ source_id: sourceId, host, note: input.note ?? null, added_at: now, added_by: actor.name }))).execute();
+    await refreshEditableCounts(ctx.db, sourceId, now);
+    await bumpGeneration(ctx.db, 'policy');
+    await ctx.audit.record({ action: 'filtering.list_entries_added', target: `filter_list:${sourceId}`, severity: 'notice', details: { list: source.name, kind: source.kind, hosts: fresh.slice(0, 50), count: fresh.length, note: input.note ?? null } });
+  }, meta);
+  return listEntries(rt, sourceId);
+}
+
+export async function removeListEntry(rt: Runtime, actor: Actor, sourceId: string, host: string, meta: Meta): Promise<void> {
+  const source = await loadSource(rt, sourceId);
+  await rt.trail.transaction(actor, async (ctx) => {
+    const result = await ctx.db.deleteFrom('filter_list_entry').where('source_id', '=', sourceId).where('host', '=', host).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) throw notFound(`${host} is not on “${source.name}”.`);
+    await refreshEditableCounts(ctx.db, sourceId, ctx.clock.now().toISOString());
+    await bumpGeneration(ctx.db, 'policy');
+    await ctx.audit.record({ action: 'filtering.list_entry_removed', target: `filter_list:${sourceId}`, severity: 'notice', details: { list: source.name, kind: source.kind, host } });
+  }, meta);
+}
+
+async function refreshEditableCounts(db: Parameters<typeof bumpGeneration>[0], sourceId: string, now: string): Promise<void> {
+  const { n } = await db.selectFrom('filter_list_entry').select((eb) => eb.fn.countAll<number>().as('n')).where('source_id', '=', sourceId).executeTakeFirstOrThrow();
+  await db.updateTable('filter_list_source').set({ entries: Number(n), current_at: now, updated_at: now }).where('id', '=', sourceId).execute();
+  await db.updateTable('filter_category').set({ domains: Number(n), updated_at: now }).where('source_id', '=', sourceId).execute();
+}
+
+// --- Files on disk ---------------------------------------------------------------------------------
+
+interface ManifestCategory {
+  /** the UT1 folder name, or null for a single list */
+  folder: string | null;
+  name: string;
+  description: string;
+  domains: number;
+  urls: number;
+  expressions: number;
+  file: string;
+}
+export interface Manifest {
+  version: string;
+  fetchedAt: string;
+  entries: number;
+  bytes: number;
+  rejected: number;
+  categories: ManifestCategory[];
+}
+
+export interface ParsedSource {
+  categories: Array<{ folder: string | null; name: string; description: string; domains: string[]; urls: string[]; expressions: string[] }>;
+  rejected: number;
+  bytes: number;
+}
+
+/**
+ * Each source's versions under `<root>/<source id>/`, and `current` naming the one in use. A version
+ * is written in a `.partial` folder and renamed whole; `current` is replaced by rename, which is
+ * atomic on one file system, so a reader sees the old list or the new one, never a mixture.
+ */
+export class ListStore {
+  constructor(readonly root: string) {
+    mkdirSync(root, { recursive: true });
+  }
+
+  private dir(sourceId: string): string {
+    if (!/^[0-9a-f-]{36}$/.test(sourceId)) throw new Error('bad source id');
+    return path.join(this.root, sourceId);
+  }
+
+  current(sourceId: string): string | null {
+    const file = path.join(this.dir(sourceId), 'current');
+    if (!existsSync(file)) return null;
+    const version = readFileSync(file, 'utf8').trim();
+    return existsSync(path.join(this.dir(sourceId), version, 'manifest.json')) ? version : null;
+  }
+
+  manifest(sourceId: string, version = this.current(sourceId)): Manifest | null {
+    if (!version) return null;
+    const file = path.join(this.dir(sourceId), version, 'manifest.json');
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Manifest) : null;
+  }
+
+  has(sourceId: string, version: string | null): boolean {
+    return version !== null && /^v[0-9a-z-]+$/.test(version) && existsSync(path.join(this.dir(sourceId), version, 'manifest.json'));
+  }
+
+  write(sourceId: string, parsed: ParsedSource, fetchedAt: Date): Manifest {
+    const version = `v${fetchedAt.getTime().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const dir = this.dir(sourceId);
+    const partial = path.join(dir, `${version}.partial`);
+    mkdirSync(partial, { recursive: true });
+    let entries = 0;
+    const categories: ManifestCategory[] = parsed.categories.map((c, i) => {
+      const file = String(i);
+      writeFileSync(path.join(partial, `${file}.domains`), c.domains.join('\n'));
+      if (c.urls.length > 0) writeFileSync(path.join(partial, `${file}.urls`), c.urls.join('\n'));
+      if (c.expressions.length > 0) writeFileSync(path.join(partial, `${file}.expressions`), c.expressions.join('\n'));
+      entries += c.domains.length + c.urls.length + c.expressions.length;
+      return { folder: c.folder, name: c.name, description: c.description, domains: c.domains.length, urls: c.urls.length, expressions: c.expressions.length, file };
+    });
+    const manifest: Manifest = { version, fetchedAt: fetchedAt.toISOString(), entries, bytes: parsed.bytes, rejected: parsed.rejected, categories };
+    writeFileSync(path.join(partial, 'manifest.json'), JSON.stringify(manifest));
+    renameSync(partial, path.join(dir, version));
+    return manifest;
+  }
+
+  /** Makes `version` the one in use and removes the others (except `keep`). */
+  activate(sourceId: string, version: string, keep: string | null = null): void {
+    const dir = this.dir(sourceId);
+    const tmp = path.join(dir, `current.${randomBytes(4).toString('hex')}.tmp`);
+    writeFileSync(tmp, version);
+    renameSync(tmp, path.join(dir, 'current'));
+    this.prune(sourceId, [version, keep]);
+  }
+
+  discard(sourceId: string, version: string): void {
+    if (this.current(sourceId) === version) return;
+    rmSync(path.join(this.dir(sourceId), version), { recursive: true, force: true });
+  }
+
+  remove(sourceId: string): void {
+    rmSync(this.dir(sourceId), { recursive: true, force: true });
+  }
+
+  private prune(sourceId: string, keep: Array<string | null>): void {
+    const dir = this.dir(sourceId);
+    for (const entry of readdirSync(dir)) {
+      if (entry === 'current' || keep.includes(entry)) continue;
+      if (/^v[0-9a-z-]+(\.partial)?$/.test(entry) || entry.endsWith('.tmp') || entry === 'download') rmSync(path.join(dir, entry), { recursive: true, force: true });
+    }
+  }
+
+  /** The lists of the version in use, as engine input (ids assigned by the caller). */
+  read(sourceId: string): Array<{ meta: ManifestCategory; domains: string[]; urls: string[]; expressions: string[] }> | null {
+    const version = this.current(sourceId);
+    const manifest = this.manifest(sourceId, version);
+    if (!version || !manifest) return null;
+    const base = path.join(this.dir(sourceId), version);
+    const lines = (file: string, n: number) => (n > 0 && existsSync(path.join(base, file)) ? readFileSync(path.join(base, file), 'utf8').split('\n') : []);
+    return manifest.categories.map((meta) => ({
+      meta,
+      domains: lines(`${meta.file}.domains`, meta.domains),
+      urls: lines(`${meta.file}.urls`, meta.urls),
+      expressions: lines(`${meta.file}.expressions`, meta.expressions),
+    }));
+  }
+
+  workFolder(sourceId: string): string {
+    const dir = path.join(this.dir(sourceId), 'download');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+}
+
+// --- Fetching and parsing ---------------------------------------------------------------------------
+
+async function download(url: string, file: string, limits: FetchLimits): Promise<number> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(limits.timeoutMs), redirect: 'follow', headers: { 'user-agent': 'Gatehouse list fetcher' } });
+  } catch (error) {
+    const e = error as Error & { cause?: { code?: string } };
+    throw new Error(e.name === 'TimeoutError' ? `no answer from ${new URL(url).host} within ${Math.round(limits.timeoutMs / 1000)} s` : `cannot reach ${new URL(url).host} (${e.cause?.code ?? e.message})`);
+  }
+  if (!response.ok || !response.body) throw new Error(`${new URL(url).host} answered ${response.status} ${response.statusText}`.trim());
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (declared > limits.maxDownloadBytes) throw new Error(`the file is ${Math.round(declared / 1_048_576)} MB, above the limit of ${Math.round(limits.maxDownloadBytes / 1_048_576)} MB`);
+  let received = 0;
+  const cap = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      received += chunk.length;
+      if (received > limits.maxDownloadBytes) done(new Error(`the download passed the limit of ${Math.round(limits.maxDownloadBytes / 1_048_576)} MB`));
+      else done(null, chunk);
+    },
+  });
+  await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), cap, createWriteStream(file));
+  return received;
+}
+
+function isGzip(file: string): boolean {
+  const fd = readFileSync(file).subarray(0, 2);
+  return fd.length === 2 && fd[0] === 0x1f && fd[1] === 0x8b;
+}
+
+function parseUt1(folder: string, bytes: number): ParsedSource {
+  // An archive holds one top folder (blacklists/); a folder source is the category folder itself.
+  let root = folder;
+  const entries = readdirSync(root, { withFileTypes: true });
+  if (!existsSync(path.join(root, 'global_usage')) && entries.length === 1 && entries[0]!.isDirectory()) root = path.join(root, entries[0]!.name);
+  const categories = readUt1Folder(root);
+  if (categories.length === 0) throw new Error('no UT1 categories found (folders holding a domains or urls file)');
+  let rejected = 0;
+  let size = bytes;
+  const out: ParsedSource['categories'] = [];
+  for (const c of categories) {
+    const domainsText = c.domainsFile ? readFileSync(c.domainsFile, 'utf8') : '';
+    const urlsText = c.urlsFile ? readFileSync(c.urlsFile, 'utf8') : '';
+    const expressionsText = c.expressionsFile ? readFileSync(c.expressionsFile, 'utf8') : '';
+    if (bytes === 0) size += domainsText.length + urlsText.length + expressionsText.length;
+    const parsed = parseList(domainsText, 'domains');
+    const urls = parseUrlList(urlsText);
+    rejected += parsed.rejectedCount + urls.rejectedCount;
+    out.push({
+      folder: c.id,
+      name: c.name,
+      description: c.description,
+      domains: parsed.domains,
+      urls: urls.urls,
+      expressions: expressionsText.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')),
+    });
+  }
+  return { categories: out, rejected, bytes: size };
+}
+
+function parseText(text: string, source: Source, bytes: number): ParsedSource {
+  const parsed = parseList(text, source.format as ListFormat);
+  const lines = text.split('\n').filter((l) => l.trim() && !/^\s*[#!]/.test(l)).length;
+  if (parsed.domains.length === 0) throw new Error(lines === 0 ? 'the list is empty' : `none of its ${lines} lines is a domain in the ${source.format} format${parsed.rejected[0] ? ` (line ${parsed.rejected[0].line}: “${parsed.rejected[0].text.slice(0, 60)}”)` : ''}`);
+  if (parsed.rejectedCount > parsed.domains.length) throw new Error(`most lines are not in the ${source.format} format (${parsed.rejectedCount} of ${lines} refused${parsed.rejected[0] ? `; line ${parsed.rejected[0].line}: “${parsed.rejected[0].text.slice(0, 60)}”` : ''})`);
+  return { categories: [{ folder: null, name: source.name, description: source.description ?? '', domains: [...new Set(parsed.domains)], urls: [], expressions: [] }], rejected: parsed.rejectedCount, bytes };
+}
+
+/** Reads a source from wherever it is into parsed lists (no database, no swap). */
+export async function readSource(source: Source, store: ListStore, limits: FetchLimits): Promise<ParsedSource> {
+  const loc = source.location;
+  if (loc === null) throw new Error('a list edited in the console is not fetched');
+  if (/^https?:\/\//i.test(loc)) {
+    const work = store.workFolder(source.id);
+    try {
+      const file = path.join(work, 'download');
+      const bytes = await download(loc, file, limits);
+      if (source.format === 'ut1') {
+        if (!isGzip(file)) throw new Error('the address did not give a .tar.gz archive');
+        const unpacked = path.join(work, 'unpacked');
+        await pipeline(createReadStream(file), createGunzip(), async (stream: AsyncIterable<Buffer>) => {
+          await extractTar(stream, unpacked, { maxBytes: limits.maxUnpackedBytes, want: (name) => /(^|\/)(global_usage|domains|urls|expressions|usage)$/.test(name) });
+        });
+        return parseUt1(unpacked, bytes);
+      }
+      const raw = isGzip(file) ? gunzipSync(readFileSync(file), { maxOutputLength: limits.maxUnpackedBytes }) : readFileSync(file);
+      return parseText(raw.toString('utf8'), source, bytes);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+  if (!existsSync(loc)) throw new Error(`there is no file or folder at ${loc}`);
+  if (source.format === 'ut1') return parseUt1(loc, 0);
+  const size = statSync(loc).size;
+  if (size > limits.maxUnpackedBytes) throw new Error(`the file is above the limit of ${Math.round(limits.maxUnpackedBytes / 1_048_576)} MB`);
+  return parseText(readFileSync(loc, 'utf8'), source, size);
+}
+
+export type FetchOutcome =
+  | { status: 'updated'; entries: number; previous: number }
+  | { status: 'held'; entries: number; previous: number }
+  | { status: 'failed'; error: string };
+
+/**
+ * Fetches one source, checks it, and swaps it in — or holds it back when it shrank by more than half
+ * of what is in use, or records why it failed (the list in use stays). Audited either way.
+ */
+export async function fetchSource(rt: Runtime, store: ListStore, sourceId: string, limits: FetchLimits = defaultLimits, actor: Actor = { id: null, name: 'system', role: null }): Promise<FetchOutcome> {
+  const source = await loadSource(rt, sourceId);
+  if (source.location === null) return { status: 'updated', entries: source.entries, previous: source.entries };
+  let parsed: ParsedSource;
+  try {
+    parsed = await readSource(source, store, limits);
+  } catch (error) {
+    const message = (error as Error).message.slice(0, 500);
+    await rt.trail.transaction(actor, async (ctx) => {
+      const now = ctx.clock.now().toISOString();
+      await ctx.db.updateTable('filter_list_source').set({ last_fetched_at: now, last_result: 'error', last_error: message }).where('id', '=', sourceId).execute();
+      await ctx.audit.record({ action: 'filtering.list_update_failed', target: `filter_list:${sourceId}`, severity: source.kind === 'illegal' ? 'high' : 'warning', details: { name: source.name, error: message } });
+    });
+    return { status: 'failed', error: message };
+  }
+  const now = rt.clock.now();
+  const manifest = store.write(sourceId, parsed, now);
+  const previous = source.current_at ? source.entries : 0;
+  const shrank = previous > 0 && manifest.entries < previous / 2;
+  if (shrank) {
+    const stale = source.held_version;
+    await rt.trail.transaction(actor, async (ctx) => {
+      await ctx.db
+        .updateTable('filter_list_source')
+        .set({ last_fetched_at: now.toISOString(), last_result: 'held', last_error: null, held_at: now.toISOString(), held_entries: manifest.entries, held_version: manifest.version })
+        .where('id', '=', sourceId)
+        .execute();
+      await ctx.audit.record({ action: 'filtering.list_update_held', target: `filter_list:${sourceId}`, severity: 'warning', details: { name: source.name, entries: manifest.entries, inUse: previous } });
+    });
+    if (stale && stale !== manifest.version) store.discard(sourceId, stale);
+    return { status: 'held', entries: manifest.entries, previous };
+  }
+  await swapIn(rt, store, source, manifest, actor, 'filtering.list_updated');
+  return { status: 'updated', entries: manifest.entries, previous };
+}
+
+/** Puts a written version in use: files first (rename), then categories and counts in one transaction. */
+async function swapIn(rt: Runtime, store: ListStore, source: Source, manifest: Manifest, actor: Actor, action: string, meta?: Meta): Promise<void> {
+  const stale = source.held_version && source.held_version !== manifest.version ? source.held_version : null;
+  store.activate(source.id, manifest.version);
+  if (stale) store.discard(source.id, stale);
+  await rt.trail.transaction(actor, async (ctx) => {
+    const now = ctx.clock.now().toISOString();
+    const others = new Set(
+      [
+        ...(await ctx.db.selectFrom('filter_category').select('id').where('source_id', '!=', source.id).execute()).map((r) => r.id),
+        ...(await ctx.db.selectFrom('filter_list_source').select('slug').where('id', '!=', source.id).execute()).map((r) => r.slug),
+      ],
+    );
+    await ctx.db.deleteFrom('filter_category').where('source_id', '=', source.id).execute();
+    const rows = categoryIds(source, manifest.categories, others).map(({ id, meta: c }) => ({ id, source_id: source.id, name: c.name, description: c.description, kind: source.kind, domains: c.domains, urls: c.urls + c.expressions, updated_at: now }));
+    for (let i = 0; i < rows.length; i += 200) await ctx.db.insertInto('filter_category').values(rows.slice(i, i + 200)).execute();
+    await ctx.db
+      .updateTable('filter_list_source')
+      .set({ last_fetched_at: manifest.fetchedAt, last_result: 'ok', last_error: null, current_at: manifest.fetchedAt, entries: manifest.entries, bytes: manifest.bytes, category_count: manifest.categories.length, held_at: null, held_entries: null, held_version: null, updated_at: now })
+      .where('id', '=', source.id)
+      .execute();
+    await bumpGeneration(ctx.db, 'policy');
+    await ctx.audit.record({ action, target: `filter_list:${source.id}`, severity: action === 'filtering.list_updated' ? 'info' : 'notice', details: { name: source.name, entries: manifest.entries, categories: manifest.categories.length, previous: source.current_at ? source.entries : 0 } });
+  }, meta);
+}
+
+/** Category ids: a single list's is its slug; a UT1 folder keeps its name unless another list has it. */
+export function categoryIds(source: Pick<Source, 'slug'>, categories: ManifestCategory[], taken: Set<string>): Array<{ id: string; meta: ManifestCategory }> {
+  return categories.map((meta) => ({ id: meta.folder === null ? source.slug : taken.has(meta.folder) ? `${source.slug}.${meta.folder}` : meta.folder, meta }));
+}
+
+/** An administrator accepts an update that was held for shrinking (audited). */
+export async function confirmHeldUpdate(rt: Runtime, store: ListStore, actor: Actor, sourceId: string, meta: Meta): Promise<SourceSummary> {
+  const source = await loadSource(rt, sourceId);
+  if (!source.held_at) throw conflict(`“${source.name}” has no update waiting.`, 'nothing_held');
+  const manifest = store.has(sourceId, source.held_version) ? store.manifest(sourceId, source.held_version) : null;
+  if (manifest) {
+    await swapIn(rt, store, source, manifest, actor, 'filtering.list_update_confirmed', meta);
+  } else {
+    // Held by another node: accept its size as the new baseline; each node's next fetch swaps it in.
+    await rt.trail.transaction(actor, async (ctx) => {
+      await ctx.db.updateTable('filter_list_source').set({ entries: source.held_entries ?? 0, held_at: null, held_entries: null, held_version: null, last_fetched_at: null }).where('id', '=', sourceId).execute();
+      await ctx.audit.record({ action: 'filtering.list_update_confirmed', target: `filter_list:${sourceId}`, severity: 'notice', details: { name: source.name, entries: source.held_entries, previous: source.entries, fetchAgain: true } });
+    }, meta);
+  }
+  return summariseSource(await loadSource(rt, sourceId), rt.clock.now(), rt.profile.filtering.staleAfterSchedules);
+}
+
+/** An administrator refuses a held update: the list in use stays (audited). */
+export async function rejectHeldUpdate(rt: Runtime, store: ListStore, actor: Actor, sourceId: string, meta: Meta): Promise<SourceSummary> {
+  const source = await loadSource(rt, sourceId);
+  if (!source.held_at) throw conflict(`“${source.name}” has no update waiting.`, 'nothing_held');
+  await rt.trail.transaction(actor, async (ctx) => {
+    await ctx.db.updateTable('filter_list_source').set({ held_at: null, held_entries: null, held_version: null, last_result: 'refused' }).where('id', '=', sourceId).execute();
+    await ctx.audit.record({ action: 'filtering.list_update_refused', target: `filter_list:${sourceId}`, severity: 'notice', details: { name: source.name, entries: source.held_entries, inUse: source.entries } });
+  }, meta);
+  if (source.held_version && store.has(sourceId, source.held_version)) store.discard(sourceId, source.held_version);
+  return summariseSource(await loadSource(rt, sourceId), rt.clock.now(), rt.profile.filtering.staleAfterSchedules);
+}
+
+/** Every enabled source's categories as engine input: fetched ones from disk, the school's own from the database. */
+export async function loadCategories(rt: Runtime, store: ListStore): Promise<{ categories: CategoryInput[]; missing: string[] }> {
+  const sources = await rt.db.kysely.selectFrom('filter_list_source').selectAll().where('enabled', '=', 1).orderBy('created_at').orderBy('id').execute();
+  const categoryRows = await rt.db.kysely.selectFrom('filter_category').select(['id', 'source_id', 'name', 'description']).execute();
+  const idsBySource = new Map<string, Set<string>>();
+  for (const c of categoryRows) {
+    if (!idsBySource.has(c.source_id)) idsBySource.set(c.source_id, new Set());
+    idsBySource.get(c.source_id)!.add(c.id);
+  }
+  const categories: CategoryInput[] = [];
+  const missing: string[] = [];
+  const used = new Set<string>();
+  for (const source of sources) {
+    const kind = source.kind as CategoryKind;
+    if (source.location === null) {
+      const entries = await rt.db.kysely.selectFrom('filter_list_entry').select('host').where('source_id', '=', source.id).execute();
+      categories.push({ id: source.slug, name: source.name, description: source.description ?? '', kind, domains: entries.map((e) => e.host) });
+      used.add(source.slug);
+      continue;
+    }
+    const lists = store.read(source.id);
+    if (!lists) {
+      missing.push(source.id);
+      continue;
+    }
+    const others = new Set([...categoryRows.filter((c) => c.source_id !== source.id).map((c) => c.id), ...sources.filter((s) => s.id !== source.id).map((s) => s.slug)]);
+    const ids = categoryIds(source, lists.map((l) => l.meta), others);
+    lists.forEach((l, i) => {
+      let id = ids[i]!.id;
+      if (used.has(id)) id = `${source.slug}.${id}`;
+      used.add(id);
+      categories.push({ id, name: l.meta.name, description: l.meta.description, kind, domains: l.domains, urls: l.urls, expressions: l.expressions });
+    });
+  }
+  return { categories, missing };
+}
+
+// --- What needs attention ------------------------------------------------------------------------
+
+export const listsDue: DueProvider = async (rt) => {
+  const rows = await rt.db.kysely.selectFrom('filter_list_source').selectAll().where('enabled', '=', 1).execute();
+  const now = rt.clock.now();
+  const items: DueItem[] = [];
+  const base = { href: '/filtering/lists', requirement: 'FI-03', permission: 'filtering.read' as const };
+  for (const row of rows) {
+    if (row.held_at) {
+      items.push({ ...base, kind: 'filter_list_held', title: `An update to the list “${row.name}” is held back: it shrank from ${row.entries.toLocaleString('en-GB')} to ${(row.held_entries ?? 0).toLocaleString('en-GB')} entries`, detail: 'A list that loses more than half its entries is not used until an administrator confirms the update is right.', dueAt: row.held_at, overdue: true });
+    }
+    if (isStale(row, now, rt.profile.filtering.staleAfterSchedules)) {
+      const age = row.current_at ? `was last updated ${describeAge(now.getTime() - Date.parse(row.current_at))} ago` : 'has never been fetched';
+      items.push({ ...base, requirement: row.kind === 'illegal' ? 'FI-04' : 'FI-03', kind: 'filter_list_stale', title: `The list “${row.name}” is out of date: it ${age}`, detail: `It should update every ${row.schedule_hours} hours.${row.last_error ? ` Last attempt: ${row.last_error}` : ''}`, dueAt: row.current_at, overdue: true });
+    } else if (row.last_result === 'error' && !row.held_at) {
+      items.push({ ...base, kind: 'filter_list_failed', title: `The last update of the list “${row.name}” failed`, detail: `${row.last_error ?? ''} The list in use stays until an update succeeds.`, dueAt: row.last_fetched_at, overdue: false });
+    }
+  }
+  return items;
+};
+
+export function describeAge(ms: number): string {
+  const hours = Math.floor(ms / 3_600_000);
+  if (hours < 1) return `${Math.max(1, Math.floor(ms / 60_000))} minutes`;
+  if (hours < 48) return `${hours} hours`;
+  return `${Math.floor(hours / 24)} days`;
+}
