@@ -1,11 +1,8 @@
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { normaliseHost, parseGlobalUsage, parseList, readUt1Folder } from '../../src/filtering/engine/lists.js';
 import { compileSnapshot, type PolicyInput } from '../../src/filtering/engine/snapshot.js';
 import { ut1Categories } from '../../src/filtering/engine/ut1.js';
-import { ROOT } from '../helpers/cli.js';
-
-const UT1 = path.resolve(ROOT, '..', 'shared', 'data', 'ut1');
+import { UT1_SAMPLE, fullUt1 } from '../helpers/ut1.js';
 // Monday 7 September 2026, 10:00 in London (BST) and 19:00.
 const SCHOOL_HOURS = Date.parse('2026-09-07T09:00:00Z');
 const EVENING = Date.parse('2026-09-07T18:00:00Z');
@@ -148,12 +145,12 @@ describe('list formats', () => {
   it('FI-03 reads the UT1 archive layout with category names and descriptions from global_usage', () => {
     const usage = parseGlobalUsage('#c\nNAME:\tgames\nDEFAULT_TYPE: black\nDESC EN: Game sites.\nNAME EN: Games\n\nNAME: liste_blanche\nDEFAULT_TYPE: white\n');
     expect(usage.get('games')).toEqual({ name: 'Games', description: 'Game sites.', defaultType: 'black' });
-    const folder = readUt1Folder(UT1);
+    const folder = readUt1Folder(UT1_SAMPLE);
     const games = folder.find((c) => c.id === 'games')!;
     expect(games.name).toMatch(/game/i);
     expect(games.description.length).toBeGreaterThan(5);
     expect(games.usage).toBe('black');
-    const { categories } = ut1Categories(UT1);
+    const { categories } = ut1Categories(fullUt1());
     const s = compileSnapshot({ timeZone: 'Europe/London', categories, policies: [policy({ blockedCategories: ['games', 'gambling'], allowLists: [], blockLists: [], schedules: [] })] });
     expect(s.stats.domains).toBeGreaterThan(300_000);
     expect(s.decide('www.007arcadegames.com', 0, EVENING)).toMatchObject({ action: 'block', category: 'games' });
