@@ -209,6 +209,38 @@ export const settings = {
     default: 20,
     description: 'On SIGTERM, how long in-flight requests may take before the server stops anyway.',
   },
+  proxyPort: {
+    env: 'GATEHOUSE_PROXY_PORT',
+    schema: port,
+    description: 'TCP port of the filtering web proxy (`gatehouse proxy`; devices set up by the PAC file at /proxy.pac). Unset: no proxy, and /proxy.pac answers 404.',
+  },
+  proxyHost: {
+    env: 'GATEHOUSE_PROXY_HOST',
+    schema: z.string().min(1, 'must be an interface address such as 0.0.0.0'),
+    description: 'Address the filtering proxy listens on (default: the HTTP server’s host). Use 0.0.0.0 to serve the school network.',
+  },
+  proxyPublicHost: {
+    env: 'GATEHOUSE_PROXY_PUBLIC_HOST',
+    schema: z.string().regex(/^[A-Za-z0-9.:[\]_-]+$/, 'must be a host name or address, e.g. proxy.school.internal'),
+    description: 'The name or address devices use to reach the proxy, written into the PAC file (default: the host of GATEHOUSE_PUBLIC_URL).',
+  },
+  proxyForwardedFor: {
+    env: 'GATEHOUSE_PROXY_FORWARDED_FOR',
+    schema: z.enum(['delete', 'append', 'transparent'], { error: 'must be delete, append or transparent' }),
+    default: 'delete',
+    description: 'X-Forwarded-For towards websites: delete (devices’ addresses stay inside the school), append (add the device’s address), transparent (pass on what the device sent).',
+  },
+  proxyConnectPorts: {
+    env: 'GATEHOUSE_PROXY_CONNECT_PORTS',
+    schema: z.string().regex(/^\d{1,5}(,\s*\d{1,5})*$/, 'must be port numbers separated by commas, e.g. 443,80'),
+    default: '443,80',
+    description: 'Ports HTTPS tunnels (CONNECT) may reach through the proxy. Port 853 (DNS over TLS) is refused whatever is listed.',
+  },
+  proxyDirectDomains: {
+    env: 'GATEHOUSE_PROXY_DIRECT_DOMAINS',
+    schema: z.string().regex(/^[A-Za-z0-9.,\s_-]+$/, 'must be domain names separated by commas, e.g. school.internal,intranet.example.org'),
+    description: 'Domains the PAC file sends directly rather than through the proxy (the school’s own intranet), besides private addresses and plain host names.',
+  },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof settings;
@@ -238,6 +270,12 @@ export interface Config {
   signInFailuresPerAddress: number;
   secretKeyFile: string | undefined;
   shutdownGraceSeconds: number;
+  proxyPort: number | undefined;
+  proxyHost: string | undefined;
+  proxyPublicHost: string | undefined;
+  proxyForwardedFor: 'delete' | 'append' | 'transparent';
+  proxyConnectPorts: string;
+  proxyDirectDomains: string | undefined;
 }
 
 export type SettingSource = 'default' | 'file' | 'environment' | 'derived';
