@@ -26,6 +26,7 @@ import { openRuntime } from './runtime.js';
 import { registerImportCommands } from './directory/import-cli.js';
 import { registerScimCommands } from './directory/scim-cli.js';
 import { registerDirectoryCommands } from './directory/cli.js';
+import { registerDnsCommands } from './filtering/dns/cli.js';
 import { dueSecrets, listSecrets } from './registers/shared-secrets.js';
 import { formatSecrets } from './registers/shared-secret-cli.js';
 import { accessMatrix } from './access/matrix.js';
@@ -546,9 +547,29 @@ export function buildCli(): Command {
       process.exitCode = await runSquidHelper(options);
     });
 
+  program
+    .command('proxy')
+    .description('the filtering web proxy (FI-03, FI-13, AS-08, MO-01) from the UT1 lists and a policy file; see docs/proxy.md')
+    .option('--ut1 <folder>', 'a UT1 list folder (categories)')
+    .option('--policy <file>', 'the policy file (YAML or JSON): lists, policies, clients, users')
+    .option('--unknown-policy <id>', 'the policy for clients the file does not list')
+    .option('--activity <file>', 'append every decision to this file as JSON lines')
+    .option('--port <n>', 'listening port (default GATEHOUSE_PROXY_PORT, else 3128)')
+    .option('--host <address>', 'listening address (default GATEHOUSE_PROXY_HOST, else GATEHOUSE_HOST)')
+    .option('--console-url <url>', 'the Gatehouse console, for the block page links (default GATEHOUSE_PUBLIC_URL)')
+    .option('--forwarded-for <mode>', 'X-Forwarded-For: delete, append or transparent')
+    .option('--connect-ports <list>', 'ports CONNECT may reach, e.g. 443,80 (853 is always refused)')
+    .option('--workers <n>', 'processes sharing the port')
+    .option('--check', 'load the files, print what was compiled, and exit')
+    .action(async (options: Record<string, string | boolean | undefined>) => {
+      const { runProxyCli } = await import('./filtering/proxy/cli.js');
+      process.exitCode = await runProxyCli(options);
+    });
+
   registerImportCommands(program);
   registerScimCommands(program);
   registerDirectoryCommands(program);
+  registerDnsCommands(program);
 
   return program;
 }

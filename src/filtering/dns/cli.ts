@@ -1,0 +1,188 @@
+import cluster from 'node:cluster';
+import os from 'node:os';
+import path from 'node:path';
+import { Option, type Command } from 'commander';
+import { GatehouseError } from '../../core/errors.js';
+import { startDnsServer, type BlockAnswerMode, type DnsServerHandle } from './server.js';
+import { StandaloneFilterPoint, compilePolicyFile, readPolicyFile } from './standalone.js';
+import { parseUpstream } from './upstream.js';
+
+/**
+ * `gatehouse dns`: the protective resolver on its own, from files (a UT1 folder, a policy file,
+ * upstreams), in several worker processes that share the port (node:cluster: the primary owns the
+ * UDP socket and the TCP listener and hands them to every worker, so each query is answered by
+ * whichever worker is free). Workers that die are restarted.
+ */
+
+interface DnsCliOptions {
+  policies: string;
+  ut1?: string;
+  upstream: string[];
+  host: string;
+  port: string;
+  workers: string;
+  blockAnswer: BlockAnswerMode;
+  blockIpv4?: string;
+  blockIpv6?: string;
+  blockTtl: string;
+  cacheEntries: string;
+  upstreamTimeout: string;
+  activityLog?: string;
+}
+
+/** A mistake the operator can fix: main() prints it as one line and exits 1. */
+class DnsCliError extends GatehouseError {
+  constructor(message: string) {
+    super('dns_setup', 400, message);
+  }
+}
+
+function whole(value: string, what: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new DnsCliError(`${what} must be a whole number from ${min} to ${max} (got "${value}")`);
+  return n;
+}
+
+type WorkerMessage = { kind: 'listening'; port: number } | { kind: 'failed'; message: string };
+
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): string {
+  if (error.code === 'EADDRINUSE') return `${host}:${port} is already in use (another resolver, e.g. systemd-resolved or dnsmasq?); stop it or choose --port`;
+  if (error.code === 'EACCES') return `not allowed to listen on ${host}:${port}; ports below 1024 need root or the CAP_NET_BIND_SERVICE capability`;
+  if (error.code === 'EADDRNOTAVAIL') return `${host} is not an address of this machine`;
+  return error.message;
+}
+
+async function runWorker(options: DnsCliOptions, shared: boolean): Promise<{ server: DnsServerHandle; point: StandaloneFilterPoint }> {
+  const file = path.resolve(options.policies);
+  const config = readPolicyFile(file);
+  const snapshot = compilePolicyFile(config, { file, ut1: options.ut1 ? path.resolve(options.ut1) : null });
+  const point = new StandaloneFilterPoint(snapshot, config, file, options.activityLog ? `${path.resolve(options.activityLog)}${shared ? `.${cluster.worker?.id ?? 0}` : ''}` : null);
+  const port = whole(options.port, '--port', 0, 65535);
+  try {
+    const server = await startDnsServer(point, {
+      host: options.host,
+      port,
+      upstreams: options.upstream.map((u) => parseUpstream(u)),
+      blockAnswer: options.blockAnswer,
+      blockPage: { ipv4: options.blockIpv4 ?? null, ipv6: options.blockIpv6 ?? null },
+      blockTtl: whole(options.blockTtl, '--block-ttl', 0, 86_400),
+      cacheEntries: whole(options.cacheEntries, '--cache-entries', 0, 10_000_000),
+      upstreamTimeoutMs: whole(options.upstreamTimeout, '--upstream-timeout', 50, 30_000),
+      exclusive: !shared,
+      serverId: shared ? `gatehouse-${cluster.worker?.id ?? 0}` : 'gatehouse',
+      onError: (error) => process.stderr.write(`gatehouse dns: ${error.message}\n`),
+    });
+    return { server, point };
+  } catch (error) {
+    throw new DnsCliError(listenError(error as NodeJS.ErrnoException, options.host, port));
+  }
+}
+
+async function runPrimary(options: DnsCliOptions, workers: number): Promise<void> {
+  let stopping = false;
+  let listening = 0;
+  const started = new Map<number, number>();
+  const quickDeaths: number[] = [];
+  const fork = () => {
+    const worker = cluster.fork();
+    started.set(worker.id, Date.now());
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.kind === 'listening') {
+        listening++;
+        if (listening === workers) {
+          process.stdout.write(`Gatehouse DNS: answering on ${options.host}:${message.port} (UDP and TCP) with ${workers} workers, forwarding to ${options.upstream.join(', ')}\n`);
+        }
+      } else if (message.kind === 'failed') {
+        stopping = true;
+        process.stderr.write(`gatehouse: ${message.message}\n`);
+        for (const w of Object.values(cluster.workers ?? {})) w?.kill();
+        process.exitCode = 1;
+      }
+    });
+  };
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    const lived = Date.now() - (started.get(worker.id) ?? 0);
+    if (lived < 10_000) quickDeaths.push(Date.now());
+    while (quickDeaths.length > 0 && quickDeaths[0]! < Date.now() - 60_000) quickDeaths.shift();
+    if (quickDeaths.length >= 5) {
+      stopping = true;
+      process.stderr.write('gatehouse: DNS workers keep stopping soon after they start; giving up\n');
+      for (const w of Object.values(cluster.workers ?? {})) w?.kill();
+      process.exitCode = 1;
+      return;
+    }
+    process.stderr.write(`gatehouse dns: worker ${worker.id} stopped (${signal ?? `exit ${code}`}); starting another\n`);
+    fork();
+  });
+  for (let i = 0; i < workers; i++) fork();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      stopping = true;
+      for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
+    });
+  }
+}
+
+export function registerDnsCommands(program: Command): void {
+  program
+    .command('dns')
+    .description('run the protective DNS resolver from files (UT1 lists, a policy file, upstreams): see docs/dns.md')
+    .requiredOption('--policies <file>', 'YAML: policies, the policy for unknown clients, clients by IP or CIDR, the school’s own lists')
+    .option('--ut1 <folder>', 'a UT1 list folder (one sub-folder per category, each with a domains file)')
+    .requiredOption('--upstream <address...>', 'upstream resolvers in order of preference, e.g. 9.9.9.9 149.112.112.112 or 192.0.2.53:5353')
+    .option('--host <address>', 'address to answer on; :: for every IPv6 and IPv4 address', '0.0.0.0')
+    .option('--port <port>', 'UDP and TCP port', '53')
+    .option('--workers <n>', 'worker processes sharing the port', String(Math.max(1, Math.min(os.availableParallelism(), 4))))
+    .addOption(new Option('--block-answer <mode>', 'how blocked names are answered').choices(['nxdomain', 'address']).default('nxdomain'))
+    .option('--block-ipv4 <address>', 'the block page’s IPv4 address (with --block-answer address)')
+    .option('--block-ipv6 <address>', 'the block page’s IPv6 address (with --block-answer address)')
+    .option('--block-ttl <seconds>', 'TTL of block answers and SafeSearch CNAMEs', '10')
+    .option('--cache-entries <n>', 'answers kept in each worker’s cache', '100000')
+    .option('--upstream-timeout <ms>', 'wait this long for an upstream before trying the next', '1000')
+    .option('--activity-log <file>', 'append every decision as a JSON line (one file per worker: FILE.1, FILE.2, …)')
+    .action(async (options: DnsCliOptions) => {
+      const workers = whole(options.workers, '--workers', 1, 64);
+      try {
+        for (const u of options.upstream) parseUpstream(u);
+      } catch (error) {
+        throw new DnsCliError((error as Error).message);
+      }
+      if (workers > 1 && cluster.isPrimary) {
+        // Check the files once here, so a mistake is reported once and not by every worker.
+        try {
+          readPolicyFile(path.resolve(options.policies));
+        } catch (error) {
+          throw new DnsCliError((error as Error).message);
+        }
+        return runPrimary(options, workers);
+      }
+      const shared = cluster.isWorker;
+      let started: Awaited<ReturnType<typeof runWorker>>;
+      try {
+        started = await runWorker(options, shared);
+      } catch (error) {
+        if (shared) {
+          process.send?.({ kind: 'failed', message: (error as Error).message } satisfies WorkerMessage);
+          setTimeout(() => process.exit(1), 100);
+          return;
+        }
+        throw error instanceof DnsCliError ? error : new DnsCliError((error as Error).message);
+      }
+      const { server, point } = started;
+      if (shared) process.send?.({ kind: 'listening', port: server.port } satisfies WorkerMessage);
+      else process.stdout.write(`Gatehouse DNS: answering on ${options.host}:${server.port} (UDP and TCP), forwarding to ${options.upstream.join(', ')}\n`);
+      const stop = () => {
+        point.close();
+        server.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      if (shared) process.once('disconnect', stop);
+    });
+}
+
+export { DnsCliError };

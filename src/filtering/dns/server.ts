@@ -1,0 +1,493 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket from 'dns-packet';
+import type { Verdict } from '../engine/snapshot.js';
+import type { ClientIdentity, FilterPoint } from '../point.js';
+import { AnswerCache } from './cache.js';
+import { Forwarder, parseUpstream, type Upstream } from './upstream.js';
+import {
+  CLASS_CH,
+  CLASS_IN,
+  CLASSIC_UDP_SIZE,
+  DROP,
+  FLAG_AD,
+  FLAG_CD,
+  FLAG_TC,
+  RCODE_BADVERS,
+  RCODE_NOERROR,
+  RCODE_NXDOMAIN,
+  RCODE_REFUSED,
+  RCODE_SERVFAIL,
+  TYPE_A,
+  TYPE_AAAA,
+  TYPE_AXFR,
+  TYPE_IXFR,
+  TYPE_TXT,
+  answerFlags,
+  bareAnswer,
+  blockAnswer,
+  encodeQuestion,
+  parseQuery,
+  renderAnswer,
+  syntheticSoaRdata,
+  type AnswerShape,
+  type Query,
+} from './wire.js';
+
+/**
+ * The protective DNS resolver (issue 5, point 5): UDP and TCP on one port, EDNS(0), a policy
+ * decision for every query through a FilterPoint, blocked names answered NXDOMAIN or with the
+ * block page's address, SafeSearch as a CNAME to the search engine's safe name, everything else
+ * forwarded to the upstreams (with failover) and cached for as long as its TTLs allow.
+ *
+ * The unit is `startDnsServer(point, options)`: `gatehouse dns` runs it in several worker processes
+ * from files; `serve` can run it with the database-backed FilterPoint.
+ */
+
+export type BlockAnswerMode = 'nxdomain' | 'address';
+
+export interface DnsServerOptions {
+  /** address to listen on (UDP and TCP); '::' listens on IPv6 and IPv4 */
+  host?: string;
+  /** port for UDP and TCP; 0 picks a free one (the same for both) */
+  port?: number;
+  /** upstream resolvers, tried in order: "9.9.9.9", "192.0.2.53:5353", "[2620:fe::fe]:53" */
+  upstreams: Array<string | Upstream>;
+  /** how blocked names are answered: NXDOMAIN (default) or the block page's address */
+  blockAnswer?: BlockAnswerMode;
+  /** the block page's addresses, for blockAnswer "address" (A and AAAA; other types get NODATA) */
+  blockPage?: { ipv4?: string | null; ipv6?: string | null };
+  /** TTL of the answers Gatehouse makes (blocks, SafeSearch CNAMEs), seconds: short, so a policy change shows soon */
+  blockTtl?: number;
+  /** UDP payload size we advertise and send at most (EDNS(0)); 1232 avoids IP fragmentation */
+  ednsUdpSize?: number;
+  cacheEntries?: number;
+  /** caps on how long answers are cached, seconds */
+  cacheMaxTtl?: number;
+  cacheMaxNegativeTtl?: number;
+  /** how long to wait for an upstream before trying the next, ms */
+  upstreamTimeoutMs?: number;
+  /** how long an upstream that timed out is passed over, ms */
+  upstreamDownForMs?: number;
+  /** a TCP connection with no query for this long is closed, ms */
+  tcpIdleTimeoutMs?: number;
+  maxTcpConnections?: number;
+  /** the socket receive buffer asked for (bursts of queries wait here), bytes */
+  udpReceiveBuffer?: number;
+  /** false in cluster workers: the port is shared with the other workers */
+  exclusive?: boolean;
+  /** the answer to `dig CH TXT id.server` (which worker answered) */
+  serverId?: string;
+  /** time for decisions (schedules), records and the cache; Date.now by default */
+  now?: () => number;
+  /** told about socket errors that do not stop the server */
+  onError?: (error: Error) => void;
+}
+
+export interface DnsStats {
+  queries: number;
+  blocked: number;
+  rewritten: number;
+  cacheHits: number;
+  forwarded: number;
+  servfail: number;
+  malformed: number;
+  dropped: number;
+  truncated: number;
+  tcpConnections: number;
+}
+
+export interface DnsServerHandle {
+  address: string;
+  port: number;
+  stats(): DnsStats & { cacheEntries: number; upstreams: ReturnType<Forwarder['status']> };
+  /** forgets cached answers (tests; after changing upstreams) */
+  clearCache(): void;
+  close(): Promise<void>;
+}
+
+const CHAOS_NAMES = new Set(['id.server', 'hostname.bind']);
+
+interface TcpClient {
+  socket: net.Socket;
+  ip: string;
+  open: boolean;
+  inFlight: number;
+}
+
+export async function startDnsServer(point: FilterPoint, options: DnsServerOptions): Promise<DnsServerHandle> {
+  const host = options.host ?? '127.0.0.1';
+  const blockMode = options.blockAnswer ?? 'nxdomain';
+  const blockTtl = options.blockTtl ?? 10;
+  const ednsSize = Math.max(CLASSIC_UDP_SIZE, Math.min(options.ednsUdpSize ?? 1232, 4096));
+  const now = options.now ?? Date.now;
+  const serverId = options.serverId ?? 'gatehouse';
+  const blockV4 = options.blockPage?.ipv4 ? addressBytes(options.blockPage.ipv4, 4) : null;
+  const blockV6 = options.blockPage?.ipv6 ? addressBytes(options.blockPage.ipv6, 6) : null;
+  if (blockMode === 'address' && !blockV4 && !blockV6) throw new Error('blocked names answered with the block page need its IPv4 or IPv6 address');
+  const soa = syntheticSoaRdata(blockTtl);
+  const upstreams = options.upstreams.map((u) => (typeof u === 'string' ? parseUpstream(u) : u));
+  const forwarder = new Forwarder(upstreams, {
+    timeoutMs: options.upstreamTimeoutMs ?? 1000,
+    downForMs: options.upstreamDownForMs ?? 30_000,
+    ednsUdpSize: ednsSize,
+  });
+  const cache = new AnswerCache({
+    maxEntries: options.cacheEntries ?? 100_000,
+    maxTtl: options.cacheMaxTtl ?? 86_400,
+    maxNegativeTtl: options.cacheMaxNegativeTtl ?? 3_600,
+  });
+  const stats: DnsStats = { queries: 0, blocked: 0, rewritten: 0, cacheHits: 0, forwarded: 0, servfail: 0, malformed: 0, dropped: 0, truncated: 0, tcpConnections: 0 };
+  const report = (error: Error) => options.onError?.(error);
+
+  let udp = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+  const tcpClients = new Set<TcpClient>();
+
+  // ---- replies -------------------------------------------------------------------------------
+  function send(answer: Buffer, ip: string, port: number, tcp: TcpClient | null): void {
+    if (tcp === null) {
+      if ((answer[2]! & 0x02) !== 0) stats.truncated++;
+      udp.send(answer, port, ip);
+      return;
+    }
+    if (!tcp.open) return;
+    const framed = Buffer.allocUnsafe(answer.length + 2);
+    framed.writeUInt16BE(answer.length, 0);
+    answer.copy(framed, 2);
+    tcp.socket.write(framed);
+  }
+
+  function maxSize(query: Query, tcp: TcpClient | null): number {
+    if (tcp !== null) return 65_535;
+    if (!query.edns) return CLASSIC_UDP_SIZE;
+    return query.udpSize < ednsSize ? query.udpSize : ednsSize;
+  }
+
+  function record(ip: string, identity: ClientIdentity, name: string, verdict: Verdict, at: number): void {
+    point.record({
+      at,
+      point: 'dns',
+      clientIp: ip,
+      deviceId: identity.deviceId,
+      deviceName: identity.deviceName,
+      personId: identity.personId,
+      username: identity.username,
+      host: name,
+      url: null,
+      searchTerm: null,
+      action: verdict.action,
+      category: verdict.category,
+      rule: verdict.rule,
+      policy: verdict.policy,
+    });
+  }
+
+  function block(msg: Buffer, query: Query, verdict: Verdict, ip: string, port: number, tcp: TcpClient | null): void {
+    stats.blocked++;
+    // The DoH canary and Private Relay names must not exist, whatever the block setting (FI-10).
+    if (blockMode === 'nxdomain' || verdict.rule === 'fallback') {
+      send(blockAnswer(msg, query, RCODE_NXDOMAIN, blockTtl, soa, null, ednsSize), ip, port, tcp);
+      return;
+    }
+    const address = query.qtype === TYPE_A ? blockV4 : query.qtype === TYPE_AAAA ? blockV6 : null;
+    send(blockAnswer(msg, query, RCODE_NOERROR, blockTtl, soa, address, ednsSize), ip, port, tcp);
+  }
+
+  // ---- cache keys --------------------------------------------------------------------------------
+  // name + a fixed four-character suffix (type, CD, DO): names are escaped, so keys are unambiguous.
+  const suffixes = new Map<number, string>();
+  function cacheKey(name: string, qtype: number, cd: boolean, dnssecOk: boolean): string {
+    const code = (qtype << 2) | (cd ? 2 : 0) | (dnssecOk ? 1 : 0);
+    let suffix = suffixes.get(code);
+    if (suffix === undefined) {
+      suffix = String.fromCharCode(0, qtype >>> 8, qtype & 0xff, code & 3);
+      if (suffixes.size < 4096) suffixes.set(code, suffix);
+    }
+    return name + suffix;
+  }
+
+  function elapsedSeconds(storedAt: number, at: number): number {
+    return at > storedAt ? Math.floor((at - storedAt) / 1000) : 0;
+  }
+
+  /** An allowed name: the cached answer, unless a CNAME in it leads to a name this client may not reach. */
+  function answerAllowed(msg: Buffer, query: Query, shape: AnswerShape, storedAt: number, at: number, identity: ClientIdentity, verdict: Verdict, ip: string, port: number, tcp: TcpClient | null): void {
+    if (shape.cnames.length > 0) {
+      const snapshot = point.snapshot();
+      for (const target of shape.cnames) {
+        const byTarget = snapshot.decide(target, identity.policyIndex, at);
+        if (byTarget.action === 'block') {
+          record(ip, identity, query.name, byTarget, at);
+          block(msg, query, byTarget, ip, port, tcp);
+          return;
+        }
+      }
+    }
+    record(ip, identity, query.name, verdict, at);
+    send(renderAnswer(msg, query, shape, elapsedSeconds(storedAt, at), maxSize(query, tcp), ednsSize), ip, port, tcp);
+  }
+
+  function fail(msg: Buffer, query: Query, rcode: number, ip: string, port: number, tcp: TcpClient | null): void {
+    if (rcode === RCODE_SERVFAIL) stats.servfail++;
+    send(bareAnswer(msg, query, rcode, ednsSize), ip, port, tcp);
+  }
+
+  function forward(msg: Buffer, query: Query, identity: ClientIdentity, verdict: Verdict, at: number, ip: string, port: number, tcp: TcpClient | null): void {
+    const cd = (query.flags & FLAG_CD) !== 0;
+    const key = cacheKey(query.name, query.qtype, cd, query.dnssecOk);
+    const entry = cache.get(key, at);
+    if (entry !== undefined) {
+      stats.cacheHits++;
+      answerAllowed(msg, query, entry.shape, entry.storedAt, at, identity, verdict, ip, port, tcp);
+      return;
+    }
+    stats.forwarded++;
+    // The question as we ask it upstream: the client's, names folded to lower case.
+    const question = Buffer.from(msg.subarray(12, query.questionEnd));
+    for (let i = 0; i < question.length - 4; i++) {
+      const c = question[i]!;
+      if (c >= 65 && c <= 90) question[i] = c | 32;
+    }
+    if (tcp) tcp.inFlight++;
+    forwarder.resolve(key, question, cd, query.dnssecOk, (shape, rcode) => {
+      if (tcp) tcp.inFlight--;
+      const later = now();
+      if (shape === null) {
+        record(ip, identity, query.name, verdict, later);
+        fail(msg, query, rcode, ip, port, tcp);
+        return;
+      }
+      cache.set(key, shape, later);
+      answerAllowed(msg, query, shape, later, later, identity, verdict, ip, port, tcp);
+    });
+  }
+
+  /** SafeSearch (FI-09): a CNAME to the engine's safe name plus that name's own records, as Google and Bing document. */
+  function rewrite(msg: Buffer, query: Query, identity: ClientIdentity, verdict: Verdict, at: number, ip: string, port: number, tcp: TcpClient | null): void {
+    stats.rewritten++;
+    record(ip, identity, query.name, verdict, at);
+    const target = verdict.target!;
+    const cd = (query.flags & FLAG_CD) !== 0;
+    const key = cacheKey(target, query.qtype, cd, query.dnssecOk);
+    const targetQuestion = encodeQuestion(target, query.qtype);
+    if (!targetQuestion) return fail(msg, query, RCODE_SERVFAIL, ip, port, tcp);
+    const reply = (shape: AnswerShape, storedAt: number, when: number) => {
+      try {
+        send(rewriteAnswer(msg, query, target, targetQuestion, shape, elapsedSeconds(storedAt, when), maxSize(query, tcp)), ip, port, tcp);
+      } catch (error) {
+        report(error as Error);
+        fail(msg, query, RCODE_SERVFAIL, ip, port, tcp);
+      }
+    };
+    const entry = cache.get(key, at);
+    if (entry !== undefined) {
+      stats.cacheHits++;
+      return reply(entry.shape, entry.storedAt, at);
+    }
+    stats.forwarded++;
+    forwarder.resolve(key, targetQuestion, cd, query.dnssecOk, (shape, rcode) => {
+      const later = now();
+      if (shape === null) return fail(msg, query, rcode, ip, port, tcp);
+      cache.set(key, shape, later);
+      reply(shape, later, later);
+    });
+  }
+
+  function rewriteAnswer(msg: Buffer, query: Query, target: string, targetQuestion: Buffer, shape: AnswerShape, elapsed: number, limit: number): Buffer {
+    // The target's answer as a whole message, decoded to records (names decompressed).
+    const targetMessage = Buffer.alloc(12 + targetQuestion.length);
+    targetQuestion.copy(targetMessage, 12);
+    const targetQuery: Query = { id: 0, flags: 0, name: target, qtype: query.qtype, qclass: CLASS_IN, questionEnd: 12 + targetQuestion.length, edns: false, udpSize: 65_535, ednsVersion: 0, dnssecOk: false };
+    const resolved = dnsPacket.decode(renderAnswer(targetMessage, targetQuery, shape, elapsed, 65_535, ednsSize));
+    const asked = dnsPacket.decode(msg).questions![0]!;
+    const ad = shape.authenticated && (query.dnssecOk || (query.flags & FLAG_AD) !== 0) ? FLAG_AD : 0;
+    const packet: dnsPacket.Packet = {
+      id: query.id,
+      type: 'response',
+      flags: answerFlags(query.flags, shape.rcode, ad) & 0x7fff,
+      questions: [asked],
+      answers: [{ name: asked.name, type: 'CNAME', class: 'IN', ttl: blockTtl, data: target } as dnsPacket.Answer, ...(resolved.answers ?? [])],
+      authorities: resolved.authorities ?? [],
+      additionals: [...(resolved.additionals ?? []), ...(query.edns ? [{ name: '.', type: 'OPT', udpPayloadSize: ednsSize, extendedRcode: 0, ednsVersion: 0, flags: query.dnssecOk ? 0x8000 : 0, options: [] } as unknown as dnsPacket.Answer] : [])],
+    };
+    const encoded = dnsPacket.encode(packet);
+    if (encoded.length > limit) return bareAnswer(msg, query, shape.rcode, ednsSize, FLAG_TC | ad);
+    return encoded;
+  }
+
+  function chaos(msg: Buffer, query: Query, ip: string, port: number, tcp: TcpClient | null): void {
+    if (query.qtype !== TYPE_TXT || !CHAOS_NAMES.has(query.name)) return fail(msg, query, RCODE_REFUSED, ip, port, tcp);
+    const asked = dnsPacket.decode(msg).questions![0]!;
+    const packet: dnsPacket.Packet = {
+      id: query.id,
+      type: 'response',
+      flags: answerFlags(query.flags, RCODE_NOERROR) & 0x7fff,
+      questions: [asked],
+      answers: [{ name: asked.name, type: 'TXT', class: 'CH', ttl: 0, data: serverId } as dnsPacket.Answer],
+    };
+    send(dnsPacket.encode(packet), ip, port, tcp);
+  }
+
+  // ---- one query ---------------------------------------------------------------------------------
+  function handle(msg: Buffer, ip: string, port: number, tcp: TcpClient | null): void {
+    const query: Query = { id: 0, flags: 0, name: '', qtype: 0, qclass: 0, questionEnd: 12, edns: false, udpSize: CLASSIC_UDP_SIZE, ednsVersion: 0, dnssecOk: false };
+    const status = parseQuery(msg, query);
+    if (status !== 0) {
+      if (status === DROP) stats.dropped++;
+      else {
+        stats.malformed++;
+        send(bareAnswer(msg, query, status, ednsSize), ip, port, tcp);
+      }
+      return;
+    }
+    stats.queries++;
+    if (query.edns && query.ednsVersion !== 0) return send(bareAnswer(msg, query, RCODE_BADVERS, ednsSize), ip, port, tcp);
+    if (query.qclass !== CLASS_IN) {
+      if (query.qclass === CLASS_CH) return chaos(msg, query, ip, port, tcp);
+      return fail(msg, query, RCODE_REFUSED, ip, port, tcp);
+    }
+    if (query.qtype === TYPE_AXFR || query.qtype === TYPE_IXFR) return fail(msg, query, RCODE_REFUSED, ip, port, tcp);
+    const at = now();
+    const identity = point.identify(ip);
+    const verdict = point.snapshot().decide(query.name, identity.policyIndex, at);
+    if (verdict.action === 'allow') return forward(msg, query, identity, verdict, at, ip, port, tcp);
+    if (verdict.action === 'block') {
+      record(ip, identity, query.name, verdict, at);
+      return block(msg, query, verdict, ip, port, tcp);
+    }
+    return rewrite(msg, query, identity, verdict, at, ip, port, tcp);
+  }
+
+  function safely(msg: Buffer, ip: string, port: number, tcp: TcpClient | null): void {
+    try {
+      handle(msg, ip, port, tcp);
+    } catch (error) {
+      // A bug must cost one query, never the resolver.
+      stats.malformed++;
+      report(error as Error);
+    }
+  }
+
+  // ---- UDP ---------------------------------------------------------------------------------------
+  const onUdp = (msg: Buffer, rinfo: dgram.RemoteInfo) => safely(msg, clientAddress(rinfo.address), rinfo.port, null);
+  udp.on('message', onUdp);
+
+  // ---- TCP (RFC 7766: several queries a connection, answers in any order, idle timeout) --------------
+  const idleMs = options.tcpIdleTimeoutMs ?? 10_000;
+  const tcpServer = net.createServer({ noDelay: true }, (socket) => {
+    stats.tcpConnections++;
+    const client: TcpClient = { socket, ip: clientAddress(socket.remoteAddress ?? ''), open: true, inFlight: 0 };
+    tcpClients.add(client);
+    let buffered: Buffer | null = null;
+    socket.setTimeout(idleMs, () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      let data = buffered === null ? chunk : Buffer.concat([buffered, chunk]);
+      buffered = null;
+      let offset = 0;
+      while (data.length - offset >= 2) {
+        const length = data.readUInt16BE(offset);
+        if (length === 0) {
+          socket.destroy();
+          return;
+        }
+        if (data.length - offset - 2 < length) break;
+        // Each message gets its own copy: answers may be written after more data has arrived.
+        const msg = Buffer.from(data.subarray(offset + 2, offset + 2 + length));
+        offset += 2 + length;
+        safely(msg, client.ip, socket.remotePort ?? 0, client);
+      }
+      if (offset < data.length) {
+        data = data.subarray(offset);
+        buffered = Buffer.from(data);
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      client.open = false;
+      tcpClients.delete(client);
+    });
+  });
+  tcpServer.maxConnections = options.maxTcpConnections ?? 1000;
+
+  // UDP first; TCP on the same port. With port 0 the free UDP port may be taken for TCP: try another.
+  const exclusive = options.exclusive ?? true;
+  let port = 0;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      await listen((done) => udp.bind({ port: options.port ?? 0, address: host, exclusive }, done), udp);
+      port = udp.address().port;
+      try {
+        await listen((done) => tcpServer.listen({ port, host, exclusive }, done), tcpServer);
+        break;
+      } catch (error) {
+        if ((options.port ?? 0) !== 0 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw error;
+        await new Promise<void>((resolve) => udp.close(() => resolve()));
+        udp = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+        udp.on('message', onUdp);
+      }
+    }
+  } catch (error) {
+    forwarder.close();
+    try {
+      udp.close();
+    } catch {
+      // not bound
+    }
+    throw error;
+  }
+  udp.on('error', report);
+  tcpServer.on('error', report);
+  try {
+    udp.setRecvBufferSize(options.udpReceiveBuffer ?? 4 * 1024 * 1024);
+  } catch {
+    // The kernel's limit (net.core.rmem_max) applies; a smaller buffer only means earlier drops.
+  }
+
+  let closed: Promise<void> | null = null;
+  return {
+    address: host,
+    port,
+    stats: () => ({ ...stats, cacheEntries: cache.size, upstreams: forwarder.status() }),
+    clearCache: () => cache.clear(),
+    close() {
+      closed ??= (async () => {
+        forwarder.close();
+        for (const client of tcpClients) client.socket.destroy();
+        await Promise.all([new Promise<void>((resolve) => udp.close(() => resolve())), new Promise<void>((resolve) => tcpServer.close(() => resolve()))]);
+      })();
+      return closed;
+    },
+  };
+}
+
+/** Starts a bind/listen and settles when it is done or fails. */
+function listen(start: (done: () => void) => void, emitter: dgram.Socket | net.Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const failed = (error: Error) => reject(error);
+    emitter.once('error', failed);
+    start(() => {
+      emitter.off('error', failed);
+      resolve();
+    });
+  });
+}
+
+/** An IPv4 client seen on a dual-stack socket is written ::ffff:a.b.c.d; identification wants a.b.c.d. */
+function clientAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+function addressBytes(ip: string, family: 4 | 6): Buffer {
+  if (family === 4) {
+    if (!net.isIPv4(ip)) throw new Error(`block page address "${ip}" is not an IPv4 address`);
+    return Buffer.from(ip.split('.').map(Number));
+  }
+  if (!net.isIPv6(ip) || ip.includes('.')) throw new Error(`block page address "${ip}" is not an IPv6 address in hexadecimal form`);
+  const [head, tail = ''] = ip.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = [...h, ...(ip.includes('::') ? Array(8 - h.length - t.length).fill('0') : []), ...t];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  return out;
+}
