@@ -1,0 +1,250 @@
+import cluster from 'node:cluster';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../core/config.js';
+import { JsonlActivityWriter, loadStandalone, StandaloneError, type Standalone } from '../standalone.js';
+import { startProxy, type ForwardedFor, type ProxyHandle } from './proxy.js';
+
+/**
+ * `gatehouse proxy`: the filtering proxy on its own, from files — a UT1 folder and the policy file
+ * the Squid helper reads (src/filtering/standalone.ts: lists, policies, clients by address, proxy
+ * user names) — without the database. Settings come from the GATEHOUSE_PROXY_* variables (or the
+ * config file), flags winning. With --workers N, N processes share the port (node:cluster).
+ * SIGHUP reloads the files; SIGTERM and SIGINT stop.
+ */
+
+export interface ProxyCliOptions {
+  ut1?: string | undefined;
+  policy?: string | undefined;
+  unknownPolicy?: string | undefined;
+  activity?: string | undefined;
+  host?: string | undefined;
+  port?: string | undefined;
+  consoleUrl?: string | undefined;
+  forwardedFor?: string | undefined;
+  connectPorts?: string | undefined;
+  workers?: string | undefined;
+  check?: boolean | undefined;
+}
+
+export const PROXY_USAGE = `Usage: gatehouse proxy [--ut1 FOLDER] [--policy FILE] [--port N] [--host ADDRESS] [--workers N] [options]
+
+The filtering web proxy (docs/proxy.md), run from files without the Gatehouse server.
+
+Options:
+  --ut1 FOLDER            a UT1 list folder (categories); overrides the policy file's ut1
+  --policy FILE           the policy file (YAML or JSON): lists, policies, clients, users (docs/squid.md)
+  --unknown-policy ID     the policy for clients the file does not list
+  --activity FILE         append every decision to FILE as JSON lines (MO-01)
+  --port N                listening port (default GATEHOUSE_PROXY_PORT, else 3128)
+  --host ADDRESS          listening address (default GATEHOUSE_PROXY_HOST, else GATEHOUSE_HOST)
+  --console-url URL       the Gatehouse console, for the block page's links (default GATEHOUSE_PUBLIC_URL)
+  --forwarded-for MODE    delete | append | transparent (default GATEHOUSE_PROXY_FORWARDED_FOR, else delete)
+  --connect-ports LIST    ports CONNECT may reach, e.g. 443,80 (853 is always refused)
+  --workers N             processes sharing the port (default 1)
+  --check                 load the files, print what was compiled, and exit
+`;
+
+const say = (message: string) => process.stderr.write(`gatehouse proxy[${process.pid}]: ${message}\n`);
+
+class UsageError extends Error {}
+
+function settings(options: ProxyCliOptions) {
+  const { config } = loadConfig();
+  const port = options.port !== undefined ? Number(options.port) : (config.proxyPort ?? 3128);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number between 0 and 65535 (got ${options.port})`);
+  const forwardedFor = (options.forwardedFor ?? config.proxyForwardedFor) as ForwardedFor;
+  if (!['delete', 'append', 'transparent'].includes(forwardedFor)) throw new UsageError('--forwarded-for must be delete, append or transparent');
+  const portsText = options.connectPorts ?? config.proxyConnectPorts;
+  const connectPorts = portsText.split(',').map((p) => Number(p.trim()));
+  if (connectPorts.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) throw new UsageError(`--connect-ports must be port numbers separated by commas (got ${portsText})`);
+  const workers = options.workers !== undefined ? Number(options.workers) : 1;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
+  let consoleUrl = options.consoleUrl ?? config.publicUrl ?? null;
+  if (consoleUrl !== null) {
+    try {
+      if (!/^https?:$/.test(new URL(consoleUrl).protocol)) throw new Error('scheme');
+    } catch {
+      throw new UsageError(`--console-url must be an http:// or https:// address (got ${consoleUrl})`);
+    }
+    consoleUrl = consoleUrl.replace(/\/+$/, '');
+  }
+  return { port, host: options.host ?? config.proxyHost ?? config.host, forwardedFor, connectPorts, workers, consoleUrl };
+}
+
+/** Runs the proxy until SIGTERM/SIGINT; returns the exit code. */
+export async function runProxyCli(options: ProxyCliOptions): Promise<number> {
+  let s: ReturnType<typeof settings>;
+  try {
+    s = settings(options);
+  } catch (error) {
+    say((error as Error).message);
+    return 2;
+  }
+  if (s.workers > 1 && cluster.isPrimary && !options.check) return runPrimary(s.workers, `${s.host}:${s.port}`);
+
+  const load = () => loadStandalone({ ut1: options.ut1 ?? null, policyFile: options.policy ?? null, unknownPolicy: options.unknownPolicy ?? null, warn: (m) => say(`warning: ${m}`) });
+  let loaded: Standalone;
+  try {
+    loaded = await load();
+  } catch (error) {
+    say(`cannot start: ${error instanceof StandaloneError ? error.message : ((error as Error).stack ?? String(error))}`);
+    return 1;
+  }
+  const summary = (l: Standalone) => `${l.policies.length} polic${l.policies.length === 1 ? 'y' : 'ies'} (${l.policies.join(', ')}; unknown clients: ${l.unknownPolicy}), ${l.categories} categories and lists, ${l.domains.toLocaleString('en-GB')} names, loaded in ${Math.round(l.loadMs)} ms`;
+  if (options.check) {
+    process.stdout.write(`OK: ${summary(loaded)}\n`);
+    return 0;
+  }
+  const writer = options.activity ? new JsonlActivityWriter(options.activity, (e) => say(`cannot write activity to ${options.activity}: ${e.message}`)) : null;
+  if (writer) loaded.point.onRecord((a) => writer.add(a));
+
+  let handle: ProxyHandle;
+  try {
+    handle = await startProxy(loaded.point, {
+      host: s.host,
+      port: s.port,
+      consoleUrl: s.consoleUrl,
+      forwardedFor: s.forwardedFor,
+      connectPorts: s.connectPorts,
+      logger: { warn: (_f, m) => say(`warning: ${m}`), info: (_f, m) => say(m) },
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    say(`cannot listen on ${s.host}:${s.port}: ${code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'not allowed (ports below 1024 need privileges)' : (error as Error).message}`);
+    writer?.close();
+    return 1;
+  }
+  say(`ready on ${handle.host}:${handle.port}: ${summary(loaded)}`);
+  if (cluster.isWorker) process.send?.({ ready: true, port: handle.port });
+
+  let reloading = false;
+  const onHup = () => {
+    if (reloading) return;
+    reloading = true;
+    load()
+      .then(
+        (next) => {
+          try {
+            loaded.point.replace(next.snapshot);
+            say(`reloaded: ${summary(next)}`);
+          } catch (error) {
+            say(`reload refused (the policies changed: restart the proxy): ${(error as Error).message}`);
+          }
+        },
+        (error) => say(`reload failed, keeping what was loaded: ${(error as Error).message}`),
+      )
+      .finally(() => (reloading = false));
+  };
+  process.on('SIGHUP', onHup);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+    if (cluster.isWorker) process.once('disconnect', resolve);
+  });
+  process.off('SIGHUP', onHup);
+  await handle.close();
+  writer?.close();
+  const { requests, tunnels, blocked, upstreamErrors } = handle.stats;
+  say(`stopped after ${requests} requests and ${tunnels} tunnels: ${blocked} blocked, ${upstreamErrors} origin errors`);
+  return 0;
+}
+
+/** The primary of --workers N: starts the workers, restarts one that dies, passes SIGHUP on. */
+function runPrimary(workers: number, where: string): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    let ready = 0;
+    const fork = () => {
+      const worker = cluster.fork();
+      worker.on('message', (m: { ready?: boolean }) => {
+        if (m.ready && ++ready === workers) say(`${workers} workers ready on ${where}`);
+      });
+    };
+    for (let i = 0; i < workers; i++) fork();
+    cluster.on('exit', (worker, code, signal) => {
+      if (stopping) {
+        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
+        return;
+      }
+      if (code === 1 && ready === 0) {
+        // Failed at start (bad files, port in use): the worker said why; do not loop.
+        stopping = true;
+        for (const w of Object.values(cluster.workers ?? {})) w?.kill();
+        resolve(1);
+        return;
+      }
+      say(`worker ${worker.process.pid} stopped (${signal ?? code}); starting another`);
+      fork();
+    });
+    process.on('SIGHUP', () => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+    });
+    const stop = () => {
+      stopping = true;
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+      if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+/** `gatehouse proxy …` arguments (after the command name), for running this file directly. */
+export async function proxyMain(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        ut1: { type: 'string' },
+        policy: { type: 'string' },
+        'unknown-policy': { type: 'string' },
+        activity: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'console-url': { type: 'string' },
+        'forwarded-for': { type: 'string' },
+        'connect-ports': { type: 'string' },
+        workers: { type: 'string' },
+        check: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    process.stderr.write(`gatehouse proxy: ${(error as Error).message}\n\n${PROXY_USAGE}`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(PROXY_USAGE);
+    return 0;
+  }
+  return runProxyCli({
+    ut1: v.ut1,
+    policy: v.policy,
+    unknownPolicy: v['unknown-policy'],
+    activity: v.activity,
+    host: v.host,
+    port: v.port,
+    consoleUrl: v['console-url'],
+    forwardedFor: v['forwarded-for'],
+    connectPorts: v['connect-ports'],
+    workers: v.workers,
+    check: v.check,
+  });
+}
+
+function isEntry(): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+// Run directly (`node --import tsx src/filtering/proxy/cli.ts …`, as the benchmark does).
+if (isEntry()) process.exitCode = await proxyMain(process.argv.slice(2));
