@@ -110,9 +110,11 @@ export function permissionsOf(role: Role): Permission[] {
 /**
  * What a route requires: `public` (no sign-in: health, setup, sign-in itself), `signing_in` (a
  * sign-in in progress: its cookie and CSRF header), `authenticated` (any signed-in person, for
- * their own things), `scim` (a SCIM client's bearer token, never a session), or one permission.
+ * their own things), `scim` (a SCIM client's bearer token, never a session), `filter_agent` (an
+ * identity-API token: RADIUS accounting or a device agent saying who is at an address), or one
+ * permission.
  */
-export type RouteAccess = 'public' | 'signing_in' | 'authenticated' | 'scim' | Permission;
+export type RouteAccess = 'public' | 'signing_in' | 'authenticated' | 'scim' | 'filter_agent' | Permission;
 
 export function isRole(value: string): value is Role {
   return (roles as readonly string[]).includes(value);

@@ -4,6 +4,7 @@ import { accessReviewDue } from '../access/review.js';
 import { guestDueItems } from '../guests/service.js';
 import { sharedSecretsDue } from '../registers/shared-secrets.js';
 import { openLeavers } from '../directory/leavers.js';
+import { filteringDue } from '../filtering/lists-service.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -12,4 +13,5 @@ export const dueProviders: DueProvider[] = [
   guestDueItems,
   sharedSecretsDue,
   openLeavers,
+  filteringDue,
 ];

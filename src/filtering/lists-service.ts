@@ -687,7 +687,7 @@ export async function loadCategories(rt: Runtime, store: ListStore): Promise<{ c
 
 // --- What needs attention ------------------------------------------------------------------------
 
-export const listsDue: DueProvider = async (rt) => {
+export const filteringDue: DueProvider = async (rt) => {
   const rows = await rt.db.kysely.selectFrom('filter_list_source').selectAll().where('enabled', '=', 1).execute();
   const now = rt.clock.now();
   const items: DueItem[] = [];

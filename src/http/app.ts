@@ -38,6 +38,7 @@ import { registerImportRoutes } from '../directory/import-routes.js';
 import { registerScimRoutes } from '../directory/scim-routes.js';
 import { registerSharedSecretRoutes } from '../registers/shared-secret-routes.js';
 import { registerLeaverRoutes } from '../directory/leaver-routes.js';
+import { registerFilteringRoutes } from '../filtering/routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -220,6 +221,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerScimRoutes(app, runtime);
   registerSharedSecretRoutes(app, runtime);
   registerLeaverRoutes(app, runtime);
+  registerFilteringRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { can } from '../core/authz.js';
 import { forbidden, unauthenticated, GatehouseError } from '../core/errors.js';
 import { authenticateScimToken, type ScimClient } from '../directory/scim-tokens.js';
+import { authenticateIdentityToken } from '../filtering/identify.js';
 import { csrfTokenFor, resolveSession } from '../identity/sessions.js';
 import type { Runtime } from '../runtime.js';
 import type { App } from './app.js';
@@ -11,6 +12,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The SCIM client whose bearer token authenticated this request (routes with access `scim`). */
     scimClient: ScimClient | null;
+    /** The system whose identity-API token authenticated this request (routes with access `filter_agent`). */
+    filterAgent: { id: string; name: string } | null;
   }
 }
 
@@ -33,6 +36,7 @@ export function registerAuthHooks(app: App, runtime: Runtime): void {
   app.decorateRequest('auth', null);
   app.decorateRequest('sessionToken', null);
   app.decorateRequest('scimClient', null);
+  app.decorateRequest('filterAgent', null);
 
   app.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access;
@@ -45,6 +49,17 @@ export function registerAuthHooks(app: App, runtime: Runtime): void {
         throw new GatehouseError('scim_unauthorized', 401, match ? 'The SCIM token is not valid or has been revoked.' : 'Send a SCIM token as Authorization: Bearer <token>.');
       }
       request.scimClient = client;
+      return;
+    }
+    if (access === 'filter_agent') {
+      // RADIUS accounting or a device agent: an identity-API bearer token, never a session.
+      const match = BEARER.exec(request.headers.authorization ?? '');
+      const agent = match ? await authenticateIdentityToken(runtime.db.kysely, runtime.clock, match[1]!) : undefined;
+      if (!agent) {
+        reply.header('www-authenticate', 'Bearer realm="gatehouse-filtering"');
+        throw new GatehouseError('token_invalid', 401, match ? 'The identity token is not valid or has been revoked.' : 'Send an identity token as Authorization: Bearer <token>.');
+      }
+      request.filterAgent = agent;
       return;
     }
     const token = request.cookies[SESSION_COOKIE];

@@ -77,7 +77,7 @@ describe('authorization: every route × every role', () => {
         }
         continue;
       }
-      if (access === 'scim') {
+      if (access === 'scim' || access === 'filter_agent') {
         // Only a SCIM client's bearer token reaches these; a session cookie, however privileged, does not.
         expect(anonymous.statusCode, `${route} without a bearer token`).toBe(401);
         for (const role of roles) {

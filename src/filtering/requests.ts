@@ -1,0 +1,80 @@
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import type { Actor } from '../core/context.js';
+import { badRequest, GatehouseError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import type { Schema } from '../db/schema.js';
+import type { Runtime } from '../runtime.js';
+import { hostFromInput } from './lists-service.js';
+
+/**
+ * The block page's two actions (FI-13): "request access" (this site should be allowed for me) and
+ * "report this page" (wrongly blocked, or it should be blocked). Anyone on the network may send one,
+ * signed in or not; the person is taken from the session or from who is at the address. Stored for
+ * the governance issue's review, audited. Illegal content can never be requested.
+ */
+
+export const filterRequestSchema = z
+  .object({
+    action: z.enum(['request', 'report'], { error: 'must be request or report' }),
+    host: z.string().trim().min(1, 'is required').max(300),
+    url: z.string().trim().max(2000).nullable().optional(),
+    category: z.string().trim().max(200).nullable().optional(),
+    reason: z.string().trim().min(3, 'say briefly why (at least a few words)').max(1000, 'must be at most 1000 characters'),
+  })
+  .strict();
+
+export interface FilterRequestSummary {
+  id: string;
+  kind: string;
+  host: string;
+  url: string | null;
+  category: string | null;
+  reason: string;
+  status: string;
+  username: string | null;
+  clientIp: string | null;
+  deviceName: string | null;
+  createdAt: string;
+}
+
+export interface Requester {
+  accountId: string | null;
+  username: string | null;
+  deviceName: string | null;
+  ip: string;
+}
+
+/** At most this many from one address an hour: the page is public. */
+const PER_ADDRESS_PER_HOUR = 20;
+const recent = new Map<string, number[]>();
+
+export async function submitFilterRequest(rt: Runtime, input: z.infer<typeof filterRequestSchema>, who: Requester, blocked: { unblockable: boolean; category: string | null; kind: string | null }, requestId: string | null): Promise<FilterRequestSummary> {
+  const host = hostFromInput(input.host);
+  if (!host) throw badRequest('That is not a web address.');
+  const now = rt.clock.now().getTime();
+  const times = (recent.get(who.ip) ?? []).filter((t) => now - t < 3_600_000);
+  if (times.length >= PER_ADDRESS_PER_HOUR) throw new GatehouseError('too_many_requests', 429, 'Too many requests from this device in the last hour. Please ask a member of staff.');
+  if (input.action === 'request' && (blocked.kind === 'illegal' || blocked.kind === 'fallback')) {
+    throw new GatehouseError('not_unblockable', 400, 'This site is blocked for everyone by law (illegal content) and cannot be unblocked. If you think it is wrongly listed, choose “Report this page”.');
+  }
+  times.push(now);
+  recent.set(who.ip, times);
+  const id = newId();
+  const actor: Actor = who.accountId ? { id: who.accountId, name: who.username ?? 'unknown', role: null } : { id: null, name: `anonymous:${who.ip}`, role: null };
+  await rt.trail.transaction(actor, async (ctx) => {
+    await ctx.db
+      .insertInto('filter_request')
+      .values({ id, kind: input.action, host, url: input.url ?? null, category: blocked.category ?? input.category ?? null, reason: input.reason, status: 'open', account_id: who.accountId, username: who.username, client_ip: who.ip, device_name: who.deviceName, created_at: ctx.clock.now().toISOString(), decided_at: null, decided_by: null, decision_note: null })
+      .execute();
+    await ctx.audit.record({ action: input.action === 'request' ? 'filtering.access_requested' : 'filtering.page_reported', target: `filter_request:${id}`, severity: 'notice', details: { host, category: blocked.category ?? input.category ?? null, username: who.username, ip: who.ip } });
+  }, { ip: who.ip, requestId });
+  return (await listFilterRequests(rt.db.kysely, { status: 'open' })).find((r) => r.id === id)!;
+}
+
+export async function listFilterRequests(db: Kysely<Schema>, query: { status?: string | undefined }): Promise<FilterRequestSummary[]> {
+  let q = db.selectFrom('filter_request').selectAll();
+  if (query.status) q = q.where('status', '=', query.status);
+  const rows = await q.orderBy('created_at', 'desc').limit(500).execute();
+  return rows.map((r) => ({ id: r.id, kind: r.kind, host: r.host, url: r.url, category: r.category, reason: r.reason, status: r.status, username: r.username, clientIp: r.client_ip, deviceName: r.device_name, createdAt: r.created_at }));
+}
