@@ -30,7 +30,7 @@ import { searchTermOf, type FilterPoint } from '../point.js';
 export interface SquidRequest {
   channel: string | null;
   clientIp: string;
-  /** as Squid sent it (after %-decoding); `host:port` for CONNECT */
+  /** as Squid sent it (a URL, %-escapes kept); `host:port` for CONNECT */
   url: string;
   user: string | null;
   method: string | null;
@@ -89,7 +89,9 @@ export function parseRequest(line: string): { channel: string | null; request: S
   if (tokens.length < 2) return { channel, request: null, error: `no URL; ${FORMAT_HINT}` };
   const clientIp = squidDecode(tokens[0]!);
   if (!looksLikeIp(clientIp)) return { channel, request: null, error: `"${clientIp.slice(0, 60)}" is not a client address; ${FORMAT_HINT}` };
-  const url = squidDecode(tokens[1]!);
+  // Squid escapes the characters a URL may not hold (space, quotes, <, >, [, ] …) and leaves the
+  // URL's own %-escapes alone: already a valid URL, but for the brackets of an IPv6 host.
+  const url = tokens[1]!.replace(/%5[bB]/g, '[').replace(/%5[dD]/g, ']');
   if (url === '-' || url === '') return { channel, request: null, error: `no URL; ${FORMAT_HINT}` };
   const user = tokens[2] === undefined || tokens[2] === '-' ? null : squidDecode(tokens[2]);
   const method = tokens[3] === undefined || tokens[3] === '-' ? null : squidDecode(tokens[3]).toUpperCase();
@@ -100,7 +102,7 @@ function looksLikeIp(s: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(s) || (/^[0-9a-fA-F:.]+(%[\w.-]+)?$/.test(s) && s.includes(':'));
 }
 
-/** `host:port` (CONNECT's authority form, `[v6]:port` too), or null. */
+/** `host:port` (CONNECT's authority form, `[v6]:port` too), or null without a port. */
 export function splitAuthority(authority: string): { host: string; port: number } | null {
   let host: string;
   let rest: string;
@@ -111,11 +113,11 @@ export function splitAuthority(authority: string): { host: string; port: number 
     rest = authority.slice(close + 1);
   } else {
     const colon = authority.lastIndexOf(':');
-    if (colon === -1) return { host: authority, port: 443 };
+    if (colon === -1) return null;
     host = authority.slice(0, colon);
     rest = authority.slice(colon);
   }
-  if (rest === '') return host ? { host, port: 443 } : null;
+  // Squid always sends CONNECT's port.
   if (!/^:\d{1,5}$/.test(rest)) return null;
   const port = Number(rest.slice(1));
   if (!host || port < 1 || port > 65535 || host.includes('/') || host.includes('@')) return null;
@@ -166,7 +168,7 @@ export class SquidHelper {
     let url: URL | null = null;
     let dot = false;
     if (connect) {
-      const authority = splitAuthority(request.url);
+      const authority = splitAuthority(squidDecode(request.url));
       if (!authority) return this.broken(request.channel, `"${request.url.slice(0, 100)}" is not host:port for CONNECT`);
       host = authority.host;
       verdict = snapshot.decideUrl(host, '/', identity.policyIndex, now);
@@ -242,14 +244,12 @@ export function serveSquidHelper(helper: SquidHelper, input: Readable, output: W
           continue;
         }
         if (line.endsWith('\r')) line = line.slice(0, -1);
-        out += `${helper.answer(line)}\n`;
+        out += `${line.length > maxLine ? tooLong(helper, line, maxLine) : helper.answer(line)}\n`;
       }
       if (start < chunk.length) {
         pending += chunk.slice(start);
         if (pending.length > maxLine && !skipping) {
-          const channel = /^(\d{1,9})[ \t]/.exec(pending)?.[1] ?? null;
-          out += `${channel === null ? '' : `${channel} `}BH message=${squidEncode(`request line longer than ${maxLine} characters`)}\n`;
-          helper.stats.broken++;
+          out += `${tooLong(helper, pending, maxLine)}\n`;
           pending = '';
           skipping = true;
         } else if (skipping) pending = '';
@@ -261,11 +261,17 @@ export function serveSquidHelper(helper: SquidHelper, input: Readable, output: W
     });
     input.on('end', () => {
       // A last line without its newline still gets its answer.
-      if (pending && !skipping) output.write(`${helper.answer(pending.replace(/\r$/, ''))}\n`);
+      if (pending && !skipping) output.write(`${pending.length > maxLine ? tooLong(helper, pending, maxLine) : helper.answer(pending.replace(/\r$/, ''))}\n`);
       pending = '';
       finish();
     });
     input.on('error', finish);
     output.on('error', finish);
   });
+}
+
+function tooLong(helper: SquidHelper, line: string, maxLine: number): string {
+  helper.stats.broken++;
+  const channel = /^(\d{1,9})[ \t]/.exec(line)?.[1] ?? null;
+  return `${channel === null ? '' : `${channel} `}BH message=${squidEncode(`request line longer than ${maxLine} characters`)}`;
 }
