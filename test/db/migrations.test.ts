@@ -16,6 +16,7 @@ const RELEASED: Record<string, string> = {
   '0001-foundation.ts': 'efc32983',
   '0002-sign-in.ts': '8db861f1',
   '0003-passkey-challenges.ts': '6d710d12',
+  '0004-directory.ts': '1a989f7e',
 };
 
 const available = await dialects();
