@@ -39,6 +39,7 @@ import { registerScimRoutes } from '../directory/scim-routes.js';
 import { registerSharedSecretRoutes } from '../registers/shared-secret-routes.js';
 import { registerLeaverRoutes } from '../directory/leaver-routes.js';
 import { registerFilteringRoutes } from '../filtering/routes.js';
+import { registerProxyPacRoutes } from '../filtering/proxy/pac-route.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -222,6 +223,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerSharedSecretRoutes(app, runtime);
   registerLeaverRoutes(app, runtime);
   registerFilteringRoutes(app, runtime);
+  registerProxyPacRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }
