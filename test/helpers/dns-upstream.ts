@@ -26,8 +26,9 @@ export interface StubUpstreamOptions {
   synthesize?: boolean;
   silent?: boolean;
   servfail?: boolean;
+  /** every UDP answer truncated (so the asker must retry over TCP) */
   truncateUdp?: boolean;
-  /** answer only over TCP (UDP answers are truncated) for these names */
+  /** address to listen on (127.0.0.1) */
   host?: string;
 }
 
@@ -53,6 +54,7 @@ export async function startStubUpstream(options: StubUpstreamOptions = {}): Prom
   const records = new Map(Object.entries(options.records ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
   const nx = new Set((options.nxdomain ?? []).map((n) => n.toLowerCase()));
   const queries: StubUpstream['queries'] = [];
+  const isNx = (name: string) => [...nx].some((n) => name === n || name.endsWith(`.${n}`));
 
   function answer(query: dnsPacket.Packet, tcp: boolean): Buffer | null {
     const q = query.questions?.[0];
@@ -68,7 +70,8 @@ export async function startStubUpstream(options: StubUpstreamOptions = {}): Prom
       questions: [q],
       additionals: opt ? [{ name: '.', type: 'OPT', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as dnsPacket.Answer] : [],
     };
-    if (options.servfail) return dnsPacket.encode({ ...base, rcode: 'SERVFAIL' } as dnsPacket.Packet);
+    // dns-packet takes the rcode in the low four bits of `flags`.
+    if (options.servfail) return dnsPacket.encode({ ...base, flags: base.flags | 2 } as dnsPacket.Packet);
     const soa = {
       name: 'example',
       type: 'SOA',
@@ -76,18 +79,23 @@ export async function startStubUpstream(options: StubUpstreamOptions = {}): Prom
       data: { mname: 'ns.example', rname: 'hostmaster.example', serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: options.negativeTtl ?? 60 },
     } as dnsPacket.Answer;
     let answers: dnsPacket.Answer[] = [];
-    let rcode = 'NOERROR';
+    let rcode = 0;
     const fixed = records.get(name);
     if (fixed) {
       answers = fixed.filter((r) => r.type === q.type || r.type === 'CNAME').map((r) => ({ name: q.name, type: r.type, class: 'IN', ttl: r.ttl ?? ttl, data: r.data }) as dnsPacket.Answer);
-    } else if (!nx.has(name) && options.synthesize) {
+    } else if (!isNx(name) && options.synthesize) {
       const h = hashName(name);
       if (q.type === 'A') answers = [{ name: q.name, type: 'A', ttl, data: `10.${(h >>> 16) & 255}.${(h >>> 8) & 255}.${h & 255}` } as dnsPacket.Answer];
       if (q.type === 'AAAA') answers = [{ name: q.name, type: 'AAAA', ttl, data: `fd00::${(h >>> 16).toString(16)}:${(h & 0xffff).toString(16)}` } as dnsPacket.Answer];
-    } else rcode = 'NXDOMAIN';
-    const packet = { ...base, rcode, answers, authorities: answers.length === 0 ? [soa] : [] } as dnsPacket.Packet;
-    if (options.truncateUdp && !tcp) return dnsPacket.encode({ ...base, flags: base.flags | dnsPacket.TRUNCATED_RESPONSE } as dnsPacket.Packet);
-    return dnsPacket.encode(packet);
+    } else rcode = 3;
+    const packet = { ...base, flags: base.flags | rcode, answers, authorities: answers.length === 0 ? [soa] : [] } as dnsPacket.Packet;
+    const encoded = dnsPacket.encode(packet);
+    // Over UDP an answer larger than the asker's EDNS size (512 without EDNS) is truncated.
+    const limit = (query.additionals ?? []).find((a) => a.type === 'OPT') as { udpPayloadSize?: number } | undefined;
+    if (!tcp && (options.truncateUdp || encoded.length > Math.max(512, limit?.udpPayloadSize ?? 512))) {
+      return dnsPacket.encode({ ...base, flags: base.flags | dnsPacket.TRUNCATED_RESPONSE } as dnsPacket.Packet);
+    }
+    return encoded;
   }
 
   const udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
