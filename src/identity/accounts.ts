@@ -109,6 +109,13 @@ export async function getAccount(rt: Runtime, id: string): Promise<AccountSummar
   return summarise(rt, await load(rt, id));
 }
 
+/** Guest-desk accounts are allocated and freed at the guest desk only (AC-05), never by hand. */
+function protectGuestPool(account: Account): void {
+  if (account.source === 'guest-pool') {
+    throw new GatehouseError('guest_pool_account', 409, `${account.username} belongs to the guest desk: allocate it to a visitor there, which gives it a password until the visit ends.`);
+  }
+}
+
 function protectBreakGlass(account: Account, what: string): void {
   if (account.is_break_glass) {
     throw new GatehouseError('break_glass_protected', 403, `The master (break-glass) account cannot be ${what} by any administrator (AC-08).`);
@@ -171,6 +178,7 @@ export async function createAdministratorAccount(rt: Runtime, actor: Actor, ever
 export async function issueTemporaryPassword(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }) {
   const account = await load(rt, id);
   protectBreakGlass(account, 'given a temporary password');
+  protectGuestPool(account);
   if (account.id === actor.id) throw new GatehouseError('own_account', 409, 'Change your own password from My account.');
   // AC-10: a password that has been in use (not a new account's first one) is reset for staff only
   // through a request a second person approves.
@@ -208,6 +216,7 @@ export const accountChangeSchema = z
 export async function changeAccount(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof accountChangeSchema>, m: { ip: string | null; requestId: string | null }) {
   const account = await load(rt, id);
   if (input.status === 'disabled') protectBreakGlass(account, 'disabled');
+  if (input.status !== undefined || input.role !== undefined) protectGuestPool(account);
   if (input.role !== undefined) protectBreakGlass(account, 'demoted');
   if (account.id === actor.id && (input.status !== undefined || input.role !== undefined)) throw forbidden('You cannot change your own account’s status or role.');
   if (account.status === 'left' && input.status) throw new GatehouseError('account_left', 409, 'This person has left; their record is kept as it was. Create a new account if they return.');

@@ -339,6 +339,22 @@ for (const dialect of await dialects()) {
       await allocated(t, admin, { ...ADA, visitorName: 'Grace Hopper', expectedEnd: '15:00' });
     });
 
+    it('AC-05 guest-desk accounts are allocated only at the desk: not enabled or given a password by hand', async () => {
+      const { admin } = await desk();
+      await addPool(t, admin, 1);
+      const pool = await t.runtime.db.kysely.selectFrom('account').select('id').where('source', '=', 'guest-pool').executeTakeFirstOrThrow();
+      for (const [method, url, payload] of [
+        ['PATCH', `/api/accounts/${pool.id}`, { status: 'active' }],
+        ['POST', `/api/accounts/${pool.id}/temporary-password`, undefined],
+      ] as const) {
+        const r = await t.app.inject({ method, url, headers: admin.headers, ...(payload ? { payload } : {}) });
+        expect(r.statusCode, url).toBe(409);
+        expect(r.json().error.code).toBe('guest_pool_account');
+      }
+      const still = await t.runtime.db.kysely.selectFrom('account').select(['status', 'password_hash']).where('id', '=', pool.id).executeTakeFirstOrThrow();
+      expect(still).toEqual({ status: 'disabled', password_hash: null });
+    });
+
     it('AC-05 explains bad input and changes nothing', async () => {
       const { admin, office } = await desk();
       for (const count of [0, 51, 2.5, 'three']) {
