@@ -249,7 +249,33 @@ function runHelper(args: string[], input: string): Promise<{ code: number | null
   });
 }
 
+/** Every package the module imports, statically or dynamically, through its relative imports. */
+function packagesImportedBy(entry: string): Set<string> {
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'([^']+)'|import\(\s*'([^']+)'\s*\)/g)) {
+      const spec = (m[1] ?? m[2])!;
+      if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts')));
+      else packages.add(spec.startsWith('node:') ? 'node:' : spec.split('/')[0]!);
+    }
+  };
+  visit(entry);
+  return packages;
+}
+
 describe('gatehouse squid-helper (the process)', () => {
+  it('FI-01 starts fast: nothing in its import graph loads the database, the HTTP server, commander or zod', () => {
+    const packages = packagesImportedBy(CLI);
+    expect([...packages].sort()).toEqual(['node:', 're2js', 'yaml']);
+    // The launcher sends squid-helper straight to that module, before the full CLI is loaded.
+    const launcher = readFileSync(path.join(ROOT, 'bin', 'gatehouse.js'), 'utf8');
+    expect(launcher).toContain("'squid-helper': ['../dist/filtering/squid/cli.js', 'squidHelperMain']");
+  });
+
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'gh-squid-'));
