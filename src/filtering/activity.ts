@@ -14,8 +14,7 @@ import type { ActivityRecord } from './point.js';
  * each daily purge writes one audit event with the count.
  */
 
-const COLUMNS = 14;
-// SQLite allows 32,766 bound values per statement, PostgreSQL 65,535: stay well below both.
+// 14 columns a row. SQLite allows 32,766 bound values per statement, PostgreSQL 65,535: stay well below both.
 const ROWS_PER_INSERT = 1000;
 
 export class ActivityWriter {
@@ -50,9 +49,9 @@ export class ActivityWriter {
     return this.buffer.length;
   }
 
-  /** Writes what is buffered; concurrent calls wait for the same write. */
+  /** Writes what is buffered (after any write under way); one write at a time. */
   async flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
+    while (this.flushing) await this.flushing;
     if (this.buffer.length === 0) return;
     const batch = this.buffer;
     this.buffer = [];
@@ -75,7 +74,6 @@ export class ActivityWriter {
             rule: r.rule,
             policy: r.policy,
           }));
-          void COLUMNS;
           await this.db.insertInto('filter_activity').values(rows).execute();
           this.written += rows.length;
         }

@@ -370,7 +370,8 @@ export class FilterSnapshot {
    * interned verdict; allocates nothing for ASCII names.
    */
   decide(host: string, policy: number, now: number): Verdict {
-    if (now >= this.minuteEnd) this.refresh(now);
+    // A time outside the minute last applied (later, or earlier: "test a URL" at another time) re-applies schedules.
+    if (now >= this.minuteEnd || now < this.minuteEnd - 60_000) this.refresh(now);
     const p = this.policies[policy]!;
     let end = host.length;
     if (end > 0 && host.charCodeAt(end - 1) === 46) end--;
