@@ -83,6 +83,16 @@ users:
     for (const w of warnings) expect(w).toMatch(/^no list provides .+; left out of the policies$/);
   });
 
+  it('FI-01 the example policy file in docs/squid/ loads over the UT1 lists', async () => {
+    const example = readFileSync(path.join(ROOT, 'docs', 'squid', 'filter.example.yaml'), 'utf8');
+    file('school-block.txt', 'blocked.example\n');
+    const s = await loadStandalone({ ut1: UT1, policyFile: file('example.yaml', example) });
+    expect(s.policies).toEqual(['pupils', 'staff', 'unknown']);
+    expect(s.point.identify('10.20.5.17')).toMatchObject({ policyId: 'pupils', deviceName: 'Library kiosk' });
+    expect(s.point.identify('10.20.5.18').policyId).toBe('staff');
+    expect(s.snapshot.decide('www.0-casino.info', s.point.identify('10.10.1.1').policyIndex, EVENING)).toMatchObject({ action: 'block', category: 'gambling', policy: 'Pupils' });
+  });
+
   it('says what is wrong with a policy file, in words', async () => {
     const load = (text: string, name = 'bad.yaml') => loadStandalone({ policyFile: file(name, text) });
     await expect(load('policies: {p: {}}\nclients: [{ address: 10.0.0.0/33, policy: p }]')).rejects.toThrow('clients[0]: "10.0.0.0/33" is not an IP address or CIDR range');
