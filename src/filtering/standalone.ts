@@ -29,7 +29,10 @@ import type { ActivityRecord, ClientIdentity, FilterPoint } from './point.js';
  *
  * Without `policies`, the shipped profile's starting policies are used (pupils, staff, guests,
  * administrators, unknown). A policy that names no allow or block lists uses all of the file's lists
- * of that kind. A category that no list provides is left out with a warning.
+ * of that kind; SafeSearch is on (YouTube moderate) unless a policy says otherwise. A category that
+ * no list provides is left out with a warning. The shapes `gatehouse dns --policies` files use are
+ * read too: `policies` as a list of `{ id, … }`, `safeSearch: { search, youtube }`, and
+ * `clients: { 10.1.0.0/16: pupils }`.
  */
 
 export interface StandaloneOptions {
@@ -165,7 +168,10 @@ function policyInput(id: string, raw: unknown, lists: CategoryInput[]): PolicyIn
     schedules,
     allowLists: raw.allowLists === undefined ? lists.filter((l) => l.kind === 'allow').map((l) => l.id) : strings(raw.allowLists, `${where}.allowLists`),
     blockLists: raw.blockLists === undefined ? lists.filter((l) => l.kind === 'block').map((l) => l.id) : strings(raw.blockLists, `${where}.blockLists`),
-    safeSearch: { search: oneOf(raw.safeSearch, ['on', 'off'] as const, `${where}.safeSearch`, 'off'), youtube: oneOf(raw.youtube, ['off', 'moderate', 'strict'] as const, `${where}.youtube`, 'off') },
+    // `safeSearch: "on"` with `youtube: strict` (as in the profile), or `safeSearch: { search, youtube }`.
+    safeSearch: isObj(raw.safeSearch)
+      ? { search: oneOf(raw.safeSearch.search, ['on', 'off'] as const, `${where}.safeSearch.search`, 'on'), youtube: oneOf(raw.safeSearch.youtube, ['off', 'moderate', 'strict'] as const, `${where}.safeSearch.youtube`, 'moderate') }
+      : { search: oneOf(raw.safeSearch, ['on', 'off'] as const, `${where}.safeSearch`, 'on'), youtube: oneOf(raw.youtube, ['off', 'moderate', 'strict'] as const, `${where}.youtube`, 'moderate') },
     defaultAction: oneOf(raw.defaultAction, ['allow', 'block'] as const, `${where}.defaultAction`, 'allow'),
     downloadsAllowed: (raw.downloadsAllowed as boolean | undefined) ?? false,
   };
@@ -203,7 +209,18 @@ export async function loadStandalone(options: StandaloneOptions): Promise<Standa
   categories.push(...lists);
 
   let rawPolicies: Obj;
-  if (doc.policies !== undefined) {
+  if (Array.isArray(doc.policies)) {
+    // The list form (`- id: pupils …`, as `gatehouse dns --policies` files have it).
+    rawPolicies = {};
+    doc.policies.forEach((p, i) => {
+      if (!isObj(p)) throw new StandaloneError(`policies[${i}] must be a mapping with an id`);
+      const { id, ...rest } = p;
+      const key = str(id, `policies[${i}].id`);
+      if (key in rawPolicies) throw new StandaloneError(`policies: "${key}" is given twice`);
+      rawPolicies[key] = rest;
+    });
+    if (Object.keys(rawPolicies).length === 0) throw new StandaloneError('policies must name at least one policy');
+  } else if (doc.policies !== undefined) {
     if (!isObj(doc.policies) || Object.keys(doc.policies).length === 0) throw new StandaloneError('policies must map policy ids to their settings');
     rawPolicies = doc.policies;
   } else {
@@ -246,6 +263,8 @@ export async function loadStandalone(options: StandaloneOptions): Promise<Standa
 
 function parseClients(raw: unknown, ids: string[]): ClientRule[] {
   if (raw === undefined || raw === null) return [];
+  // The short form: `clients: { 10.1.0.0/16: pupils }`.
+  if (isObj(raw)) raw = Object.entries(raw).map(([address, policy]) => ({ address, policy }));
   if (!Array.isArray(raw)) throw new StandaloneError('clients must be a list of { address, policy, name }');
   return raw.map((c, i) => {
     const where = `clients[${i}]`;

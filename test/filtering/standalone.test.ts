@@ -93,6 +93,33 @@ users:
     expect(s.snapshot.decide('www.0-casino.info', s.point.identify('10.10.1.1').policyIndex, EVENING)).toMatchObject({ action: 'block', category: 'gambling', policy: 'Pupils' });
   });
 
+  it('FI-02 reads the same file as gatehouse dns: policies as a list, clients as address: policy, safeSearch as an object', async () => {
+    const s = await loadStandalone({
+      policyFile: file(
+        'dns-style.yaml',
+        [
+          'unknownPolicy: pupils',
+          'policies:',
+          '  - { id: pupils, name: Pupils, blockedCategories: [adult, games], blockLists: [school-block], safeSearch: { search: "on", youtube: strict } }',
+          '  - { id: staff, name: Staff, blockedCategories: [adult] }',
+          'clients:',
+          '  127.0.0.0/24: pupils',
+          '  127.0.0.2: staff',
+          'lists:',
+          '  - { id: school-block, name: School block list, kind: block, domains: [blocked.example] }',
+        ].join('\n'),
+      ),
+    });
+    expect(s.policies).toEqual(['pupils', 'staff']);
+    expect(s.point.identify('127.0.0.2').policyId).toBe('staff');
+    expect(s.point.identify('127.0.0.9').policyId).toBe('pupils');
+    const pupils = s.point.identify('127.0.0.9').policyIndex;
+    expect(s.snapshot.decide('blocked.example', pupils, EVENING).rule).toBe('school-block');
+    expect(s.snapshot.decide('www.youtube.com', pupils, EVENING)).toMatchObject({ action: 'rewrite', target: 'restrict.youtube.com' });
+    // SafeSearch is on unless a policy turns it off (YouTube moderate).
+    expect(s.snapshot.decide('www.youtube.com', s.point.identify('127.0.0.2').policyIndex, EVENING)).toMatchObject({ action: 'rewrite', target: 'restrictmoderate.youtube.com' });
+  });
+
   it('says what is wrong with a policy file, in words', async () => {
     const load = (text: string, name = 'bad.yaml') => loadStandalone({ policyFile: file(name, text) });
     await expect(load('policies: {p: {}}\nclients: [{ address: 10.0.0.0/33, policy: p }]')).rejects.toThrow('clients[0]: "10.0.0.0/33" is not an IP address or CIDR range');
