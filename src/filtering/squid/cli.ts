@@ -23,7 +23,7 @@ export interface SquidHelperCliOptions {
 export const SQUID_HELPER_USAGE = `Usage: gatehouse squid-helper [--ut1 FOLDER] [--policy FILE] [--unknown-policy ID] [--activity FILE] [--check]
 
 Squid external ACL helper (docs/squid.md). In squid.conf:
-  external_acl_type gatehouse ttl=60 negative_ttl=60 concurrency=50 children-max=2 children-startup=1 %SRC %>ru %un %METHOD /usr/local/bin/gatehouse squid-helper --policy /etc/gatehouse/filter.yaml
+  external_acl_type gatehouse ttl=60 negative_ttl=60 concurrency=50 children-max=2 children-startup=2 %SRC %>ru %un %METHOD /usr/local/bin/gatehouse squid-helper --policy /etc/gatehouse/filter.yaml
   acl gatehouse external gatehouse
   http_access deny !gatehouse
 

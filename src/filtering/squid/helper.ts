@@ -9,7 +9,7 @@ import { searchTermOf, type FilterPoint } from '../point.js';
  *
  * squid.conf (docs/squid.md has the whole snippet):
  *
- *   external_acl_type gatehouse ttl=60 negative_ttl=60 concurrency=50 children-max=2 children-startup=1 \
+ *   external_acl_type gatehouse ttl=60 negative_ttl=60 concurrency=50 children-max=2 children-startup=2 \
  *       %SRC %>ru %un %METHOD /usr/local/bin/gatehouse squid-helper --policy /etc/gatehouse/filter.yaml
  *   acl gatehouse external gatehouse
  *   http_access deny !gatehouse
