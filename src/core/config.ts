@@ -241,6 +241,27 @@ export const settings = {
     schema: z.string().regex(/^[A-Za-z0-9.,\s_-]+$/, 'must be domain names separated by commas, e.g. school.internal,intranet.example.org'),
     description: 'Domains the PAC file sends directly rather than through the proxy (the school’s own intranet), besides private addresses and plain host names.',
   },
+  dnsPort: {
+    env: 'GATEHOUSE_DNS_PORT',
+    schema: port,
+    description: 'UDP and TCP port of the protective DNS resolver that `serve` runs with the policies and lists in the database (53 for devices; DHCP hands out this server). Unset: no resolver in `serve`.',
+  },
+  dnsHost: {
+    env: 'GATEHOUSE_DNS_HOST',
+    schema: z.string().min(1, 'must be an interface address such as 0.0.0.0'),
+    description: 'Address the DNS resolver in `serve` answers on (default: the HTTP server’s host). Use 0.0.0.0 (or ::) to serve the school network.',
+  },
+  dnsUpstreams: {
+    env: 'GATEHOUSE_DNS_UPSTREAMS',
+    schema: z.string().regex(/^[0-9A-Fa-f.:[\]]+(,\s*[0-9A-Fa-f.:[\]]+)*$/, 'must be resolver addresses separated by commas, e.g. 9.9.9.9,149.112.112.112'),
+    default: '9.9.9.9,149.112.112.112',
+    description: 'Resolvers the DNS resolver in `serve` forwards allowed names to, in order of preference (address or address:port).',
+  },
+  dnsBlockAddress: {
+    env: 'GATEHOUSE_DNS_BLOCK_ADDRESS',
+    schema: z.string().regex(/^[0-9.]+$/, 'must be an IPv4 address'),
+    description: 'Answer blocked names with this address (the block page: this server’s address, with the proxy or a web server showing /blocked) instead of “no such name”.',
+  },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof settings;
@@ -270,6 +291,10 @@ export interface Config {
   signInFailuresPerAddress: number;
   secretKeyFile: string | undefined;
   shutdownGraceSeconds: number;
+  dnsPort: number | undefined;
+  dnsHost: string | undefined;
+  dnsUpstreams: string;
+  dnsBlockAddress: string | undefined;
   proxyPort: number | undefined;
   proxyHost: string | undefined;
   proxyPublicHost: string | undefined;

@@ -255,6 +255,20 @@ export class FilterService implements FilterPoint {
     return { ...snapshot.explain(host, snapshot.policy(policyId), at.getTime(), path), url, policyId };
   }
 
+  /**
+   * Proxy authentication (FI-01): a Gatehouse username and password (an active account that may sign
+   * in; no second factor over Basic authentication, so administrators are refused). The proxy keeps
+   * its own short cache; a success remembers the person at the address for DNS filtering too.
+   */
+  async checkProxyPassword(username: string, password: string, ip: string): Promise<boolean> {
+    const name = username.trim().toLowerCase().slice(0, 64);
+    const account = await this.rt.db.kysely.selectFrom('account').select(['password_hash', 'status', 'role', 'locked_at', 'access_ends_at']).where('username', '=', name).executeTakeFirst();
+    const usable = account && account.status === 'active' && account.password_hash && !account.locked_at && account.role !== 'administrator' && !(account.access_ends_at && account.access_ends_at <= this.rt.clock.now().toISOString());
+    const ok = usable ? await this.rt.hasher.verify(account.password_hash!, password) : await this.rt.hasher.verifyNothing(password);
+    if (ok && usable) this.noteProxyUser(ip, name);
+    return Boolean(ok && usable);
+  }
+
   /** The person the proxy authenticated is remembered at the address (FI-01): at most once per 10 minutes. */
   private readonly proxySeen = new Map<string, number>();
   noteProxyUser(ip: string, username: string): void {

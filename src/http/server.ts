@@ -9,6 +9,7 @@ import { SetupGate } from '../school/setup-gate.js';
 import { buildApp, type App } from './app.js';
 import { ProcessLock } from '../core/process-lock.js';
 import { scheduleGuestSweep } from '../guests/service.js';
+import { startFiltering } from '../filtering/serve.js';
 
 export interface RunningServer {
   app: App;
@@ -60,6 +61,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
     logger.info({ url, database: runtime.db.dialect }, 'Gatehouse is listening');
     // Scheduled work: guest visits end on time and visitor details are wiped (AC-05).
     const guestSweep = scheduleGuestSweep(runtime);
+    // Internet filtering: the service, and the DNS resolver and proxy when their ports are set.
+    const filtering = await startFiltering(runtime, url);
 
     const activeRuntime = runtime;
     let stopping: Promise<void> | undefined;
@@ -73,6 +76,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
         }, config.shutdownGraceSeconds * 1000);
         grace.unref();
         try {
+          await filtering.stop();
           await app.close();
           await guestSweep.stop();
           await activeRuntime.close();

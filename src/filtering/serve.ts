@@ -1,0 +1,67 @@
+import type { Runtime } from '../runtime.js';
+import { startDnsServer, type DnsServerHandle } from './dns/server.js';
+import { startProxy, type ProxyHandle } from './proxy/proxy.js';
+import { filterServiceFor, filteringConfigured } from './service.js';
+
+/**
+ * Filtering inside `serve`: the FilterService (lists on their schedules, policies, who is where,
+ * the activity log) and, when their ports are set, the protective DNS resolver (GATEHOUSE_DNS_PORT)
+ * and the filtering proxy (GATEHOUSE_PROXY_PORT), both reading the service's snapshot. Off by
+ * default: without the ports, `serve` answers the console and the API only.
+ */
+export interface RunningFiltering {
+  dns: DnsServerHandle | null;
+  proxy: ProxyHandle | null;
+  stop(): Promise<void>;
+}
+
+export async function startFiltering(rt: Runtime, consoleUrl: string): Promise<RunningFiltering> {
+  const { config, logger } = rt;
+  const service = filterServiceFor(rt);
+  const configured = await filteringConfigured(rt);
+  // The service runs whether or not lists exist yet: an administrator may add the first in the console.
+  await service.start({ fetch: configured });
+  const now = () => rt.clock.now().getTime();
+  let dns: DnsServerHandle | null = null;
+  let proxy: ProxyHandle | null = null;
+  try {
+    if (config.dnsPort !== undefined) {
+      dns = await startDnsServer(service, {
+        host: config.dnsHost ?? config.host,
+        port: config.dnsPort,
+        upstreams: config.dnsUpstreams.split(',').map((u) => u.trim()).filter(Boolean),
+        blockAnswer: config.dnsBlockAddress ? 'address' : 'nxdomain',
+        blockPage: { ipv4: config.dnsBlockAddress ?? null },
+        now,
+        onError: (error) => logger.warn({ err: error }, 'DNS resolver: socket error'),
+      });
+      logger.info({ dns: { address: dns.address, port: dns.port } }, 'protective DNS resolver answering');
+    }
+    if (config.proxyPort !== undefined) {
+      proxy = await startProxy(service, {
+        host: config.proxyHost ?? config.host,
+        port: config.proxyPort,
+        consoleUrl,
+        forwardedFor: config.proxyForwardedFor,
+        connectPorts: config.proxyConnectPorts.split(',').map((p) => Number(p.trim())),
+        auth: 'optional',
+        authenticate: (user, password, ip) => service.checkProxyPassword(user, password, ip),
+        now,
+        logger,
+      });
+      logger.info({ proxy: { host: proxy.host, port: proxy.port } }, 'filtering proxy listening');
+    }
+  } catch (error) {
+    await dns?.close().catch(() => undefined);
+    await service.stop();
+    throw error;
+  }
+  return {
+    dns,
+    proxy,
+    async stop() {
+      await Promise.all([dns?.close(), proxy?.close()]);
+      await service.stop();
+    },
+  };
+}
