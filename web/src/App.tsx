@@ -17,12 +17,18 @@ import { ImportPage } from './pages/ImportPage';
 import { LeaversPage } from './pages/LeaversPage';
 import { SecretsPage } from './pages/SecretsPage';
 import { ScimPage } from './pages/ScimPage';
+import { FilterPoliciesPage } from './pages/FilterPoliciesPage';
+import { FilterTestPage } from './pages/FilterTestPage';
+import { FilterListsPage } from './pages/FilterListsPage';
+import { FilterActivityPage } from './pages/FilterActivityPage';
+import { FilterDevicesPage, FilterRequestsPage } from './pages/FilterDevicesPage';
+import { BlockedPage, ConnectPage } from './pages/FilterPublicPages';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
 
 /** Where each section sits in the side navigation; a section not listed goes under "More". */
-const navGroups = ['', 'People', 'Access', 'Records', 'School', 'More', 'You'] as const;
+const navGroups = ['', 'People', 'Access', 'Filtering', 'Records', 'School', 'More', 'You'] as const;
 const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/': '',
   '/accounts': 'People',
@@ -34,6 +40,12 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/resets': 'Access',
   '/guests': 'Access',
   '/access': 'Access',
+  '/filtering': 'Filtering',
+  '/filtering/test': 'Filtering',
+  '/filtering/lists': 'Filtering',
+  '/filtering/activity': 'Filtering',
+  '/filtering/devices': 'Filtering',
+  '/filtering/requests': 'Filtering',
   '/secrets': 'Records',
   '/audit': 'Records',
   '/school': 'School',
@@ -96,6 +108,28 @@ export function App() {
       </Frame>
     );
   }
+  // Filtering's public pages: the block page's target and the captive sign-in, signed in or not.
+  if (path === '/blocked') {
+    return (
+      <Frame schoolName={info.school?.name ?? null} account={account ?? undefined}>
+        <BlockedPage account={account} />
+      </Frame>
+    );
+  }
+  if (path === '/connect') {
+    return (
+      <Frame schoolName={info.school?.name ?? null} account={account ?? undefined}>
+        <ConnectPage
+          account={account}
+          schoolName={info.school?.name ?? ''}
+          onSignedIn={(outcome) => {
+            setCsrfToken(outcome.csrfToken);
+            setAccount(outcome.account!);
+          }}
+        />
+      </Frame>
+    );
+  }
   if (!account && path === '/reset') {
     return (
       <Frame schoolName={info.school?.name ?? null}>
@@ -144,6 +178,12 @@ export function App() {
     { href: '/leavers', label: 'Leavers', show: may(account, 'leavers.manage'), render: () => <LeaversPage /> },
     { href: '/secrets', label: 'Shared secrets', show: may(account, 'secrets.read'), render: () => <SecretsPage account={account} /> },
     { href: '/provisioning', label: 'Provisioning', show: may(account, 'directory.manage'), render: () => <ScimPage /> },
+    { href: '/filtering', label: 'Policies', show: may(account, 'filtering.read'), render: () => <FilterPoliciesPage account={account} /> },
+    { href: '/filtering/test', label: 'Test an address', show: may(account, 'filtering.read'), render: () => <FilterTestPage /> },
+    { href: '/filtering/lists', label: 'Lists', show: may(account, 'filtering.read'), render: () => <FilterListsPage account={account} /> },
+    { href: '/filtering/activity', label: 'Activity', show: may(account, 'activity.read'), render: () => <FilterActivityPage /> },
+    { href: '/filtering/devices', label: 'Devices', show: may(account, 'filtering.read'), render: () => <FilterDevicesPage account={account} /> },
+    { href: '/filtering/requests', label: 'Requests', show: may(account, 'filtering.read'), render: () => <FilterRequestsPage /> },
     { href: '/policy', label: 'Policy', show: may(account, 'profile.read'), render: () => <PolicyPage canManageAup={may(account, 'aup.manage')} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
