@@ -11,6 +11,7 @@ import { compileSnapshot, type PolicyInput } from '../../src/filtering/engine/sn
 import { StaticFilterPoint } from '../../src/filtering/point.js';
 import { startProxy, type ProxyHandle } from '../../src/filtering/proxy/proxy.js';
 import { serverNameOf } from '../../src/filtering/proxy/client-hello.js';
+import { ChunkedDecoder, parseResponseHead } from '../../src/filtering/proxy/upstream.js';
 
 /**
  * The filtering proxy with real clients: curl -x against a local origin (plain HTTP) and a local
@@ -60,6 +61,9 @@ let origin: http.Server;
 let originPort: number;
 let originConnections = 0;
 const seen: Seen[] = [];
+let raw: net.Server;
+let rawPort: number;
+let rawConnections = 0;
 let tls: https.Server;
 let tlsPort: number;
 let tlsRequests = 0;
@@ -128,6 +132,10 @@ beforeAll(async () => {
         setTimeout(() => res.end('two'), 20);
         return;
       }
+      if (req.url === '/not-modified') {
+        res.writeHead(304, { etag: '"v1"' });
+        return res.end();
+      }
       res.writeHead(200, { 'content-type': 'text/plain', 'x-origin': 'yes' });
       res.end(`hello from ${req.headers.host}${req.method === 'POST' ? ` got ${Buffer.concat(chunks).length} bytes` : ''}`);
     });
@@ -136,6 +144,30 @@ beforeAll(async () => {
     s.id = ++originConnections;
   });
   originPort = await listen(origin);
+  // An origin by hand: a close-delimited answer, and a kept-alive connection it drops on reuse.
+  raw = net.createServer((socket) => {
+    rawConnections++;
+    let served = 0;
+    let buffered = '';
+    socket.on('data', (d) => {
+      buffered += d.toString('latin1');
+      while (buffered.includes('\r\n\r\n')) {
+        const head = buffered.slice(0, buffered.indexOf('\r\n\r\n'));
+        buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
+        const path = head.split(' ')[1];
+        if (path === '/until-close') {
+          socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it, until the origin closes');
+          return;
+        }
+        if (served++ > 0) {
+          socket.destroy(); // as an origin does when its idle timeout fires just as a request arrives
+          return;
+        }
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nfirst');
+      }
+    });
+  });
+  rawPort = await listen(raw);
   tls = https.createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) }, (req, res) => {
     tlsRequests++;
     res.end(`secure hello ${req.headers.host}`);
@@ -159,6 +191,7 @@ afterAll(async () => {
   await proxy?.close();
   await authProxy?.close();
   origin?.close();
+  raw?.close();
   tls?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -224,6 +257,28 @@ describe('filtering proxy (curl -x)', () => {
     const chunked = await viaProxy(`http://allowed.example:${originPort}/stream`);
     expect(bodyOf(chunked)).toBe('one,two');
     expect(chunked.stdout).not.toMatch(/^x-private:/im);
+  });
+
+  it('FI-03 HEAD, 304, a chunked upload, a close-delimited answer, and an origin that drops a reused connection all come through', async () => {
+    const head = await viaProxy(`http://allowed.example:${originPort}/one`, ['-I']);
+    expect(statusOf(head)).toBe(200);
+    expect(head.stdout).toMatch(/^x-origin: yes/im);
+    const notModified = await viaProxy(`http://allowed.example:${originPort}/not-modified`, ['-H', 'If-None-Match: "v1"']);
+    expect(statusOf(notModified)).toBe(304);
+    expect(bodyOf(notModified)).toBe('');
+    writeFileSync(path.join(dir, 'chunked.txt'), 'y'.repeat(70_000));
+    const chunked = await viaProxy(`http://allowed.example:${originPort}/upload`, ['-H', 'Transfer-Encoding: chunked', '--data-binary', `@${path.join(dir, 'chunked.txt')}`]);
+    expect(bodyOf(chunked)).toBe(`hello from allowed.example:${originPort} got 70000 bytes`);
+    expect(seen.at(-1)!.headers['transfer-encoding']).toBe('chunked');
+    const untilClose = await viaProxy(`http://raw.example:${rawPort}/until-close`);
+    expect(statusOf(untilClose)).toBe(200);
+    expect(bodyOf(untilClose)).toBe('all of it, until the origin closes');
+    // The second request reuses the kept-alive connection, which the origin drops: the proxy
+    // tries once more on a fresh connection and the browser never knows.
+    const before = rawConnections;
+    expect(bodyOf(await viaProxy(`http://raw.example:${rawPort}/a`))).toBe('first');
+    expect(bodyOf(await viaProxy(`http://raw.example:${rawPort}/b`))).toBe('first');
+    expect(rawConnections - before).toBe(2);
   });
 
   it('FI-03 an origin that cannot be found gets a clear 502 page', async () => {
@@ -385,3 +440,33 @@ function rawConnect(port: number, target: string): Promise<string> {
     socket.on('error', () => resolve(got));
   });
 }
+
+describe('origin response reading', () => {
+  it('FI-03 decodes a chunked body split anywhere, with extensions and trailers, and refuses malformed ones', () => {
+    const wire = Buffer.from('4\r\nWiki\r\n5;ext=1\r\npedia\r\nD\r\n in\r\n\r\nchunks\r\n0\r\nExpires: never\r\n\r\n');
+    for (let cut = 0; cut <= wire.length; cut++) {
+      const d = new ChunkedDecoder();
+      const out: Buffer[] = [];
+      const first = d.push(wire.subarray(0, cut), (p) => out.push(Buffer.from(p)));
+      const done = first || d.push(wire.subarray(cut), (p) => out.push(Buffer.from(p)));
+      expect(done, `cut at ${cut}`).toBe(true);
+      expect(d.error).toBe(false);
+      expect(Buffer.concat(out).toString()).toBe('Wikipedia in\r\n\r\nchunks');
+    }
+    for (const bad of ['zz\r\n', '4\r\nWikiX\r\n', '\r\n']) {
+      const d = new ChunkedDecoder();
+      d.push(Buffer.from(bad), () => undefined);
+      expect(d.error, bad).toBe(true);
+    }
+  });
+
+  it('FI-03 refuses response heads that could smuggle: two lengths, folded lines, bad names', () => {
+    expect(parseResponseHead('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked')).toMatchObject({ chunked: true, contentLength: -1 });
+    expect(parseResponseHead('HTTP/1.0 200 OK\r\nContent-Length: 5')).toMatchObject({ http10: true, contentLength: 5 });
+    expect(parseResponseHead('HTTP/1.1 404 Not Found\r\nConnection: close')).toMatchObject({ status: 404, reason: 'Not Found', close: true });
+    expect(() => parseResponseHead('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6')).toThrow(/two different/);
+    expect(() => parseResponseHead('HTTP/1.1 200 OK\r\nX-A: 1\r\n folded')).toThrow(/folded/);
+    expect(() => parseResponseHead('HTTP/1.1 200 OK\r\nBad Name: 1')).toThrow(/header name/);
+    expect(() => parseResponseHead('SSH-2.0-OpenSSH')).toThrow(/HTTP/);
+  });
+});

@@ -7,6 +7,7 @@ import { searchTermOf, type ClientIdentity, type FilterPoint } from '../point.js
 import { blockPageHtml, proxyErrorHtml } from './block-page.js';
 import { readClientHello, TLS_ACCESS_DENIED } from './client-hello.js';
 import { executableResponse, isExecutablePath } from './downloads.js';
+import { UpstreamError, UpstreamPool, type ForwardHandlers, type UpstreamConnection } from './upstream.js';
 
 /**
  * The filtering forward proxy (issue 5, point 6): plain HTTP in absolute form (GET http://host/…)
@@ -60,8 +61,7 @@ export interface ProxyOptions {
   tunnelIdleMs?: number;
   /** wait this long for a ClientHello on an IP-address tunnel (default 10 s) */
   helloTimeoutMs?: number;
-  /** connections kept per origin (default 256 in use, 64 idle) */
-  maxSocketsPerOrigin?: number;
+  /** idle connections kept per origin (default 64) */
   maxIdlePerOrigin?: number;
   logger?: ProxyLogger;
 }
@@ -190,7 +190,7 @@ export async function startProxy(point: FilterPoint, options: ProxyOptions = {})
 
 class FilterProxy {
   private readonly server: http.Server;
-  private readonly agent: http.Agent;
+  private readonly pool: UpstreamPool;
   private readonly now: () => number;
   private readonly via: string;
   private readonly connectPorts: Set<number>;
@@ -221,15 +221,7 @@ class FilterProxy {
     this.upstreamTimeoutMs = options.upstreamTimeoutMs ?? 30_000;
     this.tunnelIdleMs = options.tunnelIdleMs ?? 15 * 60_000;
     this.helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
-    this.agent = new http.Agent({
-      keepAlive: true,
-      keepAliveMsecs: 30_000,
-      maxSockets: options.maxSocketsPerOrigin ?? 256,
-      maxFreeSockets: options.maxIdlePerOrigin ?? 64,
-      scheduling: 'lifo',
-      // Idle pooled connections are dropped after this (origins' own hints, when sent, are shorter).
-      timeout: 60_000,
-    });
+    this.pool = new UpstreamPool({ lookup: options.lookup, maxIdlePerOrigin: options.maxIdlePerOrigin ?? 64, idleMs: 30_000, activeTimeoutMs: 60_000 });
     this.server = http.createServer({
       keepAliveTimeout: options.clientIdleMs ?? 60_000,
       headersTimeout: 30_000,
@@ -263,7 +255,7 @@ class FilterProxy {
       this.server.closeAllConnections();
       for (const s of this.tunnels) s.destroy();
       this.tunnels.clear();
-      this.agent.destroy();
+      this.pool.destroy();
     });
   }
 
@@ -381,67 +373,113 @@ class FilterProxy {
   private forward(req: IncomingMessage, res: ServerResponse, target: Target, ip: string, verdict: Verdict, onDownloadRefused: (() => void) | null, url: string, attempt: number): void {
     // SafeSearch (FI-09) the standard way: connect to the engine's enforcing name, Host unchanged.
     const connectHost = verdict.action === 'rewrite' && verdict.target ? verdict.target : target.host;
-    const headers = this.requestHeaders(req, target, ip, verdict);
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const upstream = http.request({
-      host: connectHost,
-      port: target.port,
-      method: req.method,
-      path: target.path,
-      headers,
-      setHost: false,
-      agent: this.agent,
-      ...(this.options.lookup ? { lookup: this.options.lookup } : {}),
-    });
-    let answered = false;
-    const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), this.upstreamTimeoutMs);
-    upstream.on('response', (ures) => {
-      answered = true;
+    const te = req.headers['transfer-encoding'];
+    const cl = req.headers['content-length'];
+    const bodyMode = te !== undefined ? 'chunked' : cl !== undefined && cl !== '0' ? 'length' : 'none';
+    const head = this.requestHead(req, target, ip, verdict, bodyMode === 'chunked');
+    let conn: UpstreamConnection | null = null;
+    let settled = false;
+    const fail = (error: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      if (onDownloadRefused) {
-        const what = executableResponse(ures.headers['content-type'], ures.headers['content-disposition']);
-        if (what !== null) {
-          ures.destroy();
-          onDownloadRefused();
-          return this.sendBlockPage(res, target.host, url, downloadVerdict(verdict.policy), this.now());
-        }
-      }
-      res.sendDate = false;
-      res.writeHead(ures.statusCode ?? 502, ures.statusMessage, this.responseHeaders(ures));
-      ures.pipe(res);
-    });
-    upstream.on('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      if (answered) {
-        res.destroy();
-        return;
-      }
-      // A pooled connection the origin had just closed: try once more on a fresh one.
-      if (attempt === 0 && !hasBody && upstream.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !res.destroyed) {
-        return this.forward(req, res, target, ip, verdict, onDownloadRefused, url, 1);
-      }
       this.stats.upstreamErrors++;
       if (res.headersSent || res.destroyed) {
         res.destroy();
         return;
       }
       const name = connectHost;
-      if (error.code === 'ETIMEDOUT') return this.sendError(res, 504, 'The site took too long', `${name} did not answer in time. Try again in a moment.`);
-      if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') return this.sendError(res, 502, 'Site not found', `The name ${name} could not be found.`);
-      if (error.code === 'ECONNREFUSED') return this.sendError(res, 502, 'The site is not answering', `${name} refused the connection.`);
-      return this.sendError(res, 502, 'The site could not be reached', `The connection to ${name} failed (${error.code ?? 'error'}).`);
-    });
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    if (hasBody && attempt === 0) req.pipe(upstream);
-    else upstream.end();
+      const code = error.code;
+      if (code === 'ETIMEDOUT') return this.sendError(res, 504, 'The site took too long', `${name} did not answer in time. Try again in a moment.`);
+      if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return this.sendError(res, 502, 'Site not found', `The name ${name} could not be found.`);
+      if (code === 'ECONNREFUSED') return this.sendError(res, 502, 'The site is not answering', `${name} refused the connection.`);
+      if (error instanceof UpstreamError) return this.sendError(res, 502, 'The site sent a broken answer', `${name}: ${error.message}.`);
+      return this.sendError(res, 502, 'The site could not be reached', `The connection to ${name} failed (${code ?? 'error'}).`);
+    };
+    const timer = setTimeout(() => {
+      conn?.abandon();
+      fail(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' }));
+    }, this.upstreamTimeoutMs);
+    const handlers: ForwardHandlers = {
+      onHead: (h) => {
+        clearTimeout(timer);
+        if (res.destroyed) return false;
+        if (onDownloadRefused && executableResponse(h.contentType, h.contentDisposition) !== null) {
+          settled = true;
+          onDownloadRefused();
+          this.sendBlockPage(res, target.host, url, downloadVerdict(verdict.policy), this.now());
+          return false;
+        }
+        try {
+          res.writeHead(h.status, h.reason, this.responseHeaders(h.rawHeaders, h.connection));
+        } catch (error) {
+          fail(new UpstreamError(`its headers could not be passed on (${(error as Error).message})`, 'EBADRESPONSE'));
+          return false;
+        }
+        return true;
+      },
+      onBody: (chunk, resume) => {
+        if (res.write(chunk)) return true;
+        res.once('drain', resume);
+        return false;
+      },
+      onEnd: () => {
+        settled = true;
+        res.end();
+      },
+      onError: (error, beforeHead, retryable) => {
+        clearTimeout(timer);
+        // A pooled connection the origin had just closed: once more on a fresh one.
+        if (beforeHead && retryable && attempt === 0 && bodyMode === 'none' && !res.destroyed && !settled) {
+          settled = true;
+          res.off('close', onClientClose);
+          return this.forward(req, res, target, ip, verdict, onDownloadRefused, url, 1);
+        }
+        fail(error);
+      },
+    };
+    const onClientClose = () => {
+      if (!res.writableFinished) {
+        settled = true;
+        clearTimeout(timer);
+        conn?.abandon();
+      }
+    };
+    res.once('close', onClientClose);
+    this.pool.acquire(
+      connectHost,
+      target.port,
+      (error, c) => {
+        if (error || !c) return fail(error ?? new Error('no connection'));
+        if (settled || res.destroyed) {
+          this.pool.release(c);
+          return;
+        }
+        conn = c;
+        c.start(head, req.method === 'HEAD', handlers);
+        if (bodyMode !== 'none') this.pumpBody(req, c, bodyMode === 'chunked');
+      },
+      attempt > 0,
+    );
   }
 
-  private requestHeaders(req: IncomingMessage, target: Target, ip: string, verdict: Verdict): string[] {
+  /** The request body to the origin, with backpressure; re-chunked when the client sent it chunked. */
+  private pumpBody(req: IncomingMessage, conn: UpstreamConnection, chunked: boolean): void {
+    const resume = () => req.resume();
+    req.on('data', (chunk: Buffer) => {
+      if (chunked) conn.writeBody(`${chunk.length.toString(16)}\r\n`, resume);
+      const ok = conn.writeBody(chunk, resume);
+      if (chunked) conn.writeBody('\r\n', resume);
+      if (!ok) req.pause();
+    });
+    if (chunked) req.on('end', () => conn.writeBody('0\r\n\r\n', resume));
+    req.resume();
+  }
+
+  private requestHead(req: IncomingMessage, target: Target, ip: string, verdict: Verdict, chunked: boolean): string {
     const raw = req.rawHeaders;
     const listed = connectionTokens(req.headers.connection);
-    const out: string[] = ['Host', target.authority];
+    let head = `${req.method} ${target.path} HTTP/1.1\r\nHost: ${target.authority}\r\n`;
     let via: string | null = null;
     let forwarded: string | null = null;
     for (let i = 0; i < raw.length; i += 2) {
@@ -461,27 +499,35 @@ class FilterProxy {
         }
       }
       if (lower === 'youtube-restrict' && verdict.action === 'rewrite') continue;
-      out.push(name, raw[i + 1]!);
+      if (chunked && lower === 'content-length') continue;
+      head += `${name}: ${raw[i + 1]!}\r\n`;
     }
-    out.push('Via', via === null ? this.via : `${via}, ${this.via}`);
-    if (this.forwardedFor === 'append') out.push('X-Forwarded-For', forwarded === null ? ip : `${forwarded}, ${ip}`);
+    head += `Via: ${via === null ? this.via : `${via}, ${this.via}`}\r\n`;
+    if (this.forwardedFor === 'append') head += `X-Forwarded-For: ${forwarded === null ? ip : `${forwarded}, ${ip}`}\r\n`;
     // YouTube Restricted Mode by header, as Google documents for proxies (FI-09).
     if (verdict.action === 'rewrite' && verdict.target !== null && verdict.target.startsWith('restrict')) {
-      out.push('YouTube-Restrict', verdict.target.startsWith('restrictmoderate') ? 'Moderate' : 'Strict');
+      head += `YouTube-Restrict: ${verdict.target.startsWith('restrictmoderate') ? 'Moderate' : 'Strict'}\r\n`;
     }
-    return out;
+    if (chunked) head += 'Transfer-Encoding: chunked\r\n';
+    return `${head}\r\n`;
   }
 
-  private responseHeaders(ures: IncomingMessage): string[] {
-    const raw = ures.rawHeaders;
-    const listed = connectionTokens(ures.headers.connection);
+  private responseHeaders(raw: string[], connection: string | undefined): string[] {
+    const listed = connectionTokens(connection);
     const out: string[] = [];
     let via: string | null = null;
+    let chunked = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = raw[i]!.toLowerCase();
+      if (lower === 'transfer-encoding') chunked = true;
+    }
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const lower = name.toLowerCase();
       if (lower !== 'host' && lower !== 'expect' && HOP_BY_HOP.has(lower)) continue;
       if (listed !== null && listed.includes(lower)) continue;
+      // The body is passed on de-chunked; Node frames it afresh (a length only when it is sure).
+      if (chunked && lower === 'content-length') continue;
       if (lower === 'via') {
         via = via === null ? raw[i + 1]! : `${via}, ${raw[i + 1]!}`;
         continue;
