@@ -140,19 +140,20 @@ async function checkNames(rt: Runtime, settings: PolicySettings): Promise<void> 
   const categories = await rt.db.kysely.selectFrom('filter_category').select(['id', 'kind', 'name']).execute();
   const kindOf = new Map(categories.map((c) => [c.id, c]));
   const problems: string[] = [];
-  const check = (ids: string[] | 'all', want: string, what: string) => {
+  const check = (ids: string[] | 'all', want: string) => {
     if (ids === 'all') return;
     for (const id of ids) {
       const c = kindOf.get(id);
-      if (!c) problems.push(`${what} “${id}” is not provided by any list`);
-      else if (c.kind === 'illegal') problems.push(`“${c.name}” is illegal content: it is blocked for everyone and cannot be part of a policy`);
+      // A name no list provides yet is kept (the list may come later) and shown as a warning.
+      if (!c) continue;
+      if (c.kind === 'illegal') problems.push(`“${c.name}” is illegal content: it is blocked for everyone and cannot be part of a policy`);
       else if (c.kind !== want) problems.push(`“${c.name}” is not a ${want === 'category' ? 'category' : want === 'allow' ? 'school allow list' : 'school block list'}`);
     }
   };
-  check(settings.blockedCategories, 'category', 'The category');
-  for (const s of settings.schedules) check(s.categories, 'category', 'The scheduled category');
-  check(settings.allowLists, 'allow', 'The allow list');
-  check(settings.blockLists, 'block', 'The block list');
+  check(settings.blockedCategories, 'category');
+  for (const s of settings.schedules) check(s.categories, 'category');
+  check(settings.allowLists, 'allow');
+  check(settings.blockLists, 'block');
   if (problems.length > 0) throw badRequest(`${problems.slice(0, 5).join('; ')}.`, { problems });
 }
 

@@ -61,7 +61,8 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
   // --- Policies (FI-05) ----------------------------------------------------------------------------
   app.get('/api/filtering/policies', { config: { access: 'filtering.read' }, schema: { summary: 'Filtering policies per group, with every category the lists provide (names and descriptions) and the directory groups', tags } }, async () => {
     await service.ready();
-    const categories = await rt.db.kysely.selectFrom('filter_category as c').innerJoin('filter_list_source as s', 's.id', 'c.source_id').select(['c.id', 'c.name', 'c.description', 'c.kind', 'c.domains', 'c.urls', 's.name as source']).orderBy('c.kind').orderBy('c.name').execute();
+    const categories = await rt.db.kysely.selectFrom('filter_category as c').innerJoin('filter_list_source as s', 's.id', 'c.source_id').select(['c.id', 'c.name', 'c.description', 'c.kind', 'c.domains', 'c.urls', 's.name as source']).execute();
+    categories.sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name, 'en', { sensitivity: 'base' }));
     const groups = await listGroups(rt.db.kysely);
     return { policies: await listPolicies(rt), categories, groups: groups.map((g) => ({ id: g.id, name: g.name, kind: g.kind })), warnings: service.warnings };
   });

@@ -225,7 +225,7 @@ function Entries({ source, canManage, onChanged }: { source: Source; canManage: 
       <ul className="entries">
         {(entries ?? []).map((e) => (
           <li key={e.host}>
-            <code>{e.host}</code> <span className="small muted">{e.note ? `— ${e.note} ` : ''}(by {e.addedBy})</span>
+            <code>{e.host}</code> <span className="small muted">{e.note ? `— ${e.note} ` : ''}(by {e.addedBy})</span>{' '}
             {canManage ? <button type="button" className="link-button" onClick={() => void remove(e.host)} aria-label={`Remove ${e.host}`}>Remove</button> : null}
           </li>
         ))}

@@ -46,8 +46,8 @@ export function FilterPoliciesPage({ account }: { account: Account }) {
   const policy = data?.policies.find((p) => p.id === selected) ?? data?.policies[0];
   useEffect(() => {
     if (policy) setDraft(settingsOf(policy));
-    setSaved(false);
   }, [policy?.id, policy?.updatedAt]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => setSaved(false), [policy?.id]);
 
   const categories = useMemo(() => (data?.categories ?? []).filter((c) => c.kind === 'category'), [data]);
   const illegal = useMemo(() => (data?.categories ?? []).filter((c) => c.kind === 'illegal'), [data]);
@@ -146,6 +146,17 @@ export function FilterPoliciesPage({ account }: { account: Account }) {
             </label>
           ))}
         </div>
+        {draft.blockedCategories.some((id) => !categories.some((c) => c.id === id)) ? (
+          <p className="small muted" data-testid="unprovided">
+            Also blocked when a list provides them:{' '}
+            {draft.blockedCategories.filter((id) => !categories.some((c) => c.id === id)).map((id) => (
+              <label key={id} className="checkbox">
+                <input type="checkbox" disabled={!canManage} checked onChange={() => setDraft({ ...draft, blockedCategories: draft.blockedCategories.filter((x) => x !== id) })} />
+                {id}
+              </label>
+            ))}
+          </p>
+        ) : null}
 
         <h3>Blocked at set times</h3>
         <p className="small muted">For example games and social networks for pupils in school hours. Times are the school’s local time.</p>

@@ -60,7 +60,7 @@ export function FilterTestPage() {
     <section>
       <h1>Test a web address</h1>
       <p className="muted">See what the filter does with an address for a group, a person or a device, now or at another time — and why.</p>
-      <form className="card" onSubmit={test} aria-label="Test a web address">
+      <form className="card" onSubmit={test} aria-label="Address to test">
         <Field label="Web address" hint="e.g. https://www.example.com/page or example.com">
           <input name="url" value={form.url} onChange={(e) => setForm({ ...form, url: e.target.value })} required maxLength={2000} />
         </Field>
