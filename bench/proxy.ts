@@ -343,7 +343,7 @@ try {
       // The origin alone: plain origin-form requests straight to nginx (how much it can serve).
       const r = key === 'origin' ? await wrk(port, `http://127.0.0.1:${ORIGIN_PORT}${url}`, DURATION) : await wrk(port, url, DURATION);
       runs[key].push(r);
-      log(`round ${round} ${key.padEnd(19)} ${Math.round(r.requests / (r.durationUs / 1e6)).toString().padStart(7)} req/s  p50 ${(r.p50Us / 1000).toFixed(2)} ms  p99 ${(r.p99Us / 1000).toFixed(2)} ms  socket errors ${r.connect + r.read + r.write + r.timeout}  non-2xx ${r.status}  cpu% ${JSON.stringify(r.cpu)}`);
+      log(`round ${round} ${key.padEnd(19)} ${Math.round(r.requests / (r.durationUs / 1e6)).toString().padStart(7)} req/s  p50 ${(r.p50Us / 1000).toFixed(2)} ms  p99 ${(r.p99Us / 1000).toFixed(2)} ms  socket errors ${r.connect + r.read + r.write + r.timeout}  non-2xx ${r.status}  cpu% ${JSON.stringify(r.cpu)}  load ${os.loadavg()[0]!.toFixed(1)}`);
     }
   }
 
@@ -353,6 +353,8 @@ try {
       .map(([key, rs]) => {
         const rps = rs.map((r) => r.requests / (r.durationUs / 1e6));
         const socketErrors = rs.reduce((n, r) => n + r.connect + r.read + r.write + r.timeout, 0);
+        // e2guardian closes the connection after each block page; wrk counts every such close as a read error.
+        const readErrors = rs.reduce((n, r) => n + r.read, 0);
         const non2xx = rs.reduce((n, r) => n + r.status, 0);
         const requests = rs.reduce((n, r) => n + r.requests, 0);
         const cpuKeys = Object.keys(rs[0]!.cpu);
@@ -365,14 +367,19 @@ try {
             p99MsMedian: +(median(rs.map((r) => r.p99Us)) / 1000).toFixed(2),
             requests,
             socketErrors,
+            readErrors,
             // Gatehouse's block page is a 403 (counted by wrk as a status error); e2guardian's is a 200.
             non2xx,
             cpuPercentMedian: Object.fromEntries(cpuKeys.map((k) => [k, median(rs.map((r) => r.cpu[k]!))])),
+            // Requests per CPU-second of the process under test: what each core buys, whatever else
+            // was running on the machine at the time.
+            requestsPerCpuSecondMedian: Math.round(median(rs.map((r) => { const who = key === 'origin' ? 'nginx' : key.split('-')[0]!; return r.requests / (r.durationUs / 1e6) / Math.max(0.01, r.cpu[who]! / 100); }))),
           },
         ];
       }),
-  ) as unknown as Partial<Record<Key, { requestsPerSecondMedian: number; p50MsMedian: number; p99MsMedian: number; socketErrors: number; non2xx: number; requests: number }>>;
+  ) as unknown as Partial<Record<Key, { requestsPerSecondMedian: number; requestsPerCpuSecondMedian: number; p50MsMedian: number; p99MsMedian: number; socketErrors: number; non2xx: number; requests: number }>>;
   const ratio = (a?: { requestsPerSecondMedian: number }, b?: { requestsPerSecondMedian: number }) => (a && b ? +(a.requestsPerSecondMedian / b.requestsPerSecondMedian).toFixed(2) : null);
+  const cpuRatio = (a?: { requestsPerCpuSecondMedian?: number }, b?: { requestsPerCpuSecondMedian?: number }) => (a?.requestsPerCpuSecondMedian && b?.requestsPerCpuSecondMedian ? +(a.requestsPerCpuSecondMedian / b.requestsPerCpuSecondMedian).toFixed(2) : null);
   const latencyRatio = (a?: { p99MsMedian: number }, b?: { p99MsMedian: number }) => (a && b ? +(b.p99MsMedian / a.p99MsMedian).toFixed(2) : null);
   const result = {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
@@ -396,6 +403,8 @@ try {
       blockedThroughput: ratio(summary['gatehouse-blocked'], summary['e2guardian-blocked']),
       allowedP99LatencyE2guardianOverGatehouse: latencyRatio(summary['gatehouse-allowed'], summary['e2guardian-allowed']),
       blockedP99LatencyE2guardianOverGatehouse: latencyRatio(summary['gatehouse-blocked'], summary['e2guardian-blocked']),
+      allowedPerCpuSecond: cpuRatio(summary['gatehouse-allowed'], summary['e2guardian-allowed']),
+      blockedPerCpuSecond: cpuRatio(summary['gatehouse-blocked'], summary['e2guardian-blocked']),
       gatehouseAllowedShareOfOrigin: ratio(summary['gatehouse-allowed'], summary.origin),
     },
   };

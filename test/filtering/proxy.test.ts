@@ -143,6 +143,11 @@ beforeAll(async () => {
   origin.on('connection', (s: net.Socket & { id?: number }) => {
     s.id = ++originConnections;
   });
+  origin.on('upgrade', (req: http.IncomingMessage, socket: net.Socket) => {
+    seen.push({ connection: 0, method: req.method!, url: req.url!, headers: req.headers, body: '' });
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    socket.on('data', (d) => socket.write(`echo:${d.toString()}`));
+  });
   originPort = await listen(origin);
   // An origin by hand: a close-delimited answer, and a kept-alive connection it drops on reuse.
   raw = net.createServer((socket) => {
@@ -279,6 +284,30 @@ describe('filtering proxy (curl -x)', () => {
     expect(bodyOf(await viaProxy(`http://raw.example:${rawPort}/a`))).toBe('first');
     expect(bodyOf(await viaProxy(`http://raw.example:${rawPort}/b`))).toBe('first');
     expect(rawConnections - before).toBe(2);
+  });
+
+  it('FI-03 a WebSocket upgrade over plain HTTP is decided like a request, then tunnelled', async () => {
+    const upgrade = (host: string) =>
+      new Promise<string>((resolve) => {
+        const socket = net.connect(proxy.port, '127.0.0.1', () =>
+          socket.write(`GET http://${host}:${originPort}/chat HTTP/1.1\r\nHost: ${host}:${originPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nProxy-Connection: keep-alive\r\n\r\n`),
+        );
+        let got = '';
+        socket.on('data', (d) => {
+          got += d.toString();
+          if (got.includes('\r\n\r\n') && got.startsWith('HTTP/1.1 101') && !got.includes('echo:')) socket.write('ping');
+          if (got.includes('echo:ping')) socket.destroy();
+        });
+        socket.on('close', () => resolve(got));
+      });
+    const ok = await upgrade('chat.example');
+    expect(ok).toMatch(/^HTTP\/1\.1 101 Switching Protocols/);
+    expect(ok).toContain('echo:ping');
+    expect(seen.at(-1)).toMatchObject({ url: '/chat', headers: { host: `chat.example:${originPort}`, upgrade: 'websocket' } });
+    expect(seen.at(-1)!.headers['proxy-connection']).toBeUndefined();
+    const blocked = await upgrade('adult.example');
+    expect(blocked).toMatch(/^HTTP\/1\.1 403 Forbidden/);
+    expect(blocked).toContain('Blocked: Adult for Pupils');
   });
 
   it('FI-03 an origin that cannot be found gets a clear 502 page', async () => {
