@@ -26,6 +26,7 @@ import { openRuntime } from './runtime.js';
 import { registerImportCommands } from './directory/import-cli.js';
 import { registerScimCommands } from './directory/scim-cli.js';
 import { registerDirectoryCommands } from './directory/cli.js';
+import { registerFilteringCommands } from './filtering/cli.js';
 import { registerDnsCommands } from './filtering/dns/cli.js';
 import { dueSecrets, listSecrets } from './registers/shared-secrets.js';
 import { formatSecrets } from './registers/shared-secret-cli.js';
@@ -569,6 +570,7 @@ export function buildCli(): Command {
   registerImportCommands(program);
   registerScimCommands(program);
   registerDirectoryCommands(program);
+  registerFilteringCommands(program);
   registerDnsCommands(program);
 
   return program;

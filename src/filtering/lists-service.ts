@@ -48,6 +48,9 @@ export const kindLabels: Record<SourceKind, string> = {
 type Meta = { ip: string | null; requestId: string | null };
 type Source = Selectable<FilterListSourceTable>;
 
+/** "12 MB", or "800 KB" for the small limits tests use. */
+const size = (bytes: number) => (bytes >= 1_048_576 ? `${Math.round(bytes / 1_048_576)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`);
+
 export interface FetchLimits {
   timeoutMs: number;
   maxDownloadBytes: number;
@@ -457,12 +460,12 @@ async function download(url: string, file: string, limits: FetchLimits): Promise
   }
   if (!response.ok || !response.body) throw new Error(`${new URL(url).host} answered ${response.status} ${response.statusText}`.trim());
   const declared = Number(response.headers.get('content-length') ?? '0');
-  if (declared > limits.maxDownloadBytes) throw new Error(`the file is ${Math.round(declared / 1_048_576)} MB, above the limit of ${Math.round(limits.maxDownloadBytes / 1_048_576)} MB`);
+  if (declared > limits.maxDownloadBytes) throw new Error(`the file is ${size(declared)}, above the limit of ${size(limits.maxDownloadBytes)}`);
   let received = 0;
   const cap = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       received += chunk.length;
-      if (received > limits.maxDownloadBytes) done(new Error(`the download passed the limit of ${Math.round(limits.maxDownloadBytes / 1_048_576)} MB`));
+      if (received > limits.maxDownloadBytes) done(new Error(`the download passed the limit of ${size(limits.maxDownloadBytes)}`));
       else done(null, chunk);
     },
   });
@@ -539,7 +542,7 @@ export async function readSource(source: Source, store: ListStore, limits: Fetch
   if (!existsSync(loc)) throw new Error(`there is no file or folder at ${loc}`);
   if (source.format === 'ut1') return parseUt1(loc, 0);
   const size = statSync(loc).size;
-  if (size > limits.maxUnpackedBytes) throw new Error(`the file is above the limit of ${Math.round(limits.maxUnpackedBytes / 1_048_576)} MB`);
+  if (size > limits.maxUnpackedBytes) throw new Error(`the file is above the limit of ${size(limits.maxUnpackedBytes)}`);
   return parseText(readFileSync(loc, 'utf8'), source, size);
 }
 

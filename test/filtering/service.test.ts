@@ -122,7 +122,7 @@ for (const dialect of await dialects()) {
       try {
         const capped = await api('POST', `/api/filtering/lists/${plain.body.id}/fetch`);
         expect(capped.body.outcome.status).toBe('failed');
-        expect(capped.body.outcome.error).toMatch(/limit of 0 MB|above the limit/);
+        expect(capped.body.outcome.error).toMatch(/above the limit of 1 KB|passed the limit of 1 KB/);
       } finally {
         (service as unknown as { limits: typeof limits }).limits = limits;
       }
@@ -336,6 +336,37 @@ for (const dialect of await dialects()) {
       const teacher = await signIn(t, 'a.teacher', PASSWORD);
       expect((await t.app.inject({ method: 'GET', url: '/api/filtering/activity', headers: teacher.headers })).statusCode).toBe(403);
     });
+
+    it('FI-05 another node sharing the database picks up a policy change by polling the change counter', async () => {
+      const { FilterService } = await import('../../src/filtering/service.js');
+      const other = new FilterService(t.runtime);
+      await other.ready();
+      expect(other.snapshot().decide('www.bbc.co.uk', other.snapshot().policy('role:guests'), t.clock.now().getTime()).action).toBe('allow');
+      const guests = (await api('GET', '/api/filtering/policies')).body.policies.find((p: { id: string }) => p.id === 'role:guests');
+      const block = (await api('POST', '/api/filtering/lists', { name: 'Guests block list', format: 'domains', location: null, kind: 'block', scheduleHours: 24 })).body;
+      await api('POST', `/api/filtering/lists/${block.id}/entries`, { hosts: ['bbc.co.uk'] });
+      expect((await api('PUT', '/api/filtering/policies/role:guests', { blockedCategories: guests.blockedCategories, schedules: guests.schedules, allowLists: [], blockLists: [block.slug], safeSearch: 'on', youtube: 'strict', downloadsAllowed: false, defaultAction: 'allow' })).status).toBe(200);
+      // Not yet seen by the other node until it polls.
+      expect(other.snapshot().decide('www.bbc.co.uk', other.snapshot().policy('role:guests'), t.clock.now().getTime()).action).toBe('allow');
+      await other.refresh();
+      expect(other.snapshot().decide('www.bbc.co.uk', other.snapshot().policy('role:guests'), t.clock.now().getTime())).toMatchObject({ action: 'block', rule: 'school-block' });
+      await other.stop();
+    });
+
+    it('FI-03 gatehouse filtering lists and fetch: the lists’ state from the command line (exit 1 when one needs attention)', async () => {
+      const { runCli } = await import('../helpers/cli.js');
+      const env = { GATEHOUSE_DATA_DIR: t.test.dataDir, GATEHOUSE_DATABASE_URL: t.test.url };
+      const listed = await runCli(['filtering', 'lists'], env);
+      // (The command runs on the real clock, months after this test's school day: the lists are out of date.)
+      expect(listed.stdout).toMatch(/^UT1 \[category\] 42 entries, \d+ days old, OUT OF DATE$/m);
+      expect(listed.stdout).toMatch(/^School allow list \[allow\] 2 entries, .*, edited here$/m);
+      expect(listed.code).toBe(1);
+      const fetched = await runCli(['filtering', 'fetch', '--list', 'UT1'], env);
+      expect(fetched.stdout.trim()).toBe('UT1: updated, 42 entries (was 42)');
+      expect(fetched.code, fetched.stderr).toBe(0);
+      const event = await t.runtime.db.kysely.selectFrom('audit_event').select('actor').where('action', '=', 'filtering.list_updated').orderBy('seq', 'desc').executeTakeFirstOrThrow();
+      expect(event.actor).toMatch(/^cli:/);
+    }, 60_000);
 
     it('MO-01 activity older than the retention setting is deleted by the daily purge, with one audit event', async () => {
       const { purgeActivity } = await import('../../src/filtering/activity.js');
