@@ -541,9 +541,9 @@ export async function readSource(source: Source, store: ListStore, limits: Fetch
   }
   if (!existsSync(loc)) throw new Error(`there is no file or folder at ${loc}`);
   if (source.format === 'ut1') return parseUt1(loc, 0);
-  const size = statSync(loc).size;
-  if (size > limits.maxUnpackedBytes) throw new Error(`the file is above the limit of ${size(limits.maxUnpackedBytes)}`);
-  return parseText(readFileSync(loc, 'utf8'), source, size);
+  const bytes = statSync(loc).size;
+  if (bytes > limits.maxUnpackedBytes) throw new Error(`the file is ${size(bytes)}, above the limit of ${size(limits.maxUnpackedBytes)}`);
+  return parseText(readFileSync(loc, 'utf8'), source, bytes);
 }
 
 export type FetchOutcome =
