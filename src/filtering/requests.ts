@@ -60,6 +60,7 @@ export async function submitFilterRequest(rt: Runtime, input: z.infer<typeof fil
   }
   times.push(now);
   recent.set(who.ip, times);
+  if (recent.size > 10_000) for (const [ip, t] of recent) if (t.every((x) => now - x >= 3_600_000)) recent.delete(ip);
   const id = newId();
   const actor: Actor = who.accountId ? { id: who.accountId, name: who.username ?? 'unknown', role: null } : { id: null, name: `anonymous:${who.ip}`, role: null };
   await rt.trail.transaction(actor, async (ctx) => {

@@ -88,7 +88,9 @@ export class FilterService implements FilterPoint {
     if (this.started) return;
     this.started = true;
     await this.refresh(true);
-    if (options.fetch ?? true) await this.fetchDue();
+    // Lists this node has never fetched (a new node, a new list) are fetched in the background: a
+    // large archive must not hold up the server's start; the old snapshot serves meanwhile.
+    if (options.fetch ?? true) void this.fetchDue().catch((error: unknown) => this.rt.logger.error({ err: error }, 'filtering: fetching lists failed'));
     if (options.timers ?? true) {
       this.activity.start();
       const every = (ms: number, job: () => Promise<unknown>) => {
