@@ -480,7 +480,7 @@ export class FilterSnapshot {
       const url = `${host.toLowerCase()}${path}`;
       for (const e of this.expressions) {
         const r = p.rank[e.category]!;
-        if (r >= R_CATEGORY && r !== R_ALLOW && e.pattern.matcher(url).find()) return p.verdicts[e.category]![r]!;
+        if (r >= R_CATEGORY && r !== R_ALLOW && e.pattern.test(url)) return p.verdicts[e.category]![r]!;
       }
     }
     return byHost;

@@ -87,6 +87,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 const DOWNLOAD_CATEGORY = 'downloads';
 const DOWNLOAD_CATEGORY_NAME = 'Programs and installers';
 const DOT_PORT = 853;
+const CONNECT_TIMEOUT_MS = 10_000;
 const REALM = 'Basic realm="Gatehouse web filter", charset="UTF-8"';
 
 interface Target {
@@ -686,7 +687,9 @@ class FilterProxy {
 
   private openTunnel(client: Socket, first: Buffer, host: string, port: number, answer: boolean): void {
     const upstream = net.connect({ host, port, noDelay: true, ...(this.options.lookup ? { lookup: this.options.lookup } : {}) });
+    const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
     upstream.once('connect', () => {
+      clearTimeout(timer);
       if (client.destroyed) {
         upstream.destroy();
         return;
@@ -696,8 +699,10 @@ class FilterProxy {
       this.splice(client, upstream);
     });
     upstream.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
       this.stats.upstreamErrors++;
       if (answer && !client.destroyed) {
+        if (error.code === 'ETIMEDOUT') return refuseRaw(client, 504, 'Gateway Timeout', `${host}:${port} did not answer in time.`);
         const status = error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN' ? 'the name could not be found' : 'it could not be reached';
         return refuseRaw(client, 502, 'Bad Gateway', `${host}:${port}: ${status}.`);
       }

@@ -143,7 +143,8 @@ export class UpstreamConnection {
         return;
       }
       this.headDone = true;
-      this.reusable = !head.close && !head.http10;
+      // After 101 the connection speaks another protocol: never reuse it.
+      this.reusable = !head.close && !head.http10 && head.status !== 101;
       if (this.headRequest || head.status === 204 || head.status === 304 || head.status === 101) this.mode = 'none';
       else if (head.chunked) {
         this.mode = 'chunked';
