@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
 import { ROOT } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { TEST_PASSWORD, call, freshCode, setupAndSignIn, startServerProcess, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
+import { TEST_PASSWORD, call, createPersonOverHttp, freshCode, setupAndSignIn, startServerProcess, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
 
 /**
  * The filtering console in Chromium (FI-01, FI-03, FI-05, FI-13, MO-01), against a server that runs
@@ -139,6 +139,23 @@ describe('filtering console in Chromium', () => {
     await requests.getByText('studying probability', { exact: false }).waitFor();
     await requests.getByText(`www.${GAMBLING}`).waitFor();
     await shot(page, '07-requests');
+
+    // The captive page (FI-02): a pupil signs in at /connect on their device; it is theirs until the end of the day.
+    await createPersonOverHttp(server.url, admin, { username: 'amy.pupil', displayName: 'Amy Pupil', role: 'pupil' });
+    const phone = await (await browser.newContext({ viewport: { width: 420, height: 800 } })).newPage();
+    await phone.goto(`${server.url}/connect`);
+    await phone.getByLabel('Username').fill('amy.pupil');
+    await phone.getByLabel('Password').fill(TEST_PASSWORD);
+    await phone.getByRole('button', { name: 'Sign in' }).click();
+    const connected = phone.getByTestId('connect-page');
+    await connected.getByText('is connected as').waitFor();
+    await connected.getByText('filtered by the Pupils policy').waitFor();
+    await shot(phone, '08-connect');
+    await page.getByRole('link', { name: 'Devices' }).click();
+    await page.getByTestId('mappings').getByText('amy.pupil', { exact: true }).waitFor();
+    await page.getByTestId('mappings').getByText('signed in at /connect').waitFor();
+    await shot(page, '09-devices');
+    await phone.close();
     expect(problems).toEqual([]);
   }, 120_000);
 });

@@ -168,6 +168,7 @@ export function FilterDevicesPage({ account }: { account: Account }) {
               ))}
             </tbody>
           </table>
+          {tokens.length === 0 ? <p className="muted">No tokens yet: nothing reports who is at which address.</p> : null}
         </>
       ) : null}
     </section>
