@@ -17,6 +17,8 @@ const RELEASED: Record<string, string> = {
   '0002-sign-in.ts': '8db861f1',
   '0003-passkey-challenges.ts': '6d710d12',
   '0004-directory.ts': '1a989f7e',
+  // (new: issue 5, filtering; pinned when added — change it here only until issue 5 is released)
+  '0005-filtering.ts': 'd6e2c6ee',
 };
 
 const available = await dialects();

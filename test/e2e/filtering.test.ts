@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
 import { ROOT } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { fullUt1 } from '../helpers/ut1.js';
 import { TEST_PASSWORD, call, createPersonOverHttp, freshCode, setupAndSignIn, startServerProcess, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
 
 /**
@@ -15,7 +16,6 @@ import { TEST_PASSWORD, call, createPersonOverHttp, freshCode, setupAndSignIn, s
  * signed in asks for a blocked site from the block page, and the request shows in the console.
  * Screenshots: test-results/screenshots/filtering-*.png.
  */
-const UT1 = path.resolve(ROOT, '..', 'shared', 'data', 'ut1');
 const GAMBLING = '0-casino.info';
 
 describe('filtering console in Chromium', () => {
@@ -38,7 +38,7 @@ describe('filtering console in Chromium', () => {
     );
     admin = await setupAndSignIn(server);
     // The UT1 lists from a folder on the server, and the school's own allow list.
-    const ut1 = await call(server.url, 'POST', '/api/filtering/lists', admin, { name: 'UT1', format: 'ut1', location: UT1, kind: 'category', scheduleHours: 24 });
+    const ut1 = await call(server.url, 'POST', '/api/filtering/lists', admin, { name: 'UT1', format: 'ut1', location: fullUt1(), kind: 'category', scheduleHours: 24 });
     expect(ut1.status).toBe(201);
     const allow = await call(server.url, 'POST', '/api/filtering/lists', admin, { name: 'School allow list', format: 'domains', location: null, kind: 'allow', scheduleHours: 24 });
     const allowId = ((await allow.json()) as { id: string }).id;
