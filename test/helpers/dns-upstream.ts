@@ -98,8 +98,7 @@ export async function startStubUpstream(options: StubUpstreamOptions = {}): Prom
     return encoded;
   }
 
-  const udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
-  udp.on('message', (msg, rinfo) => {
+  const onUdp = (udp: dgram.Socket) => (msg: Buffer, rinfo: dgram.RemoteInfo) => {
     let query: dnsPacket.Packet;
     try {
       query = dnsPacket.decode(msg);
@@ -108,9 +107,7 @@ export async function startStubUpstream(options: StubUpstreamOptions = {}): Prom
     }
     const reply = answer(query, false);
     if (reply) udp.send(reply, rinfo.port, rinfo.address);
-  });
-  await new Promise<void>((resolve) => udp.bind(0, host, resolve));
-  const port = udp.address().port;
+  };
   const sockets = new Set<net.Socket>();
   const tcp = net.createServer((socket) => {
     sockets.add(socket);
@@ -137,10 +134,27 @@ export async function startStubUpstream(options: StubUpstreamOptions = {}): Prom
     socket.on('error', () => socket.destroy());
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(port, host, () => resolve());
-  });
+  // UDP and TCP on the same free port: the free UDP port may be taken for TCP, so try again.
+  let udp!: dgram.Socket;
+  let port = 0;
+  for (let attempt = 0; ; attempt++) {
+    udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    udp.on('message', onUdp(udp));
+    await new Promise<void>((resolve) => udp.bind(0, host, resolve));
+    port = udp.address().port;
+    const listening = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, host, () => resolve(true));
+    });
+    if (listening) break;
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (attempt > 10) throw new Error('no free port for the stub upstream');
+  }
+  try {
+    udp.setRecvBufferSize(4 * 1024 * 1024); // a burst of cache misses must not be dropped here
+  } catch {
+    // capped by net.core.rmem_max
+  }
   return {
     address: host,
     port,

@@ -4,7 +4,9 @@ import type { AnswerShape } from './wire.js';
  * Upstream answers kept for as long as their TTLs allow: positive answers for the smallest TTL in
  * the answer section, negative ones (NXDOMAIN, NODATA) for min(SOA TTL, SOA minimum) as RFC 2308
  * says, and neither for longer than the configured caps. Bounded in entries, least recently used
- * evicted first (a Map keeps insertion order: a hit moves its entry to the end).
+ * evicted first (a Map keeps insertion order: a hit moves its entry to the end). A hit on an entry
+ * moved within the last quarter of the bound's worth of moves does not move it again: that spares
+ * two Map operations on most hits of a busy name, and such an entry is still far from the oldest end.
  *
  * Only upstream answers are cached: what a client is *told* depends on its policy and is decided
  * afresh for every query, so a change of policy or lists applies at once.
@@ -14,6 +16,8 @@ export interface CacheEntry {
   shape: AnswerShape;
   storedAt: number;
   expiresAt: number;
+  /** the cache's use counter when this entry was last moved to the recent end */
+  movedAt: number;
 }
 
 export interface CacheOptions {
@@ -26,11 +30,16 @@ export interface CacheOptions {
 
 export class AnswerCache {
   private readonly entries = new Map<string, CacheEntry>();
+  /** counts moves to the recent end; an entry moved within the last quarter of the bound is recent */
+  private uses = 0;
+  private readonly recent: number;
   hits = 0;
   misses = 0;
   evictions = 0;
 
-  constructor(private readonly options: CacheOptions) {}
+  constructor(private readonly options: CacheOptions) {
+    this.recent = Math.max(1, Math.floor(options.maxEntries / 4));
+  }
 
   get size(): number {
     return this.entries.size;
@@ -48,9 +57,12 @@ export class AnswerCache {
       this.misses++;
       return undefined;
     }
-    // Least recently used order: move to the end.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    // Least recently used order: move to the end (unless it is already among the recent).
+    if (this.uses - entry.movedAt >= this.recent) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      entry.movedAt = ++this.uses;
+    }
     this.hits++;
     return entry;
   }
@@ -70,7 +82,7 @@ export class AnswerCache {
       }
     }
     this.entries.delete(key);
-    this.entries.set(key, { shape, storedAt: now, expiresAt: now + ttl * 1000 });
+    this.entries.set(key, { shape, storedAt: now, expiresAt: now + ttl * 1000, movedAt: ++this.uses });
     while (this.entries.size > this.options.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);

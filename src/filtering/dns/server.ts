@@ -108,15 +108,27 @@ export interface DnsServerHandle {
 
 const CHAOS_NAMES = new Set(['id.server', 'hostname.bind']);
 
-interface TcpClient {
+export interface TcpClient {
   socket: net.Socket;
   ip: string;
   open: boolean;
   inFlight: number;
 }
 
-export async function startDnsServer(point: FilterPoint, options: DnsServerOptions): Promise<DnsServerHandle> {
-  const host = options.host ?? '127.0.0.1';
+/** What the transport needs from the resolver: one function per received message, and its state. */
+export interface Resolver {
+  /** answers one message (UDP when `tcp` is null); never throws */
+  handle(msg: Buffer, ip: string, port: number, tcp: TcpClient | null): void;
+  stats: DnsStats;
+  cache: AnswerCache;
+  forwarder: Forwarder;
+}
+
+/**
+ * The resolver without its sockets: parse, identify, decide, record, answer. `sendUdp` writes a
+ * UDP answer; TCP answers go to the client's socket. Separate so the hot path can be measured alone.
+ */
+export function createResolver(point: FilterPoint, options: DnsServerOptions, sendUdp: (answer: Buffer, ip: string, port: number) => void): Resolver {
   const blockMode = options.blockAnswer ?? 'nxdomain';
   const blockTtl = options.blockTtl ?? 10;
   const ednsSize = Math.max(CLASSIC_UDP_SIZE, Math.min(options.ednsUdpSize ?? 1232, 4096));
@@ -140,14 +152,11 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
   const stats: DnsStats = { queries: 0, blocked: 0, rewritten: 0, cacheHits: 0, forwarded: 0, servfail: 0, malformed: 0, dropped: 0, truncated: 0, tcpConnections: 0 };
   const report = (error: Error) => options.onError?.(error);
 
-  let udp = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
-  const tcpClients = new Set<TcpClient>();
-
   // ---- replies -------------------------------------------------------------------------------
   function send(answer: Buffer, ip: string, port: number, tcp: TcpClient | null): void {
     if (tcp === null) {
       if ((answer[2]! & 0x02) !== 0) stats.truncated++;
-      udp.send(answer, port, ip);
+      sendUdp(answer, ip, port);
       return;
     }
     if (!tcp.open) return;
@@ -194,9 +203,11 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
   }
 
   // ---- cache keys --------------------------------------------------------------------------------
-  // name + a fixed four-character suffix (type, CD, DO): names are escaped, so keys are unambiguous.
+  // A plain A question is keyed by its name alone; any other by the name and a fixed four-character
+  // suffix (NUL, type, CD/DO): names never hold a byte below 32, so keys are unambiguous.
   const suffixes = new Map<number, string>();
   function cacheKey(name: string, qtype: number, cd: boolean, dnssecOk: boolean): string {
+    if (qtype === TYPE_A && !cd && !dnssecOk) return name;
     const code = (qtype << 2) | (cd ? 2 : 0) | (dnssecOk ? 1 : 0);
     let suffix = suffixes.get(code);
     if (suffix === undefined) {
@@ -358,6 +369,7 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
     return rewrite(msg, query, identity, verdict, at, ip, port, tcp);
   }
 
+
   function safely(msg: Buffer, ip: string, port: number, tcp: TcpClient | null): void {
     try {
       handle(msg, ip, port, tcp);
@@ -367,6 +379,20 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
       report(error as Error);
     }
   }
+
+  return { handle: safely, stats, cache, forwarder };
+}
+
+export async function startDnsServer(point: FilterPoint, options: DnsServerOptions): Promise<DnsServerHandle> {
+  const host = options.host ?? '127.0.0.1';
+  const report = (error: Error) => options.onError?.(error);
+  const udpType = net.isIPv6(host) ? 'udp6' : 'udp4';
+  const newUdpSocket = () => dgram.createSocket({ type: udpType, lookup: literalLookup });
+  let udp = newUdpSocket();
+  const tcpClients = new Set<TcpClient>();
+  const resolver = createResolver(point, options, (answer, ip, port) => udp.send(answer, port, ip));
+  const { stats, cache, forwarder } = resolver;
+  const safely = resolver.handle;
 
   // ---- UDP ---------------------------------------------------------------------------------------
   const onUdp = (msg: Buffer, rinfo: dgram.RemoteInfo) => safely(msg, clientAddress(rinfo.address), rinfo.port, null);
@@ -422,7 +448,7 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
       } catch (error) {
         if ((options.port ?? 0) !== 0 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw error;
         await new Promise<void>((resolve) => udp.close(() => resolve()));
-        udp = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+        udp = newUdpSocket();
         udp.on('message', onUdp);
       }
     }
@@ -458,6 +484,15 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
       return closed;
     },
   };
+}
+
+/**
+ * Replies go to the address a query came from, always an IP literal: answering the "lookup" at once
+ * saves dgram's dns.lookup and the tick it waits for on every answer.
+ */
+function literalLookup(address: string, family: unknown, callback: (error: Error | null, address: string, family: number) => void): void {
+  void family;
+  callback(null, address, address.includes(':') ? 6 : 4);
 }
 
 /** Starts a bind/listen and settles when it is done or fails. */

@@ -49,7 +49,7 @@ export interface Query {
   id: number;
   /** the header's flags word as sent */
   flags: number;
-  /** lower case, labels joined by dots, no trailing dot ('' for the root); a dot or backslash inside a label is escaped with a backslash */
+  /** lower case, labels joined by dots, no trailing dot ('' for the root); a dot or backslash inside a label is escaped with a backslash, a byte below 32 written as a backslash and the byte + 64 */
   name: string;
   qtype: number;
   qclass: number;
@@ -66,6 +66,9 @@ export interface Query {
 export const DROP = -1;
 
 const nameScratch = Buffer.alloc(4 * 256);
+// Buffer#latin1Slice (what toString('latin1') ends in) without toString's dispatch on the encoding.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (start: number, end: number) => string }).latin1Slice;
+const latin1 = latin1Slice ? (buf: Buffer, end: number) => latin1Slice.call(buf, 0, end) : (buf: Buffer, end: number) => buf.toString('latin1', 0, end);
 
 /**
  * Reads a query. Returns 0 with `out` filled, DROP for anything that is not a DNS query (too short,
@@ -112,6 +115,11 @@ export function parseQuery(msg: Buffer, out: Query): number {
       let c = msg[offset + i]!;
       if (c >= 65 && c <= 90) c |= 32;
       else if (c === 46 || c === 92) nameScratch[written++] = 92;
+      else if (c < 32) {
+        // Control bytes are written \@, \A…: names never hold a byte below 32 (cache keys rely on it).
+        nameScratch[written++] = 92;
+        c += 64;
+      }
       nameScratch[written++] = c;
     }
     offset += labelLength;
@@ -121,7 +129,7 @@ export function parseQuery(msg: Buffer, out: Query): number {
   out.qclass = (msg[offset + 2]! << 8) | msg[offset + 3]!;
   offset += 4;
   out.questionEnd = offset;
-  out.name = written === 0 ? '' : nameScratch.toString('latin1', 0, written);
+  out.name = written === 0 ? '' : latin1(nameScratch, written);
 
   // The additional section: at most one OPT record (EDNS(0), RFC 6891); others (e.g. a TSIG) are skipped.
   for (let r = 0; r < arcount; r++) {
@@ -219,18 +227,39 @@ export function encodeQuestion(name: string, qtype: number): Buffer | null {
   return out;
 }
 
+/** Copies small byte ranges without Buffer#copy's call overhead (questions and records are short). */
+export function copyBytes(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): void {
+  if (end - start > 96) {
+    to.set(from.subarray(start, end), at);
+    return;
+  }
+  for (let i = start; i < end; i++) to[at++] = from[i]!;
+}
+
+function put16(buf: Uint8Array, offset: number, value: number): void {
+  buf[offset] = value >>> 8;
+  buf[offset + 1] = value & 0xff;
+}
+
+function put32(buf: Uint8Array, offset: number, value: number): void {
+  buf[offset] = value >>> 24;
+  buf[offset + 1] = (value >>> 16) & 0xff;
+  buf[offset + 2] = (value >>> 8) & 0xff;
+  buf[offset + 3] = value & 0xff;
+}
+
 /** Bytes of our OPT record in an answer. */
 export const OPT_LENGTH = 11;
 
 /** Writes an OPT record (root name, our UDP size, extended rcode, DO echoed) at `offset`. */
 export function writeOpt(buf: Buffer, offset: number, udpSize: number, extendedRcode: number, dnssecOk: boolean): number {
   buf[offset] = 0;
-  buf.writeUInt16BE(TYPE_OPT, offset + 1);
-  buf.writeUInt16BE(udpSize, offset + 3);
+  put16(buf, offset + 1, TYPE_OPT);
+  put16(buf, offset + 3, udpSize);
   buf[offset + 5] = extendedRcode >>> 4;
   buf[offset + 6] = 0; // version 0
-  buf.writeUInt16BE(dnssecOk ? EDNS_DO : 0, offset + 7);
-  buf.writeUInt16BE(0, offset + 9);
+  put16(buf, offset + 7, dnssecOk ? EDNS_DO : 0);
+  put16(buf, offset + 9, 0);
   return offset + OPT_LENGTH;
 }
 
@@ -266,7 +295,7 @@ export function bareAnswer(msg: Buffer, query: Query, rcode: number, ourUdpSize:
   const edns = query.edns;
   const out = Buffer.allocUnsafe(12 + questionLength + (edns ? OPT_LENGTH : 0));
   writeHeader(out, query.id, answerFlags(query.flags, rcode, extra), questionLength > 0 ? 1 : 0, 0, 0, edns ? 1 : 0);
-  msg.copy(out, 12, 12, query.questionEnd);
+  copyBytes(msg, 12, query.questionEnd, out, 12);
   if (edns) writeOpt(out, 12 + questionLength, ourUdpSize, rcode, query.dnssecOk);
   return out;
 }
@@ -299,16 +328,16 @@ export function blockAnswer(msg: Buffer, query: Query, rcode: number, ttl: numbe
   const recordLength = address ? 12 + address.length : 12 + soaRdata.length;
   const out = Buffer.allocUnsafe(12 + questionLength + recordLength + (edns ? OPT_LENGTH : 0));
   writeHeader(out, query.id, answerFlags(query.flags, rcode, FLAG_AA), 1, address ? 1 : 0, address ? 0 : 1, edns ? 1 : 0);
-  msg.copy(out, 12, 12, query.questionEnd);
+  copyBytes(msg, 12, query.questionEnd, out, 12);
   let o = 12 + questionLength;
   out[o] = 0xc0;
   out[o + 1] = 12;
-  out.writeUInt16BE(address ? (address.length === 4 ? TYPE_A : TYPE_AAAA) : TYPE_SOA, o + 2);
-  out.writeUInt16BE(CLASS_IN, o + 4);
-  out.writeUInt32BE(ttl, o + 6);
+  put16(out, o + 2, address ? (address.length === 4 ? TYPE_A : TYPE_AAAA) : TYPE_SOA);
+  put16(out, o + 4, CLASS_IN);
+  put32(out, o + 6, ttl);
   const rdata = address ?? soaRdata;
-  out.writeUInt16BE(rdata.length, o + 10);
-  rdata.copy(out, o + 12);
+  put16(out, o + 10, rdata.length);
+  copyBytes(rdata, 0, rdata.length, out, o + 12);
   o += 12 + rdata.length;
   if (edns) writeOpt(out, o, ourUdpSize, 0, query.dnssecOk);
   return out;
@@ -429,15 +458,16 @@ export function renderAnswer(msg: Buffer, query: Query, shape: AnswerShape, elap
   if (size > maxSize) return bareAnswer(msg, query, shape.rcode, ourUdpSize, FLAG_TC | ad);
   const out = Buffer.allocUnsafe(size);
   writeHeader(out, query.id, answerFlags(query.flags, shape.rcode, ad), 1, shape.an, shape.ns, shape.ar + (edns ? 1 : 0));
-  msg.copy(out, 12, 12, query.questionEnd);
+  copyBytes(msg, 12, query.questionEnd, out, 12);
   const base = 12 + questionLength;
-  shape.body.copy(out, base);
+  const body = shape.body;
+  out.set(body, base);
   if (elapsedSeconds > 0) {
     const offsets = shape.ttlOffsets;
     const ttls = shape.ttls;
     for (let i = 0; i < offsets.length; i++) {
       const left = ttls[i]! - elapsedSeconds;
-      out.writeUInt32BE(left > 0 ? left : 0, base + offsets[i]!);
+      put32(out, base + offsets[i]!, left > 0 ? left : 0);
     }
   }
   if (edns) writeOpt(out, base + shape.body.length, ourUdpSize, shape.rcode, query.dnssecOk);

@@ -1,0 +1,354 @@
+/**
+ * The protective DNS resolver side by side with dnsmasq and unbound under dnsperf, in one run on
+ * this machine: each loaded with the same UT1 names as blocks, each forwarding to the same local
+ * upstream, the same query file (half blocked names, half allowed names the upstream answers),
+ * caches warmed first. Prints queries/s, lost queries and latency (p50/p99 at a fixed rate), with
+ * medians over rounds and the ratios Gatehouse/dnsmasq and Gatehouse/unbound.
+ *
+ *   bash bench/dns.sh [--names 10000] [--seconds 15] [--rounds 3] [--workers 2] [--threads 2]
+ *                     [--clients 8] [--outstanding 200] [--rate N] [--low-rate 20000] [--only gatehouse,unbound] [--ut1 DIR]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { compileSnapshot } from '../src/filtering/engine/snapshot.js';
+import { ut1Categories } from '../src/filtering/engine/ut1.js';
+import { startStubUpstream } from '../test/helpers/dns-upstream.js';
+
+const { values } = parseArgs({
+  options: {
+    names: { type: 'string', default: '10000' },
+    seconds: { type: 'string', default: '15' },
+    rounds: { type: 'string', default: '3' },
+    workers: { type: 'string', default: '2' },
+    threads: { type: 'string', default: '2' },
+    clients: { type: 'string', default: '8' },
+    outstanding: { type: 'string', default: '200' },
+    rate: { type: 'string' },
+    'latency-seconds': { type: 'string', default: '10' },
+    'low-rate': { type: 'string', default: '20000' },
+    only: { type: 'string' },
+    ut1: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(here, '..');
+const ut1Folder = values.ut1 ?? [process.env.GATEHOUSE_TEST_UT1, path.resolve(ROOT, '..', 'shared', 'data', 'ut1'), '/work/shared/data/ut1'].find((p) => p && spawnSync('test', ['-f', path.join(p, 'global_usage')]).status === 0);
+if (!ut1Folder) throw new Error('UT1 lists not found: give --ut1 DIR');
+const perHalf = Number(values.names);
+const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+const workers = Number(values.workers);
+const threads = Number(values.threads);
+const only = values.only ? values.only.split(',') : ['gatehouse', 'dnsmasq', 'unbound'];
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+for (const tool of ['dnsperf', 'dnsmasq', 'unbound', 'dig']) {
+  const found = spawnSync('sh', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool}`]).status === 0;
+  if (!found) throw new Error(`${tool} is not installed: apt-get install -y dnsmasq unbound dnsperf bind9-dnsutils`);
+}
+
+// ---- the lists and the queries -------------------------------------------------------------------------
+const WHITE = ['liste_blanche', 'liste_bu', 'exceptions_liste_bu'];
+const { categories } = ut1Categories(ut1Folder);
+const blockedCategories = categories.filter((c) => !WHITE.includes(c.id) && (c.domains as string[]).length > 0);
+const blockedNames = [...new Set(blockedCategories.flatMap((c) => c.domains as string[]))].filter((n) => !/^\d+\.\d+\.\d+\.\d+$/.test(n) && !n.includes(':'));
+const snapshot = compileSnapshot({
+  categories: blockedCategories,
+  timeZone: 'Europe/London',
+  policies: [{ id: 'bench', name: 'Benchmark', blockedCategories: blockedCategories.map((c) => c.id), schedules: [], allowLists: [], blockLists: [], safeSearch: { search: 'off', youtube: 'off' }, defaultAction: 'allow', downloadsAllowed: false }],
+});
+let seed = 42;
+const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+const letters = 'abcdefghijklmnopqrstuvwxyz';
+const label = (n: number) => Array.from({ length: n }, () => letters[Math.floor(rnd() * 26)]).join('');
+const queries: string[] = [];
+const now = Date.now();
+for (let i = 0; i < perHalf; i++) {
+  const listed = blockedNames[Math.floor(rnd() * blockedNames.length)]!;
+  queries.push(`${rnd() < 0.3 ? 'www.' : ''}${listed} A`);
+  let allowed: string;
+  do allowed = `${label(6)}${i}.${label(8)}.net`;
+  while (snapshot.decide(allowed, 0, now).action !== 'allow');
+  queries.push(`${allowed} A`);
+}
+for (let i = queries.length - 1; i > 0; i--) {
+  const j = Math.floor(rnd() * (i + 1));
+  [queries[i], queries[j]] = [queries[j]!, queries[i]!];
+}
+const dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-dns-bench-'));
+const queryFile = path.join(dir, 'queries.txt');
+writeFileSync(queryFile, `${queries.join('\n')}\n`);
+log(`UT1: ${blockedCategories.length} categories, ${blockedNames.length.toLocaleString('en-GB')} names blocked; ${queries.length.toLocaleString('en-GB')} queries (half blocked) in ${queryFile}`);
+
+// ---- processes -------------------------------------------------------------------------------------------------
+const children: ChildProcess[] = [];
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  child.on('exit', (code, signal) => {
+    if (!stopping) log(`${command} exited (${signal ?? code}): ${output.slice(-2000)}`);
+  });
+  children.push(child);
+  return child;
+}
+let stopping = false;
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function sh(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', () => resolve(out));
+  });
+}
+
+async function waitForAnswer(port: number, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const out = await sh('dig', ['@127.0.0.1', '-p', String(port), '+tries=1', '+time=1', 'ready-check.net']);
+    if (/status: (NOERROR|NXDOMAIN)/.test(out)) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error(`nothing answered on port ${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function rssOf(pid: number): number {
+  // The process and its children (Gatehouse's workers), in MB.
+  const out = spawnSync('sh', ['-c', `ps -o rss= --pid ${pid} --ppid ${pid}`]).stdout.toString();
+  return Math.round(out.split('\n').filter(Boolean).reduce((n, l) => n + Number(l.trim()), 0) / 1024);
+}
+
+let nextPort = 25_300 + Math.floor(Math.random() * 2000) * 10;
+const freshPort = () => (nextPort += 10);
+
+// ---- dnsperf ----------------------------------------------------------------------------------------------------
+interface PerfResult {
+  qps: number;
+  sent: number;
+  completed: number;
+  lost: number;
+  avgMs: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  p999Ms: number | null;
+  maxMs: number | null;
+  codes: string;
+}
+function parsePerf(out: string): PerfResult {
+  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
+  const latencies: number[] = [];
+  for (const m of out.matchAll(/^> [A-Z]+ \S+ \S+ ([\d.]+)$/gm)) latencies.push(Number(m[1]) * 1000);
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => (latencies.length ? +latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(3) : null);
+  return {
+    qps: Math.round(num(/Queries per second:\s+([\d.]+)/)),
+    sent: num(/Queries sent:\s+(\d+)/),
+    completed: num(/Queries completed:\s+(\d+)/),
+    lost: num(/Queries lost:\s+(\d+)/),
+    avgMs: +(num(/Average Latency \(s\):\s+([\d.]+)/) * 1000).toFixed(3),
+    p50Ms: pct(50),
+    p99Ms: pct(99),
+    p999Ms: pct(99.9),
+    maxMs: latencies.length ? +latencies.at(-1)!.toFixed(3) : null,
+    codes: /Response codes:\s+(.*)/.exec(out)?.[1]?.trim() ?? '',
+  };
+}
+async function dnsperf(port: number, extra: string[]): Promise<PerfResult> {
+  const out = await sh('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, ...extra]);
+  return parsePerf(out);
+}
+/** dnsperf -v (a line per query with its latency) into a file, so printing costs as little as it can. */
+async function dnsperfLatency(port: number, extra: string[]): Promise<PerfResult> {
+  const file = path.join(dir, 'latency.txt');
+  const fd = openSync(file, 'w');
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-v', ...extra], { stdio: ['ignore', fd, fd] });
+    child.on('error', reject);
+    child.on('close', () => resolve());
+  });
+  closeSync(fd);
+  const result = parsePerf(readFileSync(file, 'utf8'));
+  unlinkSync(file);
+  return result;
+}
+
+// ---- the contenders ----------------------------------------------------------------------------------------------
+interface Contender {
+  name: string;
+  port: number;
+  child: ChildProcess | null;
+  startMs: number;
+  rssMB: number;
+  throughput: PerfResult[];
+  latency: PerfResult | null;
+  latencyLow: PerfResult | null;
+  upstreamDuringRuns: number;
+}
+
+async function main(): Promise<void> {
+  const upstream = await startStubUpstream({ synthesize: true, ttl: 86_400 });
+  const upstreamSpec = `127.0.0.1#${upstream.port}`;
+  log(`upstream (Node stub, synthesized A records, TTL 1 day) on ${upstream.spec}`);
+
+  const setups: Record<string, () => Promise<Contender>> = {
+    async gatehouse() {
+      const port = freshPort();
+      writeFileSync(path.join(dir, 'policies.yaml'), `unknownPolicy: bench\npolicies:\n  - id: bench\n    name: Benchmark\n    blockedCategories: [${blockedCategories.map((c) => c.id).join(', ')}]\n    safeSearch: { search: 'off', youtube: 'off' }\n`);
+      const started = Date.now();
+      const child = start(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts'), 'dns', '--policies', path.join(dir, 'policies.yaml'), '--ut1', ut1Folder!, '--upstream', upstream.spec, '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--cache-entries', '200000']);
+      await waitForAnswer(port, 180_000);
+      return { name: `gatehouse (${workers} workers)`, port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0 };
+    },
+    async dnsmasq() {
+      const port = freshPort();
+      const conf = path.join(dir, 'dnsmasq.conf');
+      writeFileSync(conf, [`port=${port}`, 'listen-address=127.0.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', 'no-poll', 'no-negcache', `server=${upstreamSpec}`, 'cache-size=100000', 'dns-forward-max=1000', 'pid-file=', 'user=root', ...blockedNames.map((n) => `address=/${n}/`)].join('\n'));
+      const started = Date.now();
+      const child = start('/usr/sbin/dnsmasq', ['--keep-in-foreground', `--conf-file=${conf}`]);
+      await waitForAnswer(port, 180_000);
+      return { name: 'dnsmasq', port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0 };
+    },
+    async unbound() {
+      const port = freshPort();
+      const conf = path.join(dir, 'unbound.conf');
+      writeFileSync(
+        conf,
+        [
+          'server:',
+          '  interface: 127.0.0.1',
+          `  port: ${port}`,
+          `  num-threads: ${threads}`,
+          '  so-reuseport: yes',
+          '  do-daemonize: no',
+          '  use-syslog: no',
+          '  logfile: ""',
+          '  verbosity: 0',
+          '  username: ""',
+          '  chroot: ""',
+          `  directory: "${dir}"`,
+          `  pidfile: "${path.join(dir, 'unbound.pid')}"`,
+          '  access-control: 127.0.0.0/8 allow',
+          '  do-not-query-localhost: no',
+          '  do-ip6: no',
+          '  module-config: "iterator"',
+          '  qname-minimisation: no',
+          '  msg-cache-size: 64m',
+          '  rrset-cache-size: 128m',
+          '  num-queries-per-thread: 4096',
+          '  outgoing-range: 8192',
+          ...blockedNames.map((n) => `  local-zone: "${n}." always_nxdomain`),
+          'forward-zone:',
+          '  name: "."',
+          `  forward-addr: 127.0.0.1@${upstream.port}`,
+          'remote-control:',
+          '  control-enable: no',
+        ].join('\n'),
+      );
+      const check = spawnSync('unbound-checkconf', [conf]);
+      if (check.status !== 0) throw new Error(`unbound-checkconf: ${check.stdout}${check.stderr}`);
+      const started = Date.now();
+      const child = start('/usr/sbin/unbound', ['-d', '-c', conf]);
+      await waitForAnswer(port, 180_000);
+      return { name: `unbound (${threads} threads)`, port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0 };
+    },
+  };
+
+  // The upstream's own capacity, so it is known not to be the bottleneck (it answers only cache misses).
+  const upstreamCapacity = await dnsperf(upstream.port, ['-l', '5', '-c', '4', '-q', '100']);
+  log(`upstream alone: ${upstreamCapacity.qps} queries/s (lost ${upstreamCapacity.lost})`);
+
+  const contenders: Contender[] = [];
+  try {
+    for (const key of only) {
+      log(`starting ${key}…`);
+      const c = await setups[key]!();
+      // Warm the cache: every name through once (twice for workers with their own caches), gently.
+      for (let pass = 0; pass < 3; pass++) await dnsperf(c.port, ['-n', '1', '-c', '4', '-q', '50']);
+      c.rssMB = rssOf(c.child!.pid!);
+      log(`${c.name}: answering after ${(c.startMs / 1000).toFixed(1)} s, ${c.rssMB} MB`);
+      contenders.push(c);
+    }
+    // Throughput: rounds, the contenders in turn each round.
+    const flags = ['-l', String(seconds), '-c', values.clients!, '-q', values.outstanding!];
+    for (let r = 1; r <= rounds; r++) {
+      for (const c of contenders) {
+        const before = upstream.queries.length;
+        const result = await dnsperf(c.port, flags);
+        c.upstreamDuringRuns += upstream.queries.length - before;
+        c.throughput.push(result);
+        log(`round ${r} ${c.name}: ${result.qps} q/s, lost ${result.lost}, avg ${result.avgMs} ms (${result.codes})`);
+      }
+    }
+    // Latency at fixed rates: a busy school's (--low-rate) and the aim's (unbound's median, or --rate).
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const unbound = contenders.find((c) => c.name.startsWith('unbound'));
+    const rate = values.rate ? Number(values.rate) : unbound ? median(unbound.throughput.map((t) => t.qps)) : 40_000;
+    const lowRate = Number(values['low-rate']);
+    for (const c of contenders) {
+      for (const [which, q] of [['low', lowRate], ['aim', rate]] as const) {
+        const result = await dnsperfLatency(c.port, ['-l', values['latency-seconds']!, '-c', values.clients!, '-q', values.outstanding!, '-Q', String(q)]);
+        if (which === 'low') c.latencyLow = result;
+        else c.latency = result;
+        log(`${c.name} at ${q} q/s: achieved ${result.qps}, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, lost ${result.lost} of ${result.sent}`);
+      }
+    }
+
+    const summary = contenders.map((c) => ({
+      name: c.name,
+      startSeconds: +(c.startMs / 1000).toFixed(1),
+      rssMB: c.rssMB,
+      qpsMedian: median(c.throughput.map((t) => t.qps)),
+      qpsRounds: c.throughput.map((t) => t.qps),
+      lostRounds: c.throughput.map((t) => t.lost),
+      avgLatencyMsMedian: median(c.throughput.map((t) => t.avgMs)),
+      upstreamQueriesDuringRuns: c.upstreamDuringRuns,
+      atLowRate: c.latencyLow && { rate: lowRate, achievedQps: c.latencyLow.qps, sent: c.latencyLow.sent, lost: c.latencyLow.lost, p50Ms: c.latencyLow.p50Ms, p99Ms: c.latencyLow.p99Ms, p999Ms: c.latencyLow.p999Ms, maxMs: c.latencyLow.maxMs },
+      atFixedRate: c.latency && { rate, achievedQps: c.latency.qps, sent: c.latency.sent, lost: c.latency.lost, p50Ms: c.latency.p50Ms, p99Ms: c.latency.p99Ms, p999Ms: c.latency.p999Ms, maxMs: c.latency.maxMs },
+    }));
+    const by = (prefix: string) => summary.find((s) => s.name.startsWith(prefix));
+    const g = by('gatehouse');
+    const ratio = (other?: { qpsMedian: number }) => (g && other ? +(g.qpsMedian / other.qpsMedian).toFixed(2) : null);
+    const result = {
+      benchmark: 'dns',
+      at: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+      setup: { ut1Categories: blockedCategories.length, blockedNames: blockedNames.length, queries: queries.length, seconds, rounds, dnsperf: flags.join(' '), upstreamAloneQps: upstreamCapacity.qps },
+      results: summary,
+      ratios: { gatehouseOverDnsmasq: ratio(by('dnsmasq')), gatehouseOverUnbound: ratio(by('unbound')) },
+    };
+    log('');
+    log('');
+    log(`${'name'.padEnd(24)} ${'q/s median'.padStart(10)} ${'lost'.padStart(5)} | at ${lowRate} q/s: ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'lost'.padStart(5)} | at ${rate} q/s: ${'q/s'.padStart(6)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'lost'.padStart(5)} | RSS MB`);
+    for (const s of summary) {
+      const lo = s.atLowRate;
+      const hi = s.atFixedRate;
+      log(`${s.name.padEnd(24)} ${String(s.qpsMedian).padStart(10)} ${String(s.lostRounds.reduce((a, b) => a + b, 0)).padStart(5)} | ${''.padStart(String(lowRate).length + 8)}${String(lo?.p50Ms).padStart(6)} ${String(lo?.p99Ms).padStart(6)} ${String(lo?.lost).padStart(5)} | ${''.padStart(String(rate).length + 8)}${String(hi?.achievedQps).padStart(6)} ${String(hi?.p50Ms).padStart(6)} ${String(hi?.p99Ms).padStart(6)} ${String(hi?.lost).padStart(5)} | ${s.rssMB}`);
+    }
+    log(`ratios: Gatehouse/dnsmasq ${result.ratios.gatehouseOverDnsmasq}, Gatehouse/unbound ${result.ratios.gatehouseOverUnbound}`);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    stopping = true;
+    for (const c of children) await stop(c);
+    await upstream.close();
+    if (!values.keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
