@@ -148,6 +148,8 @@ export async function runProxyCli(options: ProxyCliOptions): Promise<number> {
   writer?.close();
   const { requests, tunnels, blocked, upstreamErrors } = handle.stats;
   say(`stopped after ${requests} requests and ${tunnels} tunnels: ${blocked} blocked, ${upstreamErrors} origin errors`);
+  // A worker's channel to the primary would keep it running.
+  if (cluster.isWorker && process.connected) process.disconnect();
   return 0;
 }
 
@@ -158,8 +160,8 @@ function runPrimary(workers: number, where: string): Promise<number> {
     let ready = 0;
     const fork = () => {
       const worker = cluster.fork();
-      worker.on('message', (m: { ready?: boolean }) => {
-        if (m.ready && ++ready === workers) say(`${workers} workers ready on ${where}`);
+      worker.on('message', (m: { ready?: boolean; port?: number }) => {
+        if (m.ready && ++ready === workers) say(`${workers} workers ready on ${where.replace(/:0$/, `:${m.port}`)}`);
       });
     };
     for (let i = 0; i < workers; i++) fork();
