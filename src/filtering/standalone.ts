@@ -52,6 +52,8 @@ export interface Standalone {
   categories: number;
   domains: number;
   loadMs: number;
+  /** the policy file's time zone (schedules; times shown to people) */
+  timeZone: string;
 }
 
 /** A problem in the policy file or the options, in words for the person who wrote it. */
@@ -258,7 +260,7 @@ export async function loadStandalone(options: StandaloneOptions): Promise<Standa
     throw new StandaloneError((error as Error).message);
   }
   const point = new StandaloneFilterPoint(snapshot, { unknownPolicy, clients, users });
-  return { snapshot, point, policies: ids, unknownPolicy, categories: categories.length, domains: snapshot.stats.domains, loadMs: performance.now() - started };
+  return { snapshot, point, policies: ids, unknownPolicy, categories: categories.length, domains: snapshot.stats.domains, loadMs: performance.now() - started, timeZone };
 }
 
 function parseClients(raw: unknown, ids: string[]): ClientRule[] {

@@ -182,7 +182,7 @@ beforeAll(async () => {
     unknownPolicy: 'pupils',
     clients: { '127.0.0.1': { policyId: 'pupils', deviceName: 'LAB-PC-07', username: 'pupil.one' }, '127.0.0.2': { policyId: 'staff', deviceName: 'STAFF-LAPTOP-2' } },
   });
-  proxy = await startProxy(point, { consoleUrl: CONSOLE, lookup, now: () => EVENING, connectPorts: [443, 80, tlsPort], forwardedFor: 'append' });
+  proxy = await startProxy(point, { consoleUrl: CONSOLE, lookup, now: () => EVENING, timeZone: 'Europe/London', connectPorts: [443, 80, tlsPort], forwardedFor: 'append' });
   authProxy = await startProxy(authPoint, {
     lookup,
     now: () => EVENING,
@@ -210,6 +210,7 @@ describe('filtering proxy (curl -x)', () => {
     expect(page).toContain('This page is blocked');
     expect(page).toContain('<strong>Adult</strong>');
     expect(page).toContain('Blocked: Adult for Pupils');
+    expect(page).toContain('Monday, 7 September 2026 at 19:00'); // school time, not UTC
     const request = `${CONSOLE}/blocked?host=www.adult.example&amp;url=${encodeURIComponent(`http://www.adult.example:${originPort}/gallery?id=3`)}&amp;category=adult&amp;action=request`;
     expect(page).toContain(`href="${request}">Request access</a>`);
     expect(page).toContain('action=report">Report this page</a>');

@@ -21,6 +21,8 @@ export interface BlockPageInput {
   at: number;
   /** a short reference the IT team can search the activity log by */
   reference?: string;
+  /** the school's time zone for the time shown (default: this machine's) */
+  timeZone?: string | undefined;
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -48,7 +50,12 @@ export function blockPageHtml(input: BlockPageInput): string {
       ? 'If you need this page for your work, ask for it to be unblocked: your teacher or the IT team will look at your request. If you think the page is harmful or has been blocked by mistake, report it.'
       : 'If you need this page for your work, ask your teacher or the IT team.'
     : 'This page can never be unblocked. If you saw something that upset you, please tell a teacher or someone you trust.';
-  const time = new Date(input.at).toISOString().replace('T', ' ').slice(0, 16);
+  let time: string;
+  try {
+    time = new Intl.DateTimeFormat('en-GB', { dateStyle: 'full', timeStyle: 'short', ...(input.timeZone ? { timeZone: input.timeZone } : {}) }).format(new Date(input.at));
+  } catch {
+    time = `${new Date(input.at).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
+  }
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -83,7 +90,7 @@ export function blockPageHtml(input: BlockPageInput): string {
     <dt>Page</dt><dd>${escapeHtml(shownUrl)}</dd>
     ${what ? `<dt>Category</dt><dd>${escapeHtml(what)}</dd>` : ''}
     <dt>Why</dt><dd>${escapeHtml(input.reason)}</dd>
-    <dt>Time</dt><dd>${escapeHtml(time)} UTC</dd>
+    <dt>Time</dt><dd>${escapeHtml(time)}</dd>
     ${input.reference ? `<dt>Reference</dt><dd>${escapeHtml(input.reference)}</dd>` : ''}
   </dl>
   ${actions.length > 0 ? `<div class="actions">${actions.join('\n    ')}</div>` : ''}

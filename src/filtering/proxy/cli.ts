@@ -106,6 +106,7 @@ export async function runProxyCli(options: ProxyCliOptions): Promise<number> {
       host: s.host,
       port: s.port,
       consoleUrl: s.consoleUrl,
+      timeZone: loaded.timeZone,
       forwardedFor: s.forwardedFor,
       connectPorts: s.connectPorts,
       logger: { warn: (_f, m) => say(`warning: ${m}`), info: (_f, m) => say(m) },

@@ -49,6 +49,8 @@ export interface ProxyOptions {
   authCacheMs?: number;
   /** CONNECT to an IP address whose first bytes carry no TLS server name: block (default) or allow */
   namelessTunnels?: 'block' | 'allow';
+  /** the school's time zone, for the time on the block page (default: this machine's) */
+  timeZone?: string;
   /** epoch milliseconds now (the runtime's clock) */
   now?: () => number;
   /** how origin names resolve (tests and benchmarks point them at local servers) */
@@ -551,7 +553,7 @@ class FilterProxy {
 
   private sendBlockPage(res: ServerResponse, host: string, url: string, verdict: Pick<Verdict, 'category' | 'categoryName' | 'reason' | 'policy' | 'unblockable'>, at: number): void {
     if (res.headersSent || res.destroyed) return;
-    const body = blockPageHtml({ host, url, category: verdict.category, categoryName: verdict.categoryName, reason: verdict.reason, policy: verdict.policy, unblockable: verdict.unblockable, consoleUrl: this.consoleUrl, at });
+    const body = blockPageHtml({ host, url, category: verdict.category, categoryName: verdict.categoryName, reason: verdict.reason, policy: verdict.policy, unblockable: verdict.unblockable, consoleUrl: this.consoleUrl, at, timeZone: this.options.timeZone });
     res.writeHead(403, 'Forbidden', {
       'content-type': 'text/html; charset=utf-8',
       'content-length': Buffer.byteLength(body),
