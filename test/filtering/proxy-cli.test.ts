@@ -79,6 +79,11 @@ describe('gatehouse proxy (standalone)', () => {
       const allowed = await curl([...proxy, `http://127.0.0.1:${originPort}/lesson`]);
       expect(allowed).toEqual({ status: 200, body: 'origin /lesson' });
       expect((await curl([`http://127.0.0.1:${port}/healthz`])).body).toBe('ok\n');
+      // The proxy serves its own PAC file, naming itself as devices reached it.
+      const pac = await curl(['-H', `Host: proxy.school.internal:${port}`, `http://127.0.0.1:${port}/wpad.dat`]);
+      expect(pac.status).toBe(200);
+      expect(pac.body).toContain(`return "PROXY proxy.school.internal:${port}";`);
+      expect(pac.body).toContain('"gatehouse.school.example"');
 
       // The policy file changes: blocked.example's list now also names the origin's address.
       writeFileSync(path.join(dir, 'filter.yaml'), readFileSync(path.join(dir, 'filter.yaml'), 'utf8').replace('domains: [blocked.example]', 'domains: [blocked.example, 127.0.0.1]'));

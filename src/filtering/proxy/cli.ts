@@ -70,7 +70,8 @@ function settings(options: ProxyCliOptions) {
     }
     consoleUrl = consoleUrl.replace(/\/+$/, '');
   }
-  return { port, host: options.host ?? config.proxyHost ?? config.host, forwardedFor, connectPorts, workers, consoleUrl };
+  const directDomains = (config.proxyDirectDomains ?? '').split(',').map((d) => d.trim()).filter(Boolean);
+  return { port, host: options.host ?? config.proxyHost ?? config.host, forwardedFor, connectPorts, workers, consoleUrl, directDomains };
 }
 
 /** Runs the proxy until SIGTERM/SIGINT; returns the exit code. */
@@ -107,6 +108,7 @@ export async function runProxyCli(options: ProxyCliOptions): Promise<number> {
       port: s.port,
       consoleUrl: s.consoleUrl,
       timeZone: loaded.timeZone,
+      directDomains: s.directDomains,
       forwardedFor: s.forwardedFor,
       connectPorts: s.connectPorts,
       logger: { warn: (_f, m) => say(`warning: ${m}`), info: (_f, m) => say(m) },

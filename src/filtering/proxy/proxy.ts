@@ -6,6 +6,7 @@ import type { Verdict } from '../engine/snapshot.js';
 import { searchTermOf, type ClientIdentity, type FilterPoint } from '../point.js';
 import { blockPageHtml, proxyErrorHtml } from './block-page.js';
 import { readClientHello, TLS_ACCESS_DENIED } from './client-hello.js';
+import { pacFile } from './pac.js';
 import { executableResponse, isExecutablePath } from './downloads.js';
 import { UpstreamError, UpstreamPool, type ForwardHandlers, type UpstreamConnection } from './upstream.js';
 
@@ -49,6 +50,8 @@ export interface ProxyOptions {
   authCacheMs?: number;
   /** CONNECT to an IP address whose first bytes carry no TLS server name: block (default) or allow */
   namelessTunnels?: 'block' | 'allow';
+  /** the school's own domains the PAC file served by the proxy (/proxy.pac, /wpad.dat) sends direct */
+  directDomains?: string[];
   /** the school's time zone, for the time on the block page (default: this machine's) */
   timeZone?: string;
   /** epoch milliseconds now (the runtime's clock) */
@@ -207,6 +210,7 @@ class FilterProxy {
   private readonly tunnelIdleMs: number;
   private readonly helloTimeoutMs: number;
   readonly stats: ProxyStats = { requests: 0, tunnels: 0, blocked: 0, upstreamErrors: 0 };
+  private port = 0;
 
   constructor(
     private readonly point: FilterPoint,
@@ -247,6 +251,7 @@ class FilterProxy {
       this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
         this.server.off('error', reject);
         const address = this.server.address() as net.AddressInfo;
+        this.port = address.port;
         resolve({ host: address.address, port: address.port, stats: this.stats, close: () => this.close() });
       });
     });
@@ -546,6 +551,19 @@ class FilterProxy {
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
       res.end('ok\n');
+      return;
+    }
+    if (req.method === 'GET' && (req.url === '/proxy.pac' || req.url === '/wpad.dat')) {
+      // The PAC file from the proxy itself (a standalone proxy has no Gatehouse server to serve it):
+      // the proxy is wherever the device reached it.
+      const hostHeader = req.headers.host ?? '';
+      const at = parseAuthority(hostHeader, this.port);
+      if (!at) return this.sendError(res, 400, 'Bad request', 'The Host header is not a host name or address.');
+      const proxyAddress = `${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+      const consoleHost = this.consoleUrl ? new URL(this.consoleUrl).hostname : null;
+      const body = pacFile({ proxy: proxyAddress, directDomains: this.options.directDomains ?? [], directHosts: consoleHost ? [consoleHost] : [] });
+      res.writeHead(200, { 'content-type': 'application/x-ns-proxy-autoconfig', 'content-length': Buffer.byteLength(body), 'cache-control': 'public, max-age=300' });
+      res.end(body);
       return;
     }
     this.sendError(res, 400, 'This is the school’s web filter', 'Gatehouse’s filtering proxy answers requests from browsers set to use it as their proxy (by the PAC file or by hand); it is not a website itself.');
