@@ -8,8 +8,8 @@ missing=()
 for tool in nginx e2guardian wrk; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light e2guardian wrk
+  # The packages may start their own daemons on the default ports; the benchmark starts its own.
+  for svc in nginx e2guardian; do (systemctl disable --now "$svc" 2>/dev/null || service "$svc" stop 2>/dev/null) >/dev/null || true; done
 fi
-# The packages may start their own daemons (on the default ports); the benchmark starts its own.
-for svc in nginx e2guardian; do (systemctl disable --now "$svc" 2>/dev/null || service "$svc" stop 2>/dev/null) >/dev/null || true; done
 mkdir -p bench/results
 exec node --import tsx bench/proxy.ts "$@" | tee "bench/results/proxy-$(date -u +%Y%m%dT%H%M%SZ).json"
