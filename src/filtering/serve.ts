@@ -42,6 +42,8 @@ export async function startFiltering(rt: Runtime, consoleUrl: string): Promise<R
         host: config.proxyHost ?? config.host,
         port: config.proxyPort,
         consoleUrl,
+        timeZone: rt.profile.timeZone,
+        directDomains: (config.proxyDirectDomains ?? '').split(',').map((d) => d.trim()).filter(Boolean),
         forwardedFor: config.proxyForwardedFor,
         connectPorts: config.proxyConnectPorts.split(',').map((p) => Number(p.trim())),
         auth: 'optional',
