@@ -35,6 +35,22 @@ export function blockedActionUrl(consoleUrl: string, input: { host: string; url:
   return `${base}/blocked?${q.toString()}`;
 }
 
+// Building a DateTimeFormat costs far more than using one: one per time zone, made once.
+const formats = new Map<string, Intl.DateTimeFormat | null>();
+function formatTime(at: number, timeZone: string | undefined): string {
+  const key = timeZone ?? '';
+  let format = formats.get(key);
+  if (format === undefined) {
+    try {
+      format = new Intl.DateTimeFormat('en-GB', { dateStyle: 'full', timeStyle: 'short', ...(timeZone ? { timeZone } : {}) });
+    } catch {
+      format = null;
+    }
+    formats.set(key, format);
+  }
+  return format ? format.format(at) : `${new Date(at).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
+}
+
 export function blockPageHtml(input: BlockPageInput): string {
   const what = input.categoryName ?? (input.category ? input.category : null);
   const shownUrl = input.url.length > 200 ? `${input.url.slice(0, 200)}…` : input.url;
@@ -50,12 +66,7 @@ export function blockPageHtml(input: BlockPageInput): string {
       ? 'If you need this page for your work, ask for it to be unblocked: your teacher or the IT team will look at your request. If you think the page is harmful or has been blocked by mistake, report it.'
       : 'If you need this page for your work, ask your teacher or the IT team.'
     : 'This page can never be unblocked. If you saw something that upset you, please tell a teacher or someone you trust.';
-  let time: string;
-  try {
-    time = new Intl.DateTimeFormat('en-GB', { dateStyle: 'full', timeStyle: 'short', ...(input.timeZone ? { timeZone: input.timeZone } : {}) }).format(new Date(input.at));
-  } catch {
-    time = `${new Date(input.at).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
-  }
+  const time = formatTime(input.at, input.timeZone);
   return `<!doctype html>
 <html lang="en">
 <head>
