@@ -129,6 +129,22 @@ async function waitForAnswer(port: number, timeoutMs: number): Promise<number> {
   }
 }
 
+/** CPU seconds used so far by a process and its children (Gatehouse's workers), from /proc. */
+function cpuSecondsOf(pid: number): number {
+  const pids = [pid, ...spawnSync('pgrep', ['-P', String(pid)]).stdout.toString().split('\n').filter(Boolean).map(Number)];
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
 function rssOf(pid: number): number {
   // The process and its children (Gatehouse's workers), in MB.
   const out = spawnSync('sh', ['-c', `ps -o rss= --pid ${pid} --ppid ${pid}`]).stdout.toString();
@@ -200,6 +216,8 @@ interface Contender {
   latency: PerfResult | null;
   latencyLow: PerfResult | null;
   upstreamDuringRuns: number;
+  /** completed queries per CPU-second of the server's processes, each round */
+  perCpuSecond: number[];
 }
 
 async function main(): Promise<void> {
@@ -214,7 +232,7 @@ async function main(): Promise<void> {
       const started = Date.now();
       const child = start(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts'), 'dns', '--policies', path.join(dir, 'policies.yaml'), '--ut1', ut1Folder!, '--upstream', upstream.spec, '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--cache-entries', '200000']);
       await waitForAnswer(port, 180_000);
-      return { name: `gatehouse (${workers} workers)`, port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0 };
+      return { name: `gatehouse (${workers} workers)`, port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0, perCpuSecond: [] };
     },
     async dnsmasq() {
       const port = freshPort();
@@ -223,7 +241,7 @@ async function main(): Promise<void> {
       const started = Date.now();
       const child = start('/usr/sbin/dnsmasq', ['--keep-in-foreground', `--conf-file=${conf}`]);
       await waitForAnswer(port, 180_000);
-      return { name: 'dnsmasq', port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0 };
+      return { name: 'dnsmasq', port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0, perCpuSecond: [] };
     },
     async unbound() {
       const port = freshPort();
@@ -266,7 +284,7 @@ async function main(): Promise<void> {
       const started = Date.now();
       const child = start('/usr/sbin/unbound', ['-d', '-c', conf]);
       await waitForAnswer(port, 180_000);
-      return { name: `unbound (${threads} threads)`, port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0 };
+      return { name: `unbound (${threads} threads)`, port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0, perCpuSecond: [] };
     },
   };
 
@@ -279,8 +297,13 @@ async function main(): Promise<void> {
     for (const key of only) {
       log(`starting ${key}…`);
       const c = await setups[key]!();
-      // Warm the cache: every name through once (twice for workers with their own caches), gently.
-      for (let pass = 0; pass < 3; pass++) await dnsperf(c.port, ['-n', '1', '-c', '4', '-q', '50']);
+      // Warm the caches: every name through, gently, until a pass asks the upstream (almost) nothing
+      // (Gatehouse's workers each keep their own cache and share the queries at random).
+      for (let pass = 0; pass < 12; pass++) {
+        const before = upstream.queries.length;
+        await dnsperf(c.port, ['-n', '1', '-c', '4', '-q', '50']);
+        if (pass > 0 && upstream.queries.length - before <= queries.length / 2000) break;
+      }
       c.rssMB = rssOf(c.child!.pid!);
       log(`${c.name}: answering after ${(c.startMs / 1000).toFixed(1)} s, ${c.rssMB} MB`);
       contenders.push(c);
@@ -290,10 +313,13 @@ async function main(): Promise<void> {
     for (let r = 1; r <= rounds; r++) {
       for (const c of contenders) {
         const before = upstream.queries.length;
+        const cpuBefore = cpuSecondsOf(c.child!.pid!);
         const result = await dnsperf(c.port, flags);
+        const cpu = cpuSecondsOf(c.child!.pid!) - cpuBefore;
         c.upstreamDuringRuns += upstream.queries.length - before;
         c.throughput.push(result);
-        log(`round ${r} ${c.name}: ${result.qps} q/s, lost ${result.lost}, avg ${result.avgMs} ms (${result.codes})`);
+        c.perCpuSecond.push(Math.round(result.completed / cpu));
+        log(`round ${r} ${c.name}: ${result.qps} q/s, lost ${result.lost}, avg ${result.avgMs} ms, ${cpu.toFixed(1)} CPU s (${Math.round(result.completed / cpu)} queries per CPU-second) (${result.codes})`);
       }
     }
     // Latency at fixed rates: a busy school's (--low-rate) and the aim's (unbound's median, or --rate).
@@ -318,6 +344,8 @@ async function main(): Promise<void> {
       qpsRounds: c.throughput.map((t) => t.qps),
       lostRounds: c.throughput.map((t) => t.lost),
       avgLatencyMsMedian: median(c.throughput.map((t) => t.avgMs)),
+      queriesPerCpuSecondMedian: median(c.perCpuSecond),
+      queriesPerCpuSecondRounds: c.perCpuSecond,
       upstreamQueriesDuringRuns: c.upstreamDuringRuns,
       atLowRate: c.latencyLow && { rate: lowRate, achievedQps: c.latencyLow.qps, sent: c.latencyLow.sent, lost: c.latencyLow.lost, p50Ms: c.latencyLow.p50Ms, p99Ms: c.latencyLow.p99Ms, p999Ms: c.latencyLow.p999Ms, maxMs: c.latencyLow.maxMs },
       atFixedRate: c.latency && { rate, achievedQps: c.latency.qps, sent: c.latency.sent, lost: c.latency.lost, p50Ms: c.latency.p50Ms, p99Ms: c.latency.p99Ms, p999Ms: c.latency.p999Ms, maxMs: c.latency.maxMs },
@@ -325,13 +353,14 @@ async function main(): Promise<void> {
     const by = (prefix: string) => summary.find((s) => s.name.startsWith(prefix));
     const g = by('gatehouse');
     const ratio = (other?: { qpsMedian: number }) => (g && other ? +(g.qpsMedian / other.qpsMedian).toFixed(2) : null);
+    const cpuRatio = (other?: { queriesPerCpuSecondMedian: number }) => (g && other ? +(g.queriesPerCpuSecondMedian / other.queriesPerCpuSecondMedian).toFixed(2) : null);
     const result = {
       benchmark: 'dns',
       at: new Date().toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
       setup: { ut1Categories: blockedCategories.length, blockedNames: blockedNames.length, queries: queries.length, seconds, rounds, dnsperf: flags.join(' '), upstreamAloneQps: upstreamCapacity.qps },
       results: summary,
-      ratios: { gatehouseOverDnsmasq: ratio(by('dnsmasq')), gatehouseOverUnbound: ratio(by('unbound')) },
+      ratios: { gatehouseOverDnsmasq: ratio(by('dnsmasq')), gatehouseOverUnbound: ratio(by('unbound')), perCpuSecondGatehouseOverDnsmasq: cpuRatio(by('dnsmasq')), perCpuSecondGatehouseOverUnbound: cpuRatio(by('unbound')) },
     };
     log('');
     log('');
@@ -341,7 +370,9 @@ async function main(): Promise<void> {
       const hi = s.atFixedRate;
       log(`${s.name.padEnd(24)} ${String(s.qpsMedian).padStart(10)} ${String(s.lostRounds.reduce((a, b) => a + b, 0)).padStart(5)} | ${''.padStart(String(lowRate).length + 8)}${String(lo?.p50Ms).padStart(6)} ${String(lo?.p99Ms).padStart(6)} ${String(lo?.lost).padStart(5)} | ${''.padStart(String(rate).length + 8)}${String(hi?.achievedQps).padStart(6)} ${String(hi?.p50Ms).padStart(6)} ${String(hi?.p99Ms).padStart(6)} ${String(hi?.lost).padStart(5)} | ${s.rssMB}`);
     }
-    log(`ratios: Gatehouse/dnsmasq ${result.ratios.gatehouseOverDnsmasq}, Gatehouse/unbound ${result.ratios.gatehouseOverUnbound}`);
+    for (const s of summary) log(`${s.name.padEnd(24)} ${s.queriesPerCpuSecondMedian} queries per CPU-second (median)`);
+    log(`ratios (q/s): Gatehouse/dnsmasq ${result.ratios.gatehouseOverDnsmasq}, Gatehouse/unbound ${result.ratios.gatehouseOverUnbound}`);
+    log(`ratios (queries per CPU-second): Gatehouse/dnsmasq ${result.ratios.perCpuSecondGatehouseOverDnsmasq}, Gatehouse/unbound ${result.ratios.perCpuSecondGatehouseOverUnbound}`);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
     stopping = true;

@@ -528,7 +528,7 @@ describe('gatehouse dns', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('FI-01 runs several worker processes sharing one port (UDP and TCP) from a UT1 folder and a policy file', async () => {
+  it('FI-01 runs several worker processes sharing one port (UDP and TCP) from a UT1 folder and a policy file, and reloads them on SIGHUP', async () => {
     const port = await freePort();
     const log = path.join(dir, 'activity');
     const child = spawn(
@@ -551,6 +551,14 @@ describe('gatehouse dns', () => {
       expect((await dig(port, ['blocked.example', '+tcp'])).status).toBe('NXDOMAIN');
       expect((await dig(port, ['use-application-dns.net'])).status).toBe('NXDOMAIN');
       expect((await dig(port, ['open.example'])).answer[0]!.type).toBe('A');
+      // SIGHUP: the files are read again, worker by worker; a name added to the block list is blocked.
+      const policies = readFileSync(path.join(dir, 'policies.yaml'), 'utf8');
+      writeFileSync(path.join(dir, 'policies.yaml'), policies.replace('domains: [blocked.example]', 'domains: [blocked.example, open.example]'));
+      child.kill('SIGHUP');
+      await waitFor(() => (output.match(/reloaded in/g) ?? []).length === 2, 60_000, () => output);
+      writeFileSync(path.join(dir, 'policies.yaml'), policies);
+      expect((await dig(port, ['open.example'])).status).toBe('NXDOMAIN');
+      expect((await dig(port, ['open.example', '+tcp'])).status).toBe('NXDOMAIN');
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));

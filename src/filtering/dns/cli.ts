@@ -43,7 +43,20 @@ function whole(value: string, what: string, min: number, max: number): number {
   return n;
 }
 
-type WorkerMessage = { kind: 'listening'; port: number } | { kind: 'failed'; message: string };
+type WorkerMessage = { kind: 'listening'; port: number } | { kind: 'failed'; message: string } | { kind: 'reloaded'; ok: boolean; message: string };
+
+/** Reads the files again and swaps the new lists and policies in; on a mistake the old ones stay. */
+function reload(options: DnsCliOptions, point: StandaloneFilterPoint): { ok: boolean; message: string } {
+  try {
+    const file = path.resolve(options.policies);
+    const config = readPolicyFile(file);
+    const started = Date.now();
+    point.replace(compilePolicyFile(config, { file, ut1: options.ut1 ? path.resolve(options.ut1) : null }), config, file);
+    return { ok: true, message: `lists and policies reloaded in ${((Date.now() - started) / 1000).toFixed(1)} s` };
+  } catch (error) {
+    return { ok: false, message: `reload failed, the previous lists and policies stay: ${(error as Error).message}` };
+  }
+}
 
 function listenError(error: NodeJS.ErrnoException, host: string, port: number): string {
   if (error.code === 'EADDRINUSE') return `${host}:${port} is already in use (another resolver, e.g. systemd-resolved or dnsmasq?); stop it or choose --port`;
@@ -116,6 +129,28 @@ async function runPrimary(options: DnsCliOptions, workers: number): Promise<void
     fork();
   });
   for (let i = 0; i < workers; i++) fork();
+  // SIGHUP: the workers reload one after another, so the others keep answering meanwhile.
+  let reloading = false;
+  process.on('SIGHUP', async () => {
+    if (reloading || stopping) return;
+    reloading = true;
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (!worker) continue;
+      const done = new Promise<WorkerMessage>((resolve) => {
+        const onMessage = (message: WorkerMessage) => {
+          if (message.kind !== 'reloaded') return;
+          worker.off('message', onMessage);
+          resolve(message);
+        };
+        worker.on('message', onMessage);
+        worker.once('exit', () => resolve({ kind: 'reloaded', ok: false, message: 'the worker stopped' }));
+      });
+      worker.process.kill('SIGHUP');
+      const result = await done;
+      if (result.kind === 'reloaded') (result.ok ? process.stdout : process.stderr).write(`gatehouse dns: worker ${worker.id}: ${result.message}\n`);
+    }
+    reloading = false;
+  });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       stopping = true;
@@ -182,6 +217,11 @@ export function registerDnsCommands(program: Command): void {
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
       if (shared) process.once('disconnect', stop);
+      process.on('SIGHUP', () => {
+        const result = reload(options, point);
+        if (shared) process.send?.({ kind: 'reloaded', ...result } satisfies WorkerMessage);
+        else (result.ok ? process.stdout : process.stderr).write(`gatehouse dns: ${result.message}\n`);
+      });
     });
 }
 

@@ -107,9 +107,9 @@ function parseCidr(text: string, file: string): { address: string; prefix: numbe
  * counted, and written as JSON lines to a file once a second when one is given (MO-01).
  */
 export class StandaloneFilterPoint implements FilterPoint {
-  private readonly ranges: Array<{ list: BlockList; prefix: number; identity: ClientIdentity }>;
-  private readonly unknown: ClientIdentity;
-  private readonly seen = new Map<string, ClientIdentity>();
+  private ranges: Array<{ list: BlockList; prefix: number; identity: ClientIdentity }> = [];
+  private unknown!: ClientIdentity;
+  private seen = new Map<string, ClientIdentity>();
   private pending: string[] = [];
   private readonly flusher: NodeJS.Timeout | null;
   recorded = 0;
@@ -121,9 +121,16 @@ export class StandaloneFilterPoint implements FilterPoint {
     file: string,
     private readonly activityLog: string | null = null,
   ) {
-    const identity = (policyId: string, via: ClientIdentity['via']): ClientIdentity => ({ policyId, policyIndex: current.policy(policyId), deviceId: null, deviceName: null, personId: null, username: null, via });
-    this.unknown = identity(config.unknownPolicy, 'unknown');
-    this.ranges = Object.entries(config.clients)
+    this.replace(current, config, file);
+    this.flusher = activityLog ? setInterval(() => this.flush(), 1000) : null;
+    this.flusher?.unref();
+  }
+
+  /** Swaps in new lists and policies (after the files changed): whole, between two queries. */
+  replace(snapshot: FilterSnapshot, config: PolicyFile, file: string): void {
+    const identity = (policyId: string, via: ClientIdentity['via']): ClientIdentity => ({ policyId, policyIndex: snapshot.policy(policyId), deviceId: null, deviceName: null, personId: null, username: null, via });
+    const unknown = identity(config.unknownPolicy, 'unknown');
+    const ranges = Object.entries(config.clients)
       .map(([text, policyId]) => {
         const { address, prefix, family } = parseCidr(text, file);
         const list = new BlockList();
@@ -131,8 +138,10 @@ export class StandaloneFilterPoint implements FilterPoint {
         return { list, prefix: prefix + (family === 'ipv6' ? 0 : 96), identity: { ...identity(policyId, 'device'), deviceName: text } };
       })
       .sort((a, b) => b.prefix - a.prefix);
-    this.flusher = activityLog ? setInterval(() => this.flush(), 1000) : null;
-    this.flusher?.unref();
+    this.current = snapshot;
+    this.unknown = unknown;
+    this.ranges = ranges;
+    this.seen = new Map();
   }
 
   snapshot(): FilterSnapshot {
