@@ -40,13 +40,16 @@ const snapshot = compileSnapshot({
 });
 const t2 = performance.now();
 const listed = categories.flatMap((c) => (c.id === 'generated' ? [] : (c.domains as string[])));
-// The query mix: half listed names (some as subdomains, some in capitals), half unlisted.
+// The query mix: half listed names (some as subdomains), half unlisted. Each is made a flat string,
+// as a name decoded from a DNS packet or a request line is; names glued together with + are V8
+// "cons strings" whose every character read goes through an extra indirection (measured: 1.6x slower).
+const flat = (s: string) => Buffer.from(s, 'latin1').toString('latin1');
 const queries: string[] = [];
 for (let i = 0; i < 100_000; i++) {
   if (i % 2 === 0) {
     const pick = rnd() < 0.5 ? listed[Math.floor(rnd() * listed.length)]! : generated[Math.floor(rnd() * generated.length)]!;
-    queries.push(rnd() < 0.3 ? `www.${pick}` : pick);
-  } else queries.push(`${label()}.${label()}.${tlds[Math.floor(rnd() * tlds.length)]}`);
+    queries.push(flat(rnd() < 0.3 ? `www.${pick}` : pick));
+  } else queries.push(flat(`${label()}.${label()}.${tlds[Math.floor(rnd() * tlds.length)]}`));
 }
 // Only the snapshot and the queries stay: the lists as read are dropped, as the server drops them.
 generated.length = 0;
