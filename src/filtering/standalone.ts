@@ -9,8 +9,9 @@ import type { ActivityRecord, ClientIdentity, FilterPoint } from './point.js';
 /**
  * Filtering without the Gatehouse server: a snapshot compiled from files (a UT1 folder and a policy
  * file) and a FilterPoint that identifies clients from the same file (addresses and CIDR ranges,
- * proxy user names). Used by `gatehouse squid-helper`, which Squid starts several times and which
- * must therefore start fast: nothing here imports the database, the HTTP server or zod.
+ * proxy user names). Used by `gatehouse squid-helper` (which Squid starts several times and which
+ * must therefore start fast), `gatehouse proxy` and `gatehouse dns`: nothing here imports the
+ * database, the HTTP server or zod.
  *
  * The policy file (YAML or JSON; paths inside it are relative to it):
  *
@@ -30,9 +31,10 @@ import type { ActivityRecord, ClientIdentity, FilterPoint } from './point.js';
  * Without `policies`, the shipped profile's starting policies are used (pupils, staff, guests,
  * administrators, unknown). A policy that names no allow or block lists uses all of the file's lists
  * of that kind; SafeSearch is on (YouTube moderate) unless a policy says otherwise. A category that
- * no list provides is left out with a warning. The shapes `gatehouse dns --policies` files use are
- * read too: `policies` as a list of `{ id, … }`, `safeSearch: { search, youtube }`, and
- * `clients: { 10.1.0.0/16: pupils }`.
+ * no list provides is left out with a warning. These shapes are read too: `policies` as a list of
+ * `{ id, … }`, `safeSearch: { search, youtube }`, and `clients: { 10.1.0.0/16: pupils }`.
+ * `gatehouse dns --policies` reads the same file with this loader, so the rules are the same for
+ * the resolver, the proxy and Squid.
  */
 
 export interface StandaloneOptions {
@@ -389,12 +391,12 @@ const MAPPED = '::ffff:';
  */
 export class StandaloneFilterPoint implements FilterPoint {
   private current: FilterSnapshot;
-  private readonly unknown: ClientIdentity;
-  private readonly v4: Array<{ network: number; size: number; identity: ClientIdentity }> = [];
-  private readonly v6: Array<{ network: bigint; shift: bigint; identity: ClientIdentity }> = [];
-  private readonly v6Seen = new Map<string, ClientIdentity>();
-  private readonly users = new Map<string, ClientIdentity>();
-  private readonly identities: ClientIdentity[] = [];
+  private unknown: ClientIdentity;
+  private v4: Array<{ network: number; size: number; identity: ClientIdentity }> = [];
+  private v6: Array<{ network: bigint; shift: bigint; identity: ClientIdentity }> = [];
+  private v6Seen = new Map<string, ClientIdentity>();
+  private users = new Map<string, ClientIdentity>();
+  private identities: ClientIdentity[] = [];
   private sink: ((activity: ActivityRecord) => void) | null = null;
 
   constructor(snapshot: FilterSnapshot, options: { unknownPolicy: string; clients?: ClientRule[]; users?: Record<string, string> }) {
@@ -423,6 +425,21 @@ export class StandaloneFilterPoint implements FilterPoint {
   replace(next: FilterSnapshot): void {
     for (const identity of this.identities) identity.policyIndex = next.policy(identity.policyId);
     this.current = next;
+  }
+
+  /**
+   * Takes everything from a point loaded afresh from the files (`gatehouse dns` on SIGHUP): its
+   * lists, policies, clients, users and unknown policy, whole, between two requests. Where decisions
+   * are recorded stays as it is.
+   */
+  adopt(next: StandaloneFilterPoint): void {
+    this.current = next.current;
+    this.unknown = next.unknown;
+    this.v4 = next.v4;
+    this.v6 = next.v6;
+    this.v6Seen = new Map();
+    this.users = next.users;
+    this.identities = next.identities;
   }
 
   /** Where recorded decisions go (none by default). */

@@ -585,7 +585,7 @@ describe('gatehouse dns', () => {
       child.on('close', (code) => resolve({ code, stderr }));
     });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('unknownPolicy "nobody" is not one of the policies');
+    expect(result.stderr).toContain('the policy for unknown clients, "nobody", is not one of pupils');
   }, 60_000);
 });
 

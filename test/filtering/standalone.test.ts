@@ -120,6 +120,26 @@ users:
     expect(s.snapshot.decide('www.youtube.com', s.point.identify('127.0.0.2').policyIndex, EVENING)).toMatchObject({ action: 'rewrite', target: 'restrictmoderate.youtube.com' });
   });
 
+  it('FI-02 adopt() takes a reloaded file whole: new clients, policies and unknown policy, the activity sink kept (gatehouse dns on SIGHUP)', async () => {
+    const first = await loadStandalone({ policyFile: file('reload.yaml', 'unknownPolicy: pupils\npolicies:\n  - { id: pupils }\n  - { id: staff }\nclients:\n  10.0.0.2: staff\n') });
+    const seen: string[] = [];
+    first.point.onRecord((a) => seen.push(a.host));
+    expect(first.point.identify('10.0.0.2').policyId).toBe('staff');
+    expect(first.point.identify('2001:db8::1').policyId).toBe('pupils');
+    const next = await loadStandalone({
+      policyFile: file('reload.yaml', 'unknownPolicy: guests\npolicies:\n  - { id: guests, blockLists: [] }\n  - { id: staff }\nclients:\n  10.0.0.3: staff\n  2001:db8::/32: staff\nlists:\n  - { id: school-block, domains: [blocked.example] }\n'),
+    });
+    first.point.adopt(next.point);
+    expect(first.point.identify('10.0.0.2').policyId).toBe('guests');
+    expect(first.point.identify('10.0.0.3').policyId).toBe('staff');
+    expect(first.point.identify('2001:db8::1').policyId).toBe('staff');
+    const staff = first.point.identify('10.0.0.3').policyIndex;
+    expect(first.point.snapshot().decide('blocked.example', staff, EVENING).rule).toBe('school-block');
+    expect(first.point.snapshot().decide('blocked.example', first.point.identify('10.0.0.2').policyIndex, EVENING).action).toBe('allow');
+    first.point.record({ at: EVENING, host: 'x.example' } as Parameters<typeof first.point.record>[0]);
+    expect(seen).toEqual(['x.example']);
+  });
+
   it('says what is wrong with a policy file, in words', async () => {
     const load = (text: string, name = 'bad.yaml') => loadStandalone({ policyFile: file(name, text) });
     await expect(load('policies: {p: {}}\nclients: [{ address: 10.0.0.0/33, policy: p }]')).rejects.toThrow('clients[0]: "10.0.0.0/33" is not an IP address or CIDR range');

@@ -4,12 +4,12 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { GatehouseError } from '../../core/errors.js';
 import { startDnsServer, type BlockAnswerMode, type DnsServerHandle } from './server.js';
-import { StandaloneFilterPoint, compilePolicyFile, readPolicyFile } from './standalone.js';
+import { JsonlActivityWriter, loadStandalone, type StandaloneFilterPoint } from '../standalone.js';
 import { parseUpstream } from './upstream.js';
 
 /**
- * `gatehouse dns`: the protective resolver on its own, from files (a UT1 folder, a policy file,
- * upstreams), in several worker processes that share the port (node:cluster: the primary owns the
+ * `gatehouse dns`: the protective resolver on its own, from files (a UT1 folder, a policy file read
+ * by src/filtering/standalone.ts as for `gatehouse proxy` and `gatehouse squid-helper`, upstreams), in several worker processes that share the port (node:cluster: the primary owns the
  * UDP socket and the TCP listener and hands them to every worker, so each query is answered by
  * whichever worker is free). Workers that die are restarted.
  */
@@ -45,14 +45,21 @@ function whole(value: string, what: string, min: number, max: number): number {
 
 type WorkerMessage = { kind: 'listening'; port: number } | { kind: 'failed'; message: string } | { kind: 'reloaded'; ok: boolean; message: string };
 
-/** Reads the files again and swaps the new lists and policies in; on a mistake the old ones stay. */
-function reload(options: DnsCliOptions, point: StandaloneFilterPoint): { ok: boolean; message: string } {
+/** The lists and policies from the files; warnings (a category no list provides) go to `warn`. */
+function load(options: DnsCliOptions, warn: (message: string) => void) {
+  return loadStandalone({ ut1: options.ut1 ?? null, policyFile: options.policies, warn });
+}
+
+/**
+ * Reads the files again and swaps the new lists, policies and clients in, whole; on a mistake the
+ * old ones stay.
+ */
+async function reload(options: DnsCliOptions, point: StandaloneFilterPoint): Promise<{ ok: boolean; message: string }> {
   try {
-    const file = path.resolve(options.policies);
-    const config = readPolicyFile(file);
-    const started = Date.now();
-    point.replace(compilePolicyFile(config, { file, ut1: options.ut1 ? path.resolve(options.ut1) : null }), config, file);
-    return { ok: true, message: `lists and policies reloaded in ${((Date.now() - started) / 1000).toFixed(1)} s` };
+    const warnings: string[] = [];
+    const next = await load(options, (m) => warnings.push(m));
+    point.adopt(next.point);
+    return { ok: true, message: `lists and policies reloaded in ${(next.loadMs / 1000).toFixed(1)} s${warnings.map((w) => ` (warning: ${w})`).join('')}` };
   } catch (error) {
     return { ok: false, message: `reload failed, the previous lists and policies stay: ${(error as Error).message}` };
   }
@@ -65,11 +72,22 @@ function listenError(error: NodeJS.ErrnoException, host: string, port: number): 
   return error.message;
 }
 
-async function runWorker(options: DnsCliOptions, shared: boolean): Promise<{ server: DnsServerHandle; point: StandaloneFilterPoint }> {
-  const file = path.resolve(options.policies);
-  const config = readPolicyFile(file);
-  const snapshot = compilePolicyFile(config, { file, ut1: options.ut1 ? path.resolve(options.ut1) : null });
-  const point = new StandaloneFilterPoint(snapshot, config, file, options.activityLog ? `${path.resolve(options.activityLog)}${shared ? `.${cluster.worker?.id ?? 0}` : ''}` : null);
+async function runWorker(options: DnsCliOptions, shared: boolean): Promise<{ server: DnsServerHandle; point: StandaloneFilterPoint; writer: JsonlActivityWriter | null }> {
+  // Every worker reads the same files: only the first says what it left out.
+  const loud = !shared || cluster.worker?.id === 1;
+  const { point } = await load(options, (m) => {
+    if (loud) process.stderr.write(`gatehouse dns: warning: ${m}\n`);
+  });
+  const log = options.activityLog ? `${path.resolve(options.activityLog)}${shared ? `.${cluster.worker?.id ?? 0}` : ''}` : null;
+  // A full disk must not stop name resolution: the error is said once and answering goes on.
+  let said = false;
+  const writer = log
+    ? new JsonlActivityWriter(log, (error) => {
+        if (!said) process.stderr.write(`gatehouse dns: cannot write activity to ${log}: ${error.message}\n`);
+        said = true;
+      })
+    : null;
+  if (writer) point.onRecord((a) => writer.add(a));
   const port = whole(options.port, '--port', 0, 65535);
   try {
     const server = await startDnsServer(point, {
@@ -85,8 +103,9 @@ async function runWorker(options: DnsCliOptions, shared: boolean): Promise<{ ser
       serverId: shared ? `gatehouse-${cluster.worker?.id ?? 0}` : 'gatehouse',
       onError: (error) => process.stderr.write(`gatehouse dns: ${error.message}\n`),
     });
-    return { server, point };
+    return { server, point, writer };
   } catch (error) {
+    writer?.close();
     throw new DnsCliError(listenError(error as NodeJS.ErrnoException, options.host, port));
   }
 }
@@ -106,6 +125,8 @@ async function runPrimary(options: DnsCliOptions, workers: number): Promise<void
           process.stdout.write(`Gatehouse DNS: answering on ${options.host}:${message.port} (UDP and TCP) with ${workers} workers, forwarding to ${options.upstream.join(', ')}\n`);
         }
       } else if (message.kind === 'failed') {
+        // Each worker reads the same files: the first to fail says why, once.
+        if (stopping) return;
         stopping = true;
         process.stderr.write(`gatehouse: ${message.message}\n`);
         for (const w of Object.values(cluster.workers ?? {})) w?.kill();
@@ -163,7 +184,7 @@ export function registerDnsCommands(program: Command): void {
   program
     .command('dns')
     .description('run the protective DNS resolver from files (UT1 lists, a policy file, upstreams): see docs/dns.md')
-    .requiredOption('--policies <file>', 'YAML: policies, the policy for unknown clients, clients by IP or CIDR, the school’s own lists')
+    .requiredOption('--policies <file>', 'the policy file (YAML or JSON), as for gatehouse proxy and squid-helper: policies, clients by IP or CIDR, the school’s own lists')
     .option('--ut1 <folder>', 'a UT1 list folder (one sub-folder per category, each with a domains file)')
     .requiredOption('--upstream <address...>', 'upstream resolvers in order of preference, e.g. 9.9.9.9 149.112.112.112 or 192.0.2.53:5353')
     .option('--host <address>', 'address to answer on; :: for every IPv6 and IPv4 address', '0.0.0.0')
@@ -183,15 +204,9 @@ export function registerDnsCommands(program: Command): void {
       } catch (error) {
         throw new DnsCliError((error as Error).message);
       }
-      if (workers > 1 && cluster.isPrimary) {
-        // Check the files once here, so a mistake is reported once and not by every worker.
-        try {
-          readPolicyFile(path.resolve(options.policies));
-        } catch (error) {
-          throw new DnsCliError((error as Error).message);
-        }
-        return runPrimary(options, workers);
-      }
+      // With several workers the primary loads nothing: each worker loads the files, and a mistake
+      // in them is reported once by the primary (see 'failed'), which then exits with status 1.
+      if (workers > 1 && cluster.isPrimary) return runPrimary(options, workers);
       const shared = cluster.isWorker;
       let started: Awaited<ReturnType<typeof runWorker>>;
       try {
@@ -204,11 +219,12 @@ export function registerDnsCommands(program: Command): void {
         }
         throw error instanceof DnsCliError ? error : new DnsCliError((error as Error).message);
       }
-      const { server, point } = started;
+      const { server, writer } = started;
+      const point = started.point;
       if (shared) process.send?.({ kind: 'listening', port: server.port } satisfies WorkerMessage);
       else process.stdout.write(`Gatehouse DNS: answering on ${options.host}:${server.port} (UDP and TCP), forwarding to ${options.upstream.join(', ')}\n`);
       const stop = () => {
-        point.close();
+        writer?.close();
         server.close().then(
           () => process.exit(0),
           () => process.exit(1),
@@ -217,8 +233,9 @@ export function registerDnsCommands(program: Command): void {
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
       if (shared) process.once('disconnect', stop);
-      process.on('SIGHUP', () => {
-        const result = reload(options, point);
+      // One answer per SIGHUP: the primary waits for it before signalling the next worker.
+      process.on('SIGHUP', async () => {
+        const result = await reload(options, point);
         if (shared) process.send?.({ kind: 'reloaded', ...result } satisfies WorkerMessage);
         else (result.ok ? process.stdout : process.stderr).write(`gatehouse dns: ${result.message}\n`);
       });
