@@ -4,8 +4,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipv4ToNumber, ipv6ToBigInt, JsonlActivityWriter, loadStandalone } from '../../src/filtering/standalone.js';
 import { ROOT } from '../helpers/cli.js';
+import { fullUt1 } from '../helpers/ut1.js';
 
-const UT1 = path.resolve(ROOT, '..', 'shared', 'data', 'ut1');
+const UT1 = fullUt1();
 const EVENING = Date.parse('2026-09-07T18:00:00Z');
 const SCHOOL_HOURS = Date.parse('2026-09-07T09:00:00Z');
 
