@@ -9,6 +9,7 @@ import { SetupGate } from '../school/setup-gate.js';
 import { buildApp, type App } from './app.js';
 import { ProcessLock } from '../core/process-lock.js';
 import { scheduleGuestSweep } from '../guests/service.js';
+import { scheduleExpiryReminders } from '../identity/reminders.js';
 import { startFiltering } from '../filtering/serve.js';
 
 export interface RunningServer {
@@ -61,6 +62,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
     logger.info({ url, database: runtime.db.dialect }, 'Gatehouse is listening');
     // Scheduled work: guest visits end on time and visitor details are wiped (AC-05).
     const guestSweep = scheduleGuestSweep(runtime);
+    // PW-06: passwords about to expire are reminded by e-mail (once per expiry), besides at sign-in.
+    const reminders = scheduleExpiryReminders(runtime);
     // Internet filtering: the service, and the DNS resolver and proxy when their ports are set.
     const filtering = await startFiltering(runtime, url);
 
@@ -79,6 +82,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
           await filtering.stop();
           await app.close();
           await guestSweep.stop();
+          await reminders.stop();
           await activeRuntime.close();
         } finally {
           clearTimeout(grace);
