@@ -22,6 +22,22 @@ interface Row {
 const ACTIONS: Record<Row['action'], string> = { allow: 'Allowed', block: 'Blocked', rewrite: 'SafeSearch' };
 
 /** Recent filtering activity (MO-01): live, filtered by person, device, action and time. */
+/** The engine's rule, in words: "games: scheduled block", "school block list", "policy default". */
+const ruleWords: Record<string, string> = {
+  illegal: 'illegal-content list',
+  fallback: 'resolver fallback (DoH canary, Private Relay)',
+  'school-block': 'school block list',
+  'school-allow': 'school allow list',
+  category: 'blocked category',
+  schedule: 'scheduled block',
+  'safe-search': 'SafeSearch',
+  default: 'policy default',
+};
+function why(rule: string, category: string | null): string {
+  const words = ruleWords[rule] ?? rule;
+  return category && category !== rule && rule !== 'fallback' ? `${category}: ${words}` : words;
+}
+
 export function FilterActivityPage() {
   const [filters, setFilters] = useState({ person: '', device: '', ip: '', action: '', from: '', to: '' });
   const [applied, setApplied] = useState(filters);
@@ -124,7 +140,7 @@ export function FilterActivityPage() {
                 {r.searchTerm ? <div className="small">Search: “{r.searchTerm}”</div> : null}
               </td>
               <td>{r.action === 'block' ? <span className="tag tag-bad">{ACTIONS[r.action]}</span> : r.action === 'rewrite' ? <span className="tag">{ACTIONS[r.action]}</span> : ACTIONS[r.action]}</td>
-              <td className="small">{r.category ? `${r.category} — ` : ''}{r.rule} ({r.policy})</td>
+              <td className="small">{why(r.rule, r.category)} · {r.policy}</td>
             </tr>
           ))}
         </tbody>
