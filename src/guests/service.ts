@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { schedulePeriodic, type Periodic } from '../core/periodic.js';
 import { z } from 'zod';
 import type { Actor, Ctx } from '../core/context.js';
 import { systemActor } from '../core/context.js';
@@ -494,32 +495,11 @@ export async function sweepGuests(rt: Runtime, actor: Actor = systemActor()): Pr
  * Runs the sweep every minute while the server runs (and once at start, for visits that ended
  * while it was down); `stop` waits for a sweep under way, so the database is not closed under it.
  */
-export function scheduleGuestSweep(rt: Runtime, everyMs = 60_000): { stop(): Promise<void> } {
-  let running: Promise<void> | undefined;
-  let stopped = false;
-  const run = () => {
-    if (running || stopped) return;
-    running = sweepGuests(rt)
-      .then((r) => {
-        if (r.ended || r.wiped) rt.logger.info({ guestSweep: r }, 'guest sweep: visits ended and details wiped');
-      })
-      .catch((error: unknown) => rt.logger.error({ err: error }, 'guest sweep failed'))
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  const timer = setInterval(run, everyMs);
-  timer.unref();
-  const first = setTimeout(run, 0);
-  first.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      clearTimeout(first);
-      await running;
-    },
-  };
+export function scheduleGuestSweep(rt: Runtime, everyMs = 60_000): Periodic {
+  return schedulePeriodic(rt.logger, 'guest sweep', async () => {
+    const r = await sweepGuests(rt);
+    if (r.ended || r.wiped) rt.logger.info({ guestSweep: r }, 'guest sweep: visits ended and details wiped');
+  }, { everyMs, firstAfterMs: 0 });
 }
 
 // --- What needs attention -----------------------------------------------------------------------

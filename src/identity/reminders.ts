@@ -1,3 +1,4 @@
+import { schedulePeriodic, type Periodic } from '../core/periodic.js';
 import type { Role } from '../core/authz.js';
 import { systemActor } from '../core/context.js';
 import type { Runtime } from '../runtime.js';
@@ -65,31 +66,10 @@ export async function sendExpiryReminders(rt: Runtime): Promise<{ sent: number; 
   return { sent, failed };
 }
 
-/** Checks once an hour (and at start) in `serve`. */
-export function scheduleExpiryReminders(rt: Runtime, everyMs = 3_600_000): { stop(): Promise<void> } {
-  let running: Promise<void> | undefined;
-  let stopped = false;
-  const run = () => {
-    if (running || stopped) return;
-    running = sendExpiryReminders(rt)
-      .then((r) => {
-        if (r.sent || r.failed) rt.logger.info({ reminders: r }, 'password expiry reminders e-mailed');
-      })
-      .catch((error: unknown) => rt.logger.error({ err: error }, 'password expiry reminders failed'))
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  const timer = setInterval(run, everyMs);
-  timer.unref();
-  const first = setTimeout(run, 5_000);
-  first.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      clearTimeout(first);
-      await running;
-    },
-  };
+/** Checks once an hour (and shortly after start) in `serve`. */
+export function scheduleExpiryReminders(rt: Runtime, everyMs = 3_600_000): Periodic {
+  return schedulePeriodic(rt.logger, 'password expiry reminders', async () => {
+    const r = await sendExpiryReminders(rt);
+    if (r.sent || r.failed) rt.logger.info({ reminders: r }, 'password expiry reminders e-mailed');
+  }, { everyMs, firstAfterMs: 5_000 });
 }
