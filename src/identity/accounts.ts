@@ -99,14 +99,14 @@ export async function listAccounts(rt: Runtime, query: Partial<z.infer<typeof li
   return { accounts: rows.map((a) => summarise(rt, a)), total: Number(total.n) };
 }
 
-async function load(rt: Runtime, id: string): Promise<Account> {
+export async function loadAccount(rt: Runtime, id: string): Promise<Account> {
   const account = await rt.db.kysely.selectFrom('account').selectAll().where('id', '=', id).executeTakeFirst();
   if (!account) throw notFound('There is no such account.');
   return account;
 }
 
 export async function getAccount(rt: Runtime, id: string): Promise<AccountSummary> {
-  return summarise(rt, await load(rt, id));
+  return summarise(rt, await loadAccount(rt, id));
 }
 
 /** Guest-desk accounts are allocated and freed at the guest desk only (AC-05), never by hand. */
@@ -151,7 +151,7 @@ export async function createPersonAccount(
 
 /** AC-07: administrator rights only on a separate account, linked to the person's everyday one. */
 export async function createAdministratorAccount(rt: Runtime, actor: Actor, everydayId: string, m: { ip: string | null; requestId: string | null }) {
-  const everyday = await load(rt, everydayId);
+  const everyday = await loadAccount(rt, everydayId);
   if (everyday.role === 'administrator') throw new GatehouseError('already_administrator', 409, 'That is already an administrator account; link administrator accounts to everyday accounts.');
   if (everyday.status !== 'active') throw new GatehouseError('account_inactive', 409, 'The everyday account is not active.');
   const existing = await rt.db.kysely.selectFrom('account').select('username').where('linked_account_id', '=', everyday.id).where('role', '=', 'administrator').executeTakeFirst();
@@ -176,7 +176,7 @@ export async function createAdministratorAccount(rt: Runtime, actor: Actor, ever
 
 /** AC-09 / PW-08: a new temporary password; the person's sessions end; forced change at next sign-in. */
 export async function issueTemporaryPassword(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }) {
-  const account = await load(rt, id);
+  const account = await loadAccount(rt, id);
   protectBreakGlass(account, 'given a temporary password');
   protectGuestPool(account);
   if (account.id === actor.id) throw new GatehouseError('own_account', 409, 'Change your own password from My account.');
@@ -193,7 +193,7 @@ export async function issueTemporaryPassword(rt: Runtime, actor: Actor, id: stri
 }
 
 export async function unlockAccount(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }): Promise<AccountSummary> {
-  const account = await load(rt, id);
+  const account = await loadAccount(rt, id);
   if (!account.locked_at && account.failed_attempts === 0) return summarise(rt, account);
   await rt.trail.transaction(actor, async (ctx) => {
     await ctx.db.updateTable('account').set({ locked_at: null, failed_attempts: 0, updated_at: ctx.clock.now().toISOString() }).where('id', '=', id).execute();
@@ -214,7 +214,7 @@ export const accountChangeSchema = z
   .refine((v) => Object.values(v).some((x) => x !== undefined), 'give at least one of status, role, displayName, givenName, familyName, email');
 
 export async function changeAccount(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof accountChangeSchema>, m: { ip: string | null; requestId: string | null }) {
-  const account = await load(rt, id);
+  const account = await loadAccount(rt, id);
   if (input.status === 'disabled') protectBreakGlass(account, 'disabled');
   if (input.status !== undefined || input.role !== undefined) protectGuestPool(account);
   if (input.role !== undefined) protectBreakGlass(account, 'demoted');
@@ -251,7 +251,7 @@ export async function changeAccount(rt: Runtime, actor: Actor, id: string, input
 }
 
 export async function deleteAccount(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }): Promise<void> {
-  const account = await load(rt, id);
+  const account = await loadAccount(rt, id);
   protectBreakGlass(account, 'deleted');
   if (account.id === actor.id) throw forbidden('You cannot delete your own account.');
   await rt.trail.transaction(actor, async (ctx) => {
@@ -266,7 +266,7 @@ export async function deleteAccount(rt: Runtime, actor: Actor, id: string, m: { 
  * changed at the next sign-in, the DPO is e-mailed, and the trail records it at high severity.
  */
 export async function reportCompromised(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }): Promise<void> {
-  const account = await load(rt, id);
+  const account = await loadAccount(rt, id);
   if (account.is_break_glass && actor.id !== account.id) protectBreakGlass(account, 'marked compromised');
   await rt.trail.transaction(actor, async (ctx) => {
     const now = ctx.clock.now().toISOString();

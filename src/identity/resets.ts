@@ -6,6 +6,7 @@ import { GatehouseError, conflict, forbidden, notFound } from '../core/errors.js
 import { hashToken, newId, newSecretToken } from '../core/ids.js';
 import type { AccountTable, ResetRequestTable } from '../db/schema.js';
 import { teaches } from '../directory/groups.js';
+import { loadAccount } from './accounts.js';
 import type { Runtime } from '../runtime.js';
 import { applyPassword, contextFor, preparePassword } from './password-change.js';
 import { settingsFor } from './policy.js';
@@ -47,13 +48,10 @@ function throttlesOf(rt: Runtime): ResetThrottles {
   return t;
 }
 
-async function loadAccount(rt: Runtime, id: string): Promise<Account> {
-  const account = await rt.db.kysely.selectFrom('account').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!account) throw notFound('There is no such account.');
-  return account;
-}
 
 // --- Self-service ---------------------------------------------------------------------------------
+
+const SELF_SERVICE_ACTOR: Actor = { id: null, name: 'self-service reset', role: null };
 
 export const selfStartSchema = z.object({
   username: z.string().trim().min(1, 'is required').max(64),
@@ -103,7 +101,7 @@ export async function startSelfServiceReset(rt: Runtime, input: z.infer<typeof s
   if (!account || !method) {
     t.perAddress.recordFailure(m.ip);
     t.perAccount.recordFailure(username);
-    await rt.trail.transaction(systemFor(m), (ctx) =>
+    await rt.trail.transaction(SELF_SERVICE_ACTOR, (ctx) =>
       ctx.audit.record({
         action: 'password_reset.self_failed',
         target: account ? `account:${account.id}` : null,
@@ -114,7 +112,7 @@ export async function startSelfServiceReset(rt: Runtime, input: z.infer<typeof s
   }
   const token = newSecretToken();
   const expiresAt = new Date(rt.clock.now().getTime() + SELF_SERVICE_MINUTES * 60_000).toISOString();
-  await rt.trail.transaction(systemFor(m), async (ctx) => {
+  await rt.trail.transaction(SELF_SERVICE_ACTOR, async (ctx) => {
     // One reset at a time per person: an older unfinished one stops working.
     await ctx.db.updateTable('reset_request').set({ status: 'expired' }).where('account_id', '=', account.id).where('kind', '=', 'self_service').where('status', '=', 'verified').execute();
     await ctx.db.insertInto('reset_request').values({
@@ -150,7 +148,6 @@ export async function finishSelfServiceReset(rt: Runtime, input: z.infer<typeof 
   }, m);
 }
 
-const systemFor = (_m: Meta): Actor => ({ id: null, name: 'self-service reset', role: null });
 
 // --- Pupils, by their teachers ----------------------------------------------------------------------
 
@@ -258,7 +255,7 @@ function effectiveStatus(rt: Runtime, r: ResetRequest): string {
 
 export const listRequestsSchema = z.object({ status: z.enum(['open', 'all']).default('open') });
 
-export async function listResetRequests(rt: Runtime, query: { status: 'open' | 'all' }): Promise<ResetRequestSummary[]> {
+export async function listResetRequests(rt: Runtime, query: { status: 'open' | 'all'; id?: string }): Promise<ResetRequestSummary[]> {
   let q = rt.db.kysely
     .selectFrom('reset_request as r')
     .innerJoin('account as a', 'a.id', 'r.account_id')
@@ -268,6 +265,7 @@ export async function listResetRequests(rt: Runtime, query: { status: 'open' | '
     .orderBy('r.created_at', 'desc')
     .limit(200);
   if (query.status === 'open') q = q.where('r.status', 'in', ['pending', 'approved']);
+  if (query.id) q = q.where('r.id', '=', query.id);
   const rows = await q.execute();
   const who = await names(rt, rows.flatMap((r) => [r.requested_by, r.decided_by, r.issued_by]));
   return rows
@@ -318,7 +316,7 @@ export async function requestStaffReset(rt: Runtime, actor: Actor, input: z.infe
     }).execute();
     await ctx.audit.record({ action: 'password_reset.requested', target: `account:${account.id}`, severity: 'notice', details: { username: account.username, requestId: id, reason: input.reason, needsSecondPerson: secondPerson } });
   }, m);
-  return (await listResetRequests(rt, { status: 'all' })).find((r) => r.id === id)!;
+  return (await listResetRequests(rt, { status: 'all', id }))[0]!;
 }
 
 /** AC-10: a second authorised person approves or refuses; never the one who asked, never the person themselves. */
@@ -333,7 +331,7 @@ export async function decideStaffReset(rt: Runtime, actor: Actor, id: string, de
     if (Number(done.numUpdatedRows ?? 0) !== 1) throw conflict('This request was decided by someone else a moment ago.', 'request_not_pending');
     await ctx.audit.record({ action: `password_reset.${decision}`, target: `account:${request.account_id}`, severity: 'notice', details: { requestId: id, ...(note ? { note } : {}) } });
   }, m);
-  return (await listResetRequests(rt, { status: 'all' })).find((r) => r.id === id)!;
+  return (await listResetRequests(rt, { status: 'all', id }))[0]!;
 }
 
 /**
@@ -359,7 +357,7 @@ export async function issueStaffReset(rt: Runtime, actor: Actor, id: string, inp
     await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', account.id).execute();
     await ctx.audit.record({ action: 'password_reset.issued', target: `account:${account.id}`, severity: 'notice', details: { username: account.username, requestId: id, verifiedHow: input.verifiedHow } });
   }, m);
-  return { request: (await listResetRequests(rt, { status: 'all' })).find((r) => r.id === id)!, temporaryPassword };
+  return { request: (await listResetRequests(rt, { status: 'all', id }))[0]!, temporaryPassword };
 }
 
 export async function cancelStaffReset(rt: Runtime, actor: Actor, id: string, m: Meta): Promise<void> {
