@@ -17,7 +17,7 @@ export type IdentifiedBy = 'captive' | 'api' | 'proxy-auth' | 'device' | 'unknow
 export interface ClientIdentity {
   /** the policy (per group) that applies: an id the snapshot knows */
   policyId: string;
-  /** the snapshot's index for it, valid for `snapshotVersion` */
+  /** the index of that policy in the snapshot current when it was given (pass that snapshot along with it) */
   policyIndex: number;
   deviceId: string | null;
   deviceName: string | null;

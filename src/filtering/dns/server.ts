@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
-import type { Verdict } from '../engine/snapshot.js';
+import type { FilterSnapshot, Verdict } from '../engine/snapshot.js';
 import type { ClientIdentity, FilterPoint } from '../point.js';
 import { AnswerCache } from './cache.js';
 import { Forwarder, parseUpstream, type Upstream } from './upstream.js';
@@ -222,9 +222,10 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
   }
 
   /** An allowed name: the cached answer, unless a CNAME in it leads to a name this client may not reach. */
-  function answerAllowed(msg: Buffer, query: Query, shape: AnswerShape, storedAt: number, at: number, identity: ClientIdentity, verdict: Verdict, ip: string, port: number, tcp: TcpClient | null): void {
+  // The snapshot the query was decided with travels with it: the policy index in `identity` belongs
+  // to it, and a recompile may swap in another while the upstream answers.
+  function answerAllowed(msg: Buffer, query: Query, shape: AnswerShape, storedAt: number, at: number, identity: ClientIdentity, snapshot: FilterSnapshot, verdict: Verdict, ip: string, port: number, tcp: TcpClient | null): void {
     if (shape.cnames.length > 0) {
-      const snapshot = point.snapshot();
       for (const target of shape.cnames) {
         const byTarget = snapshot.decide(target, identity.policyIndex, at);
         if (byTarget.action === 'block') {
@@ -243,13 +244,13 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
     send(bareAnswer(msg, query, rcode, ednsSize), ip, port, tcp);
   }
 
-  function forward(msg: Buffer, query: Query, identity: ClientIdentity, verdict: Verdict, at: number, ip: string, port: number, tcp: TcpClient | null): void {
+  function forward(msg: Buffer, query: Query, identity: ClientIdentity, snapshot: FilterSnapshot, verdict: Verdict, at: number, ip: string, port: number, tcp: TcpClient | null): void {
     const cd = (query.flags & FLAG_CD) !== 0;
     const key = cacheKey(query.name, query.qtype, cd, query.dnssecOk);
     const entry = cache.get(key, at);
     if (entry !== undefined) {
       stats.cacheHits++;
-      answerAllowed(msg, query, entry.shape, entry.storedAt, at, identity, verdict, ip, port, tcp);
+      answerAllowed(msg, query, entry.shape, entry.storedAt, at, identity, snapshot, verdict, ip, port, tcp);
       return;
     }
     stats.forwarded++;
@@ -269,7 +270,7 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
         return;
       }
       cache.set(key, shape, later);
-      answerAllowed(msg, query, shape, later, later, identity, verdict, ip, port, tcp);
+      answerAllowed(msg, query, shape, later, later, identity, snapshot, verdict, ip, port, tcp);
     });
   }
 
@@ -360,8 +361,9 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
     if (query.qtype === TYPE_AXFR || query.qtype === TYPE_IXFR) return fail(msg, query, RCODE_REFUSED, ip, port, tcp);
     const at = now();
     const identity = point.identify(ip);
-    const verdict = point.snapshot().decide(query.name, identity.policyIndex, at);
-    if (verdict.action === 'allow') return forward(msg, query, identity, verdict, at, ip, port, tcp);
+    const snapshot = point.snapshot();
+    const verdict = snapshot.decide(query.name, identity.policyIndex, at);
+    if (verdict.action === 'allow') return forward(msg, query, identity, snapshot, verdict, at, ip, port, tcp);
     if (verdict.action === 'block') {
       record(ip, identity, query.name, verdict, at);
       return block(msg, query, verdict, ip, port, tcp);
