@@ -117,7 +117,10 @@ interface CompiledPolicy {
   /** rank now (schedules applied), refreshed each minute */
   rank: Uint8Array;
   /** which schedule made a category blocked now (for the reason), or -1 */
-  scheduleOf: Int16Array;
+  /** the policy's schedules with their categories as indexes and one verdict each, built at compile time */
+  schedules: Array<{ days: number[]; from: string; to: string; categories: number[]; verdicts: Verdict[] }>;
+  /** each category's verdict when no schedule is open */
+  categoryVerdicts: Verdict[];
   /** interned verdicts: per category, per rank */
   verdicts: Verdict[][];
   allowDefault: Verdict;
@@ -148,6 +151,8 @@ export class FilterSnapshot {
   private readonly policies: CompiledPolicy[];
   private readonly policyIndex = new Map<string, number>();
   private readonly timeZone: string;
+  /** local weekday and time in the school's zone, made once (refresh runs each minute) */
+  private readonly localTime: Intl.DateTimeFormat;
   private minuteEnd = 0;
   readonly compiledAt: number;
   readonly stats: { domains: number; urls: number; tableBytes: number; compileMs: number };
@@ -155,6 +160,7 @@ export class FilterSnapshot {
   constructor(input: SnapshotInput) {
     const started = performance.now();
     this.timeZone = input.timeZone;
+    this.localTime = new Intl.DateTimeFormat('en-GB', { timeZone: input.timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
     const categories: CompiledCategory[] = [];
     const catIndex = new Map<string, number>();
     const addCategory = (c: Omit<CompiledCategory, 'domains' | 'urls'>) => {
@@ -307,7 +313,18 @@ export class FilterSnapshot {
         input: p,
         baseRank,
         rank: baseRank.slice(),
-        scheduleOf: new Int16Array(categories.length).fill(-1),
+        schedules: p.schedules.map((sch) => {
+          const label = sch.label ?? `${sch.from}–${sch.to}`;
+          const indexes = sch.categories.map((id) => catIndex.get(id)!);
+          return {
+            days: sch.days,
+            from: sch.from,
+            to: sch.to,
+            categories: indexes,
+            verdicts: indexes.map((i) => ({ ...verdicts[i]![R_CATEGORY]!, rule: 'schedule', reason: `Blocked: ${categories[i]!.name} for ${p.name} (${label})` })),
+          };
+        }),
+        categoryVerdicts: verdicts.map((v) => v[R_CATEGORY]!),
         verdicts,
         allowDefault: { action: 'allow' as const, reason: `Allowed: not on any list ${p.name} blocks`, category: null, categoryName: null, rule: 'default', policy: p.name, target: null, unblockable: false },
         blockDefault: { action: 'block' as const, reason: `Blocked: ${p.name} allows only listed sites`, category: null, categoryName: null, rule: 'default', policy: p.name, target: null, unblockable: true },
@@ -337,31 +354,21 @@ export class FilterSnapshot {
   private refresh(now: number): void {
     const minute = Math.floor(now / 60_000) * 60_000;
     this.minuteEnd = minute + 60_000;
-    const parts = new Intl.DateTimeFormat('en-GB', { timeZone: this.timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(minute));
+    const parts = this.localTime.formatToParts(new Date(minute));
     const day = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(parts.find((p) => p.type === 'weekday')!.value) + 1;
     const hhmm = `${parts.find((p) => p.type === 'hour')!.value}:${parts.find((p) => p.type === 'minute')!.value}`;
     for (const p of this.policies) {
       p.rank.set(p.baseRank);
-      p.scheduleOf.fill(-1);
-      p.input.schedules.forEach((s, si) => {
-        if (!s.days.includes(day) || hhmm < s.from || hhmm >= s.to) return;
-        for (const id of s.categories) {
-          const i = this.categories.findIndex((c) => c.id === id);
-          if (p.rank[i] === R_NONE) {
-            p.rank[i] = R_CATEGORY;
-            p.scheduleOf[i] = si;
-          }
-        }
-      });
-      // Scheduled blocks read better with their window in the reason.
-      p.input.schedules.forEach((s, si) => {
-        for (const id of s.categories) {
-          const i = this.categories.findIndex((c) => c.id === id);
-          if (p.scheduleOf[i] === si && !p.verdicts[i]![R_CATEGORY]!.reason.includes('(')) {
-            p.verdicts[i]![R_CATEGORY] = { ...p.verdicts[i]![R_CATEGORY]!, rule: 'schedule', reason: `Blocked: ${this.categories[i]!.name} for ${p.input.name} (${s.label ?? `${s.from}–${s.to}`})` };
-          }
-        }
-      });
+      p.categoryVerdicts.forEach((v, i) => (p.verdicts[i]![R_CATEGORY] = v));
+      // The first open schedule that blocks a category names it in the reason.
+      for (const s of p.schedules) {
+        if (!s.days.includes(day) || hhmm < s.from || hhmm >= s.to) continue;
+        s.categories.forEach((i, k) => {
+          if (p.rank[i] !== R_NONE) return;
+          p.rank[i] = R_CATEGORY;
+          p.verdicts[i]![R_CATEGORY] = s.verdicts[k]!;
+        });
+      }
     }
   }
 
