@@ -1,13 +1,9 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
+import { cliActor, withCliRuntime } from '../core/cli-runtime.js';
 import { Option, type Command } from 'commander';
-import { loadConfig } from '../core/config.js';
-import { systemActor } from '../core/context.js';
 import { GatehouseError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
-import { openRuntime } from '../runtime.js';
 import { groupKinds, type GroupKind } from './groups.js';
 import {
   checkFileSize,
@@ -130,7 +126,6 @@ function printSummary(summary: PlanSummary, data: ImportData, mapping: ColumnMap
 async function runImport(source: ImportSource, read: () => { data: ImportData; mapping: ColumnMapping | null }, options: { disableMissing?: boolean; commit?: boolean; json?: boolean; show: string }): Promise<void> {
   const show = Number(options.show);
   if (!Number.isInteger(show) || show < 0) throw cliError(`--show: "${options.show}" is not a whole number`);
-  const { config: cfg } = loadConfig(process.env);
   const bar = progressBar(process.stderr.isTTY === true && !options.json);
   let plan: ImportPlan;
   let data: ImportData;
@@ -140,16 +135,14 @@ async function runImport(source: ImportSource, read: () => { data: ImportData; m
     bar.update('reading', 0, 1);
     ({ data, mapping } = read());
     bar.update('reading', 1, 1);
-    const runtime = await openRuntime(cfg, { logger: createLogger(process.env.GATEHOUSE_LOG_LEVEL ?? 'warn', 2), signing: 'none' });
-    try {
-      plan = await planImport(runtime, source, data, { disableMissing: options.disableMissing === true }, (phase, done, total) => bar.update(phase, done, total));
+    plan = await withCliRuntime(async (runtime) => {
+      const planned = await planImport(runtime, source, data, { disableMissing: options.disableMissing === true }, (phase, done, total) => bar.update(phase, done, total));
       if (options.commit) {
-        const result = await applyImport(runtime, systemActor(`cli:${os.userInfo().username}`), plan, {}, (phase, done, total) => bar.update(phase, done, total));
+        const result = await applyImport(runtime, cliActor(), planned, {}, (phase, done, total) => bar.update(phase, done, total));
         importId = result.importId;
       }
-    } finally {
-      await runtime.close();
-    }
+      return planned;
+    });
   } finally {
     bar.stop();
   }
