@@ -1,4 +1,5 @@
 import type { Selectable } from 'kysely';
+import { endAccountAccess } from '../identity/sessions.js';
 import { z } from 'zod';
 import type { Actor, Ctx } from '../core/context.js';
 import { GatehouseError, conflict, notFound, validationFailed } from '../core/errors.js';
@@ -172,9 +173,7 @@ export async function startLeaver(
     const ids = closing.map((a) => a.id);
     await ctx.db.updateTable('account').set({ status: 'left', left_at: nowIso, updated_at: nowIso }).where('id', '=', accountId).execute();
     if (adminAccounts.length) await ctx.db.updateTable('account').set({ status: 'disabled', updated_at: nowIso }).where('id', 'in', adminAccounts.map((a) => a.id)).execute();
-    const ended = await ctx.db.updateTable('session').set({ ended_at: nowIso, end_reason: 'account_left' }).where('account_id', 'in', ids).where('ended_at', 'is', null).executeTakeFirst();
-    const attempts = await ctx.db.deleteFrom('sign_in_attempt').where('account_id', 'in', ids).executeTakeFirst();
-    const sessionsEnded = Number(ended.numUpdatedRows ?? 0);
+    const { sessionsEnded, signInsDropped } = await endAccountAccess(ctx, ids, 'account_left');
 
     const flagged = await flagSecretsHeldBy(ctx, ids, `holder ${account.display_name} left`);
 
@@ -214,7 +213,7 @@ export async function startLeaver(
         role: account.role,
         leftOn,
         sessionsEnded,
-        signInsDropped: Number(attempts.numDeletedRows ?? 0),
+        signInsDropped,
         administratorAccounts: adminAccounts.map((a) => a.username),
         flaggedForRotation: flagged.map((s) => ({ id: s.id, name: s.name })),
         checklist: items.map((i) => i.id),

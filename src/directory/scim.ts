@@ -1,4 +1,5 @@
 import type { ExpressionBuilder, Kysely, Selectable, Updateable } from 'kysely';
+import { endAccountAccess } from '../identity/sessions.js';
 import { z } from 'zod';
 import { isRole, roleLabels, roles, type Role } from '../core/authz.js';
 import type { Ctx } from '../core/context.js';
@@ -702,9 +703,7 @@ async function assertExternalIdFree(ctx: Ctx, externalId: string | null, exceptI
 
 /** As changeAccount does for a disabled account or changed rights: sessions end, and any sign-in in progress. */
 async function endAccess(ctx: Ctx, accountId: string, reason: string): Promise<number> {
-  const ended = await ctx.db.updateTable('session').set({ ended_at: ctx.clock.now().toISOString(), end_reason: reason }).where('account_id', '=', accountId).where('ended_at', 'is', null).executeTakeFirst();
-  await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', accountId).execute();
-  return Number(ended.numUpdatedRows ?? 0);
+  return (await endAccountAccess(ctx, accountId, reason)).sessionsEnded;
 }
 
 /** An administrator account linked to this person stays as it is (SCIM cannot touch it): say so loudly. */

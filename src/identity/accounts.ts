@@ -6,6 +6,7 @@ import { GatehouseError, conflict, forbidden, notFound } from '../core/errors.js
 import type { AccountTable } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
 import { applyPassword } from './password-change.js';
+import { endAccountAccess } from './sessions.js';
 import { passwordExpiresAt, settingsFor } from './policy.js';
 import { contextFor } from './password-change.js';
 import { createAccount, usernameSchema } from './service.js';
@@ -243,8 +244,7 @@ export async function changeAccount(rt: Runtime, actor: Actor, id: string, input
       return;
     }
     // A change of rights or a disabled account: its sessions end, and any sign-in in progress.
-    await ctx.db.updateTable('session').set({ ended_at: now, end_reason: changes.status ? 'account_disabled' : 'privileges_changed' }).where('account_id', '=', id).where('ended_at', 'is', null).execute();
-    await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', id).execute();
+    await endAccountAccess(ctx, id, changes.status ? 'account_disabled' : 'privileges_changed');
     await ctx.audit.record({ action: 'account.changed', target: `account:${id}`, severity: 'notice', details: { username: account.username, changes } });
   }, meta(m));
   return getAccount(rt, id);
@@ -271,13 +271,12 @@ export async function reportCompromised(rt: Runtime, actor: Actor, id: string, m
   await rt.trail.transaction(actor, async (ctx) => {
     const now = ctx.clock.now().toISOString();
     await ctx.db.updateTable('account').set({ must_change_password: 1, temporary_expires_at: null, updated_at: now }).where('id', '=', id).execute();
-    const ended = await ctx.db.updateTable('session').set({ ended_at: now, end_reason: 'password_compromised' }).where('account_id', '=', id).where('ended_at', 'is', null).executeTakeFirst();
-    await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', id).execute();
+    const { sessionsEnded } = await endAccountAccess(ctx, id, 'password_compromised');
     await ctx.audit.record({
       action: 'account.password_compromised',
       target: `account:${id}`,
       severity: 'high',
-      details: { username: account.username, reportedBy: actor.id === id ? 'self' : actor.name, sessionsEnded: Number(ended.numUpdatedRows ?? 0) },
+      details: { username: account.username, reportedBy: actor.id === id ? 'self' : actor.name, sessionsEnded },
     });
   }, meta(m));
   await notifyContact(rt, 'dpo', {

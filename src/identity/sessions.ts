@@ -100,6 +100,18 @@ export async function resolveSession(
   };
 }
 
+/**
+ * An account's access ends now (disabled, rights changed, compromised, left): every open session
+ * ends with `reason`, and any sign-in in progress is dropped.
+ */
+export async function endAccountAccess(ctx: Ctx, accountIds: string | string[], reason: string): Promise<{ sessionsEnded: number; signInsDropped: number }> {
+  const ids = typeof accountIds === 'string' ? [accountIds] : accountIds;
+  if (ids.length === 0) return { sessionsEnded: 0, signInsDropped: 0 };
+  const ended = await ctx.db.updateTable('session').set({ ended_at: ctx.clock.now().toISOString(), end_reason: reason }).where('account_id', 'in', ids).where('ended_at', 'is', null).executeTakeFirst();
+  const dropped = await ctx.db.deleteFrom('sign_in_attempt').where('account_id', 'in', ids).executeTakeFirst();
+  return { sessionsEnded: Number(ended.numUpdatedRows ?? 0), signInsDropped: Number(dropped.numDeletedRows ?? 0) };
+}
+
 export async function endSession(ctx: Ctx, sessionId: string, reason: string): Promise<void> {
   await ctx.db
     .updateTable('session')
