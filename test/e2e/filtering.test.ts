@@ -51,7 +51,7 @@ describe('filtering console in Chromium', () => {
     await test?.drop();
   });
 
-  it('FI-05 FI-01 FI-03 MO-01 FI-13 policies, test an address, lists, live activity and a request from the block page', async () => {
+  it('FI-02 FI-01 FI-04 MO-01 FI-13 policies, test an address, lists, live activity and a request from the block page', async () => {
     const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
     const problems: string[] = [];
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));

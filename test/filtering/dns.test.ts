@@ -148,7 +148,7 @@ describe('protective DNS resolver (dig against startDnsServer)', () => {
     for (const u of upstreams) await u.close();
   });
 
-  it('FI-03 a blocked name and every subdomain get NXDOMAIN with a short-lived SOA, over UDP and TCP; nothing is asked upstream', async () => {
+  it('FI-01 a blocked name and every subdomain get NXDOMAIN with a short-lived SOA, over UDP and TCP; nothing is asked upstream', async () => {
     for (const name of ['illegal.example', 'www.illegal.example', 'Adult.Example', 'a.b.games.example', 'blocked.example']) {
       for (const transport of ['+notcp', '+tcp']) {
         const answer = await dig(server.port, [name, transport]);
@@ -163,7 +163,7 @@ describe('protective DNS resolver (dig against startDnsServer)', () => {
     }
   });
 
-  it('FI-03 with block-page answers, A and AAAA point at the block page and other types get NODATA', async () => {
+  it('FI-01 with block-page answers, A and AAAA point at the block page and other types get NODATA', async () => {
     const a = await dig(addressServer.port, ['www.adult.example', 'A']);
     expect(a.status).toBe('NOERROR');
     expect(a.answer).toEqual([{ name: 'www.adult.example.', ttl: 10, type: 'A', data: '192.0.2.80' }]);
@@ -218,7 +218,7 @@ describe('protective DNS resolver (dig against startDnsServer)', () => {
     }
   });
 
-  it('FI-01 FI-02 every client gets its own policy: games are blocked for unknown devices (pupils policy) and allowed for the staff address', async () => {
+  it('FI-01 FI-02 FI-05 every client gets its own policy: games are blocked for unknown devices (pupils policy) and allowed for the staff address', async () => {
     expect((await dig(server.port, ['games.example'], '127.0.0.1')).status).toBe('NXDOMAIN');
     const staff = await dig(server.port, ['games.example'], '127.0.0.2');
     expect(staff.status).toBe('NOERROR');
@@ -229,7 +229,7 @@ describe('protective DNS resolver (dig against startDnsServer)', () => {
     expect((await dig(server.port, ['adult.example'], '127.0.0.2')).status).toBe('NXDOMAIN');
   });
 
-  it('FI-03 an allowed name whose answer is a CNAME to a blocked name is blocked too (CNAME cloaking)', async () => {
+  it('FI-01 an allowed name whose answer is a CNAME to a blocked name is blocked too (CNAME cloaking)', async () => {
     expect((await dig(server.port, ['cloaked.example'])).status).toBe('NXDOMAIN');
     // Trackers are not blocked for staff: the whole chain comes back.
     const staff = await dig(server.port, ['cloaked.example'], '127.0.0.2');

@@ -36,7 +36,7 @@ function snapshot(policies: PolicyInput[] = [policy()]) {
 }
 
 describe('filter decision engine', () => {
-  it('FI-03 matches a listed domain and all its subdomains, whatever the case, trailing dot or IDN form', () => {
+  it('FI-01 matches a listed domain and all its subdomains, whatever the case, trailing dot or IDN form', () => {
     const s = snapshot([policy({ blockedCategories: ['adult', 'games'] })]);
     const p = s.policy('pupils');
     for (const host of ['adult.example', 'www.adult.example', 'A.B.Adult.Example.', 'ADULT.EXAMPLE']) expect(s.decide(host, p, EVENING).action, host).toBe('block');
@@ -49,7 +49,7 @@ describe('filter decision engine', () => {
     expect(s.decide('10.192.0.2.7', p, EVENING).action).toBe('allow');
   });
 
-  it('FI-04 precedence: illegal > school block > school allow > category > default, with readable reasons', () => {
+  it('FI-03 precedence: illegal > school block > school allow > category > default, with readable reasons', () => {
     const s = snapshot();
     const p = s.policy('pupils');
     // illegal.example is on the school's allow list too, yet blocked: illegal content is never unblockable.
@@ -65,7 +65,7 @@ describe('filter decision engine', () => {
     expect(closed.decide('elsewhere.example', 0, EVENING)).toMatchObject({ action: 'block', rule: 'default' });
   });
 
-  it('FI-05 a time schedule blocks games for pupils in school hours only (school local time)', () => {
+  it('FI-02 a time schedule blocks games for pupils in school hours only (school local time)', () => {
     const s = snapshot();
     const p = s.policy('pupils');
     expect(s.decide('games.example', p, SCHOOL_HOURS)).toMatchObject({ action: 'block', rule: 'schedule' });
@@ -96,7 +96,7 @@ describe('filter decision engine', () => {
     expect(s.decide('icloud.com', 0, EVENING).action).toBe('allow');
   });
 
-  it('FI-03 URL prefix lists and linear-time patterns decide web requests whose host alone is allowed', () => {
+  it('FI-01 URL prefix lists and linear-time patterns decide web requests whose host alone is allowed', () => {
     const s = snapshot([policy({ blockedCategories: ['adult', 'proxies'] })]);
     expect(s.decideUrl('pages.example', '/adult/page1', 0, EVENING)).toMatchObject({ action: 'block', category: 'adult' });
     expect(s.decideUrl('pages.example', '/news/', 0, EVENING).action).toBe('allow');
@@ -127,7 +127,7 @@ describe('filter decision engine', () => {
 });
 
 describe('list formats', () => {
-  it('FI-03 reads plain lists, hosts files and ||domain^ lines, reporting unusable lines with their numbers', () => {
+  it('FI-04 reads plain lists, hosts files and ||domain^ lines, reporting unusable lines with their numbers', () => {
     const plain = parseList('# comment\nexample.com\n\nWWW.Example.ORG.\nbad domain\n*.wild.example\nxn--mnchen-3ya.de\nmünchen.de\n', 'domains');
     expect(plain.domains).toEqual(['example.com', 'www.example.org', 'wild.example', 'xn--mnchen-3ya.de', 'xn--mnchen-3ya.de']);
     expect(plain.rejected).toEqual([{ line: 5, text: 'bad domain' }]);
@@ -142,7 +142,7 @@ describe('list formats', () => {
     expect(normaliseHost('x'.repeat(64) + '.com')).toBeNull();
   });
 
-  it('FI-03 reads the UT1 archive layout with category names and descriptions from global_usage', () => {
+  it('FI-04 reads the UT1 archive layout with category names and descriptions from global_usage', () => {
     const usage = parseGlobalUsage('#c\nNAME:\tgames\nDEFAULT_TYPE: black\nDESC EN: Game sites.\nNAME EN: Games\n\nNAME: liste_blanche\nDEFAULT_TYPE: white\n');
     expect(usage.get('games')).toEqual({ name: 'Games', description: 'Game sites.', defaultType: 'black' });
     const folder = readUt1Folder(UT1_SAMPLE);

@@ -202,7 +202,7 @@ afterAll(async () => {
 });
 
 describe('filtering proxy (curl -x)', () => {
-  it('FI-03 FI-13 a blocked host gets the block page naming the category, with "Request access" and "Report this page"', async () => {
+  it('FI-01 FI-13 a blocked host gets the block page naming the category, with "Request access" and "Report this page"', async () => {
     const r = await viaProxy(`http://www.adult.example:${originPort}/gallery?id=3`);
     expect(statusOf(r)).toBe(403);
     expect(r.stdout).toMatch(/content-type: text\/html; charset=utf-8/i);
@@ -221,7 +221,7 @@ describe('filtering proxy (curl -x)', () => {
     expect(seen.some((s) => s.headers.host?.includes('adult.example'))).toBe(false);
   });
 
-  it('FI-03 a URL prefix list blocks a path of an otherwise allowed host', async () => {
+  it('FI-01 a URL prefix list blocks a path of an otherwise allowed host', async () => {
     expect(statusOf(await viaProxy(`http://pages.example:${originPort}/adult/page.html`))).toBe(403);
     expect(statusOf(await viaProxy(`http://pages.example:${originPort}/maths/page.html`))).toBe(200);
   });
@@ -235,7 +235,7 @@ describe('filtering proxy (curl -x)', () => {
     expect(page).toContain('Report this page');
   });
 
-  it('FI-03 an allowed host is proxied over one kept-alive origin connection, hop-by-hop headers removed, Via added', async () => {
+  it('FI-01 an allowed host is proxied over one kept-alive origin connection, hop-by-hop headers removed, Via added', async () => {
     const before = originConnections;
     const first = seen.length;
     const a = await viaProxy(`http://allowed.example:${originPort}/one`, ['-H', 'Connection: x-secret', '-H', 'X-Secret: drop-me', '-H', 'Proxy-Connection: keep-alive']);
@@ -256,7 +256,7 @@ describe('filtering proxy (curl -x)', () => {
     expect(one!.headers['x-forwarded-for']).toBe('127.0.0.1');
   });
 
-  it('FI-03 bodies stream both ways (upload and a chunked answer), and the origin’s hop-by-hop headers stop at the proxy', async () => {
+  it('FI-01 bodies stream both ways (upload and a chunked answer), and the origin’s hop-by-hop headers stop at the proxy', async () => {
     writeFileSync(path.join(dir, 'upload.txt'), 'x'.repeat(300_000));
     const r = await viaProxy(`http://allowed.example:${originPort}/upload`, ['--data-binary', `@${path.join(dir, 'upload.txt')}`, '-H', 'Content-Type: text/plain']);
     expect(bodyOf(r)).toBe(`hello from allowed.example:${originPort} got 300000 bytes`);
@@ -265,7 +265,7 @@ describe('filtering proxy (curl -x)', () => {
     expect(chunked.stdout).not.toMatch(/^x-private:/im);
   });
 
-  it('FI-03 HEAD, 304, a chunked upload, a close-delimited answer, and an origin that drops a reused connection all come through', async () => {
+  it('FI-01 HEAD, 304, a chunked upload, a close-delimited answer, and an origin that drops a reused connection all come through', async () => {
     const head = await viaProxy(`http://allowed.example:${originPort}/one`, ['-I']);
     expect(statusOf(head)).toBe(200);
     expect(head.stdout).toMatch(/^x-origin: yes/im);
@@ -287,7 +287,7 @@ describe('filtering proxy (curl -x)', () => {
     expect(rawConnections - before).toBe(2);
   });
 
-  it('FI-03 a WebSocket upgrade over plain HTTP is decided like a request, then tunnelled', async () => {
+  it('FI-01 a WebSocket upgrade over plain HTTP is decided like a request, then tunnelled', async () => {
     const upgrade = (host: string) =>
       new Promise<string>((resolve) => {
         const socket = net.connect(proxy.port, '127.0.0.1', () =>
@@ -311,13 +311,13 @@ describe('filtering proxy (curl -x)', () => {
     expect(blocked).toContain('Blocked: Adult for Pupils');
   });
 
-  it('FI-03 an origin that cannot be found gets a clear 502 page', async () => {
+  it('FI-01 an origin that cannot be found gets a clear 502 page', async () => {
     const r = await viaProxy('http://nowhere.example/');
     expect(statusOf(r)).toBe(502);
     expect(bodyOf(r)).toContain('could not be found');
   });
 
-  it('FI-03 HTTPS: CONNECT to an allowed name is tunnelled to the TLS origin; to a blocked name it is refused with 403 and a reason', async () => {
+  it('FI-01 HTTPS: CONNECT to an allowed name is tunnelled to the TLS origin; to a blocked name it is refused with 403 and a reason', async () => {
     const ok = await curl(['-k', '-x', `http://127.0.0.1:${proxy.port}`, `https://secure.example:${tlsPort}/`]);
     expect(ok.stdout).toBe(`secure hello secure.example:${tlsPort}`);
     const blocked = await curl(['-k', '-x', `http://127.0.0.1:${proxy.port}`, '-w', '%{http_connect}', `https://adult.example:${tlsPort}/`]);
@@ -340,7 +340,7 @@ describe('filtering proxy (curl -x)', () => {
     expect(other).toContain(`may use ports 443, 80 and ${tlsPort} only`);
   });
 
-  it('FI-03 CONNECT to an IP address is decided on the TLS server name: a blocked SNI is refused, an allowed one tunnelled', async () => {
+  it('FI-01 CONNECT to an IP address is decided on the TLS server name: a blocked SNI is refused, an allowed one tunnelled', async () => {
     const base = ['-k', '-x', `http://127.0.0.1:${proxy.port}`];
     const before = tlsRequests;
     // --connect-to makes curl CONNECT to 127.0.0.1 while sending SNI adult.example.
@@ -444,7 +444,7 @@ describe('filtering proxy (curl -x)', () => {
     expect(secure.stdout).toBe(`secure hello secure.example:${tlsPort}`);
   });
 
-  it('FI-03 reads the server name from a real ClientHello, waiting for all of it, and nothing from non-TLS bytes', async () => {
+  it('FI-01 reads the server name from a real ClientHello, waiting for all of it, and nothing from non-TLS bytes', async () => {
     // A real ClientHello from Node's TLS client, caught by a plain TCP server.
     const catcher = net.createServer();
     const port = await listen(catcher);
@@ -472,7 +472,7 @@ function rawConnect(port: number, target: string): Promise<string> {
 }
 
 describe('origin response reading', () => {
-  it('FI-03 decodes a chunked body split anywhere, with extensions and trailers, and refuses malformed ones', () => {
+  it('FI-01 decodes a chunked body split anywhere, with extensions and trailers, and refuses malformed ones', () => {
     const wire = Buffer.from('4\r\nWiki\r\n5;ext=1\r\npedia\r\nD\r\n in\r\n\r\nchunks\r\n0\r\nExpires: never\r\n\r\n');
     for (let cut = 0; cut <= wire.length; cut++) {
       const d = new ChunkedDecoder();
@@ -490,7 +490,7 @@ describe('origin response reading', () => {
     }
   });
 
-  it('FI-03 refuses response heads that could smuggle: two lengths, folded lines, bad names', () => {
+  it('FI-01 refuses response heads that could smuggle: two lengths, folded lines, bad names', () => {
     expect(parseResponseHead('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked')).toMatchObject({ chunked: true, contentLength: -1 });
     expect(parseResponseHead('HTTP/1.0 200 OK\r\nContent-Length: 5')).toMatchObject({ http10: true, contentLength: 5 });
     expect(parseResponseHead('HTTP/1.1 404 Not Found\r\nConnection: close')).toMatchObject({ status: 404, reason: 'Not Found', close: true });

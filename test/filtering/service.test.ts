@@ -82,7 +82,7 @@ for (const dialect of await dialects()) {
       rmSync(work, { recursive: true, force: true });
     });
 
-    it('FI-03 fetches a UT1 folder: categories with names and descriptions, matched by the snapshot', async () => {
+    it('FI-04 fetches a UT1 folder: categories with names and descriptions, matched by the snapshot', async () => {
       const folder = ut1Folder(path.join(work, 'ut1'), { games: ['games.example', ...many('g', 20)], adult: ['adult.example', ...many('a', 20)] });
       const created = await api('POST', '/api/filtering/lists', { name: 'UT1', format: 'ut1', location: folder, kind: 'category', scheduleHours: 24 });
       expect(created.status).toBe(201);
@@ -97,7 +97,7 @@ for (const dialect of await dialects()) {
       expect(policies.body.warnings.join(' ')).toContain('is not provided by any list in use');
     });
 
-    it('FI-03 fetches lists from URLs: a plain list and a UT1 .tar.gz archive, with a size cap', async () => {
+    it('FI-04 fetches lists from URLs: a plain list and a UT1 .tar.gz archive, with a size cap', async () => {
       origin.files.set('/block.txt', Buffer.from('# not a list\n<html>\n<body>Page not found</body>\n'));
       const plain = await api('POST', '/api/filtering/lists', { name: 'Fetched block list', format: 'domains', location: `${origin.url}/block.txt`, kind: 'block', scheduleHours: 6 });
       expect(plain.status).toBe(201);
@@ -129,7 +129,7 @@ for (const dialect of await dialects()) {
       expect(decide('www.fetched.example', 'role:staff').action).toBe('block');
     });
 
-    it('FI-03 holds back an update that shrinks a list by more than half until an administrator confirms it (audited); the swap is atomic', async () => {
+    it('FI-04 holds back an update that shrinks a list by more than half until an administrator confirms it (audited); the swap is atomic', async () => {
       const file = path.join(work, 'shrink.txt');
       writeFileSync(file, many('s', 10).join('\n'));
       const source = (await api('POST', '/api/filtering/lists', { name: 'Shrinking', format: 'domains', location: file, kind: 'category', scheduleHours: 24 })).body;
@@ -167,7 +167,7 @@ for (const dialect of await dialects()) {
       expect(decide('s3.example', 'role:staff').action).toBe('block');
     });
 
-    it('FI-03 a failed fetch keeps the list in use, and a list not updated for three of its schedules is reported stale', async () => {
+    it('FI-04 a failed fetch keeps the list in use, and a list not updated for three of its schedules is reported stale', async () => {
       origin.files.set('/gone.txt', Buffer.from('gone.example\n'));
       const source = (await api('POST', '/api/filtering/lists', { name: 'Going', format: 'domains', location: `${origin.url}/gone.txt`, kind: 'block', scheduleHours: 1 })).body;
       expect(decide('gone.example', 'role:staff').action).toBe('block');
@@ -186,7 +186,7 @@ for (const dialect of await dialects()) {
       await api('DELETE', `/api/filtering/lists/${source.id}`);
     });
 
-    it('FI-04 an illegal-content list is blocked for everyone, whatever a policy allows, and cannot be switched off, removed, allowed or requested', async () => {
+    it('FI-03 an illegal-content list is blocked for everyone, whatever a policy allows, and cannot be switched off, removed, allowed or requested', async () => {
       const file = path.join(work, 'iwf.txt');
       writeFileSync(file, 'illegal.example\n');
       const iwf = (await api('POST', '/api/filtering/lists', { name: 'IWF list', format: 'domains', location: file, kind: 'illegal', scheduleHours: 1 })).body;
@@ -225,7 +225,7 @@ for (const dialect of await dialects()) {
       void pupil;
     });
 
-    it('FI-05 a directory group’s policy (with a schedule) applies to its members; others keep their role group’s', async () => {
+    it('FI-02 a directory group’s policy (with a schedule) applies to its members; others keep their role group’s', async () => {
       const year7 = await t.runtime.trail.transaction(admin, (ctx) => createGroup(ctx, { name: 'Year 7', kind: 'year' }));
       const inGroup = await person(t, 'y7.pupil', 'pupil');
       await person(t, 'other.pupil', 'pupil');
@@ -251,7 +251,7 @@ for (const dialect of await dialects()) {
       expect(tested.body).toMatchObject({ policyId: `group:${year7}`, policyName: 'Year 7', verdict: { action: 'block', category: 'games' }, matched: 'games.example' });
     });
 
-    it('FI-01 FI-02 identification: a mapping (API or captive sign-in) beats a registered device, which beats the unknown-device policy', async () => {
+    it('FI-01 FI-02 FI-05 identification: a mapping (API or captive sign-in) beats a registered device, which beats the unknown-device policy', async () => {
       const staffPolicy = 'role:staff';
       const device = await api('POST', '/api/filtering/devices', { name: 'Library PCs', address: '10.50.0.0/24', policyId: staffPolicy });
       expect(device.status).toBe(201);
@@ -337,7 +337,7 @@ for (const dialect of await dialects()) {
       expect((await t.app.inject({ method: 'GET', url: '/api/filtering/activity', headers: teacher.headers })).statusCode).toBe(403);
     });
 
-    it('FI-05 another node sharing the database picks up a policy change by polling the change counter', async () => {
+    it('FI-02 another node sharing the database picks up a policy change by polling the change counter', async () => {
       const { FilterService } = await import('../../src/filtering/service.js');
       const other = new FilterService(t.runtime);
       await other.ready();
@@ -353,7 +353,7 @@ for (const dialect of await dialects()) {
       await other.stop();
     });
 
-    it('FI-03 gatehouse filtering lists and fetch: the lists’ state from the command line (exit 1 when one needs attention)', async () => {
+    it('FI-04 gatehouse filtering lists and fetch: the lists’ state from the command line (exit 1 when one needs attention)', async () => {
       const { runCli } = await import('../helpers/cli.js');
       const env = { GATEHOUSE_DATA_DIR: t.test.dataDir, GATEHOUSE_DATABASE_URL: t.test.url };
       const listed = await runCli(['filtering', 'lists'], env);

@@ -97,7 +97,7 @@ describe('Squid external ACL helper protocol', () => {
     expect(helper.answer('10.1.0.5 http://news.example/ - GET')).toMatch(/^OK /);
   });
 
-  it('FI-03 blocks with ERR and a %-encoded message (the reason) and tag (the category); allows with OK', () => {
+  it('FI-01 blocks with ERR and a %-encoded message (the reason) and tag (the category); allows with OK', () => {
     const { helper } = point();
     const blocked = helper.answer('7 10.1.0.5 http://www.adult.example/page - GET -');
     // One token per value: no raw spaces or quotes inside a value, ASCII only (Squid shows %o byte by byte).
@@ -118,7 +118,7 @@ describe('Squid external ACL helper protocol', () => {
     expect(answerOf(helper.answer('12 10.1.0.5 http://www.google.co.uk/search?q=x - GET -'))).toMatchObject({ result: 'OK', log: 'action=rewrite,category=-,rule=safe-search,policy=pupils' });
   });
 
-  it('FI-03 decodes Squid\'s %-encoding of every field: escaped IPv6 brackets, user names with spaces, IDN hosts', () => {
+  it('FI-01 decodes Squid\'s %-encoding of every field: escaped IPv6 brackets, user names with spaces, IDN hosts', () => {
     const { helper, point: p } = point();
     expect(answerOf(helper.answer('0 10.1.0.5 http://%5B2001:db8::1%5D:8080/x - GET -')).result).toBe('OK');
     expect(p.recorded.at(-1)).toMatchObject({ host: '2001:db8::1', url: 'http://[2001:db8::1]:8080/x' });
@@ -461,7 +461,7 @@ describe.skipIf(e2eMissing !== null)('Squid from Debian with gatehouse squid-hel
     expect(blocked.body).not.toContain('origin says hello');
   });
 
-  it('FI-03 the policy follows the client: games blocked for the pupil laptop (127.0.0.1), allowed for staff (127.0.0.2)', async () => {
+  it('FI-02 the policy follows the client: games blocked for the pupil laptop (127.0.0.1), allowed for staff (127.0.0.2)', async () => {
     const pupil = await curl(['-x', proxy(), `http://games.test:${originPort}/play`]);
     expect(pupil.status).toBe('403 000');
     expect(pupil.body).toContain('Blocked: Games for Pupils');

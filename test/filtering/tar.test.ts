@@ -41,7 +41,7 @@ describe('tar reader for list archives', () => {
     return path.join(d, 'out');
   };
 
-  it('FI-03 unpacks the list files of an archive, in chunks of any size, and never writes outside its folder', async () => {
+  it('FI-04 unpacks the list files of an archive, in chunks of any size, and never writes outside its folder', async () => {
     const out = dest();
     const archive = Buffer.concat([
       entry('blacklists/', '', '5'),
@@ -64,7 +64,7 @@ describe('tar reader for list archives', () => {
     expect(lstatSync(path.join(out, 'blacklists')).isDirectory()).toBe(true);
   });
 
-  it('FI-03 refuses an archive that unpacks beyond the limit, or ends in the middle of a file', async () => {
+  it('FI-04 refuses an archive that unpacks beyond the limit, or ends in the middle of a file', async () => {
     const big = Buffer.concat([entry('a/domains', 'x'.repeat(5000)), Buffer.alloc(1024)]);
     await expect(extractTar(chunks(big), dest(), { maxBytes: 4000 })).rejects.toThrow(/unpacks to more than/);
     const cut = entry('a/domains', 'x'.repeat(5000)).subarray(0, 2048);
