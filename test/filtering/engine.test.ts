@@ -108,6 +108,37 @@ describe('filter decision engine', () => {
     expect(performance.now() - started).toBeLessThan(5000);
   });
 
+  it('FI-01 a web request reads the host as a name lookup does: IDN as punycode, any case, a trailing dot, IP literals whole', () => {
+    const s = compileSnapshot({
+      timeZone: 'Europe/London',
+      policies: [policy({ blockedCategories: ['adult', 'proxies'], allowLists: [], schedules: [] })],
+      categories: [
+        // bücher.example and müller.example as lists hold them (punycode).
+        { id: 'school-block', name: 'School block list', description: '', kind: 'block', domains: ['xn--bcher-kva.example'], urls: ['xn--mller-kva.example/adult/', '2.0.7/admin/', '192.0.2.9/admin/'] },
+        { id: 'adult', name: 'Adult', description: '', kind: 'category', domains: [], urls: ['xn--bcher-kva.org/adult/', 'pages.example/adult/'] },
+        { id: 'proxies', name: 'Proxies', description: '', kind: 'category', domains: [], expressions: ['^shop\\.example/cart', '^xn--mller-kva\\.org/relay'] },
+      ],
+    });
+    const p = s.policy('pupils');
+    // On a domain list: the same verdict by host and by URL.
+    for (const host of ['bücher.example', 'BÜCHER.Example.', 'www.bücher.example', 'xn--bcher-kva.example']) {
+      expect(s.decide(host, p, EVENING), host).toMatchObject({ action: 'block', rule: 'school-block' });
+      expect(s.decideUrl(host, '/', p, EVENING), host).toBe(s.decide(host, p, EVENING));
+    }
+    // On a URL list, under the punycode name: found whatever form the host arrives in.
+    for (const host of ['müller.example', 'MÜLLER.Example.', 'www.müller.example', 'xn--mller-kva.example']) {
+      expect(s.decideUrl(host, '/adult/page', p, EVENING), host).toMatchObject({ action: 'block', rule: 'school-block' });
+      expect(s.decideUrl(host, '/news/', p, EVENING).action, host).toBe('allow');
+    }
+    for (const host of ['bücher.org', 'Bücher.ORG.', 'PAGES.Example.']) expect(s.decideUrl(host, '/Adult/x', p, EVENING), host).toMatchObject({ action: 'block', category: 'adult' });
+    // Patterns see the same name: no trailing dot, lower case, punycode.
+    expect(s.decideUrl('SHOP.example.', '/cart', p, EVENING)).toMatchObject({ action: 'block', category: 'proxies' });
+    expect(s.decideUrl('müller.org', '/relay?to=x', p, EVENING)).toMatchObject({ action: 'block', category: 'proxies' });
+    // An IP address matches whole: "2.0.7" is not a parent domain of 192.2.0.7.
+    expect(s.decideUrl('192.0.2.9', '/admin/users', p, EVENING)).toMatchObject({ action: 'block', rule: 'school-block' });
+    expect(s.decideUrl('192.2.0.7', '/admin/users', p, EVENING).action).toBe('allow');
+  });
+
   it('FI-01 explains a decision: every list the host or a parent is on and what it meant for the policy', () => {
     const s = snapshot();
     const e = s.explain('WWW.Both.Example.', s.policy('pupils'), EVENING);

@@ -380,8 +380,7 @@ export class FilterSnapshot {
     // A time outside the minute last applied (later, or earlier: "test a URL" at another time) re-applies schedules.
     if (now >= this.minuteEnd || now < this.minuteEnd - 60_000) this.refresh(now);
     const p = this.policies[policy]!;
-    let end = host.length;
-    if (end > 0 && host.charCodeAt(end - 1) === 46) end--;
+    const end = nameEnd(host);
     let best = R_NONE;
     let bestCategory = -1;
     let h1 = FNV_OFFSET;
@@ -389,8 +388,7 @@ export class FilterSnapshot {
     const rank = p.rank;
     // An IP literal ([v6] or dotted v4, ending in a digit) matches whole; a name matches itself and
     // every parent domain: each suffix is probed as the backward pass reaches the dot before it.
-    const last = end > 0 ? host.charCodeAt(end - 1) : 0;
-    const literal = (last >= 48 && last <= 57) || host.charCodeAt(0) === 91;
+    const literal = isIpLiteral(host, end);
     let packed = 0;
     for (let i = end - 1; i >= 0; i--) {
       let c = host.charCodeAt(i);
@@ -399,7 +397,7 @@ export class FilterSnapshot {
           packed = this.probe(h1, h2, rank, packed);
           if (packed >>> 16 === R_ALWAYS) return p.verdicts[packed & 0xffff]![R_ALWAYS]!;
         }
-      } else if (c > 127) return this.decide(domainToASCII(host.slice(0, end)) || 'invalid.', policy, now);
+      } else if (c > 127) return this.decide(asciiName(host, end), policy, now);
       else if (c >= 65 && c <= 90) c |= 32;
       h1 = Math.imul(h1 ^ c, 0x01000193);
       const x = Math.imul(h2 ^ c, 0x5bd1e995);
@@ -457,40 +455,50 @@ export class FilterSnapshot {
 
   /**
    * A web request (proxy, Squid): the host decides first; a host that is allowed only by default is
-   * then checked against URL prefix lists and patterns.
+   * then checked against URL prefix lists and patterns, on the name as `decide` reads it
+   * (`tableName`: one trailing dot dropped, IDN as punycode, lower case; an IP literal whole).
    */
   decideUrl(host: string, path: string, policy: number, now: number): Verdict {
     const byHost = this.decide(host, policy, now);
     if (byHost.action === 'block' || byHost.rule !== 'default' || (this.urlPrefixes.length === 0 && this.expressions.length === 0)) return byHost;
     const p = this.policies[policy]!;
-    const lowerPath = path.toLowerCase();
-    let end = host.length;
-    if (end > 0 && host.charCodeAt(end - 1) === 46) end--;
-    let h1 = FNV_OFFSET;
-    let h2 = H2_SEED;
-    for (let i = end - 1; i >= 0; i--) {
-      let c = host.charCodeAt(i);
-      if (c >= 65 && c <= 90) c |= 32;
-      h1 = step1(h1, c);
-      h2 = step2(h2, c);
-      if (i === 0 || host.charCodeAt(i - 1) === 46) {
-        const slot = this.urlTable.get(h1, h2);
-        if (slot !== 0) {
-          for (const entry of this.urlPrefixes[slot - 1]!) {
-            const r = p.rank[entry.category]!;
-            if (r >= R_CATEGORY && r !== R_ALLOW && lowerPath.startsWith(entry.prefix)) return p.verdicts[entry.category]![r]!;
-          }
-        }
-      }
+    const name = tableName(host);
+    if (this.urlPrefixes.length > 0) {
+      const byPrefix = this.urlPrefix(name, path.toLowerCase(), p);
+      if (byPrefix !== null) return byPrefix;
     }
     if (this.expressions.length > 0) {
-      const url = `${host.toLowerCase()}${path}`;
+      const url = `${name}${path}`;
       for (const e of this.expressions) {
         const r = p.rank[e.category]!;
         if (r >= R_CATEGORY && r !== R_ALLOW && e.pattern.test(url)) return p.verdicts[e.category]![r]!;
       }
     }
     return byHost;
+  }
+
+  /**
+   * The first URL prefix entry that blocks `lowerPath` under `name` (a `tableName`) or, unless it is
+   * an IP literal, a parent domain of it, parents first (as `decide` reaches them); null when none.
+   */
+  private urlPrefix(name: string, lowerPath: string, p: CompiledPolicy): Verdict | null {
+    const literal = isIpLiteral(name, name.length);
+    let h1 = FNV_OFFSET;
+    let h2 = H2_SEED;
+    for (let i = name.length - 1; i >= 0; i--) {
+      const c = name.charCodeAt(i);
+      h1 = step1(h1, c);
+      h2 = step2(h2, c);
+      if (i === 0 || (!literal && name.charCodeAt(i - 1) === 46)) {
+        const slot = this.urlTable.get(h1, h2);
+        if (slot === 0) continue;
+        for (const entry of this.urlPrefixes[slot - 1]!) {
+          const r = p.rank[entry.category]!;
+          if (r >= R_CATEGORY && r !== R_ALLOW && lowerPath.startsWith(entry.prefix)) return p.verdicts[entry.category]![r]!;
+        }
+      }
+    }
+    return null;
   }
 
   /** The slow path for people: the verdict and every list the host is on ("test a URL", block page). */
@@ -524,6 +532,42 @@ export class FilterSnapshot {
 
 function verdict(action: Action, reason: string, c: { id: string; name: string }, rule: string, p: PolicyInput, unblockable = true): Verdict {
   return { action, reason, category: c.id, categoryName: c.name, rule, policy: p.name, target: null, unblockable: action === 'block' ? unblockable : false };
+}
+
+/**
+ * How `decide` reads a host, in one place (its hot loop folds case and hashes as it goes):
+ * - `nameEnd`: one trailing dot (a fully qualified name) is not part of the name;
+ * - `isIpLiteral`: a dotted IPv4 address (ends in a digit) or a bracketed IPv6 one matches whole,
+ *   never by "parent domain";
+ * - `asciiName`: a name with non-ASCII characters (IDN) is matched in its punycode form, as lists
+ *   hold it; one that is not a valid IDN matches nothing listed ("invalid");
+ * - `tableName`: all of it, with ASCII lower case, as a string (decideUrl, for URL lists and patterns).
+ */
+function nameEnd(host: string): number {
+  const end = host.length;
+  return end > 0 && host.charCodeAt(end - 1) === 46 ? end - 1 : end;
+}
+
+function isIpLiteral(host: string, end: number): boolean {
+  const last = end > 0 ? host.charCodeAt(end - 1) : 0;
+  return (last >= 48 && last <= 57) || host.charCodeAt(0) === 91;
+}
+
+function asciiName(host: string, end: number): string {
+  return domainToASCII(host.slice(0, end)) || 'invalid.';
+}
+
+export function tableName(host: string): string {
+  let end = nameEnd(host);
+  let name = host;
+  for (let i = 0; i < end; i++) {
+    if (name.charCodeAt(i) > 127) {
+      name = asciiName(host, end);
+      end = nameEnd(name);
+      break;
+    }
+  }
+  return (end === name.length ? name : name.slice(0, end)).toLowerCase();
 }
 
 function isNormal(s: string): boolean {
