@@ -103,6 +103,30 @@ export class StaticFilterPoint implements FilterPoint {
   }
 }
 
+/** DNS over TLS: a tunnel to this port would bypass the school's resolver (FI-10). */
+export const DOT_PORT = 853;
+
+/**
+ * A CONNECT tunnel, as every enforcement point decides it (the proxy, the Squid helper): on the host
+ * alone, since a tunnel has no path (URL lists and patterns are for requests whose path is seen),
+ * and refused to port 853 (DNS over TLS) for everyone, whatever the host (FI-10). Allocates only
+ * for port 853.
+ */
+export function decideConnect(snapshot: FilterSnapshot, host: string, port: number, policy: number, now: number): Verdict {
+  const verdict = snapshot.decide(host, policy, now);
+  if (port !== DOT_PORT) return verdict;
+  return {
+    action: 'block',
+    reason: `Blocked: DNS over TLS (port ${DOT_PORT}) is not allowed; devices must use the school’s DNS resolver`,
+    category: null,
+    categoryName: null,
+    rule: 'dns-over-tls',
+    policy: verdict.policy,
+    target: null,
+    unblockable: false,
+  };
+}
+
 /** A search term in a URL's query (Google q=, Bing q=, Yahoo p=, others query=/search=), for MO-01. */
 export function searchTermOf(url: URL): string | null {
   for (const key of ['q', 'p', 'query', 'search', 'search_query']) {

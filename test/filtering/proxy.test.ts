@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileSnapshot, type PolicyInput } from '../../src/filtering/engine/snapshot.js';
 import { StaticFilterPoint } from '../../src/filtering/point.js';
+import { SquidHelper } from '../../src/filtering/squid/helper.js';
 import { startProxy, type ProxyHandle } from '../../src/filtering/proxy/proxy.js';
 import { serverNameOf } from '../../src/filtering/proxy/client-hello.js';
 import { ChunkedDecoder, parseResponseHead } from '../../src/filtering/proxy/upstream.js';
@@ -43,7 +44,7 @@ const snapshot = compileSnapshot({
     policy({ id: 'staff', name: 'Staff', blockedCategories: [], safeSearch: { search: 'off', youtube: 'moderate' }, downloadsAllowed: true }),
   ],
   categories: [
-    { id: 'adult', name: 'Adult', description: 'Adult sites', kind: 'category', domains: ['adult.example'], urls: ['pages.example/adult/'] },
+    { id: 'adult', name: 'Adult', description: 'Adult sites', kind: 'category', domains: ['adult.example'], urls: ['pages.example/adult/', 'whole-site.example', 'site-root.example/'] },
     { id: 'iwf', name: 'IWF list', description: '', kind: 'illegal', domains: ['illegal.example'] },
   ],
 });
@@ -340,6 +341,27 @@ describe('filtering proxy (curl -x)', () => {
     expect(other).toContain(`may use ports 443, 80 and ${tlsPort} only`);
   });
 
+  it('FI-01 the proxy and the Squid helper decide CONNECT alike: on the host, so a URL-list entry for a whole site ("/" or no path) blocks its pages, not tunnels', async () => {
+    const squid = new SquidHelper(point, { now: () => EVENING });
+    const decisionOf = (r: (typeof point.recorded)[number] | undefined) => ({ host: r?.host, action: r?.action, category: r?.category, rule: r?.rule, policy: r?.policy });
+    const expected: Record<string, string> = { 'whole-site.example': 'allow', 'site-root.example': 'allow', 'adult.example': 'block', 'secure.example': 'allow' };
+    for (const [host, action] of Object.entries(expected)) {
+      const byProxy = await connectAnswer(proxy.port, `${host}:${tlsPort}`);
+      const proxyDecision = decisionOf(point.recorded.at(-1));
+      const bySquid = squid.answer(`1 127.0.0.1 ${host}:${tlsPort} - CONNECT -`);
+      const squidDecision = decisionOf(point.recorded.at(-1));
+      expect(byProxy, host).toMatch(action === 'allow' ? /^HTTP\/1\.1 200 / : /^HTTP\/1\.1 403 /);
+      expect(bySquid, host).toMatch(action === 'allow' ? /^1 OK / : /^1 ERR /);
+      expect(squidDecision, host).toEqual(proxyDecision);
+      expect(proxyDecision, host).toMatchObject({ host, action });
+    }
+    // The same entries block the sites' pages, where the path is seen, at both points.
+    for (const host of ['whole-site.example', 'site-root.example']) {
+      expect(statusOf(await viaProxy(`http://${host}:${originPort}/any/page`)), host).toBe(403);
+      expect(squid.answer(`2 127.0.0.1 http://${host}/any/page - GET -`), host).toMatch(/^2 ERR .*tag=adult/);
+    }
+  });
+
   it('FI-01 CONNECT to an IP address is decided on the TLS server name: a blocked SNI is refused, an allowed one tunnelled', async () => {
     const base = ['-k', '-x', `http://127.0.0.1:${proxy.port}`];
     const before = tlsRequests;
@@ -461,6 +483,20 @@ describe('filtering proxy (curl -x)', () => {
 });
 
 /** A CONNECT by hand, to read the proxy's whole answer. */
+/** The proxy's answer to a CONNECT (status line and headers); the tunnel, if opened, is closed at once. */
+function connectAnswer(port: number, target: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`));
+    let got = '';
+    socket.on('data', (d) => {
+      got += d.toString('utf8');
+      if (got.includes('\r\n\r\n')) socket.destroy();
+    });
+    socket.on('close', () => resolve(got));
+    socket.on('error', () => resolve(got));
+  });
+}
+
 function rawConnect(port: number, target: string): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1', () => socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`));

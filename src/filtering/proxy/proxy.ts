@@ -3,7 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type LookupFunction, type Socket } from 'node:net';
 import { domainToASCII } from 'node:url';
 import type { Verdict } from '../engine/snapshot.js';
-import { searchTermOf, type ClientIdentity, type FilterPoint } from '../point.js';
+import { decideConnect, DOT_PORT, searchTermOf, type ClientIdentity, type FilterPoint } from '../point.js';
 import { blockPageHtml, proxyErrorHtml } from './block-page.js';
 import { readClientHello, TLS_ACCESS_DENIED } from './client-hello.js';
 import { pacFile } from './pac.js';
@@ -91,7 +91,6 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 
 const DOWNLOAD_CATEGORY = 'downloads';
 const DOWNLOAD_CATEGORY_NAME = 'Programs and installers';
-const DOT_PORT = 853;
 const CONNECT_TIMEOUT_MS = 10_000;
 const REALM = 'Basic realm="Gatehouse web filter", charset="UTF-8"';
 
@@ -657,11 +656,11 @@ class FilterProxy {
     const snapshot = this.point.snapshot();
     const identity = this.point.identify(ip, auth.user);
     const at = this.now();
-    const verdict = snapshot.decide(host, identity.policyIndex, at);
+    const verdict = decideConnect(snapshot, host, port, identity.policyIndex, at);
     if (port === DOT_PORT) {
       // FI-10: DNS over TLS would bypass the school's resolver, for everyone.
-      this.record(identity, ip, auth.user, at, host, null, { action: 'block', category: null, rule: 'dns-over-tls', policy: verdict.policy });
-      return refuseRaw(socket, 403, 'Forbidden', 'DNS over TLS (port 853) is not allowed: devices must use the school’s DNS resolver.');
+      this.record(identity, ip, auth.user, at, host, null, verdict);
+      return refuseRaw(socket, 403, 'Forbidden', verdict.reason);
     }
     if (!this.connectPorts.has(port)) {
       this.record(identity, ip, auth.user, at, host, null, { action: 'block', category: null, rule: 'port', policy: verdict.policy });
@@ -692,7 +691,7 @@ class FilterProxy {
           this.record(identity, ip, auth.user, now, host, null, verdict);
           return this.openTunnel(socket, hello.data, host, port, false);
         }
-        const byName = snapshot.decide(hello.serverName, identity.policyIndex, now);
+        const byName = decideConnect(snapshot, hello.serverName, port, identity.policyIndex, now);
         this.record(identity, ip, auth.user, now, hello.serverName, null, byName);
         if (byName.action === 'block') {
           socket.write(TLS_ACCESS_DENIED);

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Verdict } from '../engine/snapshot.js';
-import { searchTermOf, type FilterPoint } from '../point.js';
+import { decideConnect, searchTermOf, type FilterPoint } from '../point.js';
 
 /**
  * `gatehouse squid-helper`: Squid's external ACL helper protocol (Squid 3.2 and later), so a school
@@ -17,8 +17,9 @@ import { searchTermOf, type FilterPoint } from '../point.js';
  *
  * Each request line is `[channel-ID] client-IP URL user method [anything Squid appends, e.g. %DATA]`,
  * every value %-encoded by Squid (a missing value is "-"). With `concurrency=n` the channel ID comes
- * first and is echoed first on the answer. For CONNECT, the URL is `host:port`: the host decides, and
- * port 853 (DNS over TLS) is refused whatever the host (FI-10).
+ * first and is echoed first on the answer. For CONNECT, the URL is `host:port`, decided as the proxy
+ * decides a CONNECT (`decideConnect`): on the host alone, and port 853 (DNS over TLS) refused
+ * whatever the host (FI-10).
  *
  * Answers, one line per request, in the order the requests came (decisions are synchronous):
  *   `[ID] OK log=…`                                   allowed (SafeSearch rewrites too: the resolver rewrites)
@@ -43,7 +44,6 @@ export interface SquidStats {
   broken: number;
 }
 
-const DOT_PORT = 853;
 const FORMAT_HINT = 'expected "[channel-ID] %SRC %>ru %un %METHOD" (see docs/squid.md)';
 
 /** Squid's %-encoding undone, tolerating stray % signs (decoded as UTF-8 where valid). */
@@ -166,13 +166,11 @@ export class SquidHelper {
     let host: string;
     let verdict: Verdict;
     let url: URL | null = null;
-    let dot = false;
     if (connect) {
       const authority = splitAuthority(squidDecode(request.url));
       if (!authority) return this.broken(request.channel, `"${request.url.slice(0, 100)}" is not host:port for CONNECT`);
       host = authority.host;
-      verdict = snapshot.decideUrl(host, '/', identity.policyIndex, now);
-      dot = authority.port === DOT_PORT && verdict.action !== 'block';
+      verdict = decideConnect(snapshot, host, authority.port, identity.policyIndex, now);
     } else {
       try {
         url = new URL(request.url);
@@ -184,9 +182,9 @@ export class SquidHelper {
       if (!host) return this.broken(request.channel, `"${request.url.slice(0, 100)}" has no host`);
       verdict = snapshot.decideUrl(host, `${url.pathname}${url.search}`, identity.policyIndex, now);
     }
-    const blocked = dot || verdict.action === 'block';
-    const category = dot ? null : verdict.category;
-    const rule = dot ? 'dns-over-tls' : verdict.rule;
+    const blocked = verdict.action === 'block';
+    const category = verdict.category;
+    const rule = verdict.rule;
     point.record({
       at: now,
       point: 'squid',
@@ -198,20 +196,19 @@ export class SquidHelper {
       host,
       url: url ? url.href : null,
       searchTerm: url ? searchTermOf(url) : null,
-      action: dot ? 'block' : verdict.action,
+      action: verdict.action,
       category,
       rule,
       policy: verdict.policy,
     });
-    const log = squidEncode(`action=${blocked ? 'block' : verdict.action},category=${category ?? '-'},rule=${rule},policy=${identity.policyId}`);
+    const log = squidEncode(`action=${verdict.action},category=${category ?? '-'},rule=${rule},policy=${identity.policyId}`);
     const prefix = request.channel === null ? '' : `${request.channel} `;
     if (!blocked) {
       this.stats.allowed++;
       return `${prefix}OK log=${log}`;
     }
     this.stats.blocked++;
-    const reason = dot ? `Blocked: DNS over TLS (port ${DOT_PORT}) is not allowed; devices use the school's resolver` : verdict.reason;
-    return `${prefix}ERR message=${squidEncode(reason)} tag=${squidEncode(category ?? rule)} log=${log}`;
+    return `${prefix}ERR message=${squidEncode(verdict.reason)} tag=${squidEncode(category ?? rule)} log=${log}`;
   }
 }
 
