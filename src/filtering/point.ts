@@ -48,6 +48,48 @@ export interface ActivityRecord {
   policy: string;
 }
 
+/** What a decision record says of the request, beyond who and when. */
+export interface ActivityRequest {
+  /** the name decided on */
+  host: string;
+  /** the full URL where known (proxy over HTTP, Squid) */
+  url?: string | null;
+  searchTerm?: string | null;
+  /** the username the request itself gave (proxy sign-in, Squid's %un), kept when identification named no one */
+  user?: string | null;
+}
+
+/**
+ * The one way a decision becomes an ActivityRecord (MO-01), for every enforcement point: the client
+ * and who identification says they are, the request, and the verdict (or a point's own refusal,
+ * e.g. rule "port"). A verdict's category, rule and policy are recorded as they are.
+ */
+export function activityRecord(
+  point: ActivityRecord['point'],
+  at: number,
+  clientIp: string,
+  identity: ClientIdentity,
+  verdict: Pick<Verdict, 'action' | 'category' | 'rule' | 'policy'>,
+  request: ActivityRequest,
+): ActivityRecord {
+  return {
+    at,
+    point,
+    clientIp,
+    deviceId: identity.deviceId,
+    deviceName: identity.deviceName,
+    personId: identity.personId,
+    username: identity.username ?? request.user ?? null,
+    host: request.host,
+    url: request.url ?? null,
+    searchTerm: request.searchTerm ?? null,
+    action: verdict.action,
+    category: verdict.category,
+    rule: verdict.rule,
+    policy: verdict.policy,
+  };
+}
+
 export interface FilterPoint {
   snapshot(): FilterSnapshot;
   /** who is at this address now; unknown clients get the profile's policy for unknown devices */

@@ -3,7 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type LookupFunction, type Socket } from 'node:net';
 import { domainToASCII } from 'node:url';
 import type { Verdict } from '../engine/snapshot.js';
-import { decideConnect, DOT_PORT, searchTermOf, type ClientIdentity, type FilterPoint } from '../point.js';
+import { activityRecord, decideConnect, DOT_PORT, searchTermOf, type ClientIdentity, type FilterPoint } from '../point.js';
 import { blockPageHtml, proxyErrorHtml } from './block-page.js';
 import { readClientHello, TLS_ACCESS_DENIED } from './client-hello.js';
 import { pacFile } from './pac.js';
@@ -319,22 +319,7 @@ class FilterProxy {
       }
     }
     if (verdict.action === 'block') this.stats.blocked++;
-    this.point.record({
-      at,
-      point: 'proxy',
-      clientIp: ip,
-      deviceId: identity.deviceId,
-      deviceName: identity.deviceName,
-      personId: identity.personId,
-      username: identity.username ?? user,
-      host,
-      url,
-      searchTerm,
-      action: verdict.action,
-      category: verdict.category,
-      rule: verdict.rule,
-      policy: verdict.policy,
-    });
+    this.point.record(activityRecord('proxy', at, ip, identity, verdict, { host, url, searchTerm, user }));
   }
 
   // ---- plain HTTP ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Verdict } from '../engine/snapshot.js';
-import { decideConnect, searchTermOf, type FilterPoint } from '../point.js';
+import { activityRecord, decideConnect, searchTermOf, type FilterPoint } from '../point.js';
 
 /**
  * `gatehouse squid-helper`: Squid's external ACL helper protocol (Squid 3.2 and later), so a school
@@ -182,28 +182,11 @@ export class SquidHelper {
       if (!host) return this.broken(request.channel, `"${request.url.slice(0, 100)}" has no host`);
       verdict = snapshot.decideUrl(host, `${url.pathname}${url.search}`, identity.policyIndex, now);
     }
-    const blocked = verdict.action === 'block';
-    const category = verdict.category;
-    const rule = verdict.rule;
-    point.record({
-      at: now,
-      point: 'squid',
-      clientIp: request.clientIp,
-      deviceId: identity.deviceId,
-      deviceName: identity.deviceName,
-      personId: identity.personId,
-      username: identity.username ?? request.user,
-      host,
-      url: url ? url.href : null,
-      searchTerm: url ? searchTermOf(url) : null,
-      action: verdict.action,
-      category,
-      rule,
-      policy: verdict.policy,
-    });
+    point.record(activityRecord('squid', now, request.clientIp, identity, verdict, { host, url: url ? url.href : null, searchTerm: url ? searchTermOf(url) : null, user: request.user }));
+    const { category, rule } = verdict;
     const log = squidEncode(`action=${verdict.action},category=${category ?? '-'},rule=${rule},policy=${identity.policyId}`);
     const prefix = request.channel === null ? '' : `${request.channel} `;
-    if (!blocked) {
+    if (verdict.action !== 'block') {
       this.stats.allowed++;
       return `${prefix}OK log=${log}`;
     }
