@@ -1,4 +1,5 @@
 import type { Selectable } from 'kysely';
+import { protectGuestPool } from '../identity/service.js';
 import { endAccountAccess } from '../identity/sessions.js';
 import { z } from 'zod';
 import type { Actor, Ctx } from '../core/context.js';
@@ -140,6 +141,8 @@ export async function startLeaver(
     if (account.is_break_glass) {
       throw new GatehouseError('break_glass_protected', 403, 'The master (break-glass) account cannot be made a leaver (AC-08): it belongs to the school, not to a person.');
     }
+    // A guest-desk account is Gatehouse's own, not a person's: its visit ends at the guest desk (AC-05).
+    protectGuestPool(account, 'end the visit there (Guest desk → Visits), which signs the visitor out and clears what they left on the account. A guest account is never a leaver.');
     if (account.role === 'guest') throw new GatehouseError('guest_account', 409, 'Guest accounts end with the visit; they are not leavers.');
     if (account.role === 'administrator' && account.linked_account_id) {
       const everyday = await ctx.db.selectFrom('account').select(['display_name', 'username']).where('id', '=', account.linked_account_id).executeTakeFirst();

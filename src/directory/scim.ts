@@ -5,7 +5,7 @@ import { isRole, roleLabels, roles, type Role } from '../core/authz.js';
 import type { Ctx } from '../core/context.js';
 import { GatehouseError } from '../core/errors.js';
 import type { AccountTable, DirectoryGroupTable, Schema } from '../db/schema.js';
-import { createAccount, usernameSchema } from '../identity/service.js';
+import { createAccount, GUEST_POOL_SOURCE, usernameSchema } from '../identity/service.js';
 import type { Runtime } from '../runtime.js';
 import { createGroup, deleteGroup, removeMembership, setMembership, updateGroup } from './groups.js';
 import { startLeaver } from './leavers.js';
@@ -20,8 +20,9 @@ import { scimActor, type ScimClient } from './scim-tokens.js';
  *
  * People map onto `account` (source `scim`), groups onto `directory_group` (source `scim`, kind
  * `other`). SCIM never sees administrator accounts, the break-glass account, guest-pool accounts
- * or people who have left: to it they do not exist (404). Every change is audited with the token's
- * name as the actor (`scim:<name>`).
+ * or people who have left: to it they do not exist (404). A change to a guest-pool account is
+ * refused with its reason (403): those accounts are Gatehouse's own, and their visits end at the
+ * guest desk (AC-05). Every change is audited with the token's name as the actor (`scim:<name>`).
  */
 
 export const SCIM = {
@@ -195,13 +196,41 @@ const asText = (value: FilterValue, attr: string): string => {
 
 /** Accounts SCIM may read and change: never administrators, the break-glass account, the guest pool or leavers. */
 function visible(eb: ExpressionBuilder<Schema, 'account'>) {
-  return eb.and([eb('account.role', '!=', 'administrator'), eb('account.is_break_glass', '=', 0), eb('account.status', '!=', 'left'), eb('account.source', '!=', 'guest-pool')]);
+  return eb.and([eb('account.role', '!=', 'administrator'), eb('account.is_break_glass', '=', 0), eb('account.status', '!=', 'left'), eb('account.source', '!=', GUEST_POOL_SOURCE)]);
 }
 
-async function loadVisibleAccount(db: Kysely<Schema>, id: string): Promise<Account> {
+/** Why a guest-desk account is not the identity provider's to change (the provisioning log shows this). */
+const guestDeskAccount = (username: string) =>
+  scimError(
+    403,
+    undefined,
+    `"${username}" is one of Gatehouse's guest-desk accounts. Guest accounts are Gatehouse's own, not the identity provider's: they are allocated to visitors and their visits ended at the guest desk, so provisioning cannot change or delete them.`,
+  );
+
+/**
+ * An account SCIM may read (`read`) or change (`change`). Anything else is a 404, except that a
+ * change to a guest-pool account is refused with the reason rather than as missing.
+ */
+async function loadVisibleAccount(db: Kysely<Schema>, id: string, purpose: 'read' | 'change' = 'read'): Promise<Account> {
   const account = await db.selectFrom('account').selectAll().where('id', '=', id).where(visible).executeTakeFirst();
-  if (!account) throw notFoundScim('User', id);
-  return account;
+  if (account) return account;
+  if (purpose === 'change') {
+    const pooled = await db.selectFrom('account').select('username').where('id', '=', id).where('source', '=', GUEST_POOL_SOURCE).executeTakeFirst();
+    if (pooled) throw guestDeskAccount(pooled.username);
+  }
+  throw notFoundScim('User', id);
+}
+
+/** A userName no other account has; a guest-desk account's name is refused with the reason. */
+async function assertUserNameFree(ctx: Ctx, username: string, exceptId: string | null): Promise<void> {
+  let q = ctx.db.selectFrom('account').select('source').where('username', '=', username);
+  if (exceptId) q = q.where('id', '!=', exceptId);
+  const taken = await q.executeTakeFirst();
+  if (!taken) return;
+  if (taken.source === GUEST_POOL_SOURCE) {
+    throw scimError(409, 'uniqueness', `The userName "${username}" belongs to one of Gatehouse's guest-desk accounts, which are Gatehouse's own and not provisioned: give this person another userName.`);
+  }
+  throw scimError(409, 'uniqueness', `The userName "${username}" is already taken.`);
 }
 
 async function loadScimGroup(db: Kysely<Schema>, id: string): Promise<Group> {
@@ -717,8 +746,7 @@ async function applyUserFields(ctx: Ctx, account: Account, next: UserFields): Pr
   const updated: string[] = [];
   const set: Updateable<AccountTable> = {};
   if (next.username !== account.username) {
-    const taken = await ctx.db.selectFrom('account').select('id').where('username', '=', next.username).where('id', '!=', account.id).executeTakeFirst();
-    if (taken) throw scimError(409, 'uniqueness', `The userName "${next.username}" is already taken.`);
+    await assertUserNameFree(ctx, next.username, account.id);
     changes.username = { from: account.username, to: next.username };
     set.username = next.username;
   }
@@ -781,8 +809,7 @@ export async function createUser(rt: Runtime, client: ScimClient, body: Record<s
   const fields = fieldsOf(state);
   return rt.trail.transaction(scimActor(client), async (ctx) => {
     await assertExternalIdFree(ctx, fields.externalId, null);
-    const taken = await ctx.db.selectFrom('account').select('id').where('username', '=', fields.username).executeTakeFirst();
-    if (taken) throw scimError(409, 'uniqueness', `The userName "${fields.username}" is already taken.`);
+    await assertUserNameFree(ctx, fields.username, null);
     const id = await createAccount(ctx, {
       username: fields.username,
       displayName: fields.displayName,
@@ -802,7 +829,7 @@ export async function createUser(rt: Runtime, client: ScimClient, body: Record<s
 
 export async function replaceUser(rt: Runtime, client: ScimClient, id: string, body: Record<string, unknown>, meta: Meta): Promise<void> {
   await rt.trail.transaction(scimActor(client), async (ctx) => {
-    const account = await loadVisibleAccount(ctx.db, id);
+    const account = await loadVisibleAccount(ctx.db, id, 'change');
     const state = blankState(account.status !== 'disabled');
     applyUserObject(state, 'replace', body);
     await applyUserFields(ctx, account, fieldsOf(state));
@@ -811,7 +838,7 @@ export async function replaceUser(rt: Runtime, client: ScimClient, id: string, b
 
 export async function patchUser(rt: Runtime, client: ScimClient, id: string, request: PatchRequest, meta: Meta): Promise<void> {
   await rt.trail.transaction(scimActor(client), async (ctx) => {
-    const account = await loadVisibleAccount(ctx.db, id);
+    const account = await loadVisibleAccount(ctx.db, id, 'change');
     const state = stateOf(account);
     applyUserPatch(state, request);
     await applyUserFields(ctx, account, fieldsOf(state));
@@ -822,15 +849,16 @@ export async function patchUser(rt: Runtime, client: ScimClient, id: string, req
  * DELETE: the person has left (AC-13). The leaver action runs as for a leaver started by hand: the
  * account is marked left (kept for the record), its sessions end, a linked administrator account is
  * closed with it, the shared secrets they knew are flagged, and the checklist starts. SCIM then no
- * longer sees the account (404).
+ * longer sees the account (404). A guest-desk account is refused (403) and left as it is.
  */
 export async function deleteUser(rt: Runtime, client: ScimClient, id: string, meta: Meta): Promise<void> {
-  const account = await loadVisibleAccount(rt.db.kysely, id);
+  const account = await loadVisibleAccount(rt.db.kysely, id, 'change');
   if (account.role !== 'guest') {
     await startLeaver(rt, scimActor(client), id, { note: `Deleted through SCIM by "${client.name}".` }, meta);
     return;
   }
-  // Guest accounts are not leavers (their access ends with the visit): just closed.
+  // A guest the identity provider made (userType Guest; never a guest-desk account, which SCIM
+  // cannot reach) has no visit and is not a leaver: it is just closed.
   await rt.trail.transaction(scimActor(client), async (ctx) => {
     const now = ctx.clock.now().toISOString();
     await ctx.db.updateTable('account').set({ status: 'left', left_at: now, updated_at: now }).where('id', '=', id).execute();

@@ -9,7 +9,7 @@ import { describeLocal, localTimeOnSameDay, startOfLocalDay } from '../core/loca
 import type { DueItem } from '../dashboard/due.js';
 import type { GuestAllocationTable, Schema } from '../db/schema.js';
 import { settingsFor } from '../identity/policy.js';
-import { createAccount } from '../identity/service.js';
+import { createAccount, GUEST_POOL_SOURCE } from '../identity/service.js';
 import { generateTemporaryPassword } from '../identity/temporary-password.js';
 import type { Runtime } from '../runtime.js';
 import { getSchool } from '../school/service.js';
@@ -23,7 +23,6 @@ import { lockAuditWriter } from '../audit/writer.js';
  * the school day, whichever is first; the sweep then disables the account and frees it, and later
  * wipes the visitor's details from the allocation, while the audit trail keeps the allocation.
  */
-export const GUEST_SOURCE = 'guest-pool';
 const USERNAME = /^guest-(\d+)$/;
 
 type Allocation = Selectable<GuestAllocationTable>;
@@ -113,7 +112,7 @@ function view(rt: Runtime, a: Allocation, username: string): Visit {
 
 export async function listPool(rt: Runtime): Promise<PoolAccount[]> {
   const db = rt.db.kysely;
-  const accounts = await db.selectFrom('account').select(['id', 'username']).where('role', '=', 'guest').where('source', '=', GUEST_SOURCE).execute();
+  const accounts = await db.selectFrom('account').select(['id', 'username']).where('role', '=', 'guest').where('source', '=', GUEST_POOL_SOURCE).execute();
   if (accounts.length === 0) return [];
   const allocations = await db.selectFrom('guest_allocation').selectAll().where('account_id', 'in', accounts.map((a) => a.id)).orderBy('starts_at', 'desc').execute();
   const byAccount = new Map<string, Allocation[]>();
@@ -166,7 +165,7 @@ export async function addPoolAccounts(rt: Runtime, actor: Actor, input: z.infer<
         email: null,
         role: 'guest',
         passwordHash: null,
-        source: GUEST_SOURCE,
+        source: GUEST_POOL_SOURCE,
         status: 'disabled',
       });
       created.push(username);
@@ -237,7 +236,7 @@ async function freeAccount(db: Kysely<Schema>, chosen: string | null | undefined
     .selectFrom('account')
     .select(['id', 'username'])
     .where('role', '=', 'guest')
-    .where('source', '=', GUEST_SOURCE)
+    .where('source', '=', GUEST_POOL_SOURCE)
     .where('id', 'not in', (eb) => eb.selectFrom('guest_allocation').select('account_id').where('ended_at', 'is', null));
   if (chosen) q = q.where('id', '=', chosen);
   const rows = await q.execute();

@@ -9,7 +9,7 @@ import { applyPassword } from './password-change.js';
 import { endAccountAccess } from './sessions.js';
 import { passwordExpiresAt, settingsFor } from './policy.js';
 import { contextFor } from './password-change.js';
-import { createAccount, usernameSchema } from './service.js';
+import { createAccount, protectGuestPool, usernameSchema } from './service.js';
 import { notifyContact } from './notify.js';
 import { generateTemporaryPassword } from './temporary-password.js';
 import { needsApproval } from './resets.js';
@@ -111,11 +111,7 @@ export async function getAccount(rt: Runtime, id: string): Promise<AccountSummar
 }
 
 /** Guest-desk accounts are allocated and freed at the guest desk only (AC-05), never by hand. */
-function protectGuestPool(account: Account): void {
-  if (account.source === 'guest-pool') {
-    throw new GatehouseError('guest_pool_account', 409, `${account.username} belongs to the guest desk: allocate it to a visitor there, which gives it a password until the visit ends.`);
-  }
-}
+const ALLOCATE_AT_DESK = 'allocate it to a visitor there, which gives it a password until the visit ends.';
 
 function protectBreakGlass(account: Account, what: string): void {
   if (account.is_break_glass) {
@@ -179,7 +175,7 @@ export async function createAdministratorAccount(rt: Runtime, actor: Actor, ever
 export async function issueTemporaryPassword(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }) {
   const account = await loadAccount(rt, id);
   protectBreakGlass(account, 'given a temporary password');
-  protectGuestPool(account);
+  protectGuestPool(account, ALLOCATE_AT_DESK);
   if (account.id === actor.id) throw new GatehouseError('own_account', 409, 'Change your own password from My account.');
   // AC-10: a password that has been in use (not a new account's first one) is reset for staff only
   // through a request a second person approves.
@@ -217,7 +213,7 @@ export const accountChangeSchema = z
 export async function changeAccount(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof accountChangeSchema>, m: { ip: string | null; requestId: string | null }) {
   const account = await loadAccount(rt, id);
   if (input.status === 'disabled') protectBreakGlass(account, 'disabled');
-  if (input.status !== undefined || input.role !== undefined) protectGuestPool(account);
+  if (input.status !== undefined || input.role !== undefined) protectGuestPool(account, ALLOCATE_AT_DESK);
   if (input.role !== undefined) protectBreakGlass(account, 'demoted');
   if (account.id === actor.id && (input.status !== undefined || input.role !== undefined)) throw forbidden('You cannot change your own account’s status or role.');
   if (account.status === 'left' && input.status) throw new GatehouseError('account_left', 409, 'This person has left; their record is kept as it was. Create a new account if they return.');

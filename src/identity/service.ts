@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Role } from '../core/authz.js';
 import type { Ctx } from '../core/context.js';
-import { conflict } from '../core/errors.js';
+import { GatehouseError, conflict } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { endSession, type SessionAccount } from './sessions.js';
 
@@ -28,9 +28,20 @@ export interface NewAccount {
   familyName?: string | null;
   /** The id in the system the person came from (SCIM externalId, SDS sourcedId). */
   externalId?: string | null;
-  /** manual, csv, sds, scim, guest-pool */
+  /** manual, csv, sds, scim, guest-pool (GUEST_POOL_SOURCE) */
   source?: string;
   status?: 'active' | 'disabled';
+}
+
+/**
+ * The guest desk's pool (AC-05): accounts Gatehouse keeps for visitors, not people from the
+ * directory. Only the guest desk allocates them and ends their visits.
+ */
+export const GUEST_POOL_SOURCE = 'guest-pool';
+
+/** Refuses to change a guest-pool account anywhere but at the guest desk; `instead` says what to do there. */
+export function protectGuestPool(account: { source: string; username: string }, instead: string): void {
+  if (account.source === GUEST_POOL_SOURCE) throw new GatehouseError('guest_pool_account', 409, `${account.username} belongs to the guest desk: ${instead}`);
 }
 
 /** Creates an account; the caller has checked the password and hashed it. */

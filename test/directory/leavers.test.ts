@@ -233,6 +233,25 @@ for (const dialect of available) {
       ]);
     });
 
+    it('AC-05 AC-13 a guest-desk account is never a leaver: the leaver action is refused and its visit goes on, to be ended at the guest desk', async () => {
+      await start();
+      expect((await post('/api/guests/pool', { count: 1 })).statusCode).toBe(201);
+      const visit = await post('/api/guests/visits', { visitorName: 'Ada Lovelace', purpose: 'STEM workshop', host: 'Mr Babbage', expectedEnd: '15:00' });
+      expect(visit.statusCode, visit.body).toBe(201);
+      const { slip } = visit.json() as { slip: { username: string; password: string } };
+      const visitor = await signIn(t, slip.username, slip.password);
+      const guest = await t.runtime.db.kysely.selectFrom('account').selectAll().where('username', '=', slip.username).executeTakeFirstOrThrow();
+
+      const refused = await post(`/api/accounts/${guest.id}/leaver`, {});
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json().error).toMatchObject({ code: 'guest_pool_account', message: expect.stringContaining('end the visit there (Guest desk → Visits)') });
+      expect(await account(guest.id)).toEqual(guest);
+      expect((await t.runtime.db.kysely.selectFrom('guest_allocation').select('ended_at').executeTakeFirstOrThrow()).ended_at).toBeNull();
+      expect((await t.app.inject({ method: 'GET', url: '/api/session', headers: visitor.headers })).statusCode).toBe(200);
+      expect(await t.runtime.db.kysely.selectFrom('leaver_checklist').selectAll().execute()).toEqual([]);
+      expect(await events(t, 'account.left')).toEqual([]);
+    });
+
     it('AC-08 AC-13 the break-glass account is never a leaver, nor is oneself, a guest, an administrator account on its own or someone already leaving', async () => {
       await start();
       const master = (await t.runtime.db.kysely.selectFrom('account').select('id').where('username', '=', 'master').executeTakeFirstOrThrow()).id;

@@ -415,6 +415,67 @@ for (const dialect of available) {
       expect((await scim('DELETE', `/Groups/${manualId}`)).statusCode).toBe(404);
     });
 
+    it('AC-05 SCIM cannot see, delete or change a guest-pool account: a change is refused with the reason, and the visit goes on', async () => {
+      await start();
+      const pool = await t.app.inject({ method: 'POST', url: '/api/guests/pool', headers: admin.headers, payload: { count: 2 } });
+      expect(pool.statusCode, pool.body).toBe(201);
+      const visit = await t.app.inject({
+        method: 'POST',
+        url: '/api/guests/visits',
+        headers: admin.headers,
+        payload: { visitorName: 'Ada Lovelace', purpose: 'STEM workshop', host: 'Mr Babbage', expectedEnd: '15:00' },
+      });
+      expect(visit.statusCode, visit.body).toBe(201);
+      const { slip } = visit.json() as { slip: { username: string; password: string } };
+      const guest = await t.runtime.db.kysely.selectFrom('account').selectAll().where('username', '=', slip.username).executeTakeFirstOrThrow();
+      const free = await t.runtime.db.kysely.selectFrom('account').selectAll().where('username', '=', 'guest-02').executeTakeFirstOrThrow();
+      const visitor = await signIn(t, slip.username, slip.password);
+      const trailLength = async () => Number((await t.runtime.db.kysely.selectFrom('audit_event').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      const before = await trailLength();
+
+      // Not SCIM's users: not listed, not found by name, not readable.
+      expect((await scim('GET', '/Users')).json().totalResults).toBe(0);
+      expect((await scim('GET', `/Users?${filter('userName eq "guest-01"')}`)).json().totalResults).toBe(0);
+      expect((await scim('GET', `/Users/${guest.id}`)).statusCode).toBe(404);
+
+      // A change is refused with why, in the SCIM error format; nothing changes.
+      for (const id of [guest.id, free.id]) {
+        for (const [method, body] of [
+          ['DELETE', undefined],
+          ['PATCH', patch({ op: 'Replace', path: 'active', value: 'False' })],
+          ['PUT', entraUser('taken.over', 'ext-guest')],
+        ] as const) {
+          const r = await scim(method, `/Users/${id}`, body);
+          expect(r.statusCode, `${method} ${r.body}`).toBe(403);
+          expect(r.json()).toMatchObject({ schemas: [ERROR], status: '403' });
+          expect(r.json().detail).toMatch(/guest-desk accounts.*Gatehouse's own.*guest desk/);
+        }
+      }
+      expect(await account(guest.id)).toEqual(guest);
+      expect(await account(free.id)).toEqual(free);
+      expect((await t.runtime.db.kysely.selectFrom('guest_allocation').select('ended_at').executeTakeFirstOrThrow()).ended_at).toBeNull();
+      expect((await t.app.inject({ method: 'GET', url: '/api/session', headers: visitor.headers })).statusCode).toBe(200);
+      expect(await trailLength()).toBe(before);
+
+      // Nor can SCIM take a guest-desk name, or put a guest-desk account in a group.
+      const clash = await scim('POST', '/Users', entraUser('guest-02', 'ext-clash'));
+      expect(clash.statusCode).toBe(409);
+      expect(clash.json()).toMatchObject({ scimType: 'uniqueness', detail: expect.stringContaining('guest-desk accounts') });
+      const person = (await scim('POST', '/Users', entraUser('jbloggs', 'ext-person'))).json();
+      const rename = await scim('PATCH', `/Users/${person.id}`, patch({ op: 'Replace', path: 'userName', value: 'guest-01' }));
+      expect(rename.statusCode).toBe(409);
+      expect(rename.json().detail).toContain('guest-desk accounts');
+      const group = (await scim('POST', '/Groups', { schemas: [GROUP], displayName: 'Visitors' })).json();
+      expect((await scim('PATCH', `/Groups/${group.id}`, patch({ op: 'Add', path: 'members', value: [{ value: guest.id }] }))).statusCode).toBe(400);
+
+      // A guest the identity provider makes is its own account, never one of the pool's.
+      const provisioned = await scim('POST', '/Users', entraUser('guest-03', 'ext-b2b', { userType: 'Guest' }));
+      expect(provisioned.statusCode, provisioned.body).toBe(201);
+      expect(await account(provisioned.json().id)).toMatchObject({ role: 'guest', source: 'scim' });
+      const desk = (await t.app.inject({ method: 'GET', url: '/api/guests/pool', headers: admin.headers })).json() as { accounts: Array<{ username: string }> };
+      expect(desk.accounts.map((a) => a.username)).toEqual(['guest-01', 'guest-02']);
+    });
+
     it('AC-12 refuses a missing, wrong or revoked token with 401 in the SCIM error format; last use is noted at most once a minute', async () => {
       await start();
       for (const token of [null, 'gscim_not-a-real-token-at-all-000000000', `${bearer}x`]) {
