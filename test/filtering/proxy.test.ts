@@ -312,6 +312,43 @@ describe('filtering proxy (curl -x)', () => {
     expect(blocked).toContain('Blocked: Adult for Pupils');
   });
 
+  it('FI-01 a WebSocket upgrade goes to the origin with the head every passed-on request gets, Connection: Upgrade and Upgrade sent for the hop', async () => {
+    const answer = await new Promise<string>((resolve) => {
+      const socket = net.connect(proxy.port, '127.0.0.1', () =>
+        socket.write(
+          [
+            `GET http://chat.example:${originPort}/room?id=4 HTTP/1.1`,
+            `Host: chat.example:${originPort}`,
+            'Upgrade: websocket',
+            'Connection: Upgrade, X-Private',
+            'X-Private: drop-me',
+            'Keep-Alive: timeout=5',
+            'Proxy-Connection: keep-alive',
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+            'Sec-WebSocket-Version: 13',
+            'Via: 1.1 school-cache',
+            'X-Forwarded-For: 10.9.9.9',
+            '',
+            '',
+          ].join('\r\n'),
+        ),
+      );
+      let got = '';
+      socket.on('data', (d) => {
+        got += d.toString();
+        if (got.startsWith('HTTP/1.1 101') && got.includes('\r\n\r\n') && !got.includes('echo:')) socket.write('ping');
+        if (got.includes('echo:ping')) socket.destroy();
+      });
+      socket.on('close', () => resolve(got));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 101 Switching Protocols/);
+    expect(answer).toContain('echo:ping');
+    const upgrade = seen.at(-1)!;
+    expect(upgrade).toMatchObject({ url: '/room?id=4', headers: { host: `chat.example:${originPort}`, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13', 'x-forwarded-for': '10.9.9.9, 127.0.0.1' } });
+    expect(upgrade.headers.via).toMatch(/^1\.1 school-cache, 1\.1 gatehouse-[0-9a-f]{6}$/);
+    for (const dropped of ['x-private', 'keep-alive', 'proxy-connection']) expect(upgrade.headers[dropped], dropped).toBeUndefined();
+  });
+
   it('FI-01 an origin that cannot be found gets a clear 502 page', async () => {
     const r = await viaProxy('http://nowhere.example/');
     expect(statusOf(r)).toBe(502);

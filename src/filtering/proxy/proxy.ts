@@ -469,7 +469,13 @@ class FilterProxy {
     req.resume();
   }
 
-  private requestHead(req: IncomingMessage, target: Target, ip: string, verdict: Verdict, chunked: boolean): string {
+  /**
+   * The request head towards the origin, for every request the proxy passes on: hop-by-hop headers
+   * and those the client's Connection lists removed, Via and X-Forwarded-For as configured, YouTube
+   * Restricted Mode added. An Upgrade request (WebSocket) names `upgrade`, the protocols asked for:
+   * Connection: Upgrade and Upgrade are hop-by-hop too, so they are sent afresh for this hop.
+   */
+  private requestHead(req: IncomingMessage, target: Target, ip: string, verdict: Verdict, chunked: boolean, upgrade: string | null = null): string {
     const raw = req.rawHeaders;
     const listed = connectionTokens(req.headers.connection);
     let head = `${req.method} ${target.path} HTTP/1.1\r\nHost: ${target.authority}\r\n`;
@@ -502,6 +508,7 @@ class FilterProxy {
       head += `YouTube-Restrict: ${verdict.target.startsWith('restrictmoderate') ? 'Moderate' : 'Strict'}\r\n`;
     }
     if (chunked) head += 'Transfer-Encoding: chunked\r\n';
+    if (upgrade !== null) head += `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`;
     return `${head}\r\n`;
   }
 
@@ -586,6 +593,8 @@ class FilterProxy {
     socket.on('error', () => socket.destroy());
     const target = parseAbsoluteUrl(req.url ?? '');
     if (target === null || target === 'unsupported') return refuseRaw(socket, 400, 'Bad Request', 'Only absolute http:// addresses can be upgraded through the web filter.');
+    const protocols = req.headers.upgrade;
+    if (!protocols) return refuseRaw(socket, 400, 'Bad Request', 'An upgrade names the protocol it asks for, e.g. Upgrade: websocket.');
     const ip = clientAddress(socket);
     const auth = this.authenticate(req.headers['proxy-authorization'], socket, ip);
     const go = (a: AuthResult) => {
@@ -600,16 +609,8 @@ class FilterProxy {
       const connectHost = verdict.action === 'rewrite' && verdict.target ? verdict.target : target.host;
       const upstream = net.connect({ host: connectHost, port: target.port, ...(this.options.lookup ? { lookup: this.options.lookup } : {}) });
       upstream.once('connect', () => {
-        let text = `${req.method} ${target.path} HTTP/1.1\r\nHost: ${target.authority}\r\n`;
-        const raw = req.rawHeaders;
-        for (let i = 0; i < raw.length; i += 2) {
-          const lower = raw[i]!.toLowerCase();
-          if (lower === 'host' || lower === 'proxy-authorization' || lower === 'proxy-connection') continue;
-          if (lower === 'x-forwarded-for' && this.forwardedFor !== 'transparent') continue;
-          text += `${raw[i]}: ${raw[i + 1]}\r\n`;
-        }
-        if (this.forwardedFor === 'append') text += `X-Forwarded-For: ${ip}\r\n`;
-        upstream.write(`${text}Via: ${this.via}\r\n\r\n`);
+        // Any body bytes pass through the tunnel as the client framed them.
+        upstream.write(this.requestHead(req, target, ip, verdict, req.headers['transfer-encoding'] !== undefined, protocols));
         if (head.length > 0) upstream.write(head);
         this.splice(socket, upstream);
       });
