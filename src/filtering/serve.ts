@@ -35,7 +35,7 @@ export async function startFiltering(rt: Runtime, consoleUrl: string): Promise<R
         now,
         onError: (error) => logger.warn({ err: error }, 'DNS resolver: socket error'),
       });
-      logger.info({ dns: { address: dns.address, port: dns.port } }, 'protective DNS resolver answering');
+      logger.info({ dns: { address: dns.address, port: dns.port, udp: dns.udpTransport } }, 'protective DNS resolver answering');
     }
     if (config.proxyPort !== undefined) {
       proxy = await startProxy(service, {

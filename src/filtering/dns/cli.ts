@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { GatehouseError } from '../../core/errors.js';
+import { nativeUdpUnavailable } from './native-udp.js';
 import { startDnsServer, type BlockAnswerMode, type DnsServerHandle } from './server.js';
 import { JsonlActivityWriter, loadStandalone, type StandaloneFilterPoint } from '../standalone.js';
 import { parseUpstream } from './upstream.js';
@@ -43,7 +44,7 @@ function whole(value: string, what: string, min: number, max: number): number {
   return n;
 }
 
-type WorkerMessage = { kind: 'listening'; port: number } | { kind: 'failed'; message: string } | { kind: 'reloaded'; ok: boolean; message: string };
+type WorkerMessage = { kind: 'listening'; port: number; udp: string } | { kind: 'failed'; message: string } | { kind: 'reloaded'; ok: boolean; message: string };
 
 /** The lists and policies from the files; warnings (a category no list provides) go to `warn`. */
 function load(options: DnsCliOptions, warn: (message: string) => void) {
@@ -122,7 +123,7 @@ async function runPrimary(options: DnsCliOptions, workers: number): Promise<void
       if (message.kind === 'listening') {
         listening++;
         if (listening === workers) {
-          process.stdout.write(`Gatehouse DNS: answering on ${options.host}:${message.port} (UDP and TCP) with ${workers} workers, forwarding to ${options.upstream.join(', ')}\n`);
+          process.stdout.write(`Gatehouse DNS: answering on ${options.host}:${message.port} (UDP and TCP) with ${workers} workers, forwarding to ${options.upstream.join(', ')}; ${message.udp}\n`);
         }
       } else if (message.kind === 'failed') {
         // Each worker reads the same files: the first to fail says why, once.
@@ -221,8 +222,9 @@ export function registerDnsCommands(program: Command): void {
       }
       const { server, writer } = started;
       const point = started.point;
-      if (shared) process.send?.({ kind: 'listening', port: server.port } satisfies WorkerMessage);
-      else process.stdout.write(`Gatehouse DNS: answering on ${options.host}:${server.port} (UDP and TCP), forwarding to ${options.upstream.join(', ')}\n`);
+      const udp = udpDescription(server.udpTransport);
+      if (shared) process.send?.({ kind: 'listening', port: server.port, udp } satisfies WorkerMessage);
+      else process.stdout.write(`Gatehouse DNS: answering on ${options.host}:${server.port} (UDP and TCP), forwarding to ${options.upstream.join(', ')}; ${udp}\n`);
       const stop = () => {
         writer?.close();
         server.close().then(
@@ -243,3 +245,10 @@ export function registerDnsCommands(program: Command): void {
 }
 
 export { DnsCliError };
+
+/** How UDP is served, for the start-up line: an operator should see when the slower path is in use, and why. */
+function udpDescription(transport: 'batched' | 'dgram'): string {
+  if (transport === 'batched') return 'UDP batched (recvmmsg/sendmmsg)';
+  const why = nativeUdpUnavailable();
+  return `UDP through node:dgram${why ? ` (batched UDP unavailable: ${why})` : ''}`;
+}

@@ -4,6 +4,7 @@ import dnsPacket from 'dns-packet';
 import type { FilterSnapshot, Verdict } from '../engine/snapshot.js';
 import type { ClientIdentity, FilterPoint } from '../point.js';
 import { AnswerCache } from './cache.js';
+import { BatchedUdpSocket, nativeUdpBinding, nativeUdpUnavailable } from './native-udp.js';
 import { Forwarder, parseUpstream, type Upstream } from './upstream.js';
 import {
   CLASS_CH,
@@ -76,6 +77,12 @@ export interface DnsServerOptions {
   udpReceiveBuffer?: number;
   /** false in cluster workers: the port is shared with the other workers */
   exclusive?: boolean;
+  /**
+   * How UDP is read and written: "batched" (recvmmsg/sendmmsg through native/udp; in cluster workers
+   * each binds its own socket with SO_REUSEPORT), "dgram" (node:dgram), or "auto" (default):
+   * batched when the compiled module loads, dgram otherwise.
+   */
+  udpTransport?: 'auto' | 'batched' | 'dgram';
   /** the answer to `dig CH TXT id.server` (which worker answered) */
   serverId?: string;
   /** time for decisions (schedules), records and the cache; Date.now by default */
@@ -100,6 +107,8 @@ export interface DnsStats {
 export interface DnsServerHandle {
   address: string;
   port: number;
+  /** which UDP transport answers: "batched" or "dgram" */
+  udpTransport: 'batched' | 'dgram';
   stats(): DnsStats & { cacheEntries: number; upstreams: ReturnType<Forwarder['status']> };
   /** forgets cached answers (tests; after changing upstreams) */
   clearCache(): void;
@@ -254,6 +263,8 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
       return;
     }
     stats.forwarded++;
+    // The message is only lent to us (batched UDP reuses its memory): the answer, later, needs a copy.
+    msg = Buffer.from(msg);
     // The question as we ask it upstream: the client's, names folded to lower case.
     const question = Buffer.from(msg.subarray(12, query.questionEnd));
     for (let i = 0; i < question.length - 4; i++) {
@@ -283,25 +294,26 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
     const key = cacheKey(target, query.qtype, cd, query.dnssecOk);
     const targetQuestion = encodeQuestion(target, query.qtype);
     if (!targetQuestion) return fail(msg, query, RCODE_SERVFAIL, ip, port, tcp);
-    const reply = (shape: AnswerShape, storedAt: number, when: number) => {
+    const reply = (message: Buffer, shape: AnswerShape, storedAt: number, when: number) => {
       try {
-        send(rewriteAnswer(msg, query, target, targetQuestion, shape, elapsedSeconds(storedAt, when), maxSize(query, tcp)), ip, port, tcp);
+        send(rewriteAnswer(message, query, target, targetQuestion, shape, elapsedSeconds(storedAt, when), maxSize(query, tcp)), ip, port, tcp);
       } catch (error) {
         report(error as Error);
-        fail(msg, query, RCODE_SERVFAIL, ip, port, tcp);
+        fail(message, query, RCODE_SERVFAIL, ip, port, tcp);
       }
     };
     const entry = cache.get(key, at);
     if (entry !== undefined) {
       stats.cacheHits++;
-      return reply(entry.shape, entry.storedAt, at);
+      return reply(msg, entry.shape, entry.storedAt, at);
     }
     stats.forwarded++;
+    const kept = Buffer.from(msg);
     forwarder.resolve(key, targetQuestion, cd, query.dnssecOk, (shape, rcode) => {
       const later = now();
-      if (shape === null) return fail(msg, query, rcode, ip, port, tcp);
+      if (shape === null) return fail(kept, query, rcode, ip, port, tcp);
       cache.set(key, shape, later);
-      reply(shape, later, later);
+      reply(kept, shape, later, later);
     });
   }
 
@@ -388,17 +400,20 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
 export async function startDnsServer(point: FilterPoint, options: DnsServerOptions): Promise<DnsServerHandle> {
   const host = options.host ?? '127.0.0.1';
   const report = (error: Error) => options.onError?.(error);
-  const udpType = net.isIPv6(host) ? 'udp6' : 'udp4';
-  const newUdpSocket = () => dgram.createSocket({ type: udpType, lookup: literalLookup });
-  let udp = newUdpSocket();
+  const exclusive = options.exclusive ?? true;
+  const receiveBuffer = options.udpReceiveBuffer ?? 4 * 1024 * 1024;
+  const wanted = options.udpTransport ?? 'auto';
+  if (wanted === 'batched' && nativeUdpBinding() === null) throw new Error(`batched UDP was asked for but ${nativeUdpUnavailable()}`);
+  // Cluster workers on port 0 would each get a port of their own with SO_REUSEPORT: share dgram's.
+  const batched = wanted !== 'dgram' && nativeUdpBinding() !== null && (exclusive || (options.port ?? 0) !== 0);
+  let udp: UdpTransport | null = null;
   const tcpClients = new Set<TcpClient>();
-  const resolver = createResolver(point, options, (answer, ip, port) => udp.send(answer, port, ip));
+  const resolver = createResolver(point, options, (answer, ip, port) => udp?.send(answer, ip, port));
   const { stats, cache, forwarder } = resolver;
   const safely = resolver.handle;
-
-  // ---- UDP ---------------------------------------------------------------------------------------
-  const onUdp = (msg: Buffer, rinfo: dgram.RemoteInfo) => safely(msg, clientAddress(rinfo.address), rinfo.port, null);
-  udp.on('message', onUdp);
+  const onUdp = (msg: Buffer, ip: string, port: number) => safely(msg, ip, port, null);
+  const openUdp = (port: number) =>
+    batched ? openBatchedUdp(host, port, !exclusive, receiveBuffer, onUdp) : openDgramUdp(host, port, exclusive, receiveBuffer, onUdp, report);
 
   // ---- TCP (RFC 7766: several queries a connection, answers in any order, idle timeout) --------------
   const idleMs = options.tcpIdleTimeoutMs ?? 10_000;
@@ -438,53 +453,76 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
   tcpServer.maxConnections = options.maxTcpConnections ?? 1000;
 
   // UDP first; TCP on the same port. With port 0 the free UDP port may be taken for TCP: try another.
-  const exclusive = options.exclusive ?? true;
   let port = 0;
   try {
     for (let attempt = 1; ; attempt++) {
-      await listen((done) => udp.bind({ port: options.port ?? 0, address: host, exclusive }, done), udp);
-      port = udp.address().port;
+      udp = await openUdp(options.port ?? 0);
+      port = udp.port;
       try {
         await listen((done) => tcpServer.listen({ port, host, exclusive }, done), tcpServer);
         break;
       } catch (error) {
+        await udp.close();
+        udp = null;
         if ((options.port ?? 0) !== 0 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw error;
-        await new Promise<void>((resolve) => udp.close(() => resolve()));
-        udp = newUdpSocket();
-        udp.on('message', onUdp);
       }
     }
   } catch (error) {
     forwarder.close();
-    try {
-      udp.close();
-    } catch {
-      // not bound
-    }
     throw error;
   }
-  udp.on('error', report);
   tcpServer.on('error', report);
-  try {
-    udp.setRecvBufferSize(options.udpReceiveBuffer ?? 4 * 1024 * 1024);
-  } catch {
-    // The kernel's limit (net.core.rmem_max) applies; a smaller buffer only means earlier drops.
-  }
+  const transport = udp;
 
   let closed: Promise<void> | null = null;
   return {
     address: host,
     port,
+    udpTransport: batched ? 'batched' : 'dgram',
     stats: () => ({ ...stats, cacheEntries: cache.size, upstreams: forwarder.status() }),
     clearCache: () => cache.clear(),
     close() {
       closed ??= (async () => {
         forwarder.close();
         for (const client of tcpClients) client.socket.destroy();
-        await Promise.all([new Promise<void>((resolve) => udp.close(() => resolve())), new Promise<void>((resolve) => tcpServer.close(() => resolve()))]);
+        await Promise.all([transport.close(), new Promise<void>((resolve) => tcpServer.close(() => resolve()))]);
       })();
       return closed;
     },
+  };
+}
+
+/** A bound UDP socket for the resolver, whichever way it reads and writes. */
+interface UdpTransport {
+  port: number;
+  send(answer: Buffer, ip: string, port: number): void;
+  close(): Promise<void>;
+}
+
+async function openBatchedUdp(host: string, port: number, reusePort: boolean, receiveBuffer: number, onMessage: (msg: Buffer, ip: string, port: number) => void): Promise<UdpTransport> {
+  const socket = new BatchedUdpSocket({ host, port, reusePort, receiveBuffer }, onMessage);
+  return {
+    port: socket.port,
+    send: (answer, ip, to) => socket.send(answer, ip, to),
+    close: async () => socket.close(),
+  };
+}
+
+async function openDgramUdp(host: string, port: number, exclusive: boolean, receiveBuffer: number, onMessage: (msg: Buffer, ip: string, port: number) => void, report: (error: Error) => void): Promise<UdpTransport> {
+  const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', lookup: literalLookup });
+  socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => onMessage(msg, clientAddress(rinfo.address), rinfo.port));
+  await listen((done) => socket.bind({ port, address: host, exclusive }, done), socket);
+  socket.on('error', report);
+  try {
+    socket.setRecvBufferSize(receiveBuffer);
+  } catch {
+    // The kernel's limit (net.core.rmem_max) applies; a smaller buffer only means earlier drops.
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    port: socket.address().port,
+    send: (answer, ip, to) => socket.send(answer, to, ip),
+    close: () => (closing ??= new Promise<void>((resolve) => socket.close(() => resolve()))),
   };
 }
 
