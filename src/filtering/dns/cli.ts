@@ -123,7 +123,7 @@ async function runPrimary(options: DnsCliOptions, workers: number): Promise<void
       if (message.kind === 'listening') {
         listening++;
         if (listening === workers) {
-          process.stdout.write(`Gatehouse DNS: answering on ${options.host}:${message.port} (UDP and TCP) with ${workers} workers, forwarding to ${options.upstream.join(', ')}; ${message.udp}\n`);
+          process.stdout.write(`Gatehouse DNS: answering on ${hostAndPort(options.host, message.port)} (UDP and TCP) with ${workers} workers, forwarding to ${options.upstream.join(', ')}; ${message.udp}\n`);
         }
       } else if (message.kind === 'failed') {
         // Each worker reads the same files: the first to fail says why, once.
@@ -224,7 +224,7 @@ export function registerDnsCommands(program: Command): void {
       const point = started.point;
       const udp = udpDescription(server.udpTransport);
       if (shared) process.send?.({ kind: 'listening', port: server.port, udp } satisfies WorkerMessage);
-      else process.stdout.write(`Gatehouse DNS: answering on ${options.host}:${server.port} (UDP and TCP), forwarding to ${options.upstream.join(', ')}; ${udp}\n`);
+      else process.stdout.write(`Gatehouse DNS: answering on ${hostAndPort(options.host, server.port)} (UDP and TCP), forwarding to ${options.upstream.join(', ')}; ${udp}\n`);
       const stop = () => {
         writer?.close();
         server.close().then(
@@ -251,4 +251,8 @@ function udpDescription(transport: 'batched' | 'dgram'): string {
   if (transport === 'batched') return 'UDP batched (recvmmsg/sendmmsg)';
   const why = nativeUdpUnavailable();
   return `UDP through node:dgram${why ? ` (batched UDP unavailable: ${why})` : ''}`;
+}
+
+function hostAndPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { FilterSnapshot, Verdict } from '../engine/snapshot.js';
-import type { ClientIdentity, FilterPoint } from '../point.js';
+import { activityRecord, type ClientIdentity, type FilterPoint } from '../point.js';
 import { AnswerCache } from './cache.js';
 import { BatchedUdpSocket, nativeUdpBinding, nativeUdpUnavailable } from './native-udp.js';
 import { Forwarder, parseUpstream, type Upstream } from './upstream.js';
@@ -182,22 +182,7 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
   }
 
   function record(ip: string, identity: ClientIdentity, name: string, verdict: Verdict, at: number): void {
-    point.record({
-      at,
-      point: 'dns',
-      clientIp: ip,
-      deviceId: identity.deviceId,
-      deviceName: identity.deviceName,
-      personId: identity.personId,
-      username: identity.username,
-      host: name,
-      url: null,
-      searchTerm: null,
-      action: verdict.action,
-      category: verdict.category,
-      rule: verdict.rule,
-      policy: verdict.policy,
-    });
+    point.record(activityRecord('dns', at, ip, identity, verdict, { host: name }));
   }
 
   function block(msg: Buffer, query: Query, verdict: Verdict, ip: string, port: number, tcp: TcpClient | null): void {
