@@ -5,10 +5,9 @@ import { roles, roleLabels, type Role } from '../core/authz.js';
 import { GatehouseError } from '../core/errors.js';
 import { listAccounts } from '../identity/accounts.js';
 import { notifyContact } from '../identity/notify.js';
-import { applyPassword, contextFor } from '../identity/password-change.js';
 import { settingsFor } from '../identity/policy.js';
 import { listResetRequests } from '../identity/resets.js';
-import { generateTemporaryPassword } from '../identity/temporary-password.js';
+import { issueTemporaryPassword } from '../identity/temporary-password.js';
 import type { Runtime } from '../runtime.js';
 import { cliActor, cliMeta, withCliRuntime } from '../core/cli-runtime.js';
 import { exportDirectoryCsv } from './export.js';
@@ -125,13 +124,12 @@ export function registerDirectoryCommands(program: Command): void {
         if (!account) throw cliError(`there is no account "${username}"`);
         if (account.status !== 'active') throw cliError(`${account.username} is ${account.status}; enable it first`);
         const settings = settingsFor(rt.profile, account.role as Role);
-        const temporaryPassword = generateTemporaryPassword(settings, contextFor(account));
-        const prepared = { hash: await rt.hasher.hash(temporaryPassword), exempt: false };
-        await rt.trail.transaction(cliActor(), async (ctx) => {
-          await applyPassword(ctx, account, rt.profile, prepared, { kind: 'temporary_issued', reason: 'recovered_from_server' });
-          await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', account.id).execute();
-          await ctx.audit.record({ action: 'account.recovered', target: `account:${account.id}`, severity: 'high', details: { username: account.username, breakGlass: account.is_break_glass === 1, by: os.userInfo().username } });
-        }, cliMeta);
+        const { temporaryPassword } = await issueTemporaryPassword(rt, cliActor(), account, {
+          reason: 'recovered_from_server',
+          meta: cliMeta,
+          alsoIn: (ctx) =>
+            ctx.audit.record({ action: 'account.recovered', target: `account:${account.id}`, severity: 'high', details: { username: account.username, breakGlass: account.is_break_glass === 1, by: os.userInfo().username } }),
+        });
         await notifyContact(rt, 'headteacher', {
           about: 'account_recovered',
           target: `account:${account.id}`,

@@ -12,7 +12,7 @@ import {
   createPersonAccount,
   deleteAccount,
   getAccount,
-  issueTemporaryPassword,
+  issueAccountTemporaryPassword,
   listAccounts,
   listQuerySchema,
   newAccountSchema,
@@ -103,7 +103,7 @@ export function registerAccountRoutes(app: App, rt: Runtime): void {
   );
 
   app.post('/api/accounts/:id/temporary-password', { config: { access: 'accounts.manage' }, schema: { summary: 'Issue a new temporary password (shown once); the person must change it at sign-in', tags, params: idParams, response: { 200: withTemporary } } }, async (request) =>
-    issueTemporaryPassword(rt, actorOf(request), request.params.id, metaOf(request)),
+    issueAccountTemporaryPassword(rt, actorOf(request), request.params.id, metaOf(request)),
   );
 
   app.post('/api/accounts/:id/administrator-account', { config: { access: 'accounts.manage' }, schema: { summary: 'Give a person a separate administrator account linked to this everyday account', tags, params: idParams, response: { 201: withTemporary } } }, async (request, reply) =>

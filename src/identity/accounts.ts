@@ -5,13 +5,11 @@ import type { Actor } from '../core/context.js';
 import { GatehouseError, conflict, forbidden, notFound } from '../core/errors.js';
 import type { AccountTable } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
-import { applyPassword } from './password-change.js';
 import { endAccountAccess } from './sessions.js';
 import { passwordExpiresAt, settingsFor } from './policy.js';
-import { contextFor } from './password-change.js';
 import { createAccount, protectGuestPool, usernameSchema } from './service.js';
 import { notifyContact } from './notify.js';
-import { generateTemporaryPassword } from './temporary-password.js';
+import { ALLOCATE_AT_GUEST_DESK, generateTemporaryPassword, issueTemporaryPassword } from './temporary-password.js';
 import { needsApproval } from './resets.js';
 
 /**
@@ -110,9 +108,6 @@ export async function getAccount(rt: Runtime, id: string): Promise<AccountSummar
   return summarise(rt, await loadAccount(rt, id));
 }
 
-/** Guest-desk accounts are allocated and freed at the guest desk only (AC-05), never by hand. */
-const ALLOCATE_AT_DESK = 'allocate it to a visitor there, which gives it a password until the visit ends.';
-
 function protectBreakGlass(account: Account, what: string): void {
   if (account.is_break_glass) {
     throw new GatehouseError('break_glass_protected', 403, `The master (break-glass) account cannot be ${what} by any administrator (AC-08).`);
@@ -171,21 +166,21 @@ export async function createAdministratorAccount(rt: Runtime, actor: Actor, ever
   return { account: await getAccount(rt, id), temporaryPassword };
 }
 
-/** AC-09 / PW-08: a new temporary password; the person's sessions end; forced change at next sign-in. */
-export async function issueTemporaryPassword(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }) {
+/**
+ * AC-09 / PW-08: an administrator gives a new temporary password (issueTemporaryPassword: sessions
+ * and sign-ins in progress end, forced change at next sign-in).
+ */
+export async function issueAccountTemporaryPassword(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }) {
   const account = await loadAccount(rt, id);
   protectBreakGlass(account, 'given a temporary password');
-  protectGuestPool(account, ALLOCATE_AT_DESK);
+  protectGuestPool(account, ALLOCATE_AT_GUEST_DESK);
   if (account.id === actor.id) throw new GatehouseError('own_account', 409, 'Change your own password from My account.');
   // AC-10: a password that has been in use (not a new account's first one) is reset for staff only
   // through a request a second person approves.
   if (needsApproval(rt, account) && !(account.must_change_password === 1 && account.password_set_at === account.created_at)) {
     throw new GatehouseError('approval_required', 409, `Resetting ${account.display_name}’s password needs a second person’s approval: make a request under Password resets.`);
   }
-  const settings = settingsFor(rt.profile, account.role as Role);
-  const temporaryPassword = generateTemporaryPassword(settings, contextFor(account));
-  const prepared = { hash: await rt.hasher.hash(temporaryPassword), exempt: false };
-  await rt.trail.transaction(actor, (ctx) => applyPassword(ctx, account, rt.profile, prepared, { kind: 'temporary_issued' }), meta(m));
+  const { temporaryPassword } = await issueTemporaryPassword(rt, actor, account, { meta: meta(m) });
   return { account: await getAccount(rt, id), temporaryPassword };
 }
 
@@ -213,7 +208,7 @@ export const accountChangeSchema = z
 export async function changeAccount(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof accountChangeSchema>, m: { ip: string | null; requestId: string | null }) {
   const account = await loadAccount(rt, id);
   if (input.status === 'disabled') protectBreakGlass(account, 'disabled');
-  if (input.status !== undefined || input.role !== undefined) protectGuestPool(account, ALLOCATE_AT_DESK);
+  if (input.status !== undefined || input.role !== undefined) protectGuestPool(account, ALLOCATE_AT_GUEST_DESK);
   if (input.role !== undefined) protectBreakGlass(account, 'demoted');
   if (account.id === actor.id && (input.status !== undefined || input.role !== undefined)) throw forbidden('You cannot change your own account’s status or role.');
   if (account.status === 'left' && input.status) throw new GatehouseError('account_left', 409, 'This person has left; their record is kept as it was. Create a new account if they return.');

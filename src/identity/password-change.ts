@@ -9,6 +9,7 @@ import type { AccountTable, Schema } from '../db/schema.js';
 import { acceptable, checkPassword, earnsExemption, type RuleResult } from './password-rules.js';
 import type { PasswordHasher } from './passwords.js';
 import { settingsFor } from './policy.js';
+import { endAccountAccess } from './sessions.js';
 
 /** The account columns a password change reads. */
 export type PasswordOwner = Pick<Selectable<AccountTable>, 'id' | 'username' | 'display_name' | 'email' | 'role' | 'password_hash'> &
@@ -88,7 +89,10 @@ export type PasswordChangeKind = 'changed' | 'temporary_issued' | 'set_at_setup'
 /**
  * Stores a prepared password: the old hash goes to the history (trimmed to what the reuse rule
  * needs), a temporary one must be changed at next sign-in and stops working after the profile's
- * limit, and the person's other sessions end (they may have been someone else's).
+ * limit, and the person's other sessions end (they may have been someone else's). A temporary
+ * password is issued by someone else (see temporary-password.ts#issueTemporaryPassword): every
+ * session ends and every sign-in in progress is dropped, so none started with the old password
+ * can finish. Returns when a temporary password stops working unused.
  */
 export async function applyPassword(
   ctx: Ctx,
@@ -96,10 +100,11 @@ export async function applyPassword(
   profile: Profile,
   prepared: PreparedPassword,
   options: { kind: PasswordChangeKind; keepSessionId?: string | null; reason?: string },
-): Promise<void> {
+): Promise<{ temporaryExpiresAt: string | null }> {
   const now = ctx.clock.now();
   const settings = settingsFor(profile, account.role as Role);
   const temporary = options.kind === 'temporary_issued';
+  const temporaryExpiresAt = temporary ? new Date(now.getTime() + settings.passwords.temporaryExpiresHours * 3_600_000).toISOString() : null;
   if (account.password_hash) {
     await ctx.db.insertInto('password_history').values({ id: newId(), account_id: account.id, password_hash: account.password_hash, set_at: now.toISOString() }).execute();
     const keep = Math.max(settings.passwords.reuse.last, 1);
@@ -115,16 +120,20 @@ export async function applyPassword(
       password_set_at: now.toISOString(),
       password_expiry_exempt: prepared.exempt ? 1 : 0,
       must_change_password: temporary ? 1 : 0,
-      temporary_expires_at: temporary ? new Date(now.getTime() + settings.passwords.temporaryExpiresHours * 3_600_000).toISOString() : null,
+      temporary_expires_at: temporaryExpiresAt,
       failed_attempts: 0,
       locked_at: null,
       updated_at: now.toISOString(),
     })
     .where('id', '=', account.id)
     .execute();
-  let sessions = ctx.db.updateTable('session').set({ ended_at: now.toISOString(), end_reason: 'password_changed' }).where('account_id', '=', account.id).where('ended_at', 'is', null);
-  if (options.keepSessionId) sessions = sessions.where('id', '!=', options.keepSessionId);
-  const ended = await sessions.executeTakeFirst();
+  let ended: { sessionsEnded: number; signInsDropped?: number };
+  if (temporary) ended = await endAccountAccess(ctx, account.id, 'password_changed');
+  else {
+    let sessions = ctx.db.updateTable('session').set({ ended_at: now.toISOString(), end_reason: 'password_changed' }).where('account_id', '=', account.id).where('ended_at', 'is', null);
+    if (options.keepSessionId) sessions = sessions.where('id', '!=', options.keepSessionId);
+    ended = { sessionsEnded: Number((await sessions.executeTakeFirst()).numUpdatedRows ?? 0) };
+  }
   await ctx.audit.record({
     action: temporary ? 'account.temporary_password_issued' : 'account.password_changed',
     target: `account:${account.id}`,
@@ -132,8 +141,9 @@ export async function applyPassword(
     details: {
       username: account.username,
       ...(temporary ? { expiresInHours: settings.passwords.temporaryExpiresHours } : { expiryExempt: prepared.exempt }),
-      sessionsEnded: Number(ended.numUpdatedRows ?? 0),
+      ...ended,
       ...(options.reason ? { reason: options.reason } : {}),
     },
   });
+  return { temporaryExpiresAt };
 }

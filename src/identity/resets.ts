@@ -8,9 +8,10 @@ import type { AccountTable, ResetRequestTable } from '../db/schema.js';
 import { teaches } from '../directory/groups.js';
 import { loadAccount } from './accounts.js';
 import type { Runtime } from '../runtime.js';
-import { applyPassword, contextFor, preparePassword } from './password-change.js';
+import { applyPassword, preparePassword } from './password-change.js';
 import { settingsFor } from './policy.js';
-import { generateTemporaryPassword } from './temporary-password.js';
+import { protectGuestPool } from './service.js';
+import { ALLOCATE_AT_GUEST_DESK, issueTemporaryPassword } from './temporary-password.js';
 import { AddressThrottle } from './throttle.js';
 import { checkTotp, recoveryCodeHash } from './totp.js';
 
@@ -200,16 +201,12 @@ export async function resetPupilPassword(rt: Runtime, actor: Actor, pupilId: str
       ctx.audit.record({ action: 'password_reset.refused', target: `account:${pupil.id}`, severity: 'warning', details: { username: pupil.username, reason: 'not_their_teacher' } }), m);
     throw new GatehouseError('not_your_pupil', 403, `${pupil.display_name} is not in a class you teach, so you cannot reset their password. Ask their teacher or the IT team.`);
   }
-  if (pupil.status !== 'active') throw new GatehouseError('account_inactive', 409, `${pupil.display_name}’s account is ${pupil.status}; it cannot be given a password.`);
-  const settings = settingsFor(rt.profile, 'pupil');
-  const temporaryPassword = generateTemporaryPassword(settings, contextFor(pupil));
-  const prepared = { hash: await rt.hasher.hash(temporaryPassword), exempt: false };
-  await rt.trail.transaction(actor, async (ctx) => {
-    await applyPassword(ctx, pupil, rt.profile, prepared, { kind: 'temporary_issued', reason: actor.role === 'administrator' ? 'pupil_reset_by_administrator' : 'pupil_reset_by_teacher' });
-    await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', pupil.id).execute();
-    await ctx.audit.record({ action: 'password_reset.pupil', target: `account:${pupil.id}`, severity: 'notice', details: { username: pupil.username, by: actor.name, relation: actor.role === 'administrator' ? 'administrator' : 'teacher' } });
-  }, m);
-  const expiresAt = new Date(rt.clock.now().getTime() + settings.passwords.temporaryExpiresHours * 3_600_000).toISOString();
+  const relation = actor.role === 'administrator' ? 'administrator' : 'teacher';
+  const { temporaryPassword, expiresAt } = await issueTemporaryPassword(rt, actor, pupil, {
+    reason: `pupil_reset_by_${relation}`,
+    meta: m,
+    alsoIn: (ctx) => ctx.audit.record({ action: 'password_reset.pupil', target: `account:${pupil.id}`, severity: 'notice', details: { username: pupil.username, by: actor.name, relation } }),
+  });
   return { username: pupil.username, displayName: pupil.display_name, temporaryPassword, expiresAt };
 }
 
@@ -300,6 +297,7 @@ export async function requestStaffReset(rt: Runtime, actor: Actor, input: z.infe
   if (account.is_break_glass) throw new GatehouseError('break_glass_protected', 403, 'The master (break-glass) account cannot be reset by any administrator (AC-08); it is recovered from the server with the CLI.');
   if (account.id === actor.id) throw forbidden('You cannot ask for your own password to be reset; use “Forgot your password?” on the sign-in page, or ask a colleague to request it.');
   if (account.role === 'pupil') throw new GatehouseError('pupil_account', 409, 'Pupils’ passwords are reset by their teachers (My pupils), without a request.');
+  protectGuestPool(account, ALLOCATE_AT_GUEST_DESK);
   if (account.status !== 'active') throw new GatehouseError('account_inactive', 409, `That account is ${account.status}; it cannot be given a password.`);
   const open = await rt.db.kysely.selectFrom('reset_request').select('id').where('account_id', '=', account.id).where('kind', '=', 'staff_reset').where('status', 'in', ['pending', 'approved']).where('expires_at', '>', rt.clock.now().toISOString()).executeTakeFirst();
   if (open) throw conflict(`There is already an open reset request for ${account.display_name}.`, 'request_open');
@@ -346,17 +344,15 @@ export async function issueStaffReset(rt: Runtime, actor: Actor, id: string, inp
   if (actor.id !== request.requested_by && actor.id !== request.decided_by) throw forbidden('Only the person who asked for this reset or the person who approved it may issue the password.');
   if (actor.id === request.account_id) throw forbidden('You cannot issue your own reset.');
   const account = await loadAccount(rt, request.account_id);
-  if (account.status !== 'active') throw new GatehouseError('account_inactive', 409, `That account is ${account.status}; it cannot be given a password.`);
-  const settings = settingsFor(rt.profile, account.role as Role);
-  const temporaryPassword = generateTemporaryPassword(settings, contextFor(account));
-  const prepared = { hash: await rt.hasher.hash(temporaryPassword), exempt: false };
-  await rt.trail.transaction(actor, async (ctx) => {
-    const done = await ctx.db.updateTable('reset_request').set({ status: 'issued', issued_by: actor.id, issued_at: ctx.clock.now().toISOString(), verified_how: input.verifiedHow }).where('id', '=', id).where('status', '=', 'approved').executeTakeFirst();
-    if (Number(done.numUpdatedRows ?? 0) !== 1) throw conflict('This request was issued by someone else a moment ago.', 'request_not_approved');
-    await applyPassword(ctx, account, rt.profile, prepared, { kind: 'temporary_issued', reason: 'approved_reset' });
-    await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', account.id).execute();
-    await ctx.audit.record({ action: 'password_reset.issued', target: `account:${account.id}`, severity: 'notice', details: { username: account.username, requestId: id, verifiedHow: input.verifiedHow } });
-  }, m);
+  const { temporaryPassword } = await issueTemporaryPassword(rt, actor, account, {
+    reason: 'approved_reset',
+    meta: m,
+    alsoIn: async (ctx) => {
+      const done = await ctx.db.updateTable('reset_request').set({ status: 'issued', issued_by: actor.id, issued_at: ctx.clock.now().toISOString(), verified_how: input.verifiedHow }).where('id', '=', id).where('status', '=', 'approved').executeTakeFirst();
+      if (Number(done.numUpdatedRows ?? 0) !== 1) throw conflict('This request was issued by someone else a moment ago.', 'request_not_approved');
+      await ctx.audit.record({ action: 'password_reset.issued', target: `account:${account.id}`, severity: 'notice', details: { username: account.username, requestId: id, verifiedHow: input.verifiedHow } });
+    },
+  });
   return { request: (await listResetRequests(rt, { status: 'all', id }))[0]!, temporaryPassword };
 }
 

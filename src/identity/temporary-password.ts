@@ -1,7 +1,16 @@
 import { randomInt } from 'node:crypto';
 import { dictionary } from '@zxcvbn-ts/language-common';
+import type { Selectable } from 'kysely';
+import type { Role } from '../core/authz.js';
+import type { Actor, Ctx } from '../core/context.js';
+import { GatehouseError } from '../core/errors.js';
 import type { GroupSettings } from '../core/profile.js';
+import type { AccountTable } from '../db/schema.js';
+import type { Runtime } from '../runtime.js';
+import { applyPassword, contextFor, type PasswordOwner } from './password-change.js';
 import { acceptable, checkPassword, type PasswordContext } from './password-rules.js';
+import { settingsFor } from './policy.js';
+import { protectGuestPool } from './service.js';
 
 let words: string[] | undefined;
 
@@ -22,4 +31,40 @@ export function generateTemporaryPassword(settings: GroupSettings, context: Pass
     if (acceptable(checkPassword(settings, candidate, context))) return candidate;
   }
   throw new Error('could not generate a temporary password that meets the profile');
+}
+
+type Meta = { ip: string | null; requestId: string | null };
+
+/** The account columns issuing a temporary password reads. */
+export type TemporaryPasswordHolder = PasswordOwner & Pick<Selectable<AccountTable>, 'status' | 'source'>;
+
+/** What to say when a guest-desk account is asked for a password anywhere but at the desk. */
+export const ALLOCATE_AT_GUEST_DESK = 'allocate it to a visitor there, which gives it a password until the visit ends.';
+
+/**
+ * AC-09 / AC-10 / PW-08: a new temporary password for an existing account, the one way each route
+ * issues one (the accounts page, a pupil's reset by their teacher, an approved staff reset,
+ * `gatehouse accounts recover`), each route having checked who may ask. Generated for the person's
+ * profile group and hashed before the transaction; then, in one transaction, stored (to be changed
+ * at the next sign-in, stopping unused after the profile's limit, any lock cleared), every session
+ * ended and every sign-in in progress dropped, and audited without the password. `alsoIn` does the
+ * route's own part (its request's state, its own audit event) in the same transaction. Guest-desk
+ * accounts get passwords only at the guest desk, and an account that is not active gets none.
+ */
+export async function issueTemporaryPassword(
+  rt: Runtime,
+  actor: Actor,
+  account: TemporaryPasswordHolder,
+  options: { reason?: string; meta: Meta; alsoIn?: (ctx: Ctx) => Promise<unknown> },
+): Promise<{ temporaryPassword: string; expiresAt: string }> {
+  protectGuestPool(account, ALLOCATE_AT_GUEST_DESK);
+  if (account.status !== 'active') throw new GatehouseError('account_inactive', 409, `${account.display_name}’s account is ${account.status}; it cannot be given a password.`);
+  const temporaryPassword = generateTemporaryPassword(settingsFor(rt.profile, account.role as Role), contextFor(account));
+  const prepared = { hash: await rt.hasher.hash(temporaryPassword), exempt: false };
+  const expiresAt = await rt.trail.transaction(actor, async (ctx) => {
+    const { temporaryExpiresAt } = await applyPassword(ctx, account, rt.profile, prepared, { kind: 'temporary_issued', ...(options.reason ? { reason: options.reason } : {}) });
+    await options.alsoIn?.(ctx);
+    return temporaryExpiresAt!;
+  }, options.meta);
+  return { temporaryPassword, expiresAt };
 }

@@ -355,6 +355,24 @@ for (const dialect of await dialects()) {
       expect(still).toEqual({ status: 'disabled', password_hash: null });
     });
 
+    it('AC-05 a guest-desk account in use gets no other password: not from the accounts page, nor through a staff reset request', async () => {
+      const { admin, office } = await desk();
+      await addPool(t, admin, 1);
+      const { visit, slip } = await allocated(t, office, { ...ADA, expectedEnd: '15:00' });
+      const before = await t.runtime.db.kysely.selectFrom('account').selectAll().where('id', '=', visit.accountId).executeTakeFirstOrThrow();
+      for (const [url, payload] of [
+        [`/api/accounts/${visit.accountId}/temporary-password`, undefined],
+        ['/api/password-resets', { accountId: visit.accountId, reason: 'Visitor forgot the slip' }],
+      ] as const) {
+        const r = await t.app.inject({ method: 'POST', url, headers: admin.headers, ...(payload ? { payload } : {}) });
+        expect(r.statusCode, url).toBe(409);
+        expect(r.json().error).toMatchObject({ code: 'guest_pool_account', message: expect.stringContaining('belongs to the guest desk') });
+      }
+      expect(await t.runtime.db.kysely.selectFrom('account').selectAll().where('id', '=', visit.accountId).executeTakeFirstOrThrow()).toEqual(before);
+      expect(await t.runtime.db.kysely.selectFrom('reset_request').selectAll().execute()).toEqual([]);
+      expect((await signInAttempt(t, slip.username, slip.password)).statusCode).toBe(200);
+    });
+
     it('AC-05 explains bad input and changes nothing', async () => {
       const { admin, office } = await desk();
       for (const count of [0, 51, 2.5, 'three']) {
@@ -449,6 +467,19 @@ for (const dialect of await dialects()) {
         expect(ended.end_reason).toBe('expired');
         const list = await runCli(['guests', 'pool'], env);
         expect(list.stdout).toMatch(/guest-01 +free/);
+      });
+
+      it('AC-05 gatehouse accounts recover gives no password to a guest-desk account in use', async () => {
+        const { admin, office } = await desk();
+        await addPool(t, admin, 1);
+        const { visit, slip } = await allocated(t, office, { ...ADA, expectedEnd: '15:00' });
+        const before = await t.runtime.db.kysely.selectFrom('account').selectAll().where('id', '=', visit.accountId).executeTakeFirstOrThrow();
+        const out = await runCli(['accounts', 'recover', slip.username], { GATEHOUSE_DATA_DIR: t.test.dataDir, GATEHOUSE_DATABASE_URL: t.test.url });
+        expect(out.code).toBe(1);
+        expect(out.stderr).toContain('guest-01 belongs to the guest desk: allocate it to a visitor there');
+        expect(out.stdout).not.toContain('Temporary password');
+        expect(await t.runtime.db.kysely.selectFrom('account').selectAll().where('id', '=', visit.accountId).executeTakeFirstOrThrow()).toEqual(before);
+        expect(await events(t, 'account.recovered')).toEqual([]);
       });
     }
   });

@@ -159,6 +159,35 @@ for (const dialect of await dialects()) {
       });
     });
 
+    it('AC-09 PW-08 PW-07 a temporary password from the accounts page ends the person’s sessions and any sign-in in progress, clears a lock, and is audited without the password', async () => {
+      t = await startTestApp(dialect);
+      const admin = await setUpSchool(t);
+      const pupilId = await person(t, 'amy.p', 'pupil', 'Amy Pond');
+      const session = await signIn(t, 'amy.p', PASSWORD);
+      // A sign-in under way with the old password, waiting at a step (here: choose a new password).
+      await t.runtime.db.kysely.updateTable('account').set({ must_change_password: 1 }).where('id', '=', pupilId).execute();
+      const pending = await t.app.inject({ method: 'POST', url: '/api/session', payload: { username: 'amy.p', password: PASSWORD }, remoteAddress: '10.0.0.9' });
+      expect(pending.json()).toMatchObject({ status: 'pending', step: { step: 'change_password' } });
+      const signInCookie = pending.cookies.find((c) => c.name === '__Host-gatehouse-signin')!;
+      const pendingHeaders = { cookie: `${signInCookie.name}=${signInCookie.value}`, 'x-csrf-token': pending.json().csrfToken as string };
+      await t.runtime.db.kysely.updateTable('account').set({ locked_at: t.clock.now().toISOString(), failed_attempts: 6 }).where('id', '=', pupilId).execute();
+
+      const issued = await t.app.inject({ method: 'POST', url: `/api/accounts/${pupilId}/temporary-password`, headers: admin.headers });
+      expect(issued.statusCode, issued.body).toBe(200);
+      const { temporaryPassword } = issued.json() as { temporaryPassword: string };
+
+      expect((await t.app.inject({ method: 'GET', url: '/api/session', headers: session.headers })).statusCode).toBe(401);
+      expect(await t.runtime.db.kysely.selectFrom('sign_in_attempt').select('id').where('account_id', '=', pupilId).execute()).toEqual([]);
+      const finish = await t.app.inject({ method: 'POST', url: '/api/sign-in/password', headers: pendingHeaders, payload: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } });
+      expect(finish.statusCode).toBe(401);
+      expect(await t.runtime.db.kysely.selectFrom('account').select(['locked_at', 'failed_attempts', 'must_change_password']).where('id', '=', pupilId).executeTakeFirstOrThrow()).toEqual({ locked_at: null, failed_attempts: 0, must_change_password: 1 });
+      expect(await signInStatus(t, 'amy.p', temporaryPassword)).toMatchObject({ code: 200, step: 'change_password' });
+
+      const event = await t.runtime.db.kysely.selectFrom('audit_event').select('body').where('action', '=', 'account.temporary_password_issued').executeTakeFirstOrThrow();
+      expect(JSON.parse(event.body).details).toMatchObject({ username: 'amy.p', sessionsEnded: 1, signInsDropped: 1 });
+      expect(event.body).not.toContain(temporaryPassword);
+    });
+
     it('AC-10 a staff reset cannot complete without a second person’s approval; every step is audited (AU-02)', async () => {
       t = await startTestApp(dialect);
       const admin = await setUpSchool(t);
