@@ -349,6 +349,24 @@ describe('filtering proxy (curl -x)', () => {
     for (const dropped of ['x-private', 'keep-alive', 'proxy-connection']) expect(upgrade.headers[dropped], dropped).toBeUndefined();
   });
 
+  it('FI-01 a request or a WebSocket upgrade that comes back to the proxy that sent it is refused with 508, not passed round again', async () => {
+    await viaProxy(`http://allowed.example:${originPort}/token`);
+    const token = /gatehouse-[0-9a-f]{6}/.exec(String(seen.at(-1)!.headers.via))![0];
+    const before = seen.length;
+    const looped = await viaProxy(`http://allowed.example:${originPort}/again`, ['-H', `Via: 1.1 school-cache, 1.1 ${token}`]);
+    expect(statusOf(looped)).toBe(508);
+    const upgrade = await new Promise<string>((resolve) => {
+      const socket = net.connect(proxy.port, '127.0.0.1', () =>
+        socket.write(`GET http://chat.example:${originPort}/chat HTTP/1.1\r\nHost: chat.example:${originPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nVia: 1.1 ${token}\r\n\r\n`),
+      );
+      let got = '';
+      socket.on('data', (d) => (got += d.toString()));
+      socket.on('close', () => resolve(got));
+    });
+    expect(upgrade).toMatch(/^HTTP\/1\.1 508 Loop Detected/);
+    expect(seen.length).toBe(before);
+  });
+
   it('FI-01 an origin that cannot be found gets a clear 502 page', async () => {
     const r = await viaProxy('http://nowhere.example/');
     expect(statusOf(r)).toBe(502);

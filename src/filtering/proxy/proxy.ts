@@ -330,8 +330,7 @@ class FilterProxy {
     const target = parseAbsoluteUrl(raw);
     if (target === 'unsupported') return this.sendError(res, 501, 'Not supported', 'The school’s web filter passes on http:// addresses only; https:// goes through a secure tunnel (CONNECT).');
     if (target === null) return this.sendError(res, 400, 'Bad address', 'The address asked for is not a valid web address.');
-    const via = req.headers.via;
-    if (via !== undefined && via.includes(this.via.slice(4))) return this.sendError(res, 508, 'Loop', 'This request came back to the web filter that sent it.');
+    if (this.loopsBack(req)) return this.sendError(res, 508, 'Loop', 'This request came back to the web filter that sent it.');
     const socket = req.socket;
     const ip = clientAddress(socket);
     const auth = this.authenticate(req.headers['proxy-authorization'], socket, ip);
@@ -589,12 +588,19 @@ class FilterProxy {
 
   // ---- WebSocket over plain HTTP (Upgrade) ------------------------------------------------------
 
+  /** A request whose Via already carries this process's token has come round again (a proxy pointed at itself). */
+  private loopsBack(req: IncomingMessage): boolean {
+    const via = req.headers.via;
+    return via !== undefined && via.includes(this.via.slice(4));
+  }
+
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const target = parseAbsoluteUrl(req.url ?? '');
     if (target === null || target === 'unsupported') return refuseRaw(socket, 400, 'Bad Request', 'Only absolute http:// addresses can be upgraded through the web filter.');
     const protocols = req.headers.upgrade;
     if (!protocols) return refuseRaw(socket, 400, 'Bad Request', 'An upgrade names the protocol it asks for, e.g. Upgrade: websocket.');
+    if (this.loopsBack(req)) return refuseRaw(socket, 508, 'Loop Detected', 'This request came back to the web filter that sent it.');
     const ip = clientAddress(socket);
     const auth = this.authenticate(req.headers['proxy-authorization'], socket, ip);
     const go = (a: AuthResult) => {
