@@ -1,13 +1,14 @@
 import { isIP, isIPv4 } from 'node:net';
 import type { Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
+import { apiTokenNameSchema, apiTokens, summariseApiToken, type ApiTokenSummary } from '../core/api-tokens.js';
 import type { Role } from '../core/authz.js';
 import type { Actor } from '../core/context.js';
 import type { Clock } from '../core/clock.js';
 import { badRequest, conflict, notFound } from '../core/errors.js';
-import { hashToken, newId, newSecretToken } from '../core/ids.js';
+import { newId } from '../core/ids.js';
 import { localTimeOnSameDay, startOfLocalDay } from '../core/local-time.js';
-import type { FilterDeviceTable, FilterIdentityTokenTable, Schema } from '../db/schema.js';
+import type { FilterDeviceTable, Schema } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
 import type { ClientIdentity, IdentifiedBy } from './point.js';
 import { listPolicies, policyForPerson, UNKNOWN_POLICY } from './policies.js';
@@ -249,56 +250,38 @@ export async function recordProxyUser(rt: Runtime, ip: string, accountId: string
   await startMapping(rt, { id: accountId, name: username, role: null }, { ip, accountId, deviceId: null, mac: null, via: 'proxy-auth', reportedBy: 'proxy', expiresAt: new Date(rt.clock.now().getTime() + minutes * 60_000) }, { ip, requestId: null }, { username });
 }
 
-// --- Identity API tokens (like SCIM's) --------------------------------------------------------------
+// --- Identity API tokens (core/api-tokens.ts, as SCIM's) ---------------------------------------------
 
 export const IDENTITY_TOKEN_PREFIX = 'gfid_';
-export const newIdentityTokenSchema = z.object({ name: z.string().trim().min(1, 'is required').max(100).regex(/^[^\s:][^:]*$/, 'may not contain a colon') }).strict();
+export const newIdentityTokenSchema = z.object({ name: apiTokenNameSchema }).strict();
 
-export interface IdentityTokenSummary {
-  id: string;
-  name: string;
-  createdAt: string;
-  createdBy: string | null;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
-const token = (r: Selectable<FilterIdentityTokenTable>): IdentityTokenSummary => ({ id: r.id, name: r.name, createdAt: r.created_at, createdBy: r.created_by, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at });
+export type IdentityTokenSummary = ApiTokenSummary;
+
+const identityTokens = apiTokens({
+  table: 'filter_identity_token',
+  prefix: IDENTITY_TOKEN_PREFIX,
+  noun: 'token',
+  nameTakenCode: 'identity_token_exists',
+  audit: { created: 'filtering.identity_token_created', revoked: 'filtering.identity_token_revoked' },
+});
 
 export async function listIdentityTokens(db: Kysely<Schema>): Promise<IdentityTokenSummary[]> {
-  return (await db.selectFrom('filter_identity_token').selectAll().orderBy('created_at', 'desc').orderBy('id').execute()).map(token);
+  return (await identityTokens.list(db)).map(summariseApiToken);
 }
 
 export async function createIdentityToken(rt: Runtime, actor: Actor, input: z.infer<typeof newIdentityTokenSchema>, meta: Meta): Promise<{ token: IdentityTokenSummary; secret: string }> {
-  const secret = `${IDENTITY_TOKEN_PREFIX}${newSecretToken()}`;
-  const id = newId();
-  await rt.trail.transaction(actor, async (ctx) => {
-    const clash = await ctx.db.selectFrom('filter_identity_token').select('id').where('name', '=', input.name).where('revoked_at', 'is', null).executeTakeFirst();
-    if (clash) throw conflict(`A token called “${input.name}” is already in use; revoke it first or choose another name.`, 'identity_token_exists');
-    await ctx.db.insertInto('filter_identity_token').values({ id, name: input.name, token_hash: hashToken(secret), created_at: ctx.clock.now().toISOString(), created_by: actor.name, last_used_at: null, revoked_at: null }).execute();
-    await ctx.audit.record({ action: 'filtering.identity_token_created', target: `filter_identity_token:${id}`, severity: 'notice', details: { name: input.name } });
-  }, meta);
-  return { token: token(await rt.db.kysely.selectFrom('filter_identity_token').selectAll().where('id', '=', id).executeTakeFirstOrThrow()), secret };
+  const { row, secret } = await identityTokens.create(rt, actor, { name: input.name }, meta);
+  return { token: summariseApiToken(row), secret };
 }
 
 export async function revokeIdentityToken(rt: Runtime, actor: Actor, id: string, meta: Meta): Promise<IdentityTokenSummary> {
-  await rt.trail.transaction(actor, async (ctx) => {
-    const row = await ctx.db.selectFrom('filter_identity_token').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row) throw notFound('There is no such token.');
-    if (row.revoked_at) return;
-    await ctx.db.updateTable('filter_identity_token').set({ revoked_at: ctx.clock.now().toISOString() }).where('id', '=', id).execute();
-    await ctx.audit.record({ action: 'filtering.identity_token_revoked', target: `filter_identity_token:${id}`, severity: 'notice', details: { name: row.name } });
-  }, meta);
-  return token(await rt.db.kysely.selectFrom('filter_identity_token').selectAll().where('id', '=', id).executeTakeFirstOrThrow());
+  return summariseApiToken(await identityTokens.revoke(rt, actor, id, meta));
 }
 
 /** The system a bearer token belongs to (looked up by SHA-256), or undefined. */
 export async function authenticateIdentityToken(db: Kysely<Schema>, clock: Clock, secret: string): Promise<{ id: string; name: string } | undefined> {
-  if (!secret.startsWith(IDENTITY_TOKEN_PREFIX) || secret.length > 200) return undefined;
-  const row = await db.selectFrom('filter_identity_token').selectAll().where('token_hash', '=', hashToken(secret)).where('revoked_at', 'is', null).executeTakeFirst();
-  if (!row) return undefined;
-  const now = clock.now();
-  if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) >= 60_000) await db.updateTable('filter_identity_token').set({ last_used_at: now.toISOString() }).where('id', '=', row.id).execute();
-  return { id: row.id, name: row.name };
+  const row = await identityTokens.authenticate(db, clock, secret);
+  return row ? { id: row.id, name: row.name } : undefined;
 }
 
 // --- The in-memory index ----------------------------------------------------------------------------

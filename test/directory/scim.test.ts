@@ -531,6 +531,22 @@ for (const dialect of available) {
       expect((await t.app.inject({ method: 'POST', url: '/api/scim/tokens', headers: admin.headers, payload: { name: 'Google', role: 'staff' } })).statusCode).toBe(409);
     });
 
+    it('AC-12 FI-05 a SCIM token opens only SCIM, and a filtering identity-API token only the identity API', async () => {
+      await start();
+      const made = await t.app.inject({ method: 'POST', url: '/api/filtering/identity-tokens', headers: admin.headers, payload: { name: 'Entra ID' } });
+      expect(made.statusCode, made.body).toBe(201);
+      const identity = made.json().secret as string;
+      expect(identity).toMatch(/^gfid_/);
+      const identify = (token: string) => t.app.inject({ method: 'POST', url: '/api/filtering/identity', headers: { authorization: `Bearer ${token}` }, payload: { ip: '10.0.0.1', event: 'stop' } });
+      expect((await identify(bearer)).statusCode).toBe(401);
+      expect((await scim('GET', '/Users', undefined, identity)).statusCode).toBe(401);
+      expect((await identify(identity)).statusCode).toBe(200);
+      expect((await scim('GET', '/Users')).statusCode).toBe(200);
+      // Each kind's trail under its own actions; the same name may be used by both kinds.
+      expect((await events(t, 'scim.token_created')).map((e) => e.details)).toEqual([{ name: 'Entra ID', defaultRole: 'staff' }]);
+      expect((await events(t, 'filtering.identity_token_created')).map((e) => [e.target, e.details])).toEqual([[`filter_identity_token:${made.json().token.id}`, { name: 'Entra ID' }]]);
+    });
+
     if (dialect === 'sqlite') {
       it('AC-12 gatehouse scim token create / list / revoke from the command line', async () => {
         await start();
