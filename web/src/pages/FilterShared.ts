@@ -88,3 +88,50 @@ export const KIND_LABELS: Record<Source['kind'], string> = {
   allow: 'School allow list',
   block: 'School block list',
 };
+
+/**
+ * The host a person means by a web address or domain name ("https://www.bbc.co.uk/bitesize",
+ * "bbc.co.uk"), or null when it cannot be one: spaces, no dot, a label over 63 characters, a bad
+ * IP address. The server decides in the end; this catches typing mistakes beside the field.
+ */
+export function hostOf(raw: string): string | null {
+  const text = raw.trim();
+  if (!text || /\s/.test(text)) return null;
+  let host: string;
+  try {
+    host = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`).hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  } catch {
+    return null;
+  }
+  if (host.includes(':') || IPV4.test(host)) return host;
+  if (host.length > 253 || !host.includes('.')) return null;
+  return host.split('.').every((label) => /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/.test(label)) ? host : null;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export function isIpAddress(text: string): boolean {
+  const t = text.trim();
+  if (IPV4.test(t)) return true;
+  if (!t.includes(':') || !/^[0-9a-f:.]+$/i.test(t)) return false;
+  try {
+    new URL(`http://[${t}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An address or a network like 10.1.20.0/24 (what a device is registered by). */
+export function isAddressOrNetwork(text: string): boolean {
+  const [ip, bits, extra] = text.trim().split('/');
+  if (extra !== undefined || !ip || !isIpAddress(ip)) return false;
+  if (bits === undefined) return true;
+  const max = ip.includes(':') ? 128 : 32;
+  return /^\d{1,3}$/.test(bits) && Number(bits) >= 1 && Number(bits) <= max;
+}
+
+export const isMacAddress = (text: string) => /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i.test(text.trim());
+
+/** The category's name for people ("Gambling/Casino games"), or its id when no list names it. */
+export const categoryName = (categories: Category[] | null | undefined, id: string | null) => (id ? categories?.find((c) => c.id === id)?.name ?? id : null);
