@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { api } from '../api';
-import { ErrorMessage, Field } from '../components';
-import type { PoliciesResponse } from './FilterShared';
+import { api, ApiError } from '../api';
+import { ErrorMessage, Field, fieldErrors, formProblems } from '../components';
+import { hostOf, isIpAddress, when, type PoliciesResponse } from './FilterShared';
 import './Filter.css';
 
 interface TestResult {
@@ -29,6 +29,20 @@ const RULES: Record<string, string> = {
   default: 'the policy’s default',
 };
 
+/** How the device at the address was recognised, in words ("nobody known there" rather than "unknown"). */
+function identified(who: NonNullable<TestResult['identifiedAs']>): string {
+  const name = who.username ? ` as ${who.username}` : '';
+  const device = who.deviceName ? ` (${who.deviceName})` : '';
+  switch (who.via) {
+    case 'captive': return `signed in at /connect${name}${device}`;
+    case 'api': return `reported by RADIUS or a device agent${name}${device}`;
+    case 'proxy-auth': return `signed in to the proxy${name}${device}`;
+    case 'device': return `a registered device${device}`;
+    case 'unknown': return 'nobody and no registered device is known at this address';
+    default: return `identified by ${who.via}${name}${device}`;
+  }
+}
+
 /** "Test a URL" (FI-01, FI-05): what the filter decides for a person, group, device address and time, and why. */
 export function FilterTestPage() {
   const [policies, setPolicies] = useState<PoliciesResponse['policies']>([]);
@@ -42,7 +56,16 @@ export function FilterTestPage() {
 
   const test = async (event: FormEvent) => {
     event.preventDefault();
-    setError(null);
+    const problems = formProblems({
+      url: !form.url.trim() ? 'Type the web address to test.' : hostOf(form.url) ? null : 'That is not a web address: type one like https://www.example.com/page or example.com.',
+      person: form.who === 'person' && !form.person.trim() ? 'Type the person’s username.' : null,
+      ip: form.who === 'ip' ? (!form.ip.trim() ? 'Type the device’s IP address.' : isIpAddress(form.ip) ? null : 'That is not an IP address: type one like 10.1.20.15.') : null,
+    });
+    setError(problems);
+    if (problems) {
+      setResult(null);
+      return;
+    }
     const q = new URLSearchParams({ url: form.url });
     if (form.who === 'policy') q.set('policy', form.policy);
     if (form.who === 'person') q.set('person', form.person);
@@ -55,13 +78,17 @@ export function FilterTestPage() {
       setError(e);
     }
   };
+  // The server's word on the person ("There is no person …") belongs beside the username.
+  const serverSaysPerson = form.who === 'person' && error instanceof ApiError && error.body.code !== 'validation_failed' && /person/i.test(error.body.message);
+  const errors: Record<string, string> = { ...fieldErrors(error), ...(serverSaysPerson ? { person: (error as ApiError).body.message } : {}) };
+  const inline = (f: string) => f === 'url' || f === 'person' || f === 'ip' || f === 'at';
 
   return (
-    <section>
+    <section className="filter-page">
       <h1>Test a web address</h1>
       <p className="muted">See what the filter does with an address for a group, a person or a device, now or at another time — and why.</p>
-      <form className="card" onSubmit={test} aria-label="Address to test">
-        <Field label="Web address" hint="e.g. https://www.example.com/page or example.com">
+      <form className="card" onSubmit={test} aria-label="Address to test" noValidate>
+        <Field label="Web address" hint="e.g. https://www.example.com/page or example.com" error={errors.url}>
           <input name="url" value={form.url} onChange={(e) => setForm({ ...form, url: e.target.value })} required maxLength={2000} />
         </Field>
         <div className="inline-form">
@@ -80,22 +107,22 @@ export function FilterTestPage() {
             </Field>
           ) : null}
           {form.who === 'person' ? (
-            <Field label="Username">
-              <input name="person" value={form.person} onChange={(e) => setForm({ ...form, person: e.target.value })} required />
+            <Field label="Username" error={errors.person}>
+              <input name="person" maxLength={100} value={form.person} onChange={(e) => setForm({ ...form, person: e.target.value })} required />
             </Field>
           ) : null}
           {form.who === 'ip' ? (
-            <Field label="IP address">
-              <input name="ip" value={form.ip} onChange={(e) => setForm({ ...form, ip: e.target.value })} required />
+            <Field label="IP address" error={errors.ip}>
+              <input name="ip" maxLength={64} value={form.ip} onChange={(e) => setForm({ ...form, ip: e.target.value })} required />
             </Field>
           ) : null}
-          <Field label="At" hint="Leave empty for now (school time zone applies to schedules).">
+          <Field label="At" hint="Leave empty for now (school time zone applies to schedules)." error={errors.at}>
             <input name="at" type="datetime-local" value={form.at} onChange={(e) => setForm({ ...form, at: e.target.value })} />
           </Field>
           <button type="submit" className="button">Test</button>
         </div>
+        {serverSaysPerson ? null : <ErrorMessage error={error} inline={inline} />}
       </form>
-      <ErrorMessage error={error} />
       {result ? (
         <div className={`verdict verdict-${result.verdict.action}`} data-testid="verdict" role="status">
           <h2>{ACTION_TITLES[result.verdict.action]}</h2>
@@ -104,12 +131,12 @@ export function FilterTestPage() {
             <dt>Address</dt>
             <dd><code>{result.url}</code> (host <code>{result.host}</code>)</dd>
             <dt>Policy</dt>
-            <dd>{result.policyName}{result.person ? ` — ${result.person}` : ''}{result.identifiedAs ? ` — identified by ${result.identifiedAs.via}${result.identifiedAs.username ? ` as ${result.identifiedAs.username}` : ''}${result.identifiedAs.deviceName ? ` (${result.identifiedAs.deviceName})` : ''}` : ''}</dd>
+            <dd>{result.policyName}{result.person ? ` — ${result.person}` : ''}{result.identifiedAs ? ` — ${identified(result.identifiedAs)}` : ''}</dd>
             <dt>Decided by</dt>
             <dd>{RULES[result.verdict.rule] ?? result.verdict.rule}{result.matched ? <> — <code>{result.matched}</code> is listed</> : null}</dd>
             {result.verdict.target ? (<><dt>Answered as</dt><dd><code>{result.verdict.target}</code></dd></>) : null}
             <dt>When</dt>
-            <dd>{new Date(result.at).toLocaleString('en-GB')}</dd>
+            <dd>{when(result.at)}</dd>
             {result.verdict.action === 'block' ? (<><dt>Can be requested</dt><dd>{result.verdict.unblockable ? 'Yes: people can ask for it from the block page' : 'No'}</dd></>) : null}
           </dl>
           {result.matches.length > 0 ? (
