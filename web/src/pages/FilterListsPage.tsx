@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import { api, type Account } from '../api';
-import { ErrorMessage, Field } from '../components';
-import { age, count, KIND_LABELS, when, type Source } from './FilterShared';
+import { api, ApiError, type Account } from '../api';
+import { ErrorMessage, Field, fieldErrors, formProblems } from '../components';
+import { age, count, hostOf, KIND_LABELS, when, type Source } from './FilterShared';
 import './Filter.css';
 
 interface ListsResponse {
@@ -58,31 +58,51 @@ export function FilterListsPage({ account }: { account: Account }) {
     }
   };
 
-  const add = (event: FormEvent) => {
+  const [addError, setAddError] = useState<unknown>(null);
+  const add = async (event: FormEvent) => {
     event.preventDefault();
-    const editable = form.location.trim() === '';
-    void act('add', async () => {
-      await api('POST', '/api/filtering/lists', { name: form.name, format: editable ? 'domains' : form.format, location: editable ? null : form.location.trim(), kind: form.kind, scheduleHours: Number(form.scheduleHours) });
-      setForm({ ...form, name: '', location: '' });
+    const location = form.location.trim();
+    const editable = location === '';
+    const problems = formProblems({
+      name: form.name.trim() ? null : 'Give the list a name, e.g. “UT1” or “Blocked by the school”.',
+      location: editable || /^https?:\/\/\S+$/i.test(location) || location.startsWith('/') ? null : 'Give an http:// or https:// address, or the full path of a folder or file on this server (starting with /); or leave it empty.',
+      scheduleHours: Number.isInteger(form.scheduleHours) && form.scheduleHours >= 1 && form.scheduleHours <= 744 ? null : 'Give a whole number of hours from 1 to 744 (a month).',
     });
+    setAddError(problems);
+    if (problems) return;
+    setBusy('add');
+    try {
+      await api('POST', '/api/filtering/lists', { name: form.name.trim(), format: editable ? 'domains' : form.format, location: editable ? null : location, kind: form.kind, scheduleHours: form.scheduleHours });
+      setForm({ ...form, name: '', location: '' });
+      await load();
+    } catch (e) {
+      setAddError(e);
+    } finally {
+      setBusy(null);
+    }
   };
+  // The server's refusals that concern one field: a name in use, a location it cannot use.
+  const addErrors: Record<string, string> = { ...fieldErrors(addError) };
+  const addMapped = addError instanceof ApiError && !addError.body.fields && (addError.body.code === 'list_exists' || (addError.body.code === 'bad_request' && form.location.trim() !== ''));
+  if (addMapped) addErrors[addError.body.code === 'list_exists' ? 'name' : 'location'] = addError.body.message;
+  const addInline = (f: string) => f in addErrors;
 
   const sources = data?.sources ?? [];
   return (
-    <section>
+    <section className="filter-page">
       <h1>Lists</h1>
       <p className="muted">
         Where the filter’s lists come from, how old they are and whether the last update worked. An update that loses more than half of a list is held
         until you confirm it, so a broken download never unblocks a category.
       </p>
       <ErrorMessage error={error} />
-      {data ? (
+      {data && sources.length > 0 ? (
         <p className="small muted" data-testid="snapshot">
-          In use: {count(data.snapshot.domains)} names and {count(data.snapshot.urls)} web addresses in {data.snapshot.categories} lists, compiled {when(data.snapshot.compiledAt)} in {data.snapshot.compileMs} ms. Activity written: {count(data.activity.written)}
+          In use: {count(data.snapshot.domains)} names and {count(data.snapshot.urls)} web addresses in {data.snapshot.categories} categories from {sources.length} list{sources.length === 1 ? '' : 's'}, compiled {when(data.snapshot.compiledAt)} in {data.snapshot.compileMs} ms. Activity written: {count(data.activity.written)}
           {data.activity.dropped ? `, ${count(data.activity.dropped)} dropped (the database could not keep up)` : ''}.
         </p>
       ) : null}
-      <table className="table" data-testid="sources">
+      {sources.length > 0 ? <table className="table" data-testid="sources">
         <thead>
           <tr>
             <th>List</th>
@@ -121,27 +141,27 @@ export function FilterListsPage({ account }: { account: Account }) {
               <td><Result s={s} /></td>
               <td className="actions nowrap">
                 {canManage && s.location ? (
-                  <button type="button" className="link-button" disabled={busy !== null} onClick={() => void act(`fetch ${s.id}`, () => api('POST', `/api/filtering/lists/${s.id}/fetch`))}>
+                  <button type="button" className="link-button" disabled={busy !== null} aria-label={`Update now: ${s.name}`} onClick={() => void act(`fetch ${s.id}`, () => api('POST', `/api/filtering/lists/${s.id}/fetch`))}>
                     {busy === `fetch ${s.id}` ? 'Updating…' : 'Update now'}
                   </button>
                 ) : null}
-                {s.editable ? <button type="button" className="link-button" onClick={() => setEditing(editing === s.id ? null : s.id)}>{editing === s.id ? 'Close' : canManage ? 'Edit sites' : 'Sites'}</button> : null}
+                {s.editable ? <button type="button" className="link-button" aria-expanded={editing === s.id} aria-label={`${editing === s.id ? 'Close' : canManage ? 'Edit sites' : 'Sites'} of ${s.name}`} onClick={() => setEditing(editing === s.id ? null : s.id)}>{editing === s.id ? 'Close' : canManage ? 'Edit sites' : 'Sites'}</button> : null}
                 {canManage && s.kind !== 'illegal' ? (
-                  <button type="button" className="link-button" disabled={busy !== null} onClick={() => window.confirm(`Remove the list “${s.name}”? Policies stop using it at once.`) && void act('remove', () => api('DELETE', `/api/filtering/lists/${s.id}`))}>Remove</button>
+                  <button type="button" className="link-button" disabled={busy !== null} aria-label={`Remove ${s.name}`} onClick={() => window.confirm(`Remove the list “${s.name}”? Policies stop using it at once.`) && void act('remove', () => api('DELETE', `/api/filtering/lists/${s.id}`))}>Remove</button>
                 ) : null}
               </td>
             </tr>
           ))}
         </tbody>
-      </table>
+      </table> : null}
       {data && sources.length === 0 ? <p className="muted">No lists yet. Add the UT1 lists (the archive’s address or a folder on this server) and the school’s own allow and block lists below.</p> : null}
       {editing ? <Entries source={sources.find((s) => s.id === editing)!} canManage={canManage} onChanged={load} /> : null}
 
       {canManage ? (
-        <form className="card section-card" onSubmit={add} aria-label="Add a list">
+        <form className="card section-card" onSubmit={(e) => void add(e)} aria-label="Add a list" noValidate>
           <h2>Add a list</h2>
           <div className="inline-form">
-            <Field label="Name">
+            <Field label="Name" error={addErrors.name}>
               <input name="name" value={form.name} maxLength={100} onChange={(e) => setForm({ ...form, name: e.target.value })} required />
             </Field>
             <Field label="Kind">
@@ -154,13 +174,14 @@ export function FilterListsPage({ account }: { account: Account }) {
                 {Object.entries(data?.formats ?? {}).map(([k, label]) => <option key={k} value={k}>{label}</option>)}
               </select>
             </Field>
-            <Field label="Update every (hours)">
-              <input name="scheduleHours" type="number" min={1} max={744} value={form.scheduleHours} onChange={(e) => setForm({ ...form, scheduleHours: Number(e.target.value) })} />
+            <Field label="Update every (hours)" error={addErrors.scheduleHours}>
+              <input name="scheduleHours" type="number" min={1} max={744} value={Number.isNaN(form.scheduleHours) ? '' : form.scheduleHours} onChange={(e) => setForm({ ...form, scheduleHours: e.target.value === '' ? Number.NaN : Number(e.target.value) })} />
             </Field>
           </div>
-          <Field label="Location" hint="An https:// address (UT1: the blacklists.tar.gz archive), or the full path of a folder or file on this server. Leave empty for a list of sites you type here.">
+          <Field label="Location" hint="An https:// address (UT1: the blacklists.tar.gz archive), or the full path of a folder or file on this server. Leave empty for a list of sites you type here." error={addErrors.location}>
             <input name="location" value={form.location} maxLength={2000} onChange={(e) => setForm({ ...form, location: e.target.value })} />
           </Field>
+          {addMapped ? null : <ErrorMessage error={addError} inline={addInline} />}
           <button type="submit" className="button" disabled={busy !== null}>{busy === 'add' ? 'Adding and fetching…' : 'Add the list'}</button>
         </form>
       ) : null}
@@ -194,9 +215,14 @@ function Entries({ source, canManage, onChanged }: { source: Source; canManage: 
 
   const add = async (event: FormEvent) => {
     event.preventDefault();
-    setError(null);
+    const hosts = text.split(/[\s,]+/).filter(Boolean);
+    const bad = hosts.filter((h) => !hostOf(h));
+    const problems = formProblems({
+      hosts: hosts.length === 0 ? 'Type at least one site, e.g. www.bbc.co.uk.' : bad.length > 0 ? `${bad.length === 1 ? 'This is not a web address or domain name' : 'These are not web addresses or domain names'}: ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}. Nothing was added; correct ${bad.length === 1 ? 'it' : 'them'} and add again.` : null,
+    });
+    setError(problems);
+    if (problems) return;
     try {
-      const hosts = text.split(/[\s,]+/).filter(Boolean);
       setEntries((await api<{ entries: Entry[] }>('POST', `/api/filtering/lists/${source.id}/entries`, { hosts, note: note || null })).entries);
       setText('');
       setNote('');
@@ -216,11 +242,13 @@ function Entries({ source, canManage, onChanged }: { source: Source; canManage: 
     }
   };
 
+  // A refusal of the sites typed (bad names) shows beside them; other errors (a removal that failed) above the list.
+  const hostsError = fieldErrors(error).hosts ?? (error instanceof ApiError && error.body.code === 'bad_request' ? error.body.message : undefined);
   return (
     <div className="card section-card" data-testid="entries">
       <h2>{source.name}</h2>
       <p className="small muted">{source.kind === 'allow' ? 'Sites allowed even when a blocked category lists them (never illegal content).' : 'Sites blocked whatever the categories say.'} A site covers its subdomains too.</p>
-      <ErrorMessage error={error} />
+      {hostsError ? null : <ErrorMessage error={error} inline={(f) => f === 'hosts'} />}
       {entries && entries.length === 0 ? <p className="muted">No sites yet.</p> : null}
       <ul className="entries">
         {(entries ?? []).map((e) => (
@@ -231,8 +259,8 @@ function Entries({ source, canManage, onChanged }: { source: Source; canManage: 
         ))}
       </ul>
       {canManage ? (
-        <form onSubmit={add} className="inline-form" aria-label={`Add sites to ${source.name}`}>
-          <Field label="Sites to add" hint="Addresses or domain names, one a line or separated by spaces.">
+        <form onSubmit={add} className="inline-form" aria-label={`Add sites to ${source.name}`} noValidate>
+          <Field label="Sites to add" hint="Addresses or domain names, one a line or separated by spaces." error={hostsError}>
             <textarea name="hosts" rows={3} value={text} onChange={(e) => setText(e.target.value)} required />
           </Field>
           <Field label="Why (kept with the entry)">
