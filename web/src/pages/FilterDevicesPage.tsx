@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import { api, type Account } from '../api';
-import { ErrorMessage, Field } from '../components';
-import { when, type PoliciesResponse } from './FilterShared';
+import { api, ApiError, type Account } from '../api';
+import { ErrorMessage, Field, fieldErrors, formProblems } from '../components';
+import { categoryName, isAddressOrNetwork, isMacAddress, when, type Category, type PoliciesResponse } from './FilterShared';
 import './Filter.css';
 
 interface Device {
@@ -70,30 +70,58 @@ export function FilterDevicesPage({ account }: { account: Account }) {
       setError(e);
     }
   };
-  const add = (event: FormEvent) => {
+  const [deviceError, setDeviceError] = useState<unknown>(null);
+  const [tokenError, setTokenError] = useState<unknown>(null);
+  const add = async (event: FormEvent) => {
     event.preventDefault();
-    void run(async () => {
-      await api('POST', '/api/filtering/devices', { name: form.name, address: form.address || null, mac: form.mac || null, policyId: form.policyId, note: form.note || null });
+    const address = form.address.trim();
+    const mac = form.mac.trim();
+    const problems = formProblems({
+      name: form.name.trim() ? null : 'Give the device a name, e.g. “ICT suite PC 12”.',
+      address: address ? (isAddressOrNetwork(address) ? null : 'That is not an IP address or a network: type one like 10.1.20.15 or 10.1.20.0/24.') : mac ? null : 'Give the device’s IP address (or network) or its MAC address.',
+      mac: mac && !isMacAddress(mac) ? 'That is not a MAC address: type one like 00:11:22:aa:bb:cc.' : null,
+    });
+    setDeviceError(problems);
+    if (problems) return;
+    try {
+      await api('POST', '/api/filtering/devices', { name: form.name.trim(), address: address || null, mac: mac || null, policyId: form.policyId, note: form.note.trim() || null });
       setForm({ ...form, name: '', address: '', mac: '', note: '' });
-    });
+      await load();
+    } catch (e) {
+      setDeviceError(e);
+    }
   };
-  const makeToken = (event: FormEvent) => {
+  const makeToken = async (event: FormEvent) => {
     event.preventDefault();
-    void run(async () => {
-      setMade(await api<{ token: Token; secret: string }>('POST', '/api/filtering/identity-tokens', { name: tokenName }));
+    const name = tokenName.trim();
+    const problems = formProblems({ name: !name ? 'Say what will use the token, e.g. “RADIUS”.' : name.includes(':') ? 'May not contain a colon (:).' : null });
+    setTokenError(problems);
+    if (problems) return;
+    try {
+      setMade(await api<{ token: Token; secret: string }>('POST', '/api/filtering/identity-tokens', { name }));
       setTokenName('');
-    });
+      await load();
+    } catch (e) {
+      setTokenError(e);
+    }
   };
+  // Refusals about one field show beside it: a name in use, an address the server cannot read.
+  const deviceErrors: Record<string, string> = { ...fieldErrors(deviceError) };
+  const deviceMapped = deviceError instanceof ApiError && !deviceError.body.fields ? (deviceError.body.code === 'device_exists' ? 'name' : /address|network/i.test(deviceError.body.message) ? 'address' : null) : null;
+  if (deviceMapped) deviceErrors[deviceMapped] = (deviceError as ApiError).body.message;
+  const tokenErrors: Record<string, string> = { ...fieldErrors(tokenError) };
+  const tokenMapped = tokenError instanceof ApiError && tokenError.body.code === 'identity_token_exists';
+  if (tokenMapped) tokenErrors.name = (tokenError as ApiError).body.message;
 
   return (
-    <section>
+    <section className="filter-page">
       <h1>Devices</h1>
       <p className="muted">
         School devices by address, network or MAC address, and the policy each gets when nobody has signed in on it. A person who signs in (at the
         <code> /connect</code> page, through the proxy, or reported by RADIUS) gets their own policy on that device instead.
       </p>
       <ErrorMessage error={error} />
-      <table className="table" data-testid="devices">
+      {devices.length > 0 ? <table className="table" data-testid="devices">
         <thead><tr><th>Device</th><th>Address or network</th><th>MAC</th><th>Policy</th><th aria-label="Actions" /></tr></thead>
         <tbody>
           {devices.map((d) => (
@@ -102,37 +130,42 @@ export function FilterDevicesPage({ account }: { account: Account }) {
               <td><code>{d.address ?? '—'}</code></td>
               <td><code>{d.mac ?? '—'}</code></td>
               <td>{policyName(d.policyId)}</td>
-              <td className="actions">{canManage ? <button type="button" className="link-button" onClick={() => window.confirm(`Remove ${d.name}?`) && void run(() => api('DELETE', `/api/filtering/devices/${d.id}`))}>Remove</button> : null}</td>
+              <td className="actions">{canManage ? <button type="button" className="link-button" aria-label={`Remove ${d.name}`} onClick={() => window.confirm(`Remove ${d.name}?`) && void run(() => api('DELETE', `/api/filtering/devices/${d.id}`))}>Remove</button> : null}</td>
             </tr>
           ))}
         </tbody>
-      </table>
+      </table> : null}
       {devices.length === 0 ? <p className="muted">No devices registered: unidentified devices get the policy for unknown devices.</p> : null}
       {canManage ? (
-        <form className="card inline-form section-card" onSubmit={add} aria-label="Register a device">
-          <Field label="Name"><input name="name" value={form.name} maxLength={100} onChange={(e) => setForm({ ...form, name: e.target.value })} required /></Field>
-          <Field label="Address or network" hint="e.g. 10.1.20.15 or 10.1.20.0/24"><input name="address" value={form.address} onChange={(e) => setForm({ ...form, address: e.target.value })} /></Field>
-          <Field label="MAC address" hint="Used when RADIUS or DHCP reports it"><input name="mac" value={form.mac} onChange={(e) => setForm({ ...form, mac: e.target.value })} /></Field>
-          <Field label="Policy">
-            <select name="policyId" value={form.policyId} onChange={(e) => setForm({ ...form, policyId: e.target.value })}>
-              {policies.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
-            </select>
-          </Field>
-          <button type="submit" className="button">Register</button>
+        <form className="card section-card" onSubmit={(e) => void add(e)} aria-label="Register a device" noValidate>
+          <h2>Register a device</h2>
+          <div className="inline-form">
+            <Field label="Name" error={deviceErrors.name}><input name="name" value={form.name} maxLength={100} onChange={(e) => setForm({ ...form, name: e.target.value })} required /></Field>
+            <Field label="Address or network" hint="e.g. 10.1.20.15 or 10.1.20.0/24" error={deviceErrors.address}><input name="address" value={form.address} maxLength={60} onChange={(e) => setForm({ ...form, address: e.target.value })} /></Field>
+            <Field label="MAC address" hint="Used when RADIUS or DHCP reports it" error={deviceErrors.mac}><input name="mac" value={form.mac} maxLength={17} onChange={(e) => setForm({ ...form, mac: e.target.value })} /></Field>
+            <Field label="Policy" error={deviceErrors.policyId}>
+              <select name="policyId" value={form.policyId} onChange={(e) => setForm({ ...form, policyId: e.target.value })}>
+                {policies.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
+              </select>
+            </Field>
+            <Field label="Note (optional)" error={deviceErrors.note}><input name="note" value={form.note} maxLength={300} onChange={(e) => setForm({ ...form, note: e.target.value })} /></Field>
+            <button type="submit" className="button">Register</button>
+          </div>
+          {deviceMapped ? null : <ErrorMessage error={deviceError} inline={(f) => f in deviceErrors} />}
         </form>
       ) : null}
 
       {mappings ? (
         <>
           <h2>Who is where now</h2>
-          <table className="table" data-testid="mappings">
+          {mappings.length > 0 ? <table className="table" data-testid="mappings">
             <thead><tr><th>Address</th><th>Person or device</th><th>How</th><th>Until</th></tr></thead>
             <tbody>
               {mappings.map((m) => (
                 <tr key={m.id}><td><code>{m.ip}</code></td><td>{m.username ?? m.deviceName}</td><td>{VIA[m.via] ?? m.via} <span className="small muted">({m.reportedBy})</span></td><td>{when(m.expiresAt)}</td></tr>
               ))}
             </tbody>
-          </table>
+          </table> : null}
           {mappings.length === 0 ? <p className="muted">Nobody is signed in on a device right now.</p> : null}
         </>
       ) : null}
@@ -150,11 +183,14 @@ export function FilterDevicesPage({ account }: { account: Account }) {
               <button type="button" className="button small" onClick={() => setMade(null)}>I have copied it</button>
             </div>
           ) : null}
-          <form className="inline-form" onSubmit={makeToken} aria-label="New identity token">
-            <Field label="Used by" hint="e.g. RADIUS"><input name="tokenName" value={tokenName} maxLength={100} onChange={(e) => setTokenName(e.target.value)} required /></Field>
-            <button type="submit" className="button">Make a token</button>
+          <form onSubmit={(e) => void makeToken(e)} aria-label="New identity token" noValidate>
+            <div className="inline-form">
+              <Field label="Used by" hint="e.g. RADIUS" error={tokenErrors.name}><input name="tokenName" value={tokenName} maxLength={100} onChange={(e) => setTokenName(e.target.value)} required /></Field>
+              <button type="submit" className="button">Make a token</button>
+            </div>
+            {tokenMapped ? null : <ErrorMessage error={tokenError} inline={(f) => f in tokenErrors} />}
           </form>
-          <table className="table section-card">
+          {tokens.length > 0 ? <table className="table section-card">
             <thead><tr><th>Used by</th><th>Made</th><th>Last used</th><th>State</th><th aria-label="Actions" /></tr></thead>
             <tbody>
               {tokens.map((t) => (
@@ -163,11 +199,11 @@ export function FilterDevicesPage({ account }: { account: Account }) {
                   <td>{when(t.createdAt)}</td>
                   <td>{t.lastUsedAt ? when(t.lastUsedAt) : <span className="muted">never</span>}</td>
                   <td>{t.revokedAt ? <span className="tag">revoked</span> : <span className="tag tag-ok">in use</span>}</td>
-                  <td className="actions">{t.revokedAt ? null : <button type="button" className="link-button" onClick={() => window.confirm(`Revoke “${t.name}”?`) && void run(() => api('DELETE', `/api/filtering/identity-tokens/${t.id}`))}>Revoke</button>}</td>
+                  <td className="actions">{t.revokedAt ? null : <button type="button" className="link-button" aria-label={`Revoke ${t.name}`} onClick={() => window.confirm(`Revoke “${t.name}”?`) && void run(() => api('DELETE', `/api/filtering/identity-tokens/${t.id}`))}>Revoke</button>}</td>
                 </tr>
               ))}
             </tbody>
-          </table>
+          </table> : null}
           {tokens.length === 0 ? <p className="muted">No tokens yet: nothing reports who is at which address.</p> : null}
         </>
       ) : null}
@@ -189,33 +225,43 @@ interface FilterRequest {
   createdAt: string;
 }
 
+const STATUS: Record<string, string> = { open: 'waiting', approved: 'approved', refused: 'refused', closed: 'closed' };
+
 /** Requests and reports sent from the block page (FI-13), for review. */
 export function FilterRequestsPage() {
   const [requests, setRequests] = useState<FilterRequest[] | null>(null);
+  const [categories, setCategories] = useState<Category[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     api<{ requests: FilterRequest[] }>('GET', '/api/filtering/requests').then((d) => setRequests(d.requests), setError);
+    api<PoliciesResponse>('GET', '/api/filtering/policies').then((d) => setCategories(d.categories), () => setCategories(null));
   }, []);
   return (
-    <section>
+    <section className="filter-page">
       <h1>Requests from the block page</h1>
       <p className="muted">People ask for a blocked site to be opened, or report a page that is wrongly blocked or should be blocked. Review them here; change the lists or policies to act on one.</p>
       <ErrorMessage error={error} />
-      <table className="table" data-testid="requests">
-        <thead><tr><th>When</th><th>Who</th><th>Site</th><th>Asks</th><th>Reason</th><th>State</th></tr></thead>
-        <tbody>
-          {(requests ?? []).map((r) => (
-            <tr key={r.id}>
-              <td className="nowrap">{when(r.createdAt)}</td>
-              <td>{r.username ?? <span className="muted">not signed in</span>}<div className="small muted">{r.deviceName ?? r.clientIp}</div></td>
-              <td><code>{r.host}</code>{r.category ? <div className="small muted">{r.category}</div> : null}</td>
-              <td>{r.kind === 'request' ? 'Access' : 'Report'}</td>
-              <td>{r.reason}</td>
-              <td><span className="tag">{r.status}</span></td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      {requests && requests.length > 0 ? (
+        <table className="table" data-testid="requests">
+          <thead><tr><th>When</th><th>Who</th><th>Site</th><th>Asks</th><th>Reason</th><th>State</th></tr></thead>
+          <tbody>
+            {requests.map((r) => (
+              <tr key={r.id}>
+                <td className="nowrap">{when(r.createdAt)}</td>
+                <td>{r.username ?? <span className="muted">not signed in</span>}<div className="small muted">{r.deviceName ?? r.clientIp}</div></td>
+                <td className="wrap-anywhere">
+                  <code>{r.host}</code>
+                  {r.url && r.url !== r.host ? <div className="small muted" title={r.url}>{r.url.length > 80 ? `${r.url.slice(0, 80)}…` : r.url}</div> : null}
+                  {r.category ? <div className="small muted">{categoryName(categories, r.category)}</div> : null}
+                </td>
+                <td>{r.kind === 'request' ? 'To be unblocked' : 'Reports the page'}</td>
+                <td className="wrap-anywhere">{r.reason}</td>
+                <td><span className={r.status === 'open' ? 'tag tag-warn' : 'tag'}>{STATUS[r.status] ?? r.status}</span></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
       {requests && requests.length === 0 ? <p className="muted">No requests yet.</p> : null}
     </section>
   );
