@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, type Account, type Outcome } from '../api';
-import { ErrorMessage, Field } from '../components';
+import { ErrorMessage, Field, fieldErrors, formProblems } from '../components';
 import { SignInPage } from './SignInPage';
 import './Filter.css';
 
@@ -30,20 +30,26 @@ export function BlockedPage({ account }: { account: Account | null }) {
   const [reason, setReason] = useState('');
   const [sent, setSent] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const [unreadable, setUnreadable] = useState(false);
 
   useEffect(() => {
     if (!host) return;
     const q = new URLSearchParams({ host });
     if (url) q.set('url', url);
-    api<BlockedInfo>('GET', `/api/filtering/blocked?${q.toString()}`).then((i) => {
-      setInfo(i);
-      if (!i.unblockable) setKind('report');
-    }, setError);
+    api<BlockedInfo>('GET', `/api/filtering/blocked?${q.toString()}`).then(
+      (i) => {
+        setInfo(i);
+        if (!i.unblockable) setKind('report');
+      },
+      () => setUnreadable(true),
+    );
   }, [host, url]);
 
   const send = async (event: FormEvent) => {
     event.preventDefault();
-    setError(null);
+    const problems = formProblems({ reason: reason.trim().length >= 3 ? null : 'Say in a few words why, e.g. which lesson it is for.' });
+    setError(problems);
+    if (problems) return;
     try {
       await api('POST', '/api/filtering/requests', { action: kind, host, url: url || null, category: params.get('category') || null, reason });
       setSent(true);
@@ -53,12 +59,18 @@ export function BlockedPage({ account }: { account: Account | null }) {
   };
 
   if (!host) return <div className="card public-card"><h1>Blocked page</h1><p>No web address was given.</p></div>;
+  const allowed = info !== null && info.action !== 'block';
   return (
     <div className="card public-card" data-testid="blocked-page">
-      <h1>{info && info.action !== 'block' ? 'This site is not blocked for you now' : 'This page is blocked'}</h1>
-      <p>
+      <h1>{allowed ? 'This site is not blocked for you now' : 'This page is blocked'}</h1>
+      <p className="wrap-anywhere">
         <code>{url || host}</code>
       </p>
+      {unreadable ? (
+        <div className="alert alert-warn" role="alert">
+          This address could not be read, so it cannot be asked about here. If you need the page for your work, ask a member of staff.
+        </div>
+      ) : null}
       {info ? (
         <>
           <p><strong>{info.reason}</strong></p>
@@ -66,11 +78,10 @@ export function BlockedPage({ account }: { account: Account | null }) {
           {info.illegal ? <div className="alert alert-warn">This site is on a list of illegal content. It is blocked for everyone and cannot be unblocked.</div> : null}
         </>
       ) : null}
-      <ErrorMessage error={error} />
-      {sent ? (
+      {unreadable ? null : sent ? (
         <div className="alert alert-ok" role="status">Thank you: your {kind === 'request' ? 'request' : 'report'} has been sent to the school’s IT team. Nothing more to do.</div>
       ) : (
-        <form onSubmit={send} aria-label="Ask about this page">
+        <form onSubmit={send} aria-label="Ask about this page" noValidate>
           <fieldset className="field">
             <legend className="field-label">What would you like to do?</legend>
             {info?.unblockable !== false ? (
@@ -79,13 +90,14 @@ export function BlockedPage({ account }: { account: Account | null }) {
               </label>
             ) : null}
             <label className="checkbox">
-              <input type="radio" name="kind" checked={kind === 'report'} onChange={() => setKind('report')} /> Report this page (blocked by mistake, or it should be blocked)
+              <input type="radio" name="kind" checked={kind === 'report'} onChange={() => setKind('report')} /> {allowed ? 'Report this page (it should be blocked)' : 'Report this page (blocked by mistake, or it should be blocked)'}
             </label>
           </fieldset>
-          <Field label="Why?" hint="A few words for the person who looks at it (e.g. which lesson it is for).">
+          <Field label="Why?" hint="A few words for the person who looks at it (e.g. which lesson it is for)." error={fieldErrors(error).reason}>
             <textarea name="reason" rows={3} maxLength={1000} value={reason} onChange={(e) => setReason(e.target.value)} required />
           </Field>
           <p className="small muted">{account || info?.signedInAs ? `Sent as ${account?.username ?? info?.signedInAs}.` : 'You are not signed in: the request is sent with this device’s address.'}</p>
+          <ErrorMessage error={error} inline={(f) => f === 'reason'} />
           <button type="submit" className="button">Send</button>
         </form>
       )}
