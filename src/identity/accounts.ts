@@ -241,9 +241,14 @@ export async function changeAccount(rt: Runtime, actor: Actor, id: string, input
   return getAccount(rt, id);
 }
 
+/** Why a guest-desk account is not deleted, and why leaving it is harmless. */
+const KEPT_FOR_VISIT_HISTORY = 'its visits are recorded against it, so it cannot be deleted. While no visit is in progress it is disabled and has no password, so nobody can sign in to it.';
+
 export async function deleteAccount(rt: Runtime, actor: Actor, id: string, m: { ip: string | null; requestId: string | null }): Promise<void> {
   const account = await loadAccount(rt, id);
   protectBreakGlass(account, 'deleted');
+  // Deleting would take the account's visits (guest_allocation) with it: the guest desk's history.
+  protectGuestPool(account, KEPT_FOR_VISIT_HISTORY);
   if (account.id === actor.id) throw forbidden('You cannot delete your own account.');
   await rt.trail.transaction(actor, async (ctx) => {
     await ctx.db.updateTable('account').set({ linked_account_id: null }).where('linked_account_id', '=', id).execute();

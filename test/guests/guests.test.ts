@@ -355,6 +355,40 @@ for (const dialect of await dialects()) {
       expect(still).toEqual({ status: 'disabled', password_hash: null });
     });
 
+    it('AC-05 a guest-desk account cannot be deleted from the accounts page: its visits stay on record and a visit in progress goes on', async () => {
+      const { admin, office } = await desk();
+      await addPool(t, admin, 3);
+      const first = await allocated(t, office, { ...ADA, expectedEnd: '15:00' });
+      const second = await allocated(t, office, { ...ADA, visitorName: 'Grace Hopper', expectedEnd: '15:00' });
+      expect((await t.app.inject({ method: 'POST', url: `/api/guests/visits/${first.visit.id}/end`, headers: office.headers })).statusCode).toBe(200);
+      const guest = await signIn(t, second.slip.username, second.slip.password);
+      const accountsBefore = await t.runtime.db.kysely.selectFrom('account').selectAll().where('source', '=', 'guest-pool').orderBy('username').execute();
+      const visitsBefore = await t.runtime.db.kysely.selectFrom('guest_allocation').selectAll().orderBy('starts_at').execute();
+      expect(visitsBefore).toHaveLength(2);
+
+      // guest-01: a visit ended (history); guest-02: a visit in progress; guest-03: never used.
+      for (const pooled of accountsBefore) {
+        const r = await t.app.inject({ method: 'DELETE', url: `/api/accounts/${pooled.id}`, headers: admin.headers });
+        expect(r.statusCode, pooled.username).toBe(409);
+        expect(r.json().error).toMatchObject({ code: 'guest_pool_account', message: expect.stringContaining(`${pooled.username} belongs to the guest desk`) });
+        expect(r.json().error.message).toMatch(/cannot be deleted/);
+      }
+      expect(await t.runtime.db.kysely.selectFrom('account').selectAll().where('source', '=', 'guest-pool').orderBy('username').execute()).toEqual(accountsBefore);
+      expect(await t.runtime.db.kysely.selectFrom('guest_allocation').selectAll().orderBy('starts_at').execute()).toEqual(visitsBefore);
+      expect(await events(t, 'account.deleted')).toEqual([]);
+      expect(await sessionStatus(t, guest)).toBe(200);
+      const all = (await t.app.inject({ method: 'GET', url: '/api/guests/visits?scope=all', headers: office.headers })).json() as { visits: Visit[] };
+      expect(all.visits.map((v) => [v.username, v.visitorName, v.state]).sort()).toEqual([
+        ['guest-01', 'Ada Lovelace', 'ended'],
+        ['guest-02', 'Grace Hopper', 'active'],
+      ]);
+
+      // An account of a person is still deleted as before.
+      const temp = await person(t, 'temp.staff', 'staff');
+      expect((await t.app.inject({ method: 'DELETE', url: `/api/accounts/${temp}`, headers: admin.headers })).statusCode).toBe(204);
+      expect((await events(t, 'account.deleted')).map((e) => e.details.username)).toEqual(['temp.staff']);
+    });
+
     it('AC-05 a guest-desk account in use gets no other password: not from the accounts page, nor through a staff reset request', async () => {
       const { admin, office } = await desk();
       await addPool(t, admin, 1);
