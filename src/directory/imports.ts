@@ -4,6 +4,7 @@ import type { Actor, AuditEventInput, Ctx } from '../core/context.js';
 import { GatehouseError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { AccountTable } from '../db/schema.js';
+import { endAccountAccess } from '../identity/sessions.js';
 import type { Runtime } from '../runtime.js';
 import type { GroupKind, MemberRole } from './groups.js';
 import type { BadRow, ImportData, ImportSource, PersonRow } from './import-sources.js';
@@ -447,11 +448,8 @@ export async function applyImport(
         for (const [field, value] of Object.entries(u.changes)) set[columns[field as keyof typeof columns]] = value.to;
         if (Object.keys(set).length) await ctx.db.updateTable('account').set({ ...set, updated_at: now }).where('id', '=', u.accountId).execute();
       }
-      const ending = updates.filter((u) => u.endSessions).map((u) => u.accountId);
-      if (ending.length) {
-        await ctx.db.updateTable('session').set({ ended_at: now, end_reason: 'privileges_changed' }).where('account_id', 'in', ending).where('ended_at', 'is', null).execute();
-        await ctx.db.deleteFrom('sign_in_attempt').where('account_id', 'in', ending).execute();
-      }
+      // A changed role or a disabled account: sessions end and sign-ins in progress are dropped.
+      await endAccountAccess(ctx, updates.filter((u) => u.endSessions).map((u) => u.accountId), 'privileges_changed');
       const removals = updates.flatMap((u) => u.groupsRemoved.map((g) => ({ groupId: g.groupId, accountId: u.accountId })));
       const adds = [
         ...creates.flatMap((c) => c.groups.map((g) => ({ group_id: g.groupId, account_id: c.id, member_role: g.role, added_at: now }))),
@@ -506,8 +504,7 @@ export async function applyImport(
         const some = ids.slice(i, i + ROWS_PER_INSERT);
         // Only what is still active from this source: a change since the plan is not overridden.
         await ctx.db.updateTable('account').set({ status: 'disabled', updated_at: now }).where('id', 'in', some).where('status', '=', 'active').execute();
-        await ctx.db.updateTable('session').set({ ended_at: now, end_reason: 'account_disabled' }).where('account_id', 'in', some).where('ended_at', 'is', null).execute();
-        await ctx.db.deleteFrom('sign_in_attempt').where('account_id', 'in', some).execute();
+        await endAccountAccess(ctx, some, 'account_disabled');
       }
       await writeMany(
         ctx,

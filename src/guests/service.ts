@@ -10,6 +10,7 @@ import type { DueItem } from '../dashboard/due.js';
 import type { GuestAllocationTable, Schema } from '../db/schema.js';
 import { settingsFor } from '../identity/policy.js';
 import { createAccount, GUEST_POOL_SOURCE } from '../identity/service.js';
+import { endAccountAccess } from '../identity/sessions.js';
 import { generateTemporaryPassword } from '../identity/temporary-password.js';
 import type { Runtime } from '../runtime.js';
 import { getSchool } from '../school/service.js';
@@ -402,12 +403,7 @@ async function loadVisit(db: Kysely<Schema>, id: string) {
  */
 async function endVisitIn(ctx: Ctx, visit: Allocation & { username: string }, reason: 'ended_early' | 'expired'): Promise<void> {
   const now = ctx.clock.now().toISOString();
-  const sessions = await ctx.db
-    .updateTable('session')
-    .set({ ended_at: now, end_reason: reason === 'expired' ? 'guest_access_ended' : 'guest_visit_ended' })
-    .where('account_id', '=', visit.account_id)
-    .where('ended_at', 'is', null)
-    .executeTakeFirst();
+  const { sessionsEnded } = await endAccountAccess(ctx, visit.account_id, reason === 'expired' ? 'guest_access_ended' : 'guest_visit_ended');
   await clearPersonalState(ctx, visit.account_id);
   await ctx.db
     .updateTable('account')
@@ -419,7 +415,7 @@ async function endVisitIn(ctx: Ctx, visit: Allocation & { username: string }, re
     action: 'guest.visit_ended',
     target: `account:${visit.account_id}`,
     severity: 'info',
-    details: { allocationId: visit.id, username: visit.username, reason, endsAt: visit.ends_at, sessionsEnded: Number(sessions.numUpdatedRows ?? 0) },
+    details: { allocationId: visit.id, username: visit.username, reason, endsAt: visit.ends_at, sessionsEnded },
   });
 }
 

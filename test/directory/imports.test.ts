@@ -10,12 +10,13 @@ import { applyImport, countsOf, planImport } from '../../src/directory/imports.j
 import { createAccount } from '../../src/identity/service.js';
 import { ROOT } from '../helpers/cli.js';
 import { dialects } from '../helpers/databases.js';
-import { setUpSchool, startTestApp, type TestApp } from '../helpers/runtime.js';
+import { setUpSchool, signIn, startTestApp, type TestApp } from '../helpers/runtime.js';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'imports');
 const fixture = (name: string) => readFileSync(path.join(FIXTURES, name), 'utf8');
 const sdsFixture = () => Object.fromEntries(['users.csv', 'roles.csv', 'classes.csv', 'enrollments.csv', 'orgs.csv'].map((f) => [f, fixture(`sds/${f}`)]));
 const actor = systemActor('cli:test');
+const PASSWORD = 'Violet-Harbour-Lantern-7';
 
 /** A school's own export: headers that are not ours, mapped by hand. */
 const MIS_EXPORT = [
@@ -171,6 +172,52 @@ for (const dialect of available) {
       const again = await planImport(t.runtime, 'csv', csv('people.csv', fixture('people.csv')), { disableMissing: true });
       expect(again.held.map((h) => [h.username, h.line])).toEqual([['devans', 6]]);
       expect(again.held[0]!.reason).toMatch(/stays disabled/);
+    });
+
+    it('AC-12 a person an import disables or gives another role loses their sessions and any sign-in in progress; the others keep theirs', async () => {
+      await start();
+      await setUpSchool(t);
+      await importCsv('people.csv', fixture('people.csv'));
+      const people = ['abrown', 'bcarter', 'devans', 'ghughes'];
+      // Imported people get no password: give these one, as a temporary password would.
+      await t.runtime.db.kysely.updateTable('account').set({ password_hash: await t.runtime.hasher.hash(PASSWORD), password_set_at: t.clock.now().toISOString() }).where('username', 'in', people).execute();
+      const sessions = Object.fromEntries(await Promise.all(people.map(async (u) => [u, await signIn(t, u, PASSWORD)] as const)));
+      // And a second sign-in under way for each, waiting at a step (here: choose a new password).
+      await t.runtime.db.kysely.updateTable('account').set({ must_change_password: 1 }).where('username', 'in', people).execute();
+      for (const username of people) {
+        const pending = await t.app.inject({ method: 'POST', url: '/api/session', payload: { username, password: PASSWORD }, remoteAddress: '10.0.0.9' });
+        expect(pending.json(), username).toMatchObject({ status: 'pending', step: { step: 'change_password' } });
+      }
+      const ids = Object.fromEntries(await Promise.all(people.map(async (u) => [u, (await account(u)).id] as const)));
+      const attempts = async (username: string) => (await t.runtime.db.kysely.selectFrom('sign_in_attempt').select('id').where('account_id', '=', ids[username]!).execute()).length;
+      const endReasons = async (username: string) => (await t.runtime.db.kysely.selectFrom('session').select('end_reason').where('account_id', '=', ids[username]!).execute()).map((r) => r.end_reason);
+      for (const username of people) expect(await attempts(username), username).toBe(1);
+
+      // devans has left the file; ghughes is marked disabled; bcarter is now staff; abrown is as before.
+      const lines = fixture('people.csv').split('\r\n').filter((l) => !l.includes('devans'));
+      const next = lines
+        .map((l, i) => (i === 0 ? `${l},Status` : l === '' ? l : `${l},${l.includes('ghughes') ? 'disabled' : 'active'}`))
+        .join('\r\n')
+        .replace('bcarter,ben.carter@springfield.sch.uk,7A,7,Pupil', 'bcarter,ben.carter@springfield.sch.uk,7A,7,Staff');
+      const { plan, result } = await importCsv('people.csv', next, { disableMissing: true });
+      expect(plan.disabled.map((d) => d.username)).toEqual(['devans']);
+      expect(plan.updated.map((u) => [u.username, u.changes])).toEqual([
+        ['bcarter', { role: { from: 'pupil', to: 'staff' } }],
+        ['ghughes', { status: { from: 'active', to: 'disabled' } }],
+      ]);
+      expect(result.counts).toMatchObject({ updated: 2, disabled: 1, unchanged: 3 });
+
+      for (const username of ['bcarter', 'devans', 'ghughes']) {
+        expect((await t.app.inject({ method: 'GET', url: '/api/session', headers: sessions[username]!.headers })).statusCode, username).toBe(401);
+        expect(await attempts(username), username).toBe(0);
+      }
+      expect(await endReasons('devans')).toEqual(['account_disabled']);
+      expect(await endReasons('ghughes')).toEqual(['privileges_changed']);
+      expect(await endReasons('bcarter')).toEqual(['privileges_changed']);
+      // The one the import did not change keeps both.
+      expect((await t.app.inject({ method: 'GET', url: '/api/session', headers: sessions.abrown!.headers })).statusCode).toBe(200);
+      expect(await attempts('abrown')).toBe(1);
+      expect(await endReasons('abrown')).toEqual([null]);
     });
 
     it('AC-12 a manual account with the same username is adopted and updated field by field; administrator and master accounts are never touched', async () => {
