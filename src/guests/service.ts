@@ -11,7 +11,7 @@ import type { GuestAllocationTable, Schema } from '../db/schema.js';
 import { settingsFor } from '../identity/policy.js';
 import { createAccount, GUEST_POOL_SOURCE } from '../identity/service.js';
 import { endAccountAccess } from '../identity/sessions.js';
-import { generateTemporaryPassword } from '../identity/temporary-password.js';
+import { newTemporaryPassword } from '../identity/temporary-password.js';
 import type { Runtime } from '../runtime.js';
 import { getSchool } from '../school/service.js';
 import { lockAuditWriter } from '../audit/writer.js';
@@ -262,9 +262,7 @@ export async function allocateGuest(rt: Runtime, actor: Actor, input: AllocateIn
   const candidate = await freeAccount(rt.db.kysely, input.accountId);
   if (!candidate) throw poolExhausted(input.accountId);
 
-  const settings = settingsFor(rt.profile, 'guest');
-  const password = generateTemporaryPassword(settings, { username: candidate.username, names: [input.visitorName], personal: input.organisation ? [input.organisation] : [] });
-  const hash = await rt.hasher.hash(password);
+  const { temporaryPassword: password, hash } = await newTemporaryPassword(rt, 'guest', { username: candidate.username, names: [input.visitorName], personal: input.organisation ? [input.organisation] : [] });
 
   const visit = await rt.trail.transaction(actor, async (ctx) => {
     // Another desk may have taken it since: look again under the trail's lock (which serialises
@@ -342,7 +340,7 @@ export async function allocateGuest(rt: Runtime, actor: Actor, input: AllocateIn
       password,
       validUntil: visit.endsAt,
       timeZone: rt.profile.timeZone,
-      aupAtSignIn: settings.aup.required,
+      aupAtSignIn: settingsFor(rt.profile, 'guest').aup.required,
     },
   };
 }

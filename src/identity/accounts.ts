@@ -6,10 +6,10 @@ import { GatehouseError, conflict, forbidden, notFound } from '../core/errors.js
 import type { AccountTable } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
 import { endAccountAccess } from './sessions.js';
-import { passwordExpiresAt, settingsFor } from './policy.js';
+import { passwordExpiresAt, temporaryPasswordExpiresAt } from './policy.js';
 import { createAccount, protectGuestPool, usernameSchema } from './service.js';
 import { notifyContact } from './notify.js';
-import { ALLOCATE_AT_GUEST_DESK, generateTemporaryPassword, issueTemporaryPassword } from './temporary-password.js';
+import { ALLOCATE_AT_GUEST_DESK, issueTemporaryPassword, newTemporaryPassword } from './temporary-password.js';
 import { needsApproval } from './resets.js';
 
 /**
@@ -132,12 +132,16 @@ export async function createPersonAccount(
   input: z.infer<typeof newAccountSchema>,
   m: { ip: string | null; requestId: string | null },
 ): Promise<{ account: AccountSummary; temporaryPassword: string }> {
-  const settings = settingsFor(rt.profile, input.role);
-  const temporaryPassword = generateTemporaryPassword(settings, { username: input.username, names: [input.displayName], personal: input.email ? [input.email] : [] });
-  const hash = await rt.hasher.hash(temporaryPassword);
-  const expires = new Date(rt.clock.now().getTime() + settings.passwords.temporaryExpiresHours * 3_600_000).toISOString();
+  const { temporaryPassword, hash } = await newTemporaryPassword(rt, input.role, { username: input.username, names: [input.displayName], personal: input.email ? [input.email] : [] });
   const id = await rt.trail.transaction(actor, (ctx) =>
-    createAccount(ctx, { username: input.username, displayName: input.displayName, email: input.email ?? null, role: input.role, passwordHash: hash, temporaryExpiresAt: expires }), meta(m));
+    createAccount(ctx, {
+      username: input.username,
+      displayName: input.displayName,
+      email: input.email ?? null,
+      role: input.role,
+      passwordHash: hash,
+      temporaryExpiresAt: temporaryPasswordExpiresAt(rt.profile, input.role, ctx.clock.now()),
+    }), meta(m));
   return { account: await getAccount(rt, id), temporaryPassword };
 }
 
@@ -149,10 +153,7 @@ export async function createAdministratorAccount(rt: Runtime, actor: Actor, ever
   const existing = await rt.db.kysely.selectFrom('account').select('username').where('linked_account_id', '=', everyday.id).where('role', '=', 'administrator').executeTakeFirst();
   if (existing) throw conflict(`${everyday.display_name} already has the administrator account "${existing.username}".`, 'administrator_exists');
   const username = `${everyday.username}.admin`.slice(0, 64);
-  const settings = settingsFor(rt.profile, 'administrator');
-  const temporaryPassword = generateTemporaryPassword(settings, { username, names: [everyday.display_name], personal: everyday.email ? [everyday.email] : [] });
-  const hash = await rt.hasher.hash(temporaryPassword);
-  const expires = new Date(rt.clock.now().getTime() + settings.passwords.temporaryExpiresHours * 3_600_000).toISOString();
+  const { temporaryPassword, hash } = await newTemporaryPassword(rt, 'administrator', { username, names: [everyday.display_name], personal: everyday.email ? [everyday.email] : [] });
   const id = await rt.trail.transaction(actor, (ctx) =>
     createAccount(ctx, {
       username,
@@ -160,7 +161,7 @@ export async function createAdministratorAccount(rt: Runtime, actor: Actor, ever
       email: everyday.email,
       role: 'administrator',
       passwordHash: hash,
-      temporaryExpiresAt: expires,
+      temporaryExpiresAt: temporaryPasswordExpiresAt(rt.profile, 'administrator', ctx.clock.now()),
       linkedAccountId: everyday.id,
     }), meta(m));
   return { account: await getAccount(rt, id), temporaryPassword };

@@ -8,7 +8,7 @@ import type { Profile } from '../core/profile.js';
 import type { AccountTable, Schema } from '../db/schema.js';
 import { acceptable, checkPassword, earnsExemption, type RuleResult } from './password-rules.js';
 import type { PasswordHasher } from './passwords.js';
-import { settingsFor } from './policy.js';
+import { settingsFor, temporaryPasswordExpiresAt } from './policy.js';
 import { endAccountAccess } from './sessions.js';
 
 /** The account columns a password change reads. */
@@ -104,7 +104,7 @@ export async function applyPassword(
   const now = ctx.clock.now();
   const settings = settingsFor(profile, account.role as Role);
   const temporary = options.kind === 'temporary_issued';
-  const temporaryExpiresAt = temporary ? new Date(now.getTime() + settings.passwords.temporaryExpiresHours * 3_600_000).toISOString() : null;
+  const temporaryExpiresAt = temporary ? temporaryPasswordExpiresAt(profile, account.role as Role, now) : null;
   if (account.password_hash) {
     await ctx.db.insertInto('password_history').values({ id: newId(), account_id: account.id, password_hash: account.password_hash, set_at: now.toISOString() }).execute();
     const keep = Math.max(settings.passwords.reuse.last, 1);

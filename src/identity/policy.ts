@@ -4,6 +4,11 @@ import { groupOf, type GroupSettings, type Profile } from '../core/profile.js';
 /** The profile's settings for a person of this role. */
 export const settingsFor = (profile: Profile, role: Role): GroupSettings => profile.groups[groupOf(role)];
 
+/** AC-09: when a temporary password given at `now` to a person of this role stops working unused. */
+export function temporaryPasswordExpiresAt(profile: Profile, role: Role, now: Date): string {
+  return new Date(now.getTime() + settingsFor(profile, role).passwords.temporaryExpiresHours * 3_600_000).toISOString();
+}
+
 /**
  * When a password set at `setAt` expires under the profile (PW-06), or null if it never does:
  * after N days, or when the next term starts; never for passwords that earned the exemption.

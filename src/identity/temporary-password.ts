@@ -19,7 +19,7 @@ let words: string[] | undefined;
  * from the EFF long list and two digits, e.g. "Maple-Tiger-Quartz-47" (about 45 bits, and it
  * expires) — drawn with a CSPRNG, and regenerated until it meets the profile's rules.
  */
-export function generateTemporaryPassword(settings: GroupSettings, context: PasswordContext): string {
+function generateTemporaryPassword(settings: GroupSettings, context: PasswordContext): string {
   words ??= ((dictionary as Record<string, string[]>)['diceware-common'] ?? []).filter((w) => /^[a-z]{4,8}$/.test(w));
   for (let attempt = 0; attempt < 100; attempt++) {
     const parts = Array.from({ length: 3 }, () => {
@@ -31,6 +31,18 @@ export function generateTemporaryPassword(settings: GroupSettings, context: Pass
     if (acceptable(checkPassword(settings, candidate, context))) return candidate;
   }
   throw new Error('could not generate a temporary password that meets the profile');
+}
+
+/**
+ * A system-generated password for a person of `role` (AC-09) and its hash: generated for their
+ * profile group, so it meets its rules and avoids their name (`context`), and hashed before any
+ * transaction (argon2id takes a while, and SQLite's one connection must not wait on it). How every
+ * password Gatehouse makes up starts: a new account's first, issueTemporaryPassword's, and the
+ * guest desk's slip. Only the hash is kept; the password is shown once.
+ */
+export async function newTemporaryPassword(rt: Pick<Runtime, 'profile' | 'hasher'>, role: Role, context: PasswordContext): Promise<{ temporaryPassword: string; hash: string }> {
+  const temporaryPassword = generateTemporaryPassword(settingsFor(rt.profile, role), context);
+  return { temporaryPassword, hash: await rt.hasher.hash(temporaryPassword) };
 }
 
 type Meta = { ip: string | null; requestId: string | null };
@@ -59,8 +71,8 @@ export async function issueTemporaryPassword(
 ): Promise<{ temporaryPassword: string; expiresAt: string }> {
   protectGuestPool(account, ALLOCATE_AT_GUEST_DESK);
   if (account.status !== 'active') throw new GatehouseError('account_inactive', 409, `${account.display_name}’s account is ${account.status}; it cannot be given a password.`);
-  const temporaryPassword = generateTemporaryPassword(settingsFor(rt.profile, account.role as Role), contextFor(account));
-  const prepared = { hash: await rt.hasher.hash(temporaryPassword), exempt: false };
+  const { temporaryPassword, hash } = await newTemporaryPassword(rt, account.role as Role, contextFor(account));
+  const prepared = { hash, exempt: false };
   const expiresAt = await rt.trail.transaction(actor, async (ctx) => {
     const { temporaryExpiresAt } = await applyPassword(ctx, account, rt.profile, prepared, { kind: 'temporary_issued', ...(options.reason ? { reason: options.reason } : {}) });
     await options.alsoIn?.(ctx);
