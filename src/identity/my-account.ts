@@ -65,7 +65,9 @@ export async function endMySessions(rt: Runtime, s: SessionAccount, which: 'othe
     q = which === 'others' ? q.where('id', '!=', s.sessionId) : q.where('id', 'like', `${which.replace(/[^0-9a-f]/g, '')}%`);
     const ended = Number((await q.executeTakeFirst()).numUpdatedRows ?? 0);
     if (which !== 'others' && ended === 0) throw new GatehouseError('not_found', 404, 'There is no such session of yours.');
-    await ctx.audit.record({ action: 'session.ended_by_owner', target: `account:${s.accountId}`, details: { username: s.username, which: which === 'others' ? 'all_others' : 'one', ended } });
+    // "Sign out everywhere else" also stops a sign-in under way elsewhere (someone at the second-factor step).
+    const signInsDropped = which === 'others' ? Number((await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', s.accountId).executeTakeFirst()).numDeletedRows ?? 0) : 0;
+    await ctx.audit.record({ action: 'session.ended_by_owner', target: `account:${s.accountId}`, details: { username: s.username, which: which === 'others' ? 'all_others' : 'one', ended, ...(which === 'others' ? { signInsDropped } : {}) } });
     return ended;
   }, m);
 }

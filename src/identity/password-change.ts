@@ -89,7 +89,8 @@ export type PasswordChangeKind = 'changed' | 'temporary_issued' | 'set_at_setup'
 /**
  * Stores a prepared password: the old hash goes to the history (trimmed to what the reuse rule
  * needs), a temporary one must be changed at next sign-in and stops working after the profile's
- * limit, and the person's other sessions end (they may have been someone else's). A temporary
+ * limit, and the person's other sessions end and other sign-ins in progress are dropped (they may
+ * have been someone else's; the one making the change, at sign-in, goes on). A temporary
  * password is issued by someone else (see temporary-password.ts#issueTemporaryPassword): every
  * session ends and every sign-in in progress is dropped, so none started with the old password
  * can finish. Returns when a temporary password stops working unused.
@@ -99,7 +100,7 @@ export async function applyPassword(
   account: PasswordOwner,
   profile: Profile,
   prepared: PreparedPassword,
-  options: { kind: PasswordChangeKind; keepSessionId?: string | null; reason?: string },
+  options: { kind: PasswordChangeKind; keepSessionId?: string | null; keepSignInId?: string | null; reason?: string },
 ): Promise<{ temporaryExpiresAt: string | null }> {
   const now = ctx.clock.now();
   const settings = settingsFor(profile, account.role as Role);
@@ -127,12 +128,15 @@ export async function applyPassword(
     })
     .where('id', '=', account.id)
     .execute();
-  let ended: { sessionsEnded: number; signInsDropped?: number };
+  let ended: { sessionsEnded: number; signInsDropped: number };
   if (temporary) ended = await endAccountAccess(ctx, account.id, 'password_changed');
   else {
     let sessions = ctx.db.updateTable('session').set({ ended_at: now.toISOString(), end_reason: 'password_changed' }).where('account_id', '=', account.id).where('ended_at', 'is', null);
     if (options.keepSessionId) sessions = sessions.where('id', '!=', options.keepSessionId);
-    ended = { sessionsEnded: Number((await sessions.executeTakeFirst()).numUpdatedRows ?? 0) };
+    // A sign-in started elsewhere with the old password, waiting at a step, must not finish either.
+    let signIns = ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', account.id);
+    if (options.keepSignInId) signIns = signIns.where('id', '!=', options.keepSignInId);
+    ended = { sessionsEnded: Number((await sessions.executeTakeFirst()).numUpdatedRows ?? 0), signInsDropped: Number((await signIns.executeTakeFirst()).numDeletedRows ?? 0) };
   }
   await ctx.audit.record({
     action: temporary ? 'account.temporary_password_issued' : 'account.password_changed',

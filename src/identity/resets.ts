@@ -144,7 +144,6 @@ export async function finishSelfServiceReset(rt: Runtime, input: z.infer<typeof 
     const claimed = await ctx.db.updateTable('reset_request').set({ status: 'completed', issued_at: ctx.clock.now().toISOString(), token_hash: null }).where('id', '=', request.id).where('status', '=', 'verified').executeTakeFirst();
     if (Number(claimed.numUpdatedRows ?? 0) !== 1) throw new GatehouseError('reset_expired', 410, 'This reset has expired or was already used. Start again with a new code.');
     await applyPassword(ctx, account, rt.profile, prepared, { kind: 'changed', reason: 'self_service_reset' });
-    await ctx.db.deleteFrom('sign_in_attempt').where('account_id', '=', account.id).execute();
     await ctx.audit.record({ action: 'password_reset.self_completed', target: `account:${account.id}`, severity: 'notice', details: { username: account.username, wasLocked: account.locked_at !== null, method: request.verified_how } });
   }, m);
 }

@@ -428,7 +428,7 @@ export async function changePasswordAtSignIn(rt: Runtime, token: string | undefi
     throw new GatehouseError('wrong_current_password', 400, 'The current password is not right.');
   }
   const prepared = await preparePassword({ db: rt.db.kysely, hasher: rt.hasher, profile: rt.profile, clock: rt.clock }, account, input.newPassword, input.currentPassword);
-  await rt.trail.transaction(actorOf(account), (ctx) => applyPassword(ctx, account, rt.profile, prepared, { kind: 'changed', reason: `at_sign_in_${step.reason}` }), {
+  await rt.trail.transaction(actorOf(account), (ctx) => applyPassword(ctx, account, rt.profile, prepared, { kind: 'changed', keepSignInId: attempt.id, reason: `at_sign_in_${step.reason}` }), {
     ip: client.ip,
     requestId: client.requestId,
   });

@@ -188,6 +188,43 @@ for (const dialect of await dialects()) {
       expect(event.body).not.toContain(temporaryPassword);
     });
 
+    it('AC-15 PW-08 changing one’s own password, or signing out everywhere else, also stops a sign-in under way elsewhere with the old password', async () => {
+      t = await startTestApp(dialect);
+      await setUpSchool(t);
+      const id = await person(t, 'rory.w', 'pupil', 'Rory Williams');
+      const session = await signIn(t, 'rory.w', PASSWORD);
+      // Someone else, elsewhere, with the old password, waiting at a step.
+      const waiting = async () => {
+        await t.runtime.db.kysely.updateTable('account').set({ must_change_password: 1 }).where('id', '=', id).execute();
+        const pending = await t.app.inject({ method: 'POST', url: '/api/session', payload: { username: 'rory.w', password: current }, remoteAddress: '10.0.0.66' });
+        expect(pending.json()).toMatchObject({ status: 'pending', step: { step: 'change_password' } });
+        await t.runtime.db.kysely.updateTable('account').set({ must_change_password: 0 }).where('id', '=', id).execute();
+        const cookie = pending.cookies.find((c) => c.name === '__Host-gatehouse-signin')!;
+        return { cookie: `${cookie.name}=${cookie.value}`, 'x-csrf-token': pending.json().csrfToken as string };
+      };
+      const finishes = async (headers: Record<string, string>) =>
+        (await t.app.inject({ method: 'POST', url: '/api/sign-in/password', headers, payload: { currentPassword: current, newPassword: 'Some-Other-Harbour-83' } })).statusCode;
+      let current = PASSWORD;
+
+      const first = await waiting();
+      const changed = await t.app.inject({ method: 'POST', url: '/api/account/password', headers: session.headers, payload: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } });
+      expect(changed.statusCode, changed.body).toBe(204);
+      expect(await finishes(first)).toBe(401);
+      expect((await t.app.inject({ method: 'GET', url: '/api/session', headers: session.headers })).statusCode).toBe(200);
+      current = NEW_PASSWORD;
+
+      const second = await waiting();
+      expect((await t.app.inject({ method: 'DELETE', url: '/api/account/sessions/others', headers: session.headers })).statusCode).toBe(200);
+      expect(await finishes(second)).toBe(401);
+      expect(await t.runtime.db.kysely.selectFrom('sign_in_attempt').select('id').where('account_id', '=', id).execute()).toEqual([]);
+
+      const events = await t.runtime.db.kysely.selectFrom('audit_event').select(['action', 'body']).where('action', 'in', ['account.password_changed', 'session.ended_by_owner']).orderBy('seq').execute();
+      expect(events.map((e) => [e.action, JSON.parse(e.body).details.signInsDropped])).toEqual([
+        ['account.password_changed', 1],
+        ['session.ended_by_owner', 1],
+      ]);
+    });
+
     it('AC-10 a staff reset cannot complete without a second person’s approval; every step is audited (AU-02)', async () => {
       t = await startTestApp(dialect);
       const admin = await setUpSchool(t);
