@@ -12,7 +12,7 @@ import { newId } from '../core/ids.js';
 import type { DueItem, DueProvider } from '../dashboard/due.js';
 import type { FilterListSourceTable } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
-import { normaliseHost, parseList, parseUrlList, readUt1Folder, type ListFormat } from './engine/lists.js';
+import { parseList, parseUrlList, readUt1Folder, type ListFormat } from './engine/lists.js';
 import type { CategoryInput, CategoryKind } from './engine/snapshot.js';
 import { bumpGeneration } from './state.js';
 import { extractTar } from './tar.js';
@@ -248,7 +248,14 @@ export async function deleteListSource(rt: Runtime, store: ListStore, actor: Act
 
 export const entriesSchema = z
   .object({
-    hosts: z.array(z.string().trim().min(1).max(300)).min(1, 'give at least one site').max(1000),
+    hosts: z
+      .array(z.string().trim().min(1, 'must not be empty').max(300, 'must be at most 300 characters'))
+      .min(1, 'give at least one site')
+      .max(1000, 'give at most 1000 sites at a time')
+      .superRefine((hosts, ctx) => {
+        const bad = hosts.filter((h) => hostFromInput(h) === null);
+        if (bad.length > 0) ctx.addIssue({ code: 'custom', message: notSites(bad), input: bad.slice(0, 20) });
+      }),
     note: z.string().trim().max(300).nullable().optional(),
   })
   .strict();
@@ -266,17 +273,48 @@ export async function listEntries(rt: Runtime, sourceId: string): Promise<ListEn
   return rows.map((r) => ({ host: r.host, note: r.note, addedAt: r.added_at, addedBy: r.added_by }));
 }
 
-/** A host as typed (a URL, *.example.com, www.example.com.) → the name the engine keys. */
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const DOMAIN_LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/**
+ * A site as a person types it (a web address, www.example.com, *.example.com, an IP address) → the
+ * name the engine keys, or null when it is none: a domain name has at least two labels of letters,
+ * digits, hyphens and underscores (1–63 characters, no hyphen at either end; 253 in all); an IDN is
+ * kept in punycode; an IPv4 address must be written in full (not 10.1 or 0x0a.0.0.1), and an IPv6
+ * one is kept in its short form (the engine matches an address whole, as browsers send it). No
+ * e-mail addresses or user names. The console's `hostOf` (web/src/pages/FilterShared.ts) applies
+ * the same rules before sending; test/filtering/site-input.test.ts holds the two together.
+ */
 export function hostFromInput(raw: string): string | null {
-  let text = raw.trim();
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
-    try {
-      text = new URL(text).hostname;
-    } catch {
-      return null;
-    }
-  } else text = text.split('/')[0]!;
-  return normaliseHost(text);
+  const text = raw.trim();
+  if (!text || /\s/.test(text)) return null;
+  // The host as typed, without scheme, path or port (read as a web address's, whatever the scheme).
+  let authority = (SCHEME.test(text) ? text.slice(text.indexOf('://') + 3) : text).split(/[/?#\\]/)[0]!;
+  if (authority.includes('@')) return null;
+  if (!authority.startsWith('[') && (authority.match(/:/g) ?? []).length >= 2) authority = `[${authority}]`; // a bare IPv6 address
+  let host: string;
+  try {
+    host = new URL(`http://${authority}`).hostname;
+  } catch {
+    return null;
+  }
+  if (host.startsWith('[')) return host.slice(1, -1);
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  if (host.startsWith('*.')) host = host.slice(2);
+  if (IPV4.test(host)) {
+    // The URL parser reads "10.1", "010.0.0.1" and "0x0a.0.0.1" as addresses: only the full form is taken.
+    const typed = authority.replace(/:\d*$/, '').replace(/\.$/, '');
+    return typed === host ? host : null;
+  }
+  if (host.length > 253) return null;
+  const labels = host.split('.');
+  return labels.length >= 2 && labels.every((label) => DOMAIN_LABEL.test(label)) ? host : null;
+}
+
+/** Why `hostFromInput` refused entries, for the person who typed them (names the first few). */
+export function notSites(bad: string[]): string {
+  return `${bad.length === 1 ? 'This is not a web address, domain name or IP address' : 'These are not web addresses, domain names or IP addresses'}: ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}. A domain name has at least two parts, like bbc.co.uk.`;
 }
 
 export async function addListEntries(rt: Runtime, actor: Actor, sourceId: string, input: z.infer<typeof entriesSchema>, meta: Meta): Promise<ListEntry[]> {
@@ -289,7 +327,7 @@ export async function addListEntries(rt: Runtime, actor: Actor, sourceId: string
     if (host) hosts.push(host);
     else bad.push(raw);
   }
-  if (bad.length > 0) throw badRequest(`These are not web addresses or domain names: ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}.`, { invalid: bad.slice(0, 20) });
+  if (bad.length > 0) throw badRequest(notSites(bad), { invalid: bad.slice(0, 20) });
   await rt.trail.transaction(actor, async (ctx) => {
     const existing = new Set((await ctx.db.selectFrom('filter_list_entry').select('host').where('source_id', '=', sourceId).execute()).map((r) => r.host));
     const fresh = [...new Set(hosts)].filter((h) => !existing.has(h));

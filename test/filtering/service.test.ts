@@ -211,6 +211,25 @@ for (const dialect of await dialects()) {
       expect(blocked.json()).toMatchObject({ illegal: true, unblockable: false, action: 'block' });
     });
 
+    it('FI-04 the school’s own lists take domain names (IDN in punycode) and IP addresses, and refuse single words and bad names by name, adding nothing', async () => {
+      const block = (await api('POST', '/api/filtering/lists', { name: 'Typed block list', format: 'domains', location: null, kind: 'block', scheduleHours: 24 })).body;
+      const refused = await api('POST', `/api/filtering/lists/${block.id}/entries`, { hosts: ['bbc.co.uk', 'not', 'a', 'exa_mple!!.com', '-bad.example', '10.1'] });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.code).toBe('validation_failed');
+      expect(refused.body.error.fields).toEqual([{ field: 'body.hosts', message: 'These are not web addresses, domain names or IP addresses: not, a, exa_mple!!.com, -bad.example, 10.1. A domain name has at least two parts, like bbc.co.uk.' }]);
+      expect((await api('GET', `/api/filtering/lists/${block.id}/entries`)).body.entries).toEqual([]);
+      const added = await api('POST', `/api/filtering/lists/${block.id}/entries`, { hosts: ['https://München.example/page', '*.typed.example', '192.0.2.7', '[2001:DB8:0::7]'], note: 'typed' });
+      expect(added.status).toBe(200);
+      expect(added.body.entries.map((e: { host: string }) => e.host)).toEqual(['192.0.2.7', '2001:db8::7', 'typed.example', 'xn--mnchen-3ya.example']);
+      const staff = { ...(await api('GET', '/api/filtering/policies')).body.policies.find((p: { id: string }) => p.id === 'role:staff'), id: undefined, kind: undefined, groupId: undefined, name: undefined, edited: undefined, updatedAt: undefined };
+      expect((await api('PUT', '/api/filtering/policies/role:staff', { ...staff, blockLists: [block.slug] })).status).toBe(200);
+      // Each entry blocks what it names, as the engine matches it: a name and its subdomains, an address whole.
+      for (const host of ['www.münchen.example', 'a.typed.example', '192.0.2.7', '2001:db8::7']) expect(decide(host, 'role:staff'), host).toMatchObject({ action: 'block', rule: 'school-block' });
+      expect(decide('192.0.2.70', 'role:staff').action).toBe('allow');
+      expect((await api('PUT', '/api/filtering/policies/role:staff', staff)).status).toBe(200);
+      await api('DELETE', `/api/filtering/lists/${block.id}`);
+    });
+
     it('FI-13 the block page stores a request or a report with who sent it, audited', async () => {
       const pupil = await person(t, 'request.pupil', 'pupil');
       await api('POST', '/api/filtering/identity-tokens', { name: 'seed' });

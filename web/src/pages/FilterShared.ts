@@ -90,22 +90,33 @@ export const KIND_LABELS: Record<Source['kind'], string> = {
 };
 
 /**
- * The host a person means by a web address or domain name ("https://www.bbc.co.uk/bitesize",
- * "bbc.co.uk"), or null when it cannot be one: spaces, no dot, a label over 63 characters, a bad
- * IP address. The server decides in the end; this catches typing mistakes beside the field.
+ * The host a person means by a web address, domain name or IP address ("https://www.bbc.co.uk/bitesize",
+ * "bbc.co.uk", "*.example.com", "10.1.20.5"), or null when it cannot be one: a domain name needs at
+ * least two labels of letters, digits, hyphens and underscores (1–63 characters, no hyphen at either
+ * end); an IPv4 address is written in full; no spaces, e-mail addresses or user names. The same rules
+ * as the server's `hostFromInput` (src/filtering/lists-service.ts), which decides in the end; a test
+ * (test/filtering/site-input.test.ts) holds the two together.
  */
 export function hostOf(raw: string): string | null {
   const text = raw.trim();
   if (!text || /\s/.test(text)) return null;
+  let authority = (/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text.slice(text.indexOf('://') + 3) : text).split(/[/?#\\]/)[0]!;
+  if (authority.includes('@')) return null;
+  if (!authority.startsWith('[') && (authority.match(/:/g) ?? []).length >= 2) authority = `[${authority}]`;
   let host: string;
   try {
-    host = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`).hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
+    host = new URL(`http://${authority}`).hostname;
   } catch {
     return null;
   }
-  if (host.includes(':') || IPV4.test(host)) return host;
-  if (host.length > 253 || !host.includes('.')) return null;
-  return host.split('.').every((label) => /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/.test(label)) ? host : null;
+  if (host.startsWith('[')) return host.slice(1, -1);
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  if (host.startsWith('*.')) host = host.slice(2);
+  // The URL parser reads "10.1" and "010.0.0.1" as addresses: only the full form is taken.
+  if (IPV4.test(host)) return authority.replace(/:\d*$/, '').replace(/\.$/, '') === host ? host : null;
+  if (host.length > 253) return null;
+  const labels = host.split('.');
+  return labels.length >= 2 && labels.every((label) => /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/.test(label)) ? host : null;
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
