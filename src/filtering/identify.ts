@@ -204,9 +204,15 @@ export async function myConnection(rt: Runtime, accountId: string, ip: string): 
   return (await currentMappings(rt.db.kysely, rt.clock.now())).find((m) => m.ip === address && m.personId === accountId) ?? null;
 }
 
+/** A device's address as an API caller gives it: IPv4 or IPv6 (an IPv4-mapped IPv6 one too). */
+export const ipAddressSchema = z
+  .string()
+  .trim()
+  .refine((v) => v.length <= 64 && isIP(plainIp(v)) !== 0, 'must be an IPv4 or IPv6 address, like 10.1.20.15 or 2001:db8::15');
+
 export const identityPostSchema = z
   .object({
-    ip: z.string().trim().refine((v) => isIP(plainIp(v)) !== 0, 'must be an IPv4 or IPv6 address'),
+    ip: ipAddressSchema,
     event: z.enum(['start', 'stop']).default('start'),
     username: z.string().trim().min(1).max(64).optional(),
     personId: z.uuid('must be a person id').optional(),

@@ -14,6 +14,7 @@ import {
   deviceSchema,
   disconnectAtCaptivePage,
   identityPostSchema,
+  ipAddressSchema,
   listDevices,
   listIdentityTokens,
   myConnection,
@@ -98,7 +99,7 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
             url: z.string().trim().min(1, 'give a web address').max(2000),
             policy: z.string().max(200).optional(),
             person: z.string().trim().max(100).optional(),
-            ip: z.string().trim().max(64).optional(),
+            ip: ipAddressSchema.optional(),
             at: z.iso.datetime({ offset: true, message: 'must be a date and time' }).optional(),
           })
           .strict(),

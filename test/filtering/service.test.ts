@@ -230,6 +230,19 @@ for (const dialect of await dialects()) {
       await api('DELETE', `/api/filtering/lists/${block.id}`);
     });
 
+    it('FI-01 "test an address" for a device takes only an IPv4 or IPv6 address, refused by field name otherwise', async () => {
+      for (const ip of ['not an address', '999.1.1.1', '10.1', '2001:db8::g', `${'1.'.repeat(40)}1`]) {
+        const refused = await api('GET', `/api/filtering/test?url=example.com&ip=${encodeURIComponent(ip)}`);
+        expect(refused.status, ip).toBe(400);
+        expect(refused.body.error.fields, ip).toEqual([{ field: 'querystring.ip', message: expect.stringMatching(/^must be an IPv4 or IPv6 address/) }]);
+      }
+      for (const ip of ['10.99.0.1', '2001:db8::99', '::ffff:10.99.0.1']) {
+        const tested = await api('GET', `/api/filtering/test?url=example.com&ip=${encodeURIComponent(ip)}`);
+        expect(tested.status, ip).toBe(200);
+        expect(tested.body, ip).toMatchObject({ policyId: 'unknown', verdict: { action: 'allow' } });
+      }
+    });
+
     it('FI-13 the block page stores a request or a report with who sent it, audited', async () => {
       const pupil = await person(t, 'request.pupil', 'pupil');
       await api('POST', '/api/filtering/identity-tokens', { name: 'seed' });
