@@ -12,7 +12,7 @@ import { newId } from '../core/ids.js';
 import type { DueItem, DueProvider } from '../dashboard/due.js';
 import type { FilterListSourceTable } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
-import { parseList, parseUrlList, readUt1Folder, type ListFormat } from './engine/lists.js';
+import { isBlockCategory, parseList, parseUrlList, readUt1Folder, type ListFormat } from './engine/lists.js';
 import type { CategoryInput, CategoryKind } from './engine/snapshot.js';
 import { bumpGeneration } from './state.js';
 import { extractTar } from './tar.js';
@@ -521,7 +521,8 @@ function parseUt1(folder: string, bytes: number): ParsedSource {
   let root = folder;
   const entries = readdirSync(root, { withFileTypes: true });
   if (!existsSync(path.join(root, 'global_usage')) && entries.length === 1 && entries[0]!.isDirectory()) root = path.join(root, entries[0]!.name);
-  const categories = readUt1Folder(root);
+  // UT1's whitelists (liste_blanche…) and exception lists are not categories to block (docs/filtering.md).
+  const categories = readUt1Folder(root).filter(isBlockCategory);
   if (categories.length === 0) throw new Error('no UT1 categories found (folders holding a domains or urls file)');
   let rejected = 0;
   let size = bytes;

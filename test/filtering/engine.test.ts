@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseHost, parseGlobalUsage, parseList, readUt1Folder } from '../../src/filtering/engine/lists.js';
+import { isBlockCategory, normaliseHost, parseGlobalUsage, parseList, readableCategoryName, readUt1Folder } from '../../src/filtering/engine/lists.js';
 import { compileSnapshot, type PolicyInput } from '../../src/filtering/engine/snapshot.js';
 import { ut1Categories } from '../../src/filtering/engine/ut1.js';
 import { UT1_SAMPLE, fullUt1 } from '../helpers/ut1.js';
@@ -186,5 +186,34 @@ describe('list formats', () => {
     expect(s.stats.domains).toBeGreaterThan(300_000);
     expect(s.decide('www.007arcadegames.com', 0, EVENING)).toMatchObject({ action: 'block', category: 'games' });
     expect(s.decide('01-casino.com', 0, EVENING)).toMatchObject({ action: 'block', category: 'gambling' });
+  });
+
+  it('FI-04 UT1’s whitelists and exception lists are not categories to block; categories global_usage names only by id get readable names', () => {
+    const folder = readUt1Folder(fullUt1());
+    const byId = new Map(folder.map((c) => [c.id, c]));
+    // UT1 marks these as lists of sites to allow (usage "white"), or as another list's exceptions.
+    expect(byId.get('liste_blanche')).toMatchObject({ usage: 'white', exceptionsOf: null });
+    expect(byId.get('child')).toMatchObject({ usage: 'white' });
+    expect(byId.get('exceptions_liste_bu')).toMatchObject({ exceptionsOf: 'liste_bu' });
+    // Lists UT1 says serve either way stay categories (a school may well block AI or chat).
+    expect(byId.get('ai')).toMatchObject({ usage: 'both' });
+    expect(byId.get('games')).toMatchObject({ usage: 'black' });
+    const offered = new Set(folder.filter(isBlockCategory).map((c) => c.id));
+    for (const id of ['liste_blanche', 'liste_bu', 'exceptions_liste_bu', 'child', 'educational_games', 'sexual_education']) expect(offered.has(id), id).toBe(false);
+    for (const id of ['ai', 'chat', 'webmail', 'games', 'adult', 'social_networks', 'vpn']) expect(offered.has(id), id).toBe(true);
+    const { categories } = ut1Categories(fullUt1());
+    expect(categories.map((c) => c.id).sort()).toEqual([...offered].sort());
+
+    // Names: global_usage's where it has one; otherwise the id made readable, never the bare id.
+    expect(byId.get('gambling')!.name).toBe('Gambling/Casino games');
+    expect(byId.get('social_networks')!.name).toBe('Social networks');
+    expect(byId.get('ai')!.name).toBe('AI');
+    expect(byId.get('vpn')!.name).toBe('VPN');
+    expect(byId.get('dynamic-dns')!.name).toBe('Dynamic DNS');
+    expect(byId.get('associations_religieuses')!.name).toBe('Religious association');
+    for (const c of folder) expect(c.name, c.id).not.toMatch(/^[a-z0-9]+([_-][a-z0-9]+)*$/);
+    expect(readableCategoryName('new_category', undefined)).toBe('New category');
+    expect(readableCategoryName('tv', '')).toBe('TV');
+    expect(readableCategoryName('press', 'Press & news')).toBe('Press & news');
   });
 });

@@ -129,6 +129,28 @@ for (const dialect of await dialects()) {
       expect(decide('www.fetched.example', 'role:staff').action).toBe('block');
     });
 
+    it('FI-04 a UT1 list offers no whitelist or exception list as a category to block, and names a category global_usage only gives by id', async () => {
+      const root = path.join(work, 'ut1-white');
+      ut1Folder(root, { casino_sites: ['bet.white-test.example'] });
+      for (const [id, usage] of [['liste_blanche', 'white\n'], ['social_media', 'black\n'], ['chat_rooms', 'black\nwhite\n'], ['exceptions_liste_blanche', null]] as const) {
+        mkdirSync(path.join(root, id));
+        writeFileSync(path.join(root, id, 'domains'), `${id.replace(/_/g, '-')}.white-test.example\n`);
+        if (usage) writeFileSync(path.join(root, id, 'usage'), `# what the list is for\n${usage}`);
+      }
+      const created = await api('POST', '/api/filtering/lists', { name: 'UT1 with a whitelist', format: 'ut1', location: root, kind: 'category', scheduleHours: 24 });
+      expect(created.body).toMatchObject({ lastResult: 'ok', categoryCount: 3 });
+      const categories = (await api('GET', '/api/filtering/policies')).body.categories as Array<{ id: string; name: string; source: string }>;
+      expect(categories.filter((c) => c.source === 'UT1 with a whitelist').map((c) => [c.id, c.name]).sort()).toEqual([['casino_sites', 'Casino sites'], ['chat_rooms', 'Chat rooms'], ['social_media', 'Social media']]);
+      // Not blockable (a policy naming it keeps the name, which blocks nothing), and not quietly allowed either.
+      const policy = (await api('GET', '/api/filtering/policies')).body.policies.find((p: { id: string }) => p.id === 'role:staff');
+      const named = await api('PUT', '/api/filtering/policies/role:staff', { ...policy, blockedCategories: [...policy.blockedCategories, 'liste_blanche'], id: undefined, kind: undefined, groupId: undefined, name: undefined, edited: undefined, updatedAt: undefined });
+      expect(named.status).toBe(200);
+      expect(decide('liste-blanche.white-test.example', 'role:staff')).toMatchObject({ action: 'allow', rule: 'default' });
+      expect(service.snapshot().explain('liste-blanche.white-test.example', service.snapshot().policy('role:staff'), t.clock.now().getTime()).matches).toEqual([]);
+      expect((await api('PUT', '/api/filtering/policies/role:staff', { ...policy, id: undefined, kind: undefined, groupId: undefined, name: undefined, edited: undefined, updatedAt: undefined })).status).toBe(200);
+      await api('DELETE', `/api/filtering/lists/${created.body.id}`);
+    });
+
     it('FI-04 holds back an update that shrinks a list by more than half until an administrator confirms it (audited); the swap is atomic', async () => {
       const file = path.join(work, 'shrink.txt');
       writeFileSync(file, many('s', 10).join('\n'));

@@ -125,8 +125,13 @@ export interface Ut1Category {
   id: string;
   name: string;
   description: string;
-  /** UT1's `usage`: black or white */
-  usage: 'black' | 'white';
+  /**
+   * What UT1 says the list is for (its `usage` file, else `DEFAULT_TYPE` in global_usage): sites to
+   * block (black), sites to allow (white: a whitelist such as liste_blanche), or either (both).
+   */
+  usage: 'black' | 'white' | 'both';
+  /** the list whose exceptions this folder holds (`exceptions_liste_bu` → `liste_bu`), or null */
+  exceptionsOf: string | null;
   domainsFile: string | null;
   urlsFile: string | null;
   expressionsFile: string | null;
@@ -179,14 +184,65 @@ export function readUt1Folder(folder: string): Ut1Category[] {
     if (key && !seenFiles.has(key)) seenFiles.set(key, entry.name);
     out.push({
       id: entry.name,
-      name: meta?.name ?? entry.name,
+      name: readableCategoryName(entry.name, meta?.name),
       description: meta?.description ?? '',
-      usage: /white/.test(declared) ? 'white' : 'black',
+      usage: usageOf(declared),
+      exceptionsOf: null,
       domainsFile,
       urlsFile,
       expressionsFile: file('expressions'),
       aliasOf: aliasOf === entry.name ? null : aliasOf,
     });
   }
+  const ids = new Set(out.map((c) => c.id));
+  for (const c of out) {
+    const of = /^exceptions?_(.+)$/.exec(c.id)?.[1];
+    if (of && ids.has(of)) c.exceptionsOf = of;
+  }
   return out;
+}
+
+/** The words of a `usage` file (or a DEFAULT_TYPE), comment lines left out. */
+function usageOf(declared: string): Ut1Category['usage'] {
+  const words = new Set(
+    declared
+      .split('\n')
+      .filter((line) => !line.trim().startsWith('#'))
+      .join(' ')
+      .toLowerCase()
+      .split(/\s+/),
+  );
+  if (words.has('white')) return words.has('black') ? 'both' : 'white';
+  return 'black';
+}
+
+/**
+ * Whether a UT1 folder is a category a policy may block: not one UT1 declares a whitelist only
+ * (liste_blanche, child, liste_bu…), nor the exceptions to another list (exceptions_liste_bu).
+ * Blocking those would block what UT1 collected to be allowed.
+ */
+export function isBlockCategory(c: Pick<Ut1Category, 'usage' | 'exceptionsOf'>): boolean {
+  return c.usage !== 'white' && c.exceptionsOf === null;
+}
+
+/** "social_networks", "vpn", "Casino_sites": an id rather than a name ("Ads", "Audio/Video" are names). */
+const IDENTIFIER = /^(?:[a-z0-9]+(?:[_-]+[a-z0-9]+)*|[A-Za-z0-9]+(?:[_-]+[A-Za-z0-9]+)+)$/;
+
+/**
+ * A category's name for people. global_usage names many categories only by their id ("ai",
+ * "social_networks") or not at all: such a name is made readable from the id — separators become
+ * spaces, the first word gets a capital, and a short word that reads as an abbreviation (the
+ * whole name, or one with no vowel: "ai", "vpn", "dns") is written in capitals.
+ */
+export function readableCategoryName(id: string, given?: string | null): string {
+  const name = given?.trim();
+  if (name && !IDENTIFIER.test(name)) return name;
+  const words = (name || id).split(/[_\s-]+/).filter(Boolean);
+  if (words.length === 0) return id;
+  return words
+    .map((word, i) => {
+      if (/^[a-z0-9]{1,3}$/i.test(word) && (words.length === 1 || !/[aeiouy]/i.test(word))) return word.toUpperCase();
+      return i === 0 ? `${word[0]!.toUpperCase()}${word.slice(1)}` : word;
+    })
+    .join(' ');
 }

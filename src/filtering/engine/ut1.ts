@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { parseList, parseUrlList, readUt1Folder, type Ut1Category } from './lists.js';
+import { isBlockCategory, parseList, parseUrlList, readUt1Folder, type Ut1Category } from './lists.js';
 import type { CategoryInput } from './snapshot.js';
 
-/** Every category of a UT1 folder as engine input (domains, URL prefixes, expressions). */
+/**
+ * Every category of a UT1 folder that a policy may block, as engine input (domains, URL prefixes,
+ * expressions). UT1's whitelists and exception lists are left out (`isBlockCategory`).
+ */
 export function ut1Categories(folder: string): { categories: CategoryInput[]; meta: Ut1Category[] } {
-  const meta = readUt1Folder(folder);
+  const meta = readUt1Folder(folder).filter(isBlockCategory);
   const categories = meta.map((c) => ({
     id: c.id,
     name: c.name,
