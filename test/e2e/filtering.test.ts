@@ -175,6 +175,7 @@ describe('filtering console in Chromium', () => {
     const connected = phone.getByTestId('connect-page');
     await connected.getByText('is connected as').waitFor();
     await connected.getByText('filtered by the Pupils policy').waitFor();
+    expect(await phone.locator('body').innerText()).not.toMatch(/Server:|SQLite|Checking server/);
     await shot(phone, '08-connect');
     await page.getByRole('link', { name: 'Devices' }).click();
     await page.getByTestId('mappings').getByText('amy.pupil', { exact: true }).waitFor();

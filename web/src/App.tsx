@@ -191,7 +191,7 @@ export function App() {
   const current =
     pages.filter((p) => p.show && p.href !== '/' && (path === p.href || path.startsWith(`${p.href}/`))).sort((a, b) => b.href.length - a.href.length)[0] ?? pages[0]!;
   return (
-    <Frame schoolName={info.school?.name ?? null} account={account} onSignOut={signOut}>
+    <Frame schoolName={info.school?.name ?? null} account={account} onSignOut={signOut} showHealth={may(account, 'system.read')}>
       <div className="layout">
         <nav className="sidebar" aria-label="Sections">
           {navGroups.map((group) => {
@@ -228,7 +228,11 @@ export function App() {
   );
 }
 
-function Frame(props: { schoolName: string | null; account?: Account; onSignOut?: () => void; children: React.ReactNode }) {
+/**
+ * The page frame. The server's state ("Server: Ready (SQLite)") is for those who run it (system.read)
+ * inside the console; the public pages (sign-in, /blocked, /connect, set-up) never show it.
+ */
+function Frame(props: { schoolName: string | null; account?: Account; onSignOut?: () => void; showHealth?: boolean; children: React.ReactNode }) {
   return (
     <div className="page">
       <header className="topbar">
@@ -240,7 +244,7 @@ function Frame(props: { schoolName: string | null; account?: Account; onSignOut?
           </span>
         </div>
         <div className="topbar-right">
-          <HealthBadge />
+          {props.showHealth ? <HealthBadge /> : null}
           {props.account ? (
             <span className="who">
               {props.account.displayName}
