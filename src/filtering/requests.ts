@@ -5,6 +5,7 @@ import { badRequest, GatehouseError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Schema } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
+import type { Verdict } from './engine/snapshot.js';
 import { hostFromInput } from './lists-service.js';
 
 /**
@@ -23,6 +24,41 @@ export const filterRequestSchema = z
     reason: z.string().trim().min(3, 'say briefly why (at least a few words)').max(1000, 'must be at most 1000 characters'),
   })
   .strict();
+
+/** Where a device signs in to the school network as its user (the captive page, FI-02). */
+export const CAPTIVE_PAGE = '/connect';
+
+export interface BlockPageWords {
+  /** why, for the person in front of the page */
+  message: string;
+  /** when the unknown-device policy decided: that the device is not signed in, and where to sign in */
+  device: { message: string; signInAt: string } | null;
+}
+
+/**
+ * What the block page tells the person in front of it (FI-13), in words a pupil understands: the
+ * category by its name, the school's list, or that this device is not signed in — never a policy's
+ * name ("… for Unknown devices") or the engine's wording. The engine's `reason` is unchanged for
+ * staff (Activity, "Test an address", the audit trail).
+ */
+export function blockPageWords(verdict: Pick<Verdict, 'action' | 'rule' | 'categoryName'>, context: { illegal: boolean; unknownDevice: boolean }): BlockPageWords {
+  const category = verdict.categoryName ? `“${verdict.categoryName}”` : null;
+  let message: string;
+  if (verdict.action === 'rewrite') message = 'This site is open to you, with safe search switched on.';
+  else if (verdict.action !== 'block') message = 'This site is not blocked for you now.';
+  else if (context.illegal || verdict.rule === 'illegal') message = 'This site is on a list of illegal content, so it is blocked for everyone.';
+  else if (verdict.rule === 'fallback') message = 'This address is blocked for everyone on the school network, so that devices use the school’s filtering.';
+  else if (verdict.rule === 'school-block') message = 'The school has put this site on its list of blocked sites.';
+  else if (verdict.rule === 'category' && category) message = `This site is blocked because it is in the category ${category}.`;
+  else if (verdict.rule === 'schedule' && category) message = `This site is in the category ${category}, which is blocked at this time.`;
+  else if (verdict.rule === 'default') message = 'Only sites the school has chosen can be used here, and this is not one of them.';
+  else message = 'The school’s filtering blocks this site.';
+  const helps = verdict.action === 'block' && !context.illegal && verdict.rule !== 'illegal' && verdict.rule !== 'fallback';
+  return {
+    message,
+    device: context.unknownDevice && helps ? { message: 'This device isn’t signed in to the school network.', signInAt: CAPTIVE_PAGE } : null,
+  };
+}
 
 export interface FilterRequestSummary {
   id: string;

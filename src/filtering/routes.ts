@@ -40,8 +40,8 @@ import {
   removeListEntry,
   sourceChangeSchema,
 } from './lists-service.js';
-import { createGroupPolicy, deletePolicy, getPolicy, listPolicies, policySettingsSchema, savePolicy } from './policies.js';
-import { filterRequestSchema, listFilterRequests, submitFilterRequest } from './requests.js';
+import { createGroupPolicy, deletePolicy, getPolicy, listPolicies, policySettingsSchema, savePolicy, UNKNOWN_POLICY } from './policies.js';
+import { blockPageWords, filterRequestSchema, listFilterRequests, submitFilterRequest } from './requests.js';
 import { filterServiceFor, splitUrl, type FilterService } from './service.js';
 
 const idParams = z.object({ id: z.string().min(1).max(200) });
@@ -248,9 +248,11 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
     { config: { access: 'public' }, schema: { summary: 'Why a site is blocked for this device (the block page)', tags, querystring: z.object({ host: z.string().trim().min(1).max(300), url: z.string().max(2000).optional(), category: z.string().max(200).optional(), action: z.string().max(20).optional() }) } },
     async (request) => {
       await service.ready();
-      const { verdict, kind, who } = blockedFor(service, request, request.query.host, request.query.url);
+      const { verdict, kind, who, policyId } = blockedFor(service, request, request.query.host, request.query.url);
       const category = verdict.category ? await rt.db.kysely.selectFrom('filter_category').select(['name', 'description']).where('id', '=', verdict.category).executeTakeFirst() : undefined;
-      return { host: request.query.host, action: verdict.action, reason: verdict.reason, category: verdict.category, categoryName: verdict.categoryName, categoryDescription: category?.description ?? null, unblockable: verdict.unblockable && kind !== 'illegal', illegal: kind === 'illegal', policy: verdict.policy, signedInAs: request.auth?.username ?? who.username };
+      // `reason` and `policy` are the engine's words, as staff see them; `message` and `device` are for the person at the page.
+      const words = blockPageWords(verdict, { illegal: kind === 'illegal', unknownDevice: policyId === UNKNOWN_POLICY });
+      return { host: request.query.host, action: verdict.action, reason: verdict.reason, ...words, category: verdict.category, categoryName: verdict.categoryName, categoryDescription: category?.description ?? null, unblockable: verdict.unblockable && kind !== 'illegal', illegal: kind === 'illegal', policy: verdict.policy, signedInAs: request.auth?.username ?? who.username };
     },
   );
 
@@ -289,5 +291,5 @@ function blockedFor(service: FilterService, request: FastifyRequest, host: strin
   const explanation = snapshot.explain(splitUrl(host).host, snapshot.policy(policyId), service.rt.clock.now().getTime(), path);
   const illegal = explanation.matches.some((m) => m.kind === 'illegal');
   const kind = illegal ? 'illegal' : explanation.verdict.rule === 'fallback' ? 'fallback' : null;
-  return { verdict: explanation.verdict, kind, who };
+  return { verdict: explanation.verdict, kind, who, policyId };
 }

@@ -152,6 +152,11 @@ describe('filtering console in Chromium', () => {
     await visitor.goto(blockedUrl);
     const blockedPage = visitor.getByTestId('blocked-page');
     await blockedPage.getByText('Gambling and games sites, casino, etc.', { exact: false }).waitFor();
+    // Why, in a pupil's words: the category, and that this device is not signed in (with where to sign in); no policy names, no server state.
+    await blockedPage.getByText('This site is blocked because it is in the category “Gambling/Casino games”.').waitFor();
+    await blockedPage.getByTestId('device-not-signed-in').getByText('This device isn’t signed in to the school network.', { exact: false }).waitFor();
+    expect(await blockedPage.getByRole('link', { name: 'Sign in with your school account' }).getAttribute('href')).toBe('/connect');
+    expect(await visitor.locator('body').innerText()).not.toMatch(/Unknown devices|Server:|SQLite|Checking server/);
     await blockedPage.getByLabel('Why?').fill('We are studying probability in maths with this roulette simulator');
     await shot(visitor, '05-block-page');
     await blockedPage.getByRole('button', { name: 'Send' }).click();

@@ -9,6 +9,7 @@ import { systemActor } from '../../src/core/context.js';
 import { createGroup, setMembership } from '../../src/directory/groups.js';
 import { filteringDue, listSources } from '../../src/filtering/lists-service.js';
 import type { ActivityRecord } from '../../src/filtering/point.js';
+import { blockPageWords } from '../../src/filtering/requests.js';
 import { filterServiceFor, type FilterService } from '../../src/filtering/service.js';
 import { createAccount } from '../../src/identity/service.js';
 import { dialects } from '../helpers/databases.js';
@@ -277,6 +278,37 @@ for (const dialect of await dialects()) {
       const event = await t.runtime.db.kysely.selectFrom('audit_event').select(['action', 'actor']).where('action', '=', 'filtering.page_reported').executeTakeFirstOrThrow();
       expect(event.actor).toBe('anonymous:10.20.0.10');
       void pupil;
+    });
+
+    it('FI-13 the block page says why in words a pupil understands: the category by name, and that the device is not signed in (with where to sign in); staff keep the engine’s reason', async () => {
+      const unknown = (await t.app.inject({ method: 'GET', url: '/api/filtering/blocked?host=www.adult.example', remoteAddress: '10.20.0.11' })).json();
+      // The reason staff see (Activity, Test an address) is unchanged.
+      expect(unknown).toMatchObject({ reason: 'Blocked: Adult for Unknown devices', policy: 'Unknown devices' });
+      expect(unknown.message).toBe('This site is blocked because it is in the category “Adult”.');
+      expect(unknown.device).toEqual({ message: 'This device isn’t signed in to the school network.', signInAt: '/connect' });
+      expect(`${unknown.message} ${unknown.device.message}`).not.toMatch(/Unknown devices|policy|rule|category:/i);
+
+      // A signed-in pupil is judged by their own policy: no sign-in hint.
+      await person(t, 'words.pupil', 'pupil');
+      await service.refresh(true); // (in `serve`, people are reloaded every 30 seconds)
+      const pupil = await signIn(t, 'words.pupil', PASSWORD, { ip: '10.20.0.12' });
+      const signedIn = (await t.app.inject({ method: 'GET', url: '/api/filtering/blocked?host=www.adult.example', headers: pupil.headers, remoteAddress: '10.20.0.12' })).json();
+      expect(signedIn).toMatchObject({ action: 'block', message: 'This site is blocked because it is in the category “Adult”.', device: null, policy: 'Pupils' });
+
+      // A site the school blocks, and one that is not blocked: no policy names, no hint where signing in would not help.
+      const block = (await api('POST', '/api/filtering/lists', { name: 'Words block list', format: 'domains', location: null, kind: 'block', scheduleHours: 24 })).body;
+      await api('POST', `/api/filtering/lists/${block.id}/entries`, { hosts: ['words.example'] });
+      const listed = (await t.app.inject({ method: 'GET', url: '/api/filtering/blocked?host=words.example', headers: pupil.headers, remoteAddress: '10.20.0.12' })).json();
+      expect(listed).toMatchObject({ action: 'block', message: 'The school has put this site on its list of blocked sites.', device: null });
+      const open = (await t.app.inject({ method: 'GET', url: '/api/filtering/blocked?host=open.example', remoteAddress: '10.20.0.11' })).json();
+      expect(open).toMatchObject({ action: 'allow', message: 'This site is not blocked for you now.', device: null });
+      await api('DELETE', `/api/filtering/lists/${block.id}`);
+      // The other rules, for a device nobody is signed in on: signing in cannot help with illegal content.
+      const words = (rule: string, categoryName: string | null = 'Games') => blockPageWords({ action: 'block', rule, categoryName }, { illegal: rule === 'illegal', unknownDevice: true });
+      expect(words('schedule')).toMatchObject({ message: 'This site is in the category “Games”, which is blocked at this time.', device: { signInAt: '/connect' } });
+      expect(words('default', null)).toMatchObject({ message: 'Only sites the school has chosen can be used here, and this is not one of them.', device: { signInAt: '/connect' } });
+      expect(words('illegal', 'IWF list')).toEqual({ message: 'This site is on a list of illegal content, so it is blocked for everyone.', device: null });
+      expect(words('fallback', 'Resolver fallback').device).toBeNull();
     });
 
     it('FI-02 a directory group’s policy (with a schedule) applies to its members; others keep their role group’s', async () => {

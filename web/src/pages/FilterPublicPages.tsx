@@ -7,7 +7,12 @@ import './Filter.css';
 interface BlockedInfo {
   host: string;
   action: 'allow' | 'block' | 'rewrite';
+  /** the engine's reason, for staff (it names the policy) */
   reason: string;
+  /** why, in words for the person at the page */
+  message: string;
+  /** the unknown-device policy decided: this device is not signed in, and where to sign in */
+  device: { message: string; signInAt: string } | null;
   category: string | null;
   categoryName: string | null;
   categoryDescription: string | null;
@@ -73,8 +78,13 @@ export function BlockedPage({ account }: { account: Account | null }) {
       ) : null}
       {info ? (
         <>
-          <p><strong>{info.reason}</strong></p>
-          {info.categoryName ? <p className="muted">{info.categoryName}{info.categoryDescription ? `: ${info.categoryDescription}` : ''}</p> : null}
+          <p><strong>{info.message}</strong></p>
+          {info.categoryName && info.categoryDescription ? <p className="muted">{info.categoryDescription}</p> : null}
+          {info.device ? (
+            <p data-testid="device-not-signed-in">
+              {info.device.message} <a href={info.device.signInAt}>Sign in with your school account</a> to use the internet as yourself.
+            </p>
+          ) : null}
           {info.illegal ? <div className="alert alert-warn">This site is on a list of illegal content. It is blocked for everyone and cannot be unblocked.</div> : null}
         </>
       ) : null}
