@@ -168,6 +168,11 @@ export interface SharedSecretTable {
   rotation: string;
   rotation_days: number | null;
   last_rotated_at: string | null;
+  /**
+   * The due date as computed at the row's last change, for the record only: never read. It depends
+   * on the profile (term dates, rotation), which can change, so registers/shared-secrets#secretDueAt
+   * derives it on every read. (Kept: dropping it would take a migration for nothing.)
+   */
   next_due_at: string;
   flagged_at: string | null;
   flag_reason: string | null;

@@ -169,6 +169,22 @@ export function nextDueAfter(profile: Profile, rotation: 'termly' | { days: numb
   return atLocalTime({ year, month, day: date }, '00:00', profile.timeZone);
 }
 
+/** What a secret's due date depends on. */
+type DueInputs = Pick<SecretRow, 'rotation' | 'rotation_days' | 'last_rotated_at' | 'flagged_at' | 'created_at'>;
+
+/**
+ * PW-12: when the secret is next due, under the profile in force. A flagged secret (a holder left)
+ * is due from the moment it was flagged, and one whose last change nobody knows from the moment it
+ * was recorded; otherwise the rotation rule runs from its last change. Always derived, never read
+ * from the row's `next_due_at`, so a school that edits its term dates or its rotation sees the new
+ * dates at once in the register, the overview and the CLI.
+ */
+export function secretDueAt(profile: Profile, row: DueInputs): string {
+  if (row.flagged_at) return row.flagged_at;
+  if (!row.last_rotated_at) return row.created_at;
+  return nextDueAfter(profile, effectiveRotation(profile, row.rotation, row.rotation_days), new Date(row.last_rotated_at)).toISOString();
+}
+
 function rotationLabel(profile: Profile, rotation: string, rotationDays: number | null): string {
   const rule = effectiveRotation(profile, rotation, rotationDays);
   const text = rule === 'termly' ? 'Termly' : `Every ${rule.days} day${rule.days === 1 ? '' : 's'}`;
@@ -209,7 +225,8 @@ async function holdersOf(db: Kysely<Schema>, secretIds: string[]): Promise<Map<s
 
 function summarise(rt: Runtime, row: SecretRow, holders: Holder[]): SharedSecretSummary {
   const now = rt.clock.now().getTime();
-  const due = Date.parse(row.next_due_at);
+  const nextDueAt = secretDueAt(rt.profile, row);
+  const due = Date.parse(nextDueAt);
   const overdue = row.retired_at === null && due <= now;
   return {
     id: row.id,
@@ -221,7 +238,7 @@ function summarise(rt: Runtime, row: SecretRow, holders: Holder[]): SharedSecret
     rotationDays: row.rotation_days,
     rotationLabel: rotationLabel(rt.profile, row.rotation, row.rotation_days),
     lastRotatedAt: row.last_rotated_at,
-    nextDueAt: row.next_due_at,
+    nextDueAt,
     overdue,
     dueSoon: row.retired_at === null && !overdue && due <= now + DUE_SOON_DAYS * DAY_MS,
     flaggedAt: row.flagged_at,
@@ -234,12 +251,20 @@ function summarise(rt: Runtime, row: SecretRow, holders: Holder[]): SharedSecret
   };
 }
 
+/** Soonest due first, then by name (in code: the due date is derived, and both dialects sort alike). */
+function bySoonestDue(a: SharedSecretSummary, b: SharedSecretSummary): number {
+  return a.nextDueAt.localeCompare(b.nextDueAt) || a.name.localeCompare(b.name, 'en-GB');
+}
+
+async function summariseAll(rt: Runtime, rows: SecretRow[]): Promise<SharedSecretSummary[]> {
+  const holders = await holdersOf(rt.db.kysely, rows.map((r) => r.id));
+  return rows.map((r) => summarise(rt, r, holders.get(r.id) ?? [])).sort(bySoonestDue);
+}
+
 export async function listSecrets(rt: Runtime, options: { includeRetired?: boolean } = {}): Promise<SharedSecretSummary[]> {
   let q = rt.db.kysely.selectFrom('shared_secret').selectAll();
   if (!options.includeRetired) q = q.where('retired_at', 'is', null);
-  const rows = await q.orderBy('next_due_at').orderBy('name').execute();
-  const holders = await holdersOf(rt.db.kysely, rows.map((r) => r.id));
-  return rows.map((r) => summarise(rt, r, holders.get(r.id) ?? []));
+  return summariseAll(rt, await q.execute());
 }
 
 async function load(db: Kysely<Schema>, id: string): Promise<SecretRow> {
@@ -256,16 +281,11 @@ export async function getSecret(rt: Runtime, id: string): Promise<SharedSecretSu
 /** Secrets overdue, due within `withinDays`, or flagged (a holder left): what the overview shows. */
 export async function dueSecrets(rt: Runtime, withinDays = DUE_SOON_DAYS): Promise<SharedSecretSummary[]> {
   const horizon = new Date(rt.clock.now().getTime() + withinDays * DAY_MS).toISOString();
-  const rows = await rt.db.kysely
-    .selectFrom('shared_secret')
-    .selectAll()
-    .where('retired_at', 'is', null)
-    .where((eb) => eb.or([eb('next_due_at', '<=', horizon), eb('flagged_at', 'is not', null)]))
-    .orderBy('next_due_at')
-    .orderBy('name')
-    .execute();
-  const holders = await holdersOf(rt.db.kysely, rows.map((r) => r.id));
-  return rows.map((r) => summarise(rt, r, holders.get(r.id) ?? []));
+  // The due date depends on the profile, so it is not a column to filter on; a register holds dozens of rows.
+  const rows = (await rt.db.kysely.selectFrom('shared_secret').selectAll().where('retired_at', 'is', null).execute()).filter(
+    (r) => r.flagged_at !== null || secretDueAt(rt.profile, r) <= horizon,
+  );
+  return summariseAll(rt, rows);
 }
 
 // --- Changes ----------------------------------------------------------------------------------
@@ -305,7 +325,7 @@ export async function addSecret(rt: Runtime, actor: Actor, input: z.infer<typeof
     }
     const rotationDays = input.rotation === 'days' ? input.rotationDays ?? null : null;
     // Not known when it last changed: it is due now.
-    const nextDue = lastRotatedAt ? nextDueAfter(rt.profile, effectiveRotation(rt.profile, input.rotation, rotationDays), new Date(lastRotatedAt)) : now;
+    const nextDueAt = secretDueAt(rt.profile, { rotation: input.rotation, rotation_days: rotationDays, last_rotated_at: lastRotatedAt, flagged_at: null, created_at: now.toISOString() });
     const secretId = newId();
     await ctx.db
       .insertInto('shared_secret')
@@ -317,7 +337,7 @@ export async function addSecret(rt: Runtime, actor: Actor, input: z.infer<typeof
         rotation: input.rotation,
         rotation_days: rotationDays,
         last_rotated_at: lastRotatedAt,
-        next_due_at: nextDue.toISOString(),
+        next_due_at: nextDueAt,
         flagged_at: null,
         flag_reason: null,
         notes: input.notes || null,
@@ -330,7 +350,7 @@ export async function addSecret(rt: Runtime, actor: Actor, input: z.infer<typeof
     await ctx.audit.record({
       action: 'shared_secret.added',
       target: `shared_secret:${secretId}`,
-      details: { name: input.name, kind: input.kind, location: input.location, rotation: input.rotation, rotationDays, lastRotatedAt, nextDueAt: nextDue.toISOString(), holders: holders.map((h) => h.username) },
+      details: { name: input.name, kind: input.kind, location: input.location, rotation: input.rotation, rotationDays, lastRotatedAt, nextDueAt, holders: holders.map((h) => h.username) },
     });
     return secretId;
   }, m);
@@ -359,15 +379,12 @@ export async function editSecret(rt: Runtime, actor: Actor, id: string, input: z
     const notesChanged = next.notes !== row.notes;
     if (Object.keys(changes).length === 0 && !notesChanged) return;
     // A new rotation moves the due date, unless the secret waits on a rotation already (flagged or never recorded).
-    let nextDueAt = row.next_due_at;
-    if ((changes.rotation || changes.rotationDays) && !row.flagged_at && row.last_rotated_at) {
-      nextDueAt = nextDueAfter(rt.profile, effectiveRotation(rt.profile, next.rotation, next.rotation_days), new Date(row.last_rotated_at)).toISOString();
-    }
+    const nextDueAt = secretDueAt(rt.profile, { ...row, ...next });
     await ctx.db.updateTable('shared_secret').set({ ...next, next_due_at: nextDueAt, updated_at: ctx.clock.now().toISOString() }).where('id', '=', id).execute();
     await ctx.audit.record({
       action: 'shared_secret.changed',
       target: `shared_secret:${id}`,
-      details: { name: next.name, changes, notesChanged, ...(nextDueAt !== row.next_due_at ? { nextDueAt } : {}) },
+      details: { name: next.name, changes, notesChanged, ...(nextDueAt !== secretDueAt(rt.profile, row) ? { nextDueAt } : {}) },
     });
   }, m);
   return getSecret(rt, id);
@@ -411,7 +428,7 @@ export async function recordRotation(rt: Runtime, actor: Actor, id: string, m: M
     const row = await load(ctx.db, id);
     if (row.retired_at) throw conflict('That secret has been retired.', 'secret_retired');
     const now = ctx.clock.now();
-    const nextDue = nextDueAfter(rt.profile, effectiveRotation(rt.profile, row.rotation, row.rotation_days), now).toISOString();
+    const nextDue = secretDueAt(rt.profile, { ...row, last_rotated_at: now.toISOString(), flagged_at: null });
     await ctx.db
       .updateTable('shared_secret')
       .set({ last_rotated_at: now.toISOString(), next_due_at: nextDue, flagged_at: null, flag_reason: null, updated_at: now.toISOString() })
@@ -449,7 +466,8 @@ export async function retireSecret(rt: Runtime, actor: Actor, id: string, m: Met
     const row = await load(ctx.db, id);
     if (row.retired_at) return;
     const now = ctx.clock.now().toISOString();
-    await ctx.db.updateTable('shared_secret').set({ retired_at: now, flagged_at: null, flag_reason: null, updated_at: now }).where('id', '=', id).execute();
+    const nextDueAt = secretDueAt(rt.profile, { ...row, flagged_at: null });
+    await ctx.db.updateTable('shared_secret').set({ retired_at: now, flagged_at: null, flag_reason: null, next_due_at: nextDueAt, updated_at: now }).where('id', '=', id).execute();
     // A secret no longer in use need not be changed for a leaver either.
     const checklists = await completeLinkedItems(ctx, `shared_secret:${id}`, 'Retired: no longer in use');
     await ctx.audit.record({
@@ -479,6 +497,7 @@ export async function flagSecretsHeldBy(ctx: Ctx, accountIds: string[], reason: 
   for (const row of rows) {
     // Flagged already (another leaver): both reasons stand until the rotation is recorded.
     const flagReason = row.flag_reason && !row.flag_reason.includes(reason) ? `${row.flag_reason}; ${reason}`.slice(0, 1000) : reason;
+    // Due from now (secretDueAt says the same of a flagged secret).
     await ctx.db.updateTable('shared_secret').set({ flagged_at: now, flag_reason: flagReason, next_due_at: now, updated_at: now }).where('id', '=', row.id).execute();
   }
   return rows.map((r) => ({ id: r.id, name: r.name }));

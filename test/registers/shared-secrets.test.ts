@@ -1,12 +1,19 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseBody } from '../../src/audit/chain.js';
 import type { Role } from '../../src/core/authz.js';
 import { systemActor } from '../../src/core/context.js';
+import { createLogger } from '../../src/core/logger.js';
+import { loadProfile } from '../../src/core/profile.js';
+import { buildApp } from '../../src/http/app.js';
 import { createAccount } from '../../src/identity/service.js';
 import { looksLikeASecret, recordRotation, sharedSecretsDue } from '../../src/registers/shared-secrets.js';
+import { openRuntime } from '../../src/runtime.js';
 import { runCli } from '../helpers/cli.js';
 import { dialects } from '../helpers/databases.js';
-import { ADMIN_PASSWORD, masterSecrets, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { ADMIN_PASSWORD, masterSecrets, setUpSchool, signIn, startTestApp, testConfig, type Session, type TestApp } from '../helpers/runtime.js';
 
 const DAY = 86_400_000;
 
@@ -190,6 +197,87 @@ for (const dialect of available) {
       t.clock.set('2027-10-01T10:00:00.000Z');
       expect(await recordRotation(t.runtime, technician, wifi.id)).toMatchObject({ nextDueAt: '2027-10-01T10:00:00.000Z', overdue: true });
       expect((await events(t, 'shared_secret.rotated')).map((e) => e.details.nextDueAt)).toEqual(['2027-04-11T23:00:00.000Z', '2027-09-01T23:00:00.000Z', '2027-10-01T10:00:00.000Z']);
+    });
+
+    it('PW-12 due dates follow the profile: edited term dates or a new rotation show at once in the register and the overview', async () => {
+      await start('p3');
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-secrets-profile-'));
+      const p3Terms = loadProfile('p3').terms;
+      const profileFile = (name: string, text: string) => {
+        const file = path.join(dir, `${name}.yaml`);
+        writeFileSync(file, `name: ${name}\nextends: p3\n${text}`);
+        return file;
+      };
+      // The school's Autumn term 2026 in fact starts on 10 September, not 3 September.
+      const editedTerms = profileFile('edited-terms', `terms:\n${p3Terms.map((term) => `  - { name: ${term.name}, starts: ${term.name === 'Autumn 2026' ? '2026-09-10' : term.starts}, ends: ${term.ends} }`).join('\n')}\n`);
+      // The school switches from termly to every 30 days (its term dates stay as they were).
+      const everyThirtyDays = profileFile('thirty-days', 'sharedSecrets: { rotation: { days: 30 } }\n');
+
+      // The same database opened again with another profile, as `serve` would be after the change.
+      const reopen = async (profile: string) => {
+        const { test, gate, logs, clock } = t;
+        const totpSecret = masterSecrets.get(t)!;
+        await t.app.close();
+        await t.runtime.close();
+        const runtime = await openRuntime(testConfig(test, { profile }), { logger: createLogger('debug', logs), signing: 'create', clock, recordProfile: true });
+        const app = await buildApp({ runtime, setupGate: gate, webRoot: undefined });
+        await app.ready();
+        t = { clock, app, runtime, gate, logs, test, close: async () => { await app.close(); await runtime.close(); await test.drop(); } };
+        masterSecrets.set(t, totpSecret);
+        admin = await signIn(t, 'master', ADMIN_PASSWORD, { totpSecret });
+      };
+      const register = async () => (await list()).map((s) => [s.name, s.nextDueAt, s.overdue]);
+      const overview = async () => (await due()).map((d) => [d.title.split(' (')[0], d.dueAt, d.overdue]);
+
+      await post('/api/secrets', { name: 'Pupil Wi-Fi', kind: 'wifi', location: 'Network controller', lastRotatedOn: '2026-07-25' });
+      await post('/api/secrets', { name: 'Staff Wi-Fi', kind: 'wifi', location: 'Head’s safe', lastRotatedOn: '2026-09-04' });
+      await post('/api/secrets', { name: 'Server room', kind: 'other', location: 'Key safe', rotation: 'termly', lastRotatedOn: '2026-07-25' });
+      await post('/api/secrets', { name: 'Alarm', kind: 'alarm_code', location: 'Caretaker', rotation: 'days', rotationDays: 7, lastRotatedOn: '2026-09-06' });
+      // P3 as shipped: termly, from the Autumn term on 3 September (BST) and the Spring term on 5 January.
+      expect(await register()).toEqual([
+        ['Pupil Wi-Fi', '2026-09-02T23:00:00.000Z', true],
+        ['Server room', '2026-09-02T23:00:00.000Z', true],
+        ['Alarm', '2026-09-12T23:00:00.000Z', false],
+        ['Staff Wi-Fi', '2027-01-05T00:00:00.000Z', false],
+      ]);
+      expect(await overview()).toEqual([
+        ['Pupil Wi-Fi', '2026-09-02T23:00:00.000Z', true],
+        ['Server room', '2026-09-02T23:00:00.000Z', true],
+        ['Alarm', '2026-09-12T23:00:00.000Z', false],
+      ]);
+
+      // Edited term dates: every termly secret is due when the Autumn term now starts; the 7-day one does not move.
+      await reopen(editedTerms);
+      expect(await register()).toEqual([
+        ['Pupil Wi-Fi', '2026-09-09T23:00:00.000Z', false],
+        ['Server room', '2026-09-09T23:00:00.000Z', false],
+        ['Staff Wi-Fi', '2026-09-09T23:00:00.000Z', false],
+        ['Alarm', '2026-09-12T23:00:00.000Z', false],
+      ]);
+      expect(await overview()).toEqual([
+        ['Pupil Wi-Fi', '2026-09-09T23:00:00.000Z', false],
+        ['Server room', '2026-09-09T23:00:00.000Z', false],
+        ['Staff Wi-Fi', '2026-09-09T23:00:00.000Z', false],
+        ['Alarm', '2026-09-12T23:00:00.000Z', false],
+      ]);
+
+      // Every 30 days: the secrets on the school's default count 30 days from their last change; the termly one keeps the terms.
+      await reopen(everyThirtyDays);
+      expect(await register()).toEqual([
+        ['Pupil Wi-Fi', '2026-08-23T23:00:00.000Z', true],
+        ['Server room', '2026-09-02T23:00:00.000Z', true],
+        ['Alarm', '2026-09-12T23:00:00.000Z', false],
+        ['Staff Wi-Fi', '2026-10-03T23:00:00.000Z', false],
+      ]);
+      expect((await list()).find((s) => s.name === 'Staff Wi-Fi')!.rotationLabel).toBe('Every 30 days (school default)');
+      expect(await overview()).toEqual([
+        ['Pupil Wi-Fi', '2026-08-23T23:00:00.000Z', true],
+        ['Server room', '2026-09-02T23:00:00.000Z', true],
+        ['Alarm', '2026-09-12T23:00:00.000Z', false],
+      ]);
+      // The trail names each profile as it came into force; the register itself did not change.
+      expect((await events(t, 'profile.activated')).map((e) => e.details.name)).toEqual(['P3 — ICT Security Policy', 'edited-terms', 'thirty-days']);
+      expect((await events(t, 'shared_secret.')).map((e) => e.action)).toEqual(Array(4).fill('shared_secret.added'));
     });
 
     it('PW-12 a per-secret rotation counts days under a termly profile', async () => {
