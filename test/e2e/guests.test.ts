@@ -53,6 +53,7 @@ describe('guest desk in Chromium', () => {
 
   it('AC-05 an administrator fills the pool; reception allocates an account to a visitor, prints the slip and ends the visit', async () => {
     await createPersonOverHttp(server.url, admin, { username: 'reception', displayName: 'Rita Reception', role: 'office' });
+    await createPersonOverHttp(server.url, admin, { username: 'head', displayName: 'Harriet Head', role: 'senior_leader' });
     const problems: string[] = [];
     const watch = (page: Page) => {
       page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -77,6 +78,37 @@ describe('guest desk in Chromium', () => {
     await adminPage.getByRole('status').filter({ hasText: 'Added guest-01, guest-02, guest-03' }).waitFor();
     await adminPage.getByTestId('free-count').filter({ hasText: '3 of 3 free' }).waitFor();
     await shot(adminPage, 'guests-01-pool-added');
+
+    // On Accounts, a pool account offers none of the actions the API refuses for it (a temporary
+    // password, disabling or enabling) nor any other: a note sends the administrator to the guest desk.
+    await adminPage.getByRole('link', { name: 'Accounts' }).click();
+    const poolRow = adminPage.getByTestId('accounts').locator('tr[data-username="guest-01"]');
+    await poolRow.getByTestId('guest-desk-note').waitFor();
+    expect(await poolRow.getByTestId('guest-desk-note').textContent()).toBe('Managed at the guest desk');
+    expect(await poolRow.getByRole('button').count()).toBe(0);
+    // Anyone else's row keeps them.
+    const receptionRow = adminPage.getByTestId('accounts').locator('tr[data-username="reception"]');
+    await receptionRow.getByRole('button', { name: 'New temporary password for reception' }).waitFor();
+    expect(await receptionRow.getByRole('button', { name: 'Disable' }).count()).toBe(1);
+    expect(await receptionRow.getByTestId('guest-desk-note').count()).toBe(0);
+    await shot(adminPage, 'guests-01b-accounts-pool-note');
+    await poolRow.getByRole('link', { name: 'guest desk' }).click();
+    await adminPage.getByTestId('free-count').filter({ hasText: '3 of 3 free' }).waitFor();
+    expect(new URL(adminPage.url()).pathname).toBe('/guests');
+
+    // A senior leader sees Accounts but may not open the guest desk: the note, without the link.
+    const headPage = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    watch(headPage);
+    await headPage.goto(server.url);
+    await headPage.getByLabel('Username').fill('head');
+    await headPage.getByLabel('Password').fill(TEST_PASSWORD);
+    await headPage.getByRole('button', { name: 'Sign in' }).click();
+    await headPage.getByRole('link', { name: 'Accounts' }).click();
+    const headPoolRow = headPage.getByTestId('accounts').locator('tr[data-username="guest-01"]');
+    await headPoolRow.getByTestId('guest-desk-note').waitFor();
+    expect(await headPoolRow.getByTestId('guest-desk-note').textContent()).toBe('Managed at the guest desk');
+    expect(await headPoolRow.getByRole('link').count()).toBe(0);
+    await headPage.context().close();
 
     // Reception signs in: the guest desk, without the means to add accounts.
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api, type Account } from '../api';
 import { ErrorMessage, Field } from '../components';
+import { Link } from '../router';
 
 interface AccountRow {
   id: string;
@@ -39,6 +40,9 @@ const roles: Array<[string, string]> = [
   ['office', 'School office (reception)'],
   ['guest', 'Guest'],
 ];
+/** The guest desk's own accounts (AC-05): their passwords and state change only at the guest desk. */
+const GUEST_POOL_SOURCE = 'guest-pool';
+
 const roleName = (r: string) => (r === 'administrator' ? 'Administrator' : roles.find(([k]) => k === r)?.[1] ?? r);
 
 /** A temporary password, shown once to the person who issued it (AC-09). */
@@ -59,6 +63,7 @@ function Issued({ issued, onClose }: { issued: { username: string; password: str
 export function AccountsPage({ account }: { account: Account }) {
   const canManage = account.permissions.includes('accounts.manage');
   const canUnlock = account.permissions.includes('accounts.unlock');
+  const canOpenGuestDesk = account.permissions.includes('guests.manage');
   const [rows, setRows] = useState<AccountRow[]>([]);
   const [total, setTotal] = useState(0);
   const [filter, setFilter] = useState<'' | 'active' | 'locked' | 'disabled' | 'left'>('');
@@ -176,13 +181,19 @@ export function AccountsPage({ account }: { account: Account }) {
                 {row.locked ? <span className="tag tag-bad">locked after {row.failedAttempts} failures</span> : null}
                 {row.status === 'disabled' ? <span className="tag">disabled</span> : null}
                 {row.status === 'left' ? <span className="tag">left</span> : null}
-                {row.source !== 'manual' ? <span className="tag" title={row.externalId ?? undefined}>from {row.source.toUpperCase()}</span> : null}
+                {row.source === GUEST_POOL_SOURCE ? <span className="tag">guest pool</span> : row.source !== 'manual' ? <span className="tag" title={row.externalId ?? undefined}>from {row.source.toUpperCase()}</span> : null}
                 {row.mustChangePassword ? <span className="tag">{row.temporaryExpiresAt ? 'temporary password' : 'must change password'}</span> : null}
                 {row.mfaEnrolled ? <span className="tag tag-ok">MFA</span> : null}
               </td>
               <td className="actions">
                 {row.locked && canUnlock ? <button type="button" className="button small" onClick={() => void act(() => api('POST', `/api/accounts/${row.id}/unlock`))} aria-label={`Unlock ${row.username}`}>Unlock</button> : null}
-                {canManage && !row.isBreakGlass && row.id !== account.accountId && row.status !== 'left' ? (
+                {row.source === GUEST_POOL_SOURCE ? (
+                  // Their passwords, state and visits are the guest desk's (the API refuses them here); a visitor's
+                  // password that may have leaked is dealt with there too, by ending the visit.
+                  <span className="muted small" data-testid="guest-desk-note">
+                    Managed at the {canOpenGuestDesk ? <Link href="/guests">guest desk</Link> : 'guest desk'}
+                  </span>
+                ) : canManage && !row.isBreakGlass && row.id !== account.accountId && row.status !== 'left' ? (
                   <>
                     <button type="button" className="link-button" onClick={() => void temporary(row)} aria-label={`New temporary password for ${row.username}`}>Temporary password</button>
                     {row.role !== 'administrator' && row.status === 'active' ? (
