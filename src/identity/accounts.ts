@@ -150,6 +150,7 @@ export async function createAdministratorAccount(rt: Runtime, actor: Actor, ever
   const everyday = await loadAccount(rt, everydayId);
   if (everyday.role === 'administrator') throw new GatehouseError('already_administrator', 409, 'That is already an administrator account; link administrator accounts to everyday accounts.');
   if (everyday.status !== 'active') throw new GatehouseError('account_inactive', 409, 'The everyday account is not active.');
+  protectGuestPool(everyday, ALLOCATE_AT_GUEST_DESK);
   const existing = await rt.db.kysely.selectFrom('account').select('username').where('linked_account_id', '=', everyday.id).where('role', '=', 'administrator').executeTakeFirst();
   if (existing) throw conflict(`${everyday.display_name} already has the administrator account "${existing.username}".`, 'administrator_exists');
   const username = `${everyday.username}.admin`.slice(0, 64);

@@ -389,7 +389,7 @@ for (const dialect of await dialects()) {
       expect((await events(t, 'account.deleted')).map((e) => e.details.username)).toEqual(['temp.staff']);
     });
 
-    it('AC-05 a guest-desk account in use gets no other password: not from the accounts page, nor through a staff reset request', async () => {
+    it('AC-05 a guest-desk account in use gets no other password: not from the accounts page, nor through a staff reset request, nor as a linked administrator account', async () => {
       const { admin, office } = await desk();
       await addPool(t, admin, 1);
       const { visit, slip } = await allocated(t, office, { ...ADA, expectedEnd: '15:00' });
@@ -397,6 +397,7 @@ for (const dialect of await dialects()) {
       for (const [url, payload] of [
         [`/api/accounts/${visit.accountId}/temporary-password`, undefined],
         ['/api/password-resets', { accountId: visit.accountId, reason: 'Visitor forgot the slip' }],
+        [`/api/accounts/${visit.accountId}/administrator-account`, undefined],
       ] as const) {
         const r = await t.app.inject({ method: 'POST', url, headers: admin.headers, ...(payload ? { payload } : {}) });
         expect(r.statusCode, url).toBe(409);
@@ -404,6 +405,7 @@ for (const dialect of await dialects()) {
       }
       expect(await t.runtime.db.kysely.selectFrom('account').selectAll().where('id', '=', visit.accountId).executeTakeFirstOrThrow()).toEqual(before);
       expect(await t.runtime.db.kysely.selectFrom('reset_request').selectAll().execute()).toEqual([]);
+      expect(await t.runtime.db.kysely.selectFrom('account').select('id').where('linked_account_id', '=', visit.accountId).execute()).toEqual([]);
       expect((await signInAttempt(t, slip.username, slip.password)).statusCode).toBe(200);
     });
 
