@@ -1,61 +1,28 @@
-import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { TEST_PASSWORD, call, freshCode, setupAndSignIn, startServerProcess, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
-
-/** The import wizard in Chromium (AC-12): a file with bad rows, the dry run naming them by line, the good rows imported. */
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
+import { browserSuite } from '../helpers/e2e.js';
+import { call, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'imports');
 
+/** The import wizard in Chromium (AC-12): a file with bad rows, the dry run naming them by line, the good rows imported. */
 describe('import wizard in Chromium', () => {
-  let test: TestDatabase;
-  let server: ServerProcess;
-  let browser: Browser;
+  const e2e = browserSuite({ prefix: 'import-', allow: /status of (400|401)/ });
   let admin: HttpSessionWithSecret;
 
   beforeAll(async () => {
-    if (!existsSync(path.join(ROOT, 'dist', 'main.js')) || !existsSync(path.join(ROOT, 'web', 'dist', 'index.html'))) {
-      throw new Error('The server and console are not built: run `npm run build` (npm test does it first).');
-    }
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    test = await createTestDatabase('sqlite');
-    server = await startServerProcess({ GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1' }, { built: true });
-    browser = await launchChromium();
-    admin = await setupAndSignIn(server);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    await test?.drop();
+    admin = await setupAndSignIn(e2e.server);
   });
 
   it('AC-12 walks a CSV with bad rows through column matching and a dry run, then imports the good rows; then School Data Sync files', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (400|401)/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-
-    await page.goto(server.url);
-    await page.getByLabel('Username').fill('master');
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Check it’s you' }).waitFor();
-    await page.getByLabel('Code').fill(await freshCode(admin.totpSecret));
-    await page.getByRole('button', { name: 'Continue' }).click();
+    const page = await e2e.page({ width: 1280, height: 900 });
+    await e2e.signIn(page, 'master', { totpSecret: admin.totpSecret });
 
     await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Import', exact: true }).click();
     await page.getByRole('heading', { name: 'Import people' }).waitFor();
     await page.getByLabel(/A CSV file/).check();
-    await shot(page, 'import-01-kind');
+    await e2e.shot(page, '01-kind');
     await page.getByRole('button', { name: 'Next' }).click();
 
     await page.getByLabel('CSV file').setInputFiles(path.join(FIXTURES, 'mis-export-with-errors.csv'));
@@ -71,10 +38,10 @@ describe('import wizard in Chromium', () => {
     expect(await mapping.getByLabel('Groups').inputValue()).toBe('Reg');
     expect(await mapping.getByLabel('Year group').inputValue()).toBe('Year');
     expect(await mapping.getByLabel('Role', { exact: true }).inputValue()).toBe('Type');
-    await shot(page, 'import-02a-columns-guessed');
+    await e2e.shot(page, '02a-columns-guessed');
     await mapping.getByLabel('Username').selectOption('Login name');
     await mapping.getByRole('status').waitFor({ state: 'detached' });
-    await shot(page, 'import-02b-columns-matched');
+    await e2e.shot(page, '02b-columns-matched');
     await mapping.getByRole('button', { name: 'Dry run' }).click();
 
     const dry = page.getByTestId('dry-run');
@@ -89,25 +56,25 @@ describe('import wizard in Chromium', () => {
       expect.stringMatching(/^mis-export-with-errors\.csv7role "Parent" refused: parents and guardians are not given Gatehouse accounts$/),
     ]);
     await page.getByTestId('to-create').getByText('Theo Grant, Jr').waitFor();
-    await shot(page, 'import-03-dry-run');
+    await e2e.shot(page, '03-dry-run');
     // Nothing is imported by a dry run.
-    const before = await call(server.url, 'GET', '/api/accounts?q=nadams', admin);
+    const before = await call(e2e.server.url, 'GET', '/api/accounts?q=nadams', admin);
     expect(((await before.json()) as { total: number }).total).toBe(0);
 
     await page.getByRole('button', { name: 'Import (leaving out 3 bad rows)' }).click();
     const result = page.getByTestId('import-result');
     await result.waitFor();
     expect(await result.getByRole('status').textContent()).toContain('Imported: 5 created, 0 updated, 0 disabled, 0 unchanged. 3 bad rows were left out.');
-    await shot(page, 'import-04-result');
+    await e2e.shot(page, '04-result');
 
-    const after = (await (await call(server.url, 'GET', '/api/accounts?limit=100', admin)).json()) as { accounts: Array<{ username: string; source: string; role: string; groups: Array<{ name: string; role: string }> }> };
+    const after = (await (await call(e2e.server.url, 'GET', '/api/accounts?limit=100', admin)).json()) as { accounts: Array<{ username: string; source: string; role: string; groups: Array<{ name: string; role: string }> }> };
     const imported = after.accounts.filter((a) => a.source === 'csv');
     expect(imported.map((a) => a.username).sort()).toEqual(['nadams', 'obaker', 'qdixon', 'tgrant', 'uhart']);
     expect(imported.find((a) => a.username === 'uhart')).toMatchObject({ role: 'staff', groups: [{ name: '8C', role: 'teacher' }] });
 
     await result.getByRole('link', { name: 'Accounts' }).click();
     await page.getByTestId('accounts').getByText('Noah Adams').waitFor();
-    await shot(page, 'import-05-accounts');
+    await e2e.shot(page, '05-accounts');
 
     // School Data Sync: the four files together; a re-run of the same CSV would change nothing.
     await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Import', exact: true }).click();
@@ -119,12 +86,12 @@ describe('import wizard in Chromium', () => {
     expect(await dry.locator('[data-count="created"] dd').textContent()).toBe('6');
     expect(await dry.locator('[data-count="bad"] dd').textContent()).toBe('0');
     await dry.getByText('users.csv has a password column: it was not read.').waitFor();
-    await shot(page, 'import-06-sds-dry-run');
+    await e2e.shot(page, '06-sds-dry-run');
     await page.getByRole('button', { name: 'Import', exact: true }).click();
     await result.waitFor();
     expect(await result.getByRole('status').textContent()).toContain('Imported: 6 created');
-    await shot(page, 'import-07-sds-result');
+    await e2e.shot(page, '07-sds-result');
 
-    expect(problems).toEqual([]);
+    e2e.expectNoProblems();
   });
 });

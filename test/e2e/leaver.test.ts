@@ -1,11 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
-import { ROOT } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { TEST_PASSWORD, call, freshCode, setupAndSignIn, startServerProcess, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite } from '../helpers/e2e.js';
+import { call, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 /**
  * A leaver in Chromium (AC-13, PW-12): the IT lead records the staff Wi-Fi key and who knows it,
@@ -13,48 +8,20 @@ import { TEST_PASSWORD, call, freshCode, setupAndSignIn, startServerProcess, typ
  * the equipment returned and sees the checklist complete. Screenshots: test-results/screenshots/leaver-*.png.
  */
 describe('a leaver in Chromium', () => {
-  let test: TestDatabase;
-  let server: ServerProcess;
-  let browser: Browser;
+  const e2e = browserSuite({ prefix: 'leaver-', allow: /status of (400|401)/ });
   let admin: HttpSessionWithSecret;
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `leaver-${name}.png`), fullPage: true });
-
   beforeAll(async () => {
-    if (!existsSync(path.join(ROOT, 'dist', 'main.js')) || !existsSync(path.join(ROOT, 'web', 'dist', 'index.html'))) {
-      throw new Error('The server and console are not built: run `npm run build`.');
-    }
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    test = await createTestDatabase('sqlite');
-    server = await startServerProcess({ GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1' }, { built: true });
-    admin = await setupAndSignIn(server);
+    admin = await setupAndSignIn(e2e.server);
     for (const [username, displayName] of [['jbloggs', 'Jane Bloggs'], ['kstay', 'Kim Stay']]) {
-      const created = await call(server.url, 'POST', '/api/accounts', admin, { username, displayName, email: `${username}@school.example`, role: 'staff' });
+      const created = await call(e2e.server.url, 'POST', '/api/accounts', admin, { username, displayName, email: `${username}@school.example`, role: 'staff' });
       expect(created.status).toBe(201);
     }
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    await test?.drop();
   });
 
   it('AC-13 PW-12 records a Wi-Fi key, starts its holder as a leaver, records the change and completes the checklist', async () => {
-    const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (400|401)/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-
-    await page.goto(server.url);
-    await page.getByLabel('Username').fill('master');
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Check it’s you' }).waitFor();
-    await page.getByLabel('Code').fill(await freshCode(admin.totpSecret));
-    await page.getByRole('button', { name: 'Continue' }).click();
+    const page = await e2e.page({ width: 1360, height: 900 });
+    await e2e.signIn(page, 'master', { totpSecret: admin.totpSecret });
 
     // The register: a Wi-Fi key, where it is kept and who knows it — and a warning if the key itself is typed in.
     await page.getByRole('link', { name: 'Shared secrets' }).click();
@@ -71,7 +38,7 @@ describe('a leaver in Chromium', () => {
     await form.getByRole('button', { name: 'Add Jane Bloggs' }).click();
     await form.getByLabel('Add a holder').fill('Kim');
     await form.getByRole('button', { name: 'Add Kim Stay' }).click();
-    await shot(page, '01-secret-warning');
+    await e2e.shot(page, '01-secret-warning');
     // The server refuses it too; nothing is lost from the form.
     await form.getByRole('button', { name: 'Record it' }).click();
     await form.getByRole('alert').filter({ hasText: 'seems to hold the secret itself' }).waitFor();
@@ -83,7 +50,7 @@ describe('a leaver in Chromium', () => {
     await row.waitFor();
     expect(await row.textContent()).toContain('Jane Bloggs');
     expect(await row.textContent()).toContain('Every 90 days (school default)');
-    await shot(page, '02-register');
+    await e2e.shot(page, '02-register');
 
     // One action starts the leaver, after a dialog says what will happen.
     await page.getByRole('link', { name: 'Leavers' }).click();
@@ -94,7 +61,7 @@ describe('a leaver in Chromium', () => {
     const dialog = page.getByRole('dialog', { name: 'Start the leaver for Jane Bloggs?' });
     await dialog.waitFor();
     expect(await dialog.textContent()).toContain('every shared secret they know');
-    await shot(page, '03-confirm');
+    await e2e.shot(page, '03-confirm');
     await dialog.getByRole('button', { name: 'Close the account and start the checklist' }).click();
     const checklist = page.getByTestId('leaver-jbloggs');
     await checklist.waitFor();
@@ -104,28 +71,28 @@ describe('a leaver in Chromium', () => {
     expect(await checklist.getByRole('checkbox', { name: 'Change “Staff Wi-Fi”' }).isChecked()).toBe(false);
     expect(await checklist.getByRole('checkbox', { name: 'Change “Staff Wi-Fi”' }).isDisabled()).toBe(true);
     expect(await checklist.textContent()).toContain('3 of 5 done');
-    await shot(page, '04-checklist');
+    await e2e.shot(page, '04-checklist');
 
     // The overview says what needs doing.
     await page.getByRole('link', { name: 'Overview' }).click();
     const attention = page.getByTestId('needs-attention');
     await attention.getByText('Staff Wi-Fi (wi-fi key) must be changed: holder Jane Bloggs left').waitFor();
     await attention.getByText('Leaver checklist for Jane Bloggs is not complete').waitFor();
-    await shot(page, '05-overview');
+    await e2e.shot(page, '05-overview');
 
     // The key is flagged in the register; its change is recorded.
     await page.getByRole('link', { name: 'Leavers' }).click();
     await page.getByTestId('leaver-jbloggs').getByRole('link', { name: 'Go to Shared secrets' }).click();
     await row.getByTestId('flag').filter({ hasText: 'holder Jane Bloggs left' }).waitFor();
     await row.getByText('overdue').waitFor();
-    await shot(page, '06-flagged');
+    await e2e.shot(page, '06-flagged');
     await page.getByRole('button', { name: 'Record rotation of Staff Wi-Fi' }).click();
     await page.getByRole('status').filter({ hasText: '“Staff Wi-Fi” was changed today' }).waitFor();
     // The message shows before the register has reloaded: wait for the row to catch up.
     await row.getByTestId('flag').waitFor({ state: 'detached' });
     await expect.poll(async () => row.textContent()).not.toContain('Jane Bloggs');
     expect(await row.textContent()).toContain('Kim Stay');
-    await shot(page, '07-rotated');
+    await e2e.shot(page, '07-rotated');
 
     // Back on the checklist the key is ticked; the equipment is ticked by hand and the checklist completes.
     await page.getByRole('link', { name: 'Leavers' }).click();
@@ -136,12 +103,12 @@ describe('a leaver in Chromium', () => {
     await page.getByTestId('completed-leavers').locator('tr[data-username="jbloggs"]').waitFor();
     expect(await page.getByTestId('leaver-jbloggs').count()).toBe(0);
     expect(await page.getByText('No checklist is open.').isVisible()).toBe(true);
-    await shot(page, '08-complete');
+    await e2e.shot(page, '08-complete');
 
     // Jane cannot sign in any more.
-    const refused = await call(server.url, 'POST', '/api/session', undefined, { username: 'jbloggs', password: 'whatever-it-was-1' });
+    const refused = await call(e2e.server.url, 'POST', '/api/session', undefined, { username: 'jbloggs', password: 'whatever-it-was-1' });
     expect(refused.status).toBe(401);
-    expect(problems).toEqual([]);
+    e2e.expectNoProblems();
     await page.close();
   });
 });

@@ -1,11 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
-import { ROOT } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { TEST_PASSWORD, freshCode, setupAndSignIn, startServerProcess, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite } from '../helpers/e2e.js';
+import { setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 /**
  * The Provisioning page in Chromium (AC-12): an administrator makes a SCIM token for Entra ID, sees
@@ -13,42 +8,19 @@ import { TEST_PASSWORD, freshCode, setupAndSignIn, startServerProcess, type Http
  * Screenshots: test-results/screenshots/scim-*.png.
  */
 describe('SCIM provisioning tokens in Chromium', () => {
-  let test: TestDatabase;
-  let server: ServerProcess;
-  let browser: Browser;
+  const e2e = browserSuite({ prefix: 'scim-', allow: /status of (400|401|409)/ });
   let admin: HttpSessionWithSecret;
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `scim-${name}.png`), fullPage: true });
   const scim = (token: string, method: string, url: string, body?: unknown) =>
-    fetch(`${server.url}/scim/v2${url}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    fetch(`${e2e.server.url}/scim/v2${url}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' }, body: body === undefined ? undefined : JSON.stringify(body) });
 
   beforeAll(async () => {
-    if (!existsSync(path.join(ROOT, 'web', 'dist', 'index.html'))) throw new Error('The console is not built: run `npm run build`.');
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    test = await createTestDatabase('sqlite');
-    server = await startServerProcess({ GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1' }, { built: true });
-    admin = await setupAndSignIn(server);
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    await test?.drop();
+    admin = await setupAndSignIn(e2e.server);
   });
 
   it('AC-12 an administrator makes a token for Entra ID, sees it once with the SCIM URL, and revokes it', async () => {
-    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (400|401|409)/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    await page.goto(server.url);
-    await page.getByLabel('Username').fill('master');
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByLabel('Code').fill(await freshCode(admin.totpSecret));
-    await page.getByRole('button', { name: 'Continue' }).click();
+    const page = await e2e.page({ width: 1366, height: 900 });
+    await e2e.signIn(page, 'master', { totpSecret: admin.totpSecret });
 
     await page.getByRole('link', { name: 'Provisioning' }).click();
     await page.getByText('No tokens yet').waitFor();
@@ -59,9 +31,9 @@ describe('SCIM provisioning tokens in Chromium', () => {
     await shown.waitFor();
     const token = (await shown.getByTestId('scim-token').textContent())!;
     expect(token).toMatch(/^gscim_[A-Za-z0-9_-]{43}$/);
-    expect(await shown.getByTestId('scim-url').textContent()).toBe(`${server.url}/scim/v2`);
+    expect(await shown.getByTestId('scim-url').textContent()).toBe(`${e2e.server.url}/scim/v2`);
     await shown.getByText('map userName to mailNickname', { exact: false }).waitFor();
-    await shot(page, '01-token-shown-once');
+    await e2e.shot(page, '01-token-shown-once');
 
     // The token works as Entra ID would use it: a person is created as a pupil.
     const created = await scim(token, 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'new.pupil', externalId: 'e-1', name: { givenName: 'New', familyName: 'Pupil' }, active: true });
@@ -80,19 +52,19 @@ describe('SCIM provisioning tokens in Chromium', () => {
     await page.getByLabel('Used by').fill('Entra ID');
     await page.getByRole('button', { name: 'Make a token' }).click();
     await page.getByRole('alert').filter({ hasText: 'already in use' }).waitFor();
-    await shot(page, '02-token-listed');
+    await e2e.shot(page, '02-token-listed');
 
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: 'Revoke Entra ID' }).click();
     await row.getByText('revoked').waitFor();
     await page.getByText('Every token is revoked').waitFor();
     expect((await scim(token, 'GET', '/Users')).status).toBe(401);
-    await shot(page, '03-token-revoked');
+    await e2e.shot(page, '03-token-revoked');
 
     // People created over SCIM appear in the directory.
     await page.getByRole('link', { name: 'Accounts' }).click();
     await page.getByTestId('accounts').locator('tr[data-username="new.pupil"]').waitFor();
-    expect(problems, problems.join('\n')).toEqual([]);
+    e2e.expectNoProblems();
     await page.close();
   });
 });
