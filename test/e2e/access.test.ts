@@ -1,11 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
-import { ROOT } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { TEST_PASSWORD, call, createPersonOverHttp, freshCode, setupAndSignIn, startServerProcess, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite } from '../helpers/e2e.js';
+import { call, createPersonOverHttp, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 /**
  * Access rights in Chromium (AC-01, AC-02, AC-03): an IT administrator reads the matrix and records
@@ -13,49 +8,22 @@ import { TEST_PASSWORD, call, createPersonOverHttp, freshCode, setupAndSignIn, s
  * Screenshots: test-results/screenshots/access-*.png.
  */
 describe('access rights and the annual review in Chromium', () => {
-  let test: TestDatabase;
-  let server: ServerProcess;
-  let browser: Browser;
+  const e2e = browserSuite({ prefix: 'access-', allow: /status of (400|401|409)/ });
   let admin: HttpSessionWithSecret;
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `access-${name}.png`), fullPage: true });
-  const watch = (page: Page) => {
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (400|401|409)/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    return problems;
-  };
-
   beforeAll(async () => {
-    if (!existsSync(path.join(ROOT, 'web', 'dist', 'index.html'))) throw new Error('The console is not built: run `npm run build`.');
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    test = await createTestDatabase('sqlite');
-    server = await startServerProcess({ GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1' }, { built: true });
-    admin = await setupAndSignIn(server);
-    await createPersonOverHttp(server.url, admin, { username: 'hhead', displayName: 'Helen Head', role: 'senior_leader', email: 'head@springfield.sch.uk' });
-    await createPersonOverHttp(server.url, admin, { username: 'ddsl', displayName: 'Dee Safeguarding', role: 'dsl' });
-    const teacher = await createPersonOverHttp(server.url, admin, { username: 'tteacher', displayName: 'Tom Teacher', role: 'staff' });
-    const linked = await call(server.url, 'POST', `/api/accounts/${teacher.id}/administrator-account`, admin);
+    const url = e2e.server.url;
+    admin = await setupAndSignIn(e2e.server);
+    await createPersonOverHttp(url, admin, { username: 'hhead', displayName: 'Helen Head', role: 'senior_leader', email: 'head@springfield.sch.uk' });
+    await createPersonOverHttp(url, admin, { username: 'ddsl', displayName: 'Dee Safeguarding', role: 'dsl' });
+    const teacher = await createPersonOverHttp(url, admin, { username: 'tteacher', displayName: 'Tom Teacher', role: 'staff' });
+    const linked = await call(url, 'POST', `/api/accounts/${teacher.id}/administrator-account`, admin);
     expect(linked.status).toBe(201);
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    await test?.drop();
   });
 
   it('AC-01 AC-03 an IT administrator reads the matrix and records a school system with each group’s rights', async () => {
-    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
-    const problems = watch(page);
-    await page.goto(server.url);
-    await page.getByLabel('Username').fill('master');
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByLabel('Code').fill(await freshCode(admin.totpSecret));
-    await page.getByRole('button', { name: 'Continue' }).click();
+    const page = await e2e.page({ width: 1366, height: 900 });
+    await e2e.signIn(page, 'master', { totpSecret: admin.totpSecret });
     await page.getByTestId('needs-attention').getByText('Annual access review overdue').waitFor();
 
     await page.getByRole('link', { name: 'Access rights' }).click();
@@ -70,7 +38,7 @@ describe('access rights and the annual review in Chromium', () => {
     // An IT administrator cannot start the review.
     expect(await page.getByRole('button', { name: 'Start the access review' }).count()).toBe(0);
     await page.getByText('A senior leader starts and signs off the review.').waitFor();
-    await shot(page, '01-matrix');
+    await e2e.shot(page, '01-matrix');
 
     await page.getByLabel('System name').fill('MIS (Arbor)');
     await page.getByLabel('What it holds (optional)').fill('Pupil records, attendance, behaviour');
@@ -97,8 +65,8 @@ describe('access rights and the annual review in Chromium', () => {
     await form.getByRole('button', { name: 'Save' }).click();
     await systems.locator('tr[data-system="MIS (Arbor)"]').getByText('Only their own classes').waitFor();
     expect(await page.getByLabel('MIS (Arbor): Staff').inputValue()).toBe('read');
-    await shot(page, '02-school-systems');
-    await systems.screenshot({ path: path.join(SCREENSHOTS, 'access-02b-school-systems-detail.png') });
+    await e2e.shot(page, '02-school-systems');
+    await e2e.shot(systems, '02b-school-systems-detail');
 
     // Rename a system, then remove one with its rights.
     await page.getByLabel('System name').fill('Old VLE');
@@ -110,27 +78,23 @@ describe('access rights and the annual review in Chromium', () => {
     await systems.locator('tr[data-system="Old VLE (Moodle)"]').waitFor();
     await page.getByRole('button', { name: 'Remove Old VLE (Moodle)' }).click();
     await systems.getByRole('group', { name: 'Remove Old VLE (Moodle)?' }).getByText('Remove it and its 1 recorded right?').waitFor();
-    await systems.screenshot({ path: path.join(SCREENSHOTS, 'access-02c-remove-system.png') });
+    await e2e.shot(systems, '02c-remove-system');
     await systems.getByRole('button', { name: 'Yes, remove' }).click();
     await systems.locator('tr[data-system="Old VLE (Moodle)"]').waitFor({ state: 'detached' });
 
     // Every change is in the audit trail.
     await page.getByRole('link', { name: 'Audit trail' }).click();
     await page.getByTestId('audit-events').getByText('access.grant_changed').first().waitFor();
-    expect(problems, problems.join('\n')).toEqual([]);
+    e2e.expectNoProblems();
     await page.close();
   });
 
   it('AC-02 a senior leader reviews every privileged account and signs off', async () => {
-    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
-    const problems = watch(page);
-    await page.goto(server.url);
-    await page.getByLabel('Username').fill('hhead');
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await e2e.page({ width: 1366, height: 900 });
+    await e2e.signIn(page, 'hhead');
     const attention = page.getByTestId('needs-attention');
     await attention.getByText('Annual access review overdue').waitFor();
-    await shot(page, '03-overdue-on-overview');
+    await e2e.shot(page, '03-overdue-on-overview');
     await attention.getByRole('link', { name: 'Annual access review overdue' }).click();
 
     const panel = page.getByTestId('access-review');
@@ -141,8 +105,8 @@ describe('access rights and the annual review in Chromium', () => {
     const usernames = await accounts.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-username')));
     expect(usernames.sort()).toEqual(['ddsl', 'hhead', 'master', 'tteacher.admin']);
     await accounts.locator('tr[data-username="tteacher.admin"]').getByText('Administrator account of Tom Teacher (tteacher)').waitFor();
-    await shot(page, '04-review-started');
-    await panel.screenshot({ path: path.join(SCREENSHOTS, 'access-04b-review-panel.png') });
+    await e2e.shot(page, '04-review-started');
+    await e2e.shot(panel, '04b-review-panel');
 
     await panel.getByRole('button', { name: 'Confirm master' }).click();
     await panel.getByTestId('decision-master').waitFor();
@@ -152,7 +116,7 @@ describe('access rights and the annual review in Chromium', () => {
     const change = panel.getByRole('form', { name: 'Change needed for tteacher.admin' });
     await change.getByLabel('What should change').fill('Tom no longer looks after the network: remove his administrator account.');
     await change.getByLabel(/Disable this account now/).check();
-    await shot(page, '05-change-needed');
+    await e2e.shot(page, '05-change-needed');
     await change.getByRole('button', { name: 'Record' }).click();
     const decided = panel.getByTestId('decision-tteacher.admin');
     await decided.getByText('Change needed').waitFor();
@@ -169,8 +133,8 @@ describe('access rights and the annual review in Chromium', () => {
     await panel.getByRole('button', { name: 'Save note' }).click();
     await panel.locator('.review-note .saved').waitFor();
     await panel.getByLabel('Summary').fill('Reviewed with the business manager on the INSET day. One administrator account disabled.');
-    await shot(page, '06-ready-to-sign-off');
-    await panel.screenshot({ path: path.join(SCREENSHOTS, 'access-06b-review-panel.png') });
+    await e2e.shot(page, '06-ready-to-sign-off');
+    await e2e.shot(panel, '06b-review-panel');
     await panel.getByRole('button', { name: 'Sign off the review' }).click();
 
     const past = panel.getByTestId('past-reviews');
@@ -178,7 +142,7 @@ describe('access rights and the annual review in Chromium', () => {
     expect(await past.textContent()).toContain('by Helen Head (hhead)');
     expect(await panel.getByTestId('review-status').textContent()).not.toContain('Never');
     await panel.getByRole('button', { name: 'Start the access review' }).waitFor();
-    await shot(page, '07-signed-off');
+    await e2e.shot(page, '07-signed-off');
 
     await past.getByRole('link', { name: 'Open' }).click();
     const record = page.getByTestId('review-record');
@@ -187,17 +151,17 @@ describe('access rights and the annual review in Chromium', () => {
     // The record shows the accounts as they stood when the review began.
     expect(await record.getByTestId('privileged-accounts').locator('tr[data-username="tteacher.admin"]').textContent()).toContain('active');
     await record.getByTestId('systems-matrix').locator('tr[data-system="Finance"]').waitFor();
-    await shot(page, '08-review-record');
+    await e2e.shot(page, '08-review-record');
 
     // The overview no longer lists the review as due.
     await page.getByRole('link', { name: 'Overview' }).click();
     await attention.waitFor();
     expect(await attention.textContent()).not.toContain('Annual access review');
-    expect(problems, problems.join('\n')).toEqual([]);
+    e2e.expectNoProblems();
     await page.close();
 
     // The disabled administrator account can no longer sign in.
-    const accounts2 = (await (await call(server.url, 'GET', '/api/accounts?q=tteacher.admin', admin)).json()) as { accounts: Array<{ username: string; status: string }> };
+    const accounts2 = (await (await call(e2e.server.url, 'GET', '/api/accounts?q=tteacher.admin', admin)).json()) as { accounts: Array<{ username: string; status: string }> };
     expect(accounts2.accounts.find((a) => a.username === 'tteacher.admin')!.status).toBe('disabled');
   });
 });

@@ -1,13 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
-import { ROOT } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import type { Locator, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite } from '../helpers/e2e.js';
 import { fullUt1 } from '../helpers/ut1.js';
-import { TEST_PASSWORD, call, createPersonOverHttp, freshCode, setupAndSignIn, startServerProcess, type HttpSession, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
+import { TEST_PASSWORD, call, createPersonOverHttp, setupAndSignIn, type HttpSession, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 /**
  * The filtering console in Chromium (FI-01, FI-03, FI-05, FI-13, MO-01), against a server that runs
@@ -19,21 +15,20 @@ import { TEST_PASSWORD, call, createPersonOverHttp, freshCode, setupAndSignIn, s
 const GAMBLING = '0-casino.info';
 
 describe('filtering console in Chromium', () => {
-  let test: TestDatabase;
-  let server: ServerProcess;
-  let browser: Browser;
-  let admin: HttpSessionWithSecret;
   const dnsPort = 20_000 + Math.floor(Math.random() * 20_000);
+  // Console errors are problems, but for the 4xx answers the wrong input is meant to get; the first test provokes no 404.
+  const e2e = browserSuite({ prefix: 'filtering-', allow: /status of (400|401|404|409)/, env: { GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: '127.0.0.1:9' } });
+  const no404 = { allow: /status of (400|401|409)/ };
+  let admin: HttpSessionWithSecret;
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `filtering-${name}.png`), fullPage: true });
   const dig = (name: string) => execFileSync('dig', ['@127.0.0.1', '-p', String(dnsPort), name, '+tries=1', '+time=3'], { encoding: 'utf8' });
 
   /** A page signed in with an existing session (the sign-in itself is the first test's). */
   async function signedInPage(session: HttpSession, viewport = { width: 1366, height: 900 }): Promise<Page> {
-    const context = await browser.newContext({ viewport });
+    const page = await e2e.page(viewport);
     const name = session.cookie.slice(0, session.cookie.indexOf('='));
-    await context.addCookies([{ name, value: session.cookie.slice(name.length + 1), domain: new URL(server.url).hostname, path: '/', secure: true, httpOnly: true, sameSite: 'Strict' }]);
-    return context.newPage();
+    await page.context().addCookies([{ name, value: session.cookie.slice(name.length + 1), domain: new URL(e2e.server.url).hostname, path: '/', secure: true, httpOnly: true, sameSite: 'Strict' }]);
+    return page;
   }
   /** The error shown beside a field: the element its aria-describedby names first, once it is marked invalid. */
   async function errorBeside(field: Locator): Promise<string> {
@@ -41,53 +36,22 @@ describe('filtering console in Chromium', () => {
     const id = (await field.getAttribute('aria-describedby'))!.split(' ')[0]!;
     return field.page().locator(`[id="${id}"]`).innerText();
   }
-  /** Console errors other than the 4xx answers the wrong input is meant to get. */
-  function watch(page: Page): string[] {
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (400|401|404|409)/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    return problems;
-  }
-  const pupilsPolicy = async () => ((await (await call(server.url, 'GET', '/api/filtering/policies', admin)).json()) as { policies: Array<{ id: string; schedules: Array<{ label?: string; from: string; to: string; days: number[]; categories: string[] }> }> }).policies.find((p) => p.id === 'role:pupils')!;
+  const pupilsPolicy = async () => ((await (await call(e2e.server.url, 'GET', '/api/filtering/policies', admin)).json()) as { policies: Array<{ id: string; schedules: Array<{ label?: string; from: string; to: string; days: number[]; categories: string[] }> }> }).policies.find((p) => p.id === 'role:pupils')!;
 
   beforeAll(async () => {
-    if (!existsSync(path.join(ROOT, 'web', 'dist', 'index.html'))) throw new Error('The console is not built: run `npm run build`.');
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    test = await createTestDatabase('sqlite');
-    server = await startServerProcess(
-      { GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1', GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: '127.0.0.1:9' },
-      { built: true },
-    );
-    admin = await setupAndSignIn(server);
+    const url = e2e.server.url;
+    admin = await setupAndSignIn(e2e.server);
     // The UT1 lists from a folder on the server, and the school's own allow list.
-    const ut1 = await call(server.url, 'POST', '/api/filtering/lists', admin, { name: 'UT1', format: 'ut1', location: fullUt1(), kind: 'category', scheduleHours: 24 });
+    const ut1 = await call(url, 'POST', '/api/filtering/lists', admin, { name: 'UT1', format: 'ut1', location: fullUt1(), kind: 'category', scheduleHours: 24 });
     expect(ut1.status).toBe(201);
-    const allow = await call(server.url, 'POST', '/api/filtering/lists', admin, { name: 'School allow list', format: 'domains', location: null, kind: 'allow', scheduleHours: 24 });
+    const allow = await call(url, 'POST', '/api/filtering/lists', admin, { name: 'School allow list', format: 'domains', location: null, kind: 'allow', scheduleHours: 24 });
     const allowId = ((await allow.json()) as { id: string }).id;
-    expect((await call(server.url, 'POST', `/api/filtering/lists/${allowId}/entries`, admin, { hosts: ['www.bbc.co.uk/bitesize'], note: 'Revision' })).status).toBe(200);
-    browser = await launchChromium();
+    expect((await call(url, 'POST', `/api/filtering/lists/${allowId}/entries`, admin, { hosts: ['www.bbc.co.uk/bitesize'], note: 'Revision' })).status).toBe(200);
   }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    await test?.drop();
-  });
 
   it('FI-02 FI-01 FI-04 MO-01 FI-13 policies, test an address, lists, live activity and a request from the block page', async () => {
-    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (400|401|409)/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    await page.goto(server.url);
-    await page.getByLabel('Username').fill('master');
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByLabel('Code').fill(await freshCode(admin.totpSecret));
-    await page.getByRole('button', { name: 'Continue' }).click();
+    const page = await e2e.page({ width: 1366, height: 900 }, no404);
+    await e2e.signIn(page, 'master', { totpSecret: admin.totpSecret });
 
     // Policies: the pupils' policy with UT1's categories by name and description.
     await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Policies' }).click();
@@ -104,8 +68,8 @@ describe('filtering console in Chromium', () => {
     await form.getByLabel('YouTube').selectOption('moderate');
     await form.getByRole('button', { name: 'Save Pupils' }).click();
     await form.getByText('Saved: in force now.').waitFor();
-    await shot(page, '01-policy-saved');
-    const saved = (await (await call(server.url, 'GET', '/api/filtering/policies', admin)).json()) as { policies: Array<{ id: string; blockedCategories: string[]; youtube: string; edited: boolean }> };
+    await e2e.shot(page, '01-policy-saved');
+    const saved = (await (await call(e2e.server.url, 'GET', '/api/filtering/policies', admin)).json()) as { policies: Array<{ id: string; blockedCategories: string[]; youtube: string; edited: boolean }> };
     const pupils = saved.policies.find((p) => p.id === 'role:pupils')!;
     expect(pupils).toMatchObject({ edited: true, youtube: 'moderate' });
     expect(pupils.blockedCategories).toContain('shopping');
@@ -119,7 +83,7 @@ describe('filtering console in Chromium', () => {
     await verdict.getByRole('heading', { name: 'Blocked' }).waitFor();
     await verdict.getByText('Blocked: Gambling/Casino games for Pupils').first().waitFor();
     await verdict.getByTestId('matches').getByText(GAMBLING, { exact: true }).waitFor();
-    await shot(page, '02-test-blocked');
+    await e2e.shot(page, '02-test-blocked');
     await page.getByLabel('Web address').fill('https://www.bbc.co.uk/bitesize');
     await page.getByRole('button', { name: 'Test' }).click();
     await verdict.getByRole('heading', { name: 'Allowed' }).waitFor();
@@ -132,7 +96,7 @@ describe('filtering console in Chromium', () => {
     expect(Number((await ut1Row.locator('td.num').textContent())!.replace(/,/g, ''))).toBeGreaterThan(100_000);
     await page.getByTestId('sources').locator('tr[data-source="School allow list"]').getByRole('button', { name: 'Edit sites' }).click();
     await page.getByTestId('entries').getByText('www.bbc.co.uk').waitFor();
-    await shot(page, '03-lists');
+    await e2e.shot(page, '03-lists');
 
     // Activity: live, from real DNS queries to the resolver `serve` runs.
     await page.getByRole('link', { name: 'Activity' }).click();
@@ -144,11 +108,11 @@ describe('filtering console in Chromium', () => {
     await page.getByLabel('Action').selectOption('block');
     await page.getByRole('button', { name: 'Show' }).click();
     await activity.locator('tr.blocked').first().waitFor();
-    await shot(page, '04-activity');
+    await e2e.shot(page, '04-activity');
 
     // The block page, as a visitor who is not signed in: ask for the site, with a reason.
-    const visitor = await browser.newPage({ viewport: { width: 1000, height: 800 } });
-    const blockedUrl = `${server.url}/blocked?${new URLSearchParams({ host: `www.${GAMBLING}`, url: `http://www.${GAMBLING}/roulette`, category: 'gambling', action: 'request' })}`;
+    const visitor = await e2e.page({ width: 1000, height: 800 }, no404);
+    const blockedUrl = `${e2e.server.url}/blocked?${new URLSearchParams({ host: `www.${GAMBLING}`, url: `http://www.${GAMBLING}/roulette`, category: 'gambling', action: 'request' })}`;
     await visitor.goto(blockedUrl);
     const blockedPage = visitor.getByTestId('blocked-page');
     await blockedPage.getByText('Gambling and games sites, casino, etc.', { exact: false }).waitFor();
@@ -158,22 +122,22 @@ describe('filtering console in Chromium', () => {
     expect(await blockedPage.getByRole('link', { name: 'Sign in with your school account' }).getAttribute('href')).toBe('/connect');
     expect(await visitor.locator('body').innerText()).not.toMatch(/Unknown devices|Server:|SQLite|Checking server/);
     await blockedPage.getByLabel('Why?').fill('We are studying probability in maths with this roulette simulator');
-    await shot(visitor, '05-block-page');
+    await e2e.shot(visitor, '05-block-page');
     await blockedPage.getByRole('button', { name: 'Send' }).click();
     await blockedPage.getByText('your request has been sent').waitFor();
-    await shot(visitor, '06-block-page-sent');
+    await e2e.shot(visitor, '06-block-page-sent');
     await visitor.close();
 
     await page.getByRole('link', { name: 'Requests' }).click();
     const requests = page.getByTestId('requests');
     await requests.getByText('studying probability', { exact: false }).waitFor();
     await requests.getByText(`www.${GAMBLING}`, { exact: true }).waitFor();
-    await shot(page, '07-requests');
+    await e2e.shot(page, '07-requests');
 
     // The captive page (FI-02): a pupil signs in at /connect on their device; it is theirs until the end of the day.
-    await createPersonOverHttp(server.url, admin, { username: 'amy.pupil', displayName: 'Amy Pupil', role: 'pupil' });
-    const phone = await (await browser.newContext({ viewport: { width: 420, height: 800 } })).newPage();
-    await phone.goto(`${server.url}/connect`);
+    await createPersonOverHttp(e2e.server.url, admin, { username: 'amy.pupil', displayName: 'Amy Pupil', role: 'pupil' });
+    const phone = await e2e.page({ width: 420, height: 800 }, no404);
+    await phone.goto(`${e2e.server.url}/connect`);
     await phone.getByLabel('Username').fill('amy.pupil');
     await phone.getByLabel('Password').fill(TEST_PASSWORD);
     await phone.getByRole('button', { name: 'Sign in' }).click();
@@ -181,19 +145,18 @@ describe('filtering console in Chromium', () => {
     await connected.getByText('is connected as').waitFor();
     await connected.getByText('filtered by the Pupils policy').waitFor();
     expect(await phone.locator('body').innerText()).not.toMatch(/Server:|SQLite|Checking server/);
-    await shot(phone, '08-connect');
+    await e2e.shot(phone, '08-connect');
     await page.getByRole('link', { name: 'Devices' }).click();
     await page.getByTestId('mappings').getByText('amy.pupil', { exact: true }).waitFor();
     await page.getByTestId('mappings').getByText('signed in at /connect').waitFor();
-    await shot(page, '09-devices');
+    await e2e.shot(page, '09-devices');
     await phone.close();
-    expect(problems).toEqual([]);
+    e2e.expectNoProblems();
   }, 120_000);
 
   it('FI-02 policy form: a time ending before it starts, one with no day or category, each refused beside its field; another policy and back keeps every change; overlapping times save', async () => {
     const page = await signedInPage(admin);
-    const problems = watch(page);
-    await page.goto(`${server.url}/filtering`);
+    await page.goto(`${e2e.server.url}/filtering`);
     const form = page.getByTestId('policy-form');
     await form.getByRole('heading', { name: 'Pupils' }).waitFor();
 
@@ -227,7 +190,7 @@ describe('filtering console in Chromium', () => {
     await form.getByRole('alert').getByText('3 things to correct: see the fields marked in red.').waitFor();
     // The first field to correct has the focus, though Save is far below it.
     expect(await page.evaluate('document.activeElement.id')).toBe(await schoolHours.getByLabel('To', { exact: true }).getAttribute('id'));
-    await shot(page, '10-policy-errors');
+    await e2e.shot(page, '10-policy-errors');
     expect((await pupilsPolicy()).schedules).toHaveLength(1);
 
     // To another policy and back: what was typed is still there, and the tab says it is not saved.
@@ -251,9 +214,9 @@ describe('filtering console in Chromium', () => {
     expect(await tabs.getByRole('button', { name: /not saved/ }).count()).toBe(0);
 
     // A senior leader reads the policy: only what is blocked, and the times in words.
-    const head = await createPersonOverHttp(server.url, admin, { username: 'helen.head', displayName: 'Helen Head', role: 'senior_leader' });
+    const head = await createPersonOverHttp(e2e.server.url, admin, { username: 'helen.head', displayName: 'Helen Head', role: 'senior_leader' });
     const headPage = await signedInPage(head.session);
-    await headPage.goto(`${server.url}/filtering`);
+    await headPage.goto(`${e2e.server.url}/filtering`);
     const readOnly = headPage.getByTestId('policy-form');
     await readOnly.getByText('lunch — Mon–Fri, 12:00–13:00: Games').waitFor();
     expect(await readOnly.getByLabel('Only the blocked ones').isChecked()).toBe(true);
@@ -261,17 +224,16 @@ describe('filtering console in Chromium', () => {
     expect(await shown.count()).toBeGreaterThan(5);
     for (const box of await shown.all()) expect(await box.isChecked()).toBe(true);
     await readOnly.getByText('changing them is for IT administrators').waitFor();
-    await shot(headPage, '11-policy-senior-leader');
+    await e2e.shot(headPage, '11-policy-senior-leader');
     await headPage.context().close();
     await page.context().close();
-    expect(problems).toEqual([]);
+    e2e.expectNoProblems();
   }, 120_000);
 
   it('FI-13 the block page on a phone (390 px): fits the screen; a reason too short is refused beside the field and kept; a report is sent; an unreadable address offers no form', async () => {
-    const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
-    const problems = watch(phone);
+    const phone = await e2e.page({ width: 390, height: 844 });
     const longUrl = `http://www.${GAMBLING}/roulette/play?session=${'0123456789abcdef'.repeat(4)}&ref=tracking-value`;
-    await phone.goto(`${server.url}/blocked?${new URLSearchParams({ host: `www.${GAMBLING}`, url: longUrl, category: 'gambling', action: 'request' })}`);
+    await phone.goto(`${e2e.server.url}/blocked?${new URLSearchParams({ host: `www.${GAMBLING}`, url: longUrl, category: 'gambling', action: 'request' })}`);
     const blockedPage = phone.getByTestId('blocked-page');
     await blockedPage.getByText('Gambling and games sites, casino, etc.', { exact: false }).waitFor();
     expect(await phone.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
@@ -280,38 +242,37 @@ describe('filtering console in Chromium', () => {
     await blockedPage.getByRole('button', { name: 'Send' }).click();
     expect(await errorBeside(blockedPage.getByLabel('Why?'))).toBe('Say in a few words why, e.g. which lesson it is for.');
     expect(await blockedPage.getByLabel('Why?').inputValue()).toBe(' ok ');
-    await shot(phone, '12-block-page-phone-error');
+    await e2e.shot(phone, '12-block-page-phone-error');
 
     await blockedPage.getByLabel(/Report this page/).check();
     await blockedPage.getByLabel('Why?').fill('This casino page is open on the sixth-form wifi');
     await blockedPage.getByRole('button', { name: 'Send' }).click();
     await blockedPage.getByText('your report has been sent').waitFor();
-    await shot(phone, '13-block-page-phone-sent');
-    const requests = (await (await call(server.url, 'GET', '/api/filtering/requests', admin)).json()) as { requests: Array<{ kind: string; reason: string; url: string | null }> };
+    await e2e.shot(phone, '13-block-page-phone-sent');
+    const requests = (await (await call(e2e.server.url, 'GET', '/api/filtering/requests', admin)).json()) as { requests: Array<{ kind: string; reason: string; url: string | null }> };
     expect(requests.requests.find((r) => r.reason === 'This casino page is open on the sixth-form wifi')).toMatchObject({ kind: 'report', url: longUrl });
 
-    await phone.goto(`${server.url}/blocked?${new URLSearchParams({ host: 'not a host!!' })}`);
+    await phone.goto(`${e2e.server.url}/blocked?${new URLSearchParams({ host: 'not a host!!' })}`);
     await blockedPage.getByText('This address could not be read').waitFor();
     expect(await blockedPage.getByRole('button', { name: 'Send' }).count()).toBe(0);
     await phone.context().close();
 
     // The console shows the category by its name and the request as waiting, not the engine's words.
     const page = await signedInPage(admin);
-    await page.goto(`${server.url}/filtering/requests`);
+    await page.goto(`${e2e.server.url}/filtering/requests`);
     const row = page.getByTestId('requests').getByRole('row').filter({ hasText: 'sixth-form wifi' });
     await row.getByText('Gambling/Casino games').waitFor();
     await row.getByText('Reports the page').waitFor();
     await row.getByText('waiting').waitFor();
     await page.context().close();
-    expect(problems).toEqual([]);
+    e2e.expectNoProblems();
   }, 120_000);
 
   it('MO-01 activity names the category and the list that decided, filters by site, and refuses a "To" before "From" beside the field', async () => {
     expect(dig(`www.${GAMBLING}`)).toContain('status: NXDOMAIN');
     dig('www.bbc.co.uk');
     const page = await signedInPage(admin);
-    const problems = watch(page);
-    await page.goto(`${server.url}/filtering/activity`);
+    await page.goto(`${e2e.server.url}/filtering/activity`);
     const activity = page.getByTestId('activity');
     await activity.getByText('Gambling/Casino games (blocked category)').first().waitFor({ timeout: 15_000 });
     await activity.getByText('on the school’s allow list “School allow list”').first().waitFor();
@@ -329,17 +290,16 @@ describe('filtering console in Chromium', () => {
     await page.getByRole('button', { name: 'Show' }).click();
     expect(await errorBeside(page.getByLabel('To', { exact: true }))).toBe('Must be after “From”.');
     expect(await page.getByLabel('From', { exact: true }).inputValue()).toBe('2026-03-02T10:00');
-    await shot(page, '14-activity');
+    await e2e.shot(page, '14-activity');
     await page.context().close();
-    expect(problems).toEqual([]);
+    e2e.expectNoProblems();
   }, 60_000);
 
   it('FI-01 FI-05 FI-04 wrong input on Test an address, Devices and Lists: each error beside its field, and what was typed stays', async () => {
     const page = await signedInPage(admin);
-    const problems = watch(page);
 
     // Test an address: a malformed address, a bad IP address, a person who does not exist.
-    await page.goto(`${server.url}/filtering/test`);
+    await page.goto(`${e2e.server.url}/filtering/test`);
     await page.getByLabel('Web address').fill('exa mple.com');
     await page.getByRole('button', { name: 'Test' }).click();
     expect(await errorBeside(page.getByLabel('Web address'))).toContain('That is not a web address');
@@ -359,7 +319,7 @@ describe('filtering console in Chromium', () => {
     expect(await errorBeside(page.getByLabel('Username'))).toBe('There is no person nobody.here.');
 
     // Devices: a bad network and MAC address, then corrected; the same name twice.
-    await page.goto(`${server.url}/filtering/devices`);
+    await page.goto(`${e2e.server.url}/filtering/devices`);
     const register = page.getByRole('form', { name: 'Register a device' });
     await register.getByLabel('Name').fill('ICT suite PC 12');
     await register.getByLabel('Address or network').fill('10.1.20.300');
@@ -368,7 +328,7 @@ describe('filtering console in Chromium', () => {
     expect(await errorBeside(register.getByLabel('Address or network'))).toContain('That is not an IP address or a network');
     expect(await errorBeside(register.getByLabel('MAC address'))).toContain('That is not a MAC address');
     expect(await register.getByLabel('Name').inputValue()).toBe('ICT suite PC 12');
-    await shot(page, '15-devices-errors');
+    await e2e.shot(page, '15-devices-errors');
     await register.getByLabel('Address or network').fill('10.1.20.0/24');
     await register.getByLabel('MAC address').fill('');
     await register.getByLabel('Note (optional)').fill('ICT suite');
@@ -385,7 +345,7 @@ describe('filtering console in Chromium', () => {
     expect(await errorBeside(token.getByLabel('Used by'))).toBe('May not contain a colon (:).');
 
     // Lists: a name in use, a location that is no address or path, sites that are not names.
-    await page.goto(`${server.url}/filtering/lists`);
+    await page.goto(`${e2e.server.url}/filtering/lists`);
     const addList = page.getByRole('form', { name: 'Add a list' });
     await addList.getByLabel('Name').fill('UT1');
     await addList.getByRole('button', { name: 'Add the list' }).click();
@@ -401,9 +361,9 @@ describe('filtering console in Chromium', () => {
     await entries.getByRole('button', { name: 'Add', exact: true }).click();
     expect(await errorBeside(entries.getByLabel('Sites to add'))).toBe('These are not web addresses or domain names: not, exa_mple!!, http://. Nothing was added; correct them and add again.');
     expect(await entries.getByLabel('Sites to add').inputValue()).toBe('www.tate.org.uk not exa_mple!! http://');
-    await shot(page, '16-lists-errors');
+    await e2e.shot(page, '16-lists-errors');
     await page.context().close();
-    expect(problems).toEqual([]);
+    e2e.expectNoProblems();
   }, 120_000);
 });
 

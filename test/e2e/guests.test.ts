@@ -1,16 +1,8 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
-import { ROOT } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { TEST_PASSWORD, call, createPersonOverHttp, freshCode, setupAndSignIn, startServerProcess, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
-
-/** The guest desk in Chromium (AC-05): the pool, an allocation with its printable slip, and ending the visit. */
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite } from '../helpers/e2e.js';
+import { call, createPersonOverHttp, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 /**
  * The server runs with the real clock, and guest access ends at the end of the school day (18:00).
@@ -23,61 +15,38 @@ function midMorningZone(): { zone: string; localHour: number } {
   return { zone, localHour: (utcHour + offset + 24) % 24 };
 }
 
+/** The guest desk in Chromium (AC-05): the pool, an allocation with its printable slip, and ending the visit. */
 describe('guest desk in Chromium', () => {
-  let test: TestDatabase;
-  let server: ServerProcess;
-  let browser: Browser;
-  let admin: HttpSessionWithSecret;
   const { zone, localHour } = midMorningZone();
+  const e2e = browserSuite({
+    prefix: 'guests-',
+    allow: /status of (400|401|409)/,
+    env: (test) => {
+      const profile = path.join(test.dataDir, 'school-profile.yaml');
+      writeFileSync(profile, `name: Springfield guest-desk test\nextends: ncsc\ntimeZone: ${zone}\n`);
+      return { GATEHOUSE_PROFILE: profile };
+    },
+  });
+  let admin: HttpSessionWithSecret;
 
   beforeAll(async () => {
-    if (!existsSync(path.join(ROOT, 'dist', 'main.js')) || !existsSync(path.join(ROOT, 'web', 'dist', 'index.html'))) {
-      throw new Error('The server and console are not built: run `npm run build` (npm test does it first).');
-    }
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    test = await createTestDatabase('sqlite');
-    const profile = path.join(test.dataDir, 'school-profile.yaml');
-    writeFileSync(profile, `name: Springfield guest-desk test\nextends: ncsc\ntimeZone: ${zone}\n`);
-    server = await startServerProcess(
-      { GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1', GATEHOUSE_PROFILE: profile },
-      { built: true },
-    );
-    browser = await launchChromium();
-    admin = await setupAndSignIn(server);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    await test?.drop();
+    admin = await setupAndSignIn(e2e.server);
   });
 
   it('AC-05 an administrator fills the pool; reception allocates an account to a visitor, prints the slip and ends the visit', async () => {
-    await createPersonOverHttp(server.url, admin, { username: 'reception', displayName: 'Rita Reception', role: 'office' });
-    await createPersonOverHttp(server.url, admin, { username: 'head', displayName: 'Harriet Head', role: 'senior_leader' });
-    const problems: string[] = [];
-    const watch = (page: Page) => {
-      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-      page.on('console', (m) => {
-        if (m.type() === 'error' && !/status of (400|401|409)/.test(m.text())) problems.push(`console: ${m.text()}`);
-      });
-    };
+    await createPersonOverHttp(e2e.server.url, admin, { username: 'reception', displayName: 'Rita Reception', role: 'office' });
+    await createPersonOverHttp(e2e.server.url, admin, { username: 'head', displayName: 'Harriet Head', role: 'senior_leader' });
 
     // The administrator adds guest accounts to the pool.
-    const adminPage = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-    watch(adminPage);
-    await adminPage.goto(server.url);
-    await adminPage.getByLabel('Username').fill('master');
-    await adminPage.getByLabel('Password').fill(TEST_PASSWORD);
-    await adminPage.getByRole('button', { name: 'Sign in' }).click();
-    await adminPage.getByLabel('Code').fill(await freshCode(admin.totpSecret));
-    await adminPage.getByRole('button', { name: 'Continue' }).click();
+    const adminPage = await e2e.page({ width: 1280, height: 900 });
+    await e2e.signIn(adminPage, 'master', { totpSecret: admin.totpSecret });
     await adminPage.getByRole('link', { name: 'Guest desk' }).click();
     await adminPage.getByText('There are no guest accounts yet. Add some above.').waitFor();
     await adminPage.getByLabel('Add', { exact: true }).fill('3');
     await adminPage.getByRole('button', { name: 'Add to the pool' }).click();
     await adminPage.getByRole('status').filter({ hasText: 'Added guest-01, guest-02, guest-03' }).waitFor();
     await adminPage.getByTestId('free-count').filter({ hasText: '3 of 3 free' }).waitFor();
-    await shot(adminPage, 'guests-01-pool-added');
+    await e2e.shot(adminPage, '01-pool-added');
 
     // On Accounts, a pool account offers none of the actions the API refuses for it (a temporary
     // password, disabling or enabling) nor any other: a note sends the administrator to the guest desk.
@@ -91,18 +60,14 @@ describe('guest desk in Chromium', () => {
     await receptionRow.getByRole('button', { name: 'New temporary password for reception' }).waitFor();
     expect(await receptionRow.getByRole('button', { name: 'Disable' }).count()).toBe(1);
     expect(await receptionRow.getByTestId('guest-desk-note').count()).toBe(0);
-    await shot(adminPage, 'guests-01b-accounts-pool-note');
+    await e2e.shot(adminPage, '01b-accounts-pool-note');
     await poolRow.getByRole('link', { name: 'guest desk' }).click();
     await adminPage.getByTestId('free-count').filter({ hasText: '3 of 3 free' }).waitFor();
     expect(new URL(adminPage.url()).pathname).toBe('/guests');
 
     // A senior leader sees Accounts but may not open the guest desk: the note, without the link.
-    const headPage = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-    watch(headPage);
-    await headPage.goto(server.url);
-    await headPage.getByLabel('Username').fill('head');
-    await headPage.getByLabel('Password').fill(TEST_PASSWORD);
-    await headPage.getByRole('button', { name: 'Sign in' }).click();
+    const headPage = await e2e.page({ width: 1280, height: 900 });
+    await e2e.signIn(headPage, 'head');
     await headPage.getByRole('link', { name: 'Accounts' }).click();
     const headPoolRow = headPage.getByTestId('accounts').locator('tr[data-username="guest-01"]');
     await headPoolRow.getByTestId('guest-desk-note').waitFor();
@@ -111,12 +76,8 @@ describe('guest desk in Chromium', () => {
     await headPage.context().close();
 
     // Reception signs in: the guest desk, without the means to add accounts.
-    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-    watch(page);
-    await page.goto(server.url);
-    await page.getByLabel('Username').fill('reception');
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await e2e.page({ width: 1280, height: 900 });
+    await e2e.signIn(page, 'reception');
     await page.getByRole('link', { name: 'Guest desk' }).click();
     await page.getByRole('heading', { name: 'Allocate a guest account' }).waitFor();
     await page.getByTestId('pool').waitFor();
@@ -127,14 +88,14 @@ describe('guest desk in Chromium', () => {
     const alert = page.getByRole('form', { name: 'Allocate a guest account' }).getByRole('alert');
     await alert.waitFor();
     expect(await alert.textContent()).toMatch(/Visitor name.*is required/);
-    await shot(page, 'guests-02-allocate-errors');
+    await e2e.shot(page, '02-allocate-errors');
 
     await page.getByLabel('Visitor’s full name').fill('Ada Lovelace');
     await page.getByLabel('Organisation').fill('Analytical Engines Ltd');
     await page.getByLabel('Purpose of visit').fill('STEM workshop with Year 6');
     await page.getByLabel('Host').fill('Mr Babbage');
     await page.getByLabel('Expected end').fill('12:00');
-    await shot(page, 'guests-03-allocate-form');
+    await e2e.shot(page, '03-allocate-form');
     await page.getByRole('button', { name: 'Allocate and show the slip' }).click();
 
     const slip = page.getByTestId('guest-slip');
@@ -147,7 +108,7 @@ describe('guest desk in Chromium', () => {
     const password = (await page.getByTestId('slip-password').textContent())!.trim();
     expect(password.length).toBeGreaterThanOrEqual(12);
     await page.getByTestId('visits').getByText('Ada Lovelace').waitFor();
-    await shot(page, 'guests-04-slip');
+    await e2e.shot(page, '04-slip');
 
     // Printed, the slip is all there is on the page.
     await page.emulateMedia({ media: 'print' });
@@ -156,7 +117,7 @@ describe('guest desk in Chromium', () => {
     expect(await page.getByRole('form', { name: 'Allocate a guest account' }).isVisible()).toBe(false);
     expect(await page.getByRole('link', { name: 'Guest desk' }).isVisible()).toBe(false);
     expect(await slip.getByRole('button', { name: 'Print' }).isVisible()).toBe(false);
-    await shot(page, 'guests-05-slip-printed');
+    await e2e.shot(page, '05-slip-printed');
     await page.emulateMedia({ media: 'screen' });
     // The Print button opens the browser's print dialogue.
     await page.evaluate(() => {
@@ -168,7 +129,7 @@ describe('guest desk in Chromium', () => {
     expect(await page.evaluate(() => (globalThis as unknown as { printed: number }).printed)).toBe(1);
 
     // The visitor signs in with the slip.
-    const signedIn = await call(server.url, 'POST', '/api/session', undefined, { username: 'guest-01', password });
+    const signedIn = await call(e2e.server.url, 'POST', '/api/session', undefined, { username: 'guest-01', password });
     expect(signedIn.status).toBe(200);
     expect(((await signedIn.json()) as { status: string }).status).toBe('signed_in');
 
@@ -177,17 +138,17 @@ describe('guest desk in Chromium', () => {
     await slip.waitFor({ state: 'detached' });
     expect(await page.getByText(password).count()).toBe(0);
     await page.getByTestId('pool').locator('tr[data-username="guest-01"]').getByText('Ada Lovelace until 12:00').waitFor();
-    await shot(page, 'guests-06-visitors');
+    await e2e.shot(page, '06-visitors');
 
     // The visitor leaves early: reception ends the visit, and the password stops working at once.
     await page.getByRole('button', { name: 'End visit of Ada Lovelace' }).click();
     await page.getByTestId('visits').getByText(/ended early at \d\d:\d\d/).waitFor();
     await page.getByTestId('pool').locator('tr[data-username="guest-01"]').getByText('free').waitFor();
     await page.getByTestId('free-count').filter({ hasText: '3 of 3 free' }).waitFor();
-    await shot(page, 'guests-07-visit-ended');
-    const refused = await call(server.url, 'POST', '/api/session', undefined, { username: 'guest-01', password });
+    await e2e.shot(page, '07-visit-ended');
+    const refused = await call(e2e.server.url, 'POST', '/api/session', undefined, { username: 'guest-01', password });
     expect(refused.status).toBe(401);
 
-    expect(problems, problems.join('\n')).toEqual([]);
+    e2e.expectNoProblems();
   });
 });

@@ -1,11 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { TEST_PASSWORD, call, freshCode, setupAndSignIn, startServerProcess, type HttpSessionWithSecret, type ServerProcess } from '../helpers/server-process.js';
-import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite } from '../helpers/e2e.js';
+import { call, freshCode, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 /**
  * Sign-in flows in Chromium under the P4 profile (lockout after 3, AUP for staff, an upper-case
@@ -13,53 +8,37 @@ import { SCREENSHOTS, launchChromium } from '../helpers/browser.js';
  * would meet them. Screenshots: test-results/screenshots/sign-in-*.png.
  */
 describe('sign-in flows in Chromium (profile p4)', () => {
-  let test: TestDatabase;
-  let server: ServerProcess;
-  let browser: Browser;
+  const e2e = browserSuite({ prefix: 'sign-in-', env: { GATEHOUSE_PROFILE: 'p4' } });
   let admin: HttpSessionWithSecret;
   let temporary: string;
   // P4 refuses a new password sharing a run of 4 characters with the current one (PW-04); the
   // temporary password is random, so pick a new one that shares none with it.
   let chosen = 'Harbour-Lantern-Fog-91';
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `sign-in-${name}.png`), fullPage: true });
-
   beforeAll(async () => {
-    if (!existsSync(path.join(ROOT, 'web', 'dist', 'index.html'))) throw new Error('The console is not built: run `npm run build`.');
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    test = await createTestDatabase('sqlite');
-    server = await startServerProcess({ GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_PROFILE: 'p4' }, { built: true });
-    admin = await setupAndSignIn(server);
-    const aup = await call(server.url, 'POST', '/api/aup', admin, {
+    const url = e2e.server.url;
+    admin = await setupAndSignIn(e2e.server);
+    const aup = await call(url, 'POST', '/api/aup', admin, {
       audience: 'staff',
       title: 'Staff Acceptable Use Agreement',
       body: 'I will use school systems for school work.\nI will keep my password to myself and lock my screen when I leave my desk.\nI understand that my use is monitored.',
     });
     expect(aup.status).toBe(201);
-    const created = await call(server.url, 'POST', '/api/accounts', admin, { username: 'rjones', displayName: 'Rhian Jones', email: 'rjones@school.example', role: 'staff' });
+    const created = await call(url, 'POST', '/api/accounts', admin, { username: 'rjones', displayName: 'Rhian Jones', email: 'rjones@school.example', role: 'staff' });
     temporary = ((await created.json()) as { temporaryPassword: string }).temporaryPassword;
     const runs = (p: string) => new Set(Array.from({ length: Math.max(p.length - 3, 0) }, (_, i) => p.slice(i, i + 4).toLowerCase()));
     const current = runs(temporary);
     chosen = ['Harbour-Lantern-Fog-91', 'Quasar+Zephyr+Jukebox+57', 'Xylo=Quokka=Vortex=38'].find((c) => ![...runs(c)].some((r) => current.has(r)))!;
-    await call(server.url, 'POST', '/api/accounts', admin, { username: 'pupil9', displayName: 'Sam Pupil', role: 'pupil' });
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    await test?.drop();
+    await call(url, 'POST', '/api/accounts', admin, { username: 'pupil9', displayName: 'Sam Pupil', role: 'pupil' });
   });
 
   it('AC-06 AC-09 PW-08 a new member of staff accepts the AUP and replaces the temporary password, with live feedback', async () => {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-    await page.goto(server.url);
-    await page.getByLabel('Username').fill('rjones');
-    await page.getByLabel('Password').fill(temporary);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await e2e.page({ width: 1200, height: 900 });
+    await e2e.signIn(page, 'rjones', { password: temporary });
 
     await page.getByRole('heading', { name: 'Staff Acceptable Use Agreement' }).waitFor();
     expect(await page.getByTestId('banner').textContent()).toContain('You are signing in to a school system');
-    await shot(page, '01-aup');
+    await e2e.shot(page, '01-aup');
     const accept = page.getByRole('button', { name: 'Accept and continue' });
     expect(await accept.isDisabled()).toBe(true);
     await page.getByLabel('I have read the Acceptable Use Policy and I agree to follow it').check();
@@ -71,62 +50,56 @@ describe('sign-in flows in Chromium (profile p4)', () => {
     const rules = page.getByTestId('password-rules');
     await rules.getByText('still needs an upper-case letter').waitFor();
     await rules.locator('li.rule-bad', { hasText: 'No username, no part of your name' }).waitFor();
-    await shot(page, '02-new-password-feedback');
+    await e2e.shot(page, '02-new-password-feedback');
     await page.getByLabel('New password', { exact: true }).fill(chosen);
     await page.getByLabel('New password again').fill(chosen);
     await rules.locator('li.rule-ok', { hasText: 'Include an upper-case letter and a number' }).waitFor();
     expect(await rules.locator('li.rule-bad').count()).toBe(0);
-    await shot(page, '03-new-password-good');
+    await e2e.shot(page, '03-new-password-good');
     await page.getByRole('button', { name: 'Save and continue' }).click();
 
     await page.getByRole('heading', { name: 'Springfield Primary' }).waitFor();
     expect(await page.getByTestId('banner').textContent()).toContain('Lock your screen');
-    await shot(page, '04-signed-in');
+    await e2e.shot(page, '04-signed-in');
     await page.close();
   });
 
   it('PW-07 three wrong passwords lock a pupil out; an administrator unlocks the account from the console', async () => {
-    const pupil = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-    await pupil.goto(server.url);
+    const pupil = await e2e.page({ width: 1200, height: 800 });
+    await pupil.goto(e2e.server.url);
     for (let i = 0; i < 4; i++) {
       await pupil.getByLabel('Username').fill('pupil9');
       await pupil.getByLabel('Password').fill(`not-it-${i}`);
       await pupil.getByRole('button', { name: 'Sign in' }).click();
       await pupil.getByRole('alert').filter({ hasText: 'do not match' }).waitFor();
     }
-    await shot(pupil, '05-refused');
+    await e2e.shot(pupil, '05-refused');
     await pupil.close();
 
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    await page.goto(server.url);
-    await page.getByLabel('Username').fill('master');
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await e2e.page({ width: 1280, height: 900 });
+    await e2e.signIn(page, 'master');
     await page.getByRole('heading', { name: 'Check it’s you' }).waitFor();
-    await shot(page, '06-second-factor');
+    await e2e.shot(page, '06-second-factor');
     await page.getByLabel('Code').fill(await freshCode(admin.totpSecret));
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('link', { name: 'Accounts' }).click();
     await page.getByRole('button', { name: 'Locked' }).click();
     const row = page.locator('tr[data-username="pupil9"]');
     await row.getByText('locked after 3 failures').waitFor();
-    await shot(page, '07-locked-accounts');
+    await e2e.shot(page, '07-locked-accounts');
     await page.getByRole('button', { name: 'Unlock pupil9' }).click();
     await page.getByText('No accounts match.').waitFor();
 
     await page.getByRole('link', { name: 'Policy' }).click();
     await page.getByTestId('profile-warnings').waitFor();
     expect(await page.getByTestId('profile-warnings').textContent()).toContain('NIST SP 800-63B');
-    await shot(page, '08-policy');
+    await e2e.shot(page, '08-policy');
     await page.close();
   });
 
   it('AC-14 a member of staff sets up an authenticator app from My account after confirming it is them', async () => {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
-    await page.goto(server.url);
-    await page.getByLabel('Username').fill('rjones');
-    await page.getByLabel('Password').fill(chosen);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await e2e.page({ width: 1200, height: 1000 });
+    await e2e.signIn(page, 'rjones', { password: chosen });
     await page.getByRole('link', { name: 'My account' }).click();
     await page.getByTestId('sessions').waitFor();
     await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
@@ -136,11 +109,11 @@ describe('sign-in flows in Chromium (profile p4)', () => {
     await page.getByLabel('Code from the app').fill(await freshCode(secret));
     await page.getByRole('button', { name: 'Confirm' }).click();
     await page.getByTestId('recovery-codes').waitFor();
-    await shot(page, '09-recovery-codes');
+    await e2e.shot(page, '09-recovery-codes');
     await page.getByLabel('I have saved these codes').check();
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByTestId('mfa-card').getByText('You sign in with a code').waitFor();
-    await shot(page, '10-my-account');
+    await e2e.shot(page, '10-my-account');
     await page.close();
   });
 });

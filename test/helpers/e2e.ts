@@ -19,8 +19,8 @@ import { TEST_PASSWORD, freshCode, startServerProcess, type ServerProcess } from
 export interface BrowserSuiteOptions {
   /** The start of every screenshot's file name, e.g. 'scim-' for test-results/screenshots/scim-*.png. */
   prefix: string;
-  /** Console errors matching this are answers the test means to provoke (e.g. /status of (400|401)/); any other is a problem. */
-  allow: RegExp;
+  /** Console errors matching this are answers the test means to provoke (e.g. /status of (400|401)/); any other is a problem. Default: none. */
+  allow?: RegExp;
   /**
    * Server settings besides the data folder, the database and the host (127.0.0.1). A function is
    * called once the test database exists, before the server starts (e.g. to write a profile into its data folder).
@@ -54,6 +54,8 @@ export const BRITISH = { locale: 'en-GB', timezoneId: 'Europe/London' } as const
  * lang (the console's is en-GB) and read 01/09/2026, 15:30, as in a UK school's browser.
  */
 const FIELDS_FOLLOW_PAGE_LANGUAGE = '--enable-blink-features=LangAttributeAwareFormControlUI';
+
+const NOTHING = /(?!)/;
 
 export function browserSuite(options: BrowserSuiteOptions): BrowserSuite {
   let test: TestDatabase | undefined;
@@ -96,7 +98,7 @@ export function browserSuite(options: BrowserSuiteOptions): BrowserSuite {
     },
     async page(viewport, pageOptions = {}) {
       const page = await suite.browser.newPage({ viewport, ...BRITISH });
-      const allow = pageOptions.allow ?? options.allow;
+      const allow = pageOptions.allow ?? options.allow ?? NOTHING;
       page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
       page.on('console', (m) => {
         if (m.type() === 'error' && !allow.test(m.text())) problems.push(`console: ${m.text()}`);
