@@ -157,7 +157,11 @@ async function checkNames(rt: Runtime, settings: PolicySettings): Promise<void> 
   if (problems.length > 0) throw badRequest(`${problems.slice(0, 5).join('; ')}.`, { problems });
 }
 
-async function upsert(rt: Runtime, actor: Actor, id: string, base: { name: string; groupId: string | null; priority: number }, settings: PolicySettings, meta: Meta, action: string): Promise<void> {
+/**
+ * Stores a policy's settings and audits what changed. `inForce` is what applied before when no row is
+ * stored yet (a role group's policy still the profile's), so the first edit records only its changes.
+ */
+async function upsert(rt: Runtime, actor: Actor, id: string, base: { name: string; groupId: string | null; priority: number }, settings: PolicySettings, inForce: PolicySettings | null, meta: Meta, action: string): Promise<void> {
   await rt.trail.transaction(actor, async (ctx) => {
     const now = ctx.clock.now().toISOString();
     const values = {
@@ -178,7 +182,7 @@ async function upsert(rt: Runtime, actor: Actor, id: string, base: { name: strin
     if (before) await ctx.db.updateTable('filter_policy').set(values).where('id', '=', id).execute();
     else await ctx.db.insertInto('filter_policy').values({ id, ...values, created_at: now }).execute();
     await bumpGeneration(ctx.db, 'policy');
-    const old = before ? fromRow(before) : null;
+    const old = before ? fromRow(before) : inForce;
     const changed: Record<string, unknown> = {};
     for (const key of ['blockedCategories', 'schedules', 'allowLists', 'blockLists', 'safeSearch', 'youtube', 'downloadsAllowed', 'defaultAction', 'priority'] as const) {
       const next = key === 'priority' ? values.priority : settings[key];
@@ -192,7 +196,7 @@ async function upsert(rt: Runtime, actor: Actor, id: string, base: { name: strin
 export async function savePolicy(rt: Runtime, actor: Actor, id: string, settings: PolicySettings, meta: Meta): Promise<PolicySummary> {
   const current = await getPolicy(rt, id);
   await checkNames(rt, settings);
-  await upsert(rt, actor, id, { name: current.name, groupId: current.groupId, priority: current.priority }, settings, meta, 'filtering.policy_changed');
+  await upsert(rt, actor, id, { name: current.name, groupId: current.groupId, priority: current.priority }, settings, current, meta, 'filtering.policy_changed');
   return getPolicy(rt, id);
 }
 
@@ -204,7 +208,7 @@ export async function createGroupPolicy(rt: Runtime, actor: Actor, input: { grou
   if (await rt.db.kysely.selectFrom('filter_policy').select('id').where('id', '=', id).executeTakeFirst()) throw conflict(`${group.name} already has a filtering policy.`, 'policy_exists');
   const from = await getPolicy(rt, input.copyOf ?? 'role:pupils');
   const { id: _id, kind: _kind, groupId: _g, name: _n, edited: _e, updatedAt: _u, ...settings } = from;
-  await upsert(rt, actor, id, { name: group.name, groupId: group.id, priority: 100 }, { ...settings, priority: 100 }, meta, 'filtering.policy_created');
+  await upsert(rt, actor, id, { name: group.name, groupId: group.id, priority: 100 }, { ...settings, priority: 100 }, null, meta, 'filtering.policy_created');
   return getPolicy(rt, id);
 }
 

@@ -253,6 +253,27 @@ for (const dialect of await dialects()) {
       await api('DELETE', `/api/filtering/lists/${block.id}`);
     });
 
+    it('AU-03 every change to filtering is written to the audit trail in its own transaction: who, what and what changed (a list, its entries, a policy)', async () => {
+      const since = Number((await t.runtime.db.kysely.selectFrom('audit_event').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirstOrThrow()).seq ?? 0);
+      const list = (await api('POST', '/api/filtering/lists', { name: 'Change log list', format: 'domains', location: null, kind: 'block', scheduleHours: 24 })).body;
+      expect((await api('POST', `/api/filtering/lists/${list.id}/entries`, { hosts: ['changelog.example'], note: 'lesson' })).status).toBe(200);
+      const staff = { ...(await api('GET', '/api/filtering/policies')).body.policies.find((p: { id: string }) => p.id === 'role:staff'), id: undefined, kind: undefined, groupId: undefined, name: undefined, edited: undefined, updatedAt: undefined };
+      expect((await api('PUT', '/api/filtering/policies/role:staff', { ...staff, blockLists: [list.slug], safeSearch: 'off' })).status).toBe(200);
+      expect((await api('PUT', '/api/filtering/policies/role:staff', staff)).status).toBe(200);
+      expect((await api('DELETE', `/api/filtering/lists/${list.id}`)).status).toBe(204);
+      const rows = await t.runtime.db.kysely.selectFrom('audit_event').select(['action', 'actor', 'body']).where('seq', '>', since).where('action', 'like', 'filtering.%').orderBy('seq').execute();
+      const changes = rows.map((r) => ({ action: r.action, actor: r.actor, details: JSON.parse(r.body).details as Record<string, unknown> }));
+      expect(changes.map((c) => [c.action, c.actor])).toEqual([
+        ['filtering.list_added', 'master'],
+        ['filtering.list_entries_added', 'master'],
+        ['filtering.policy_changed', 'master'],
+        ['filtering.policy_changed', 'master'],
+        ['filtering.list_removed', 'master'],
+      ]);
+      expect(changes[2]!.details).toEqual({ name: 'Staff', changed: { blockLists: [list.slug], safeSearch: 'off' } });
+      expect(changes[3]!.details).toEqual({ name: 'Staff', changed: { blockLists: staff.blockLists, safeSearch: staff.safeSearch } });
+    });
+
     it('FI-01 "test an address" for a device takes only an IPv4 or IPv6 address, refused by field name otherwise', async () => {
       for (const ip of ['not an address', '999.1.1.1', '10.1', '2001:db8::g', `${'1.'.repeat(40)}1`]) {
         const refused = await api('GET', `/api/filtering/test?url=example.com&ip=${encodeURIComponent(ip)}`);
