@@ -268,7 +268,7 @@ describe('filtering console in Chromium', () => {
     e2e.expectNoProblems();
   }, 120_000);
 
-  it('MO-01 activity names the category and the list that decided, filters by site, and refuses a "To" before "From" beside the field', async () => {
+  it('MO-01 MO-04 activity names the category and the list that decided, filters by site, and refuses a "To" before "From" beside the field', async () => {
     expect(dig(`www.${GAMBLING}`)).toContain('status: NXDOMAIN');
     dig('www.bbc.co.uk');
     const page = await signedInPage(admin);

@@ -401,7 +401,7 @@ for (const dialect of await dialects()) {
       t.clock.set(before);
     });
 
-    it('MO-01 activity is written in batches off the hot path and queried by person, device, action and time, with the DfE fields', async () => {
+    it('MO-01 MO-04 activity is written in batches off the hot path and queried by person, device, action and time, with the DfE fields', async () => {
       const before = service.activityStats.written;
       const base = Date.parse('2026-09-07T09:00:00Z');
       const identity = { personId: (await t.runtime.db.kysely.selectFrom('account').select('id').where('username', '=', 'y7.pupil').executeTakeFirst())?.id ?? null, username: 'y7.pupil' };
@@ -475,7 +475,7 @@ for (const dialect of await dialects()) {
       expect(event.actor).toMatch(/^cli:/);
     }, 60_000);
 
-    it('MO-01 activity older than the retention setting is deleted by the daily purge, with one audit event', async () => {
+    it('MO-01 DP-02 activity older than the retention setting is deleted by the daily purge, with one audit event', async () => {
       const { purgeActivity } = await import('../../src/filtering/activity.js');
       service.record({ at: Date.parse('2025-01-01T00:00:00Z'), point: 'dns', clientIp: '10.1.1.1', deviceId: null, deviceName: null, personId: null, username: null, host: 'old.example', url: null, searchTerm: null, action: 'allow', category: null, rule: 'default', policy: 'Unknown devices' });
       await service.flushActivity();

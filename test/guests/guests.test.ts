@@ -246,7 +246,7 @@ for (const dialect of await dialects()) {
       expect(over.json().error.message).toContain('18:00');
     });
 
-    it('AC-05 wipes visitor details after the retention period while the audit trail keeps the allocation', async () => {
+    it('AC-05 DP-02 wipes visitor details after the retention period while the audit trail keeps the allocation', async () => {
       const desked = await desk();
       const admin = desked.admin;
       let office = desked.office;

@@ -58,7 +58,7 @@ describe('authorization: every route × every role', () => {
     }
   });
 
-  it('AC-03 checks every route against every role, and against no session', async () => {
+  it('AC-03 DP-02 checks every route against every role, and against no session', async () => {
     const checked: string[] = [];
     const routes = [...t.app.routeAccess.entries()].sort(([a], [b]) => {
       // Signing out ends the session it is called with; keep it from disturbing the others.
