@@ -47,8 +47,6 @@ typedef struct {
   uint8_t *send_meta;
   size_t slot;
   int batch;
-  double sent;
-  double send_errors;
   struct mmsghdr rmsgs[MAX_BATCH];
   struct iovec riov[MAX_BATCH];
   struct sockaddr_storage raddr[MAX_BATCH];
@@ -345,12 +343,10 @@ static napi_value udp_flush(napi_env env, napi_callback_info info) {
     if (r < 0) {
       if (errno == EINTR) continue;
       // A full send buffer or an unreachable client: skip one answer and go on (UDP may lose it anyway).
-      u->send_errors++;
       done++;
       continue;
     }
     done += r;
-    u->sent += r;
   }
   napi_value result;
   CHECK(napi_create_int32(env, done, &result));
@@ -384,8 +380,6 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
     while (r < 0 && errno == EINTR);
     ok = r >= 0;
   }
-  if (ok) u->sent++;
-  else u->send_errors++;
   napi_value result;
   CHECK(napi_get_boolean(env, ok, &result));
   return result;
@@ -432,23 +426,6 @@ static napi_value udp_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// stats(handle) -> [answersSent, sendErrors]
-static napi_value udp_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *data = NULL;
-  if (napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) return NULL;
-  udp_t *u = data;
-  napi_value result, sent, errors;
-  CHECK(napi_create_double(env, u->sent, &sent));
-  CHECK(napi_create_double(env, u->send_errors, &errors));
-  CHECK(napi_create_array_with_length(env, 2, &result));
-  CHECK(napi_set_element(env, result, 0, sent));
-  CHECK(napi_set_element(env, result, 1, errors));
-  return result;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"open", NULL, udp_open, NULL, NULL, NULL, napi_default, NULL},
@@ -456,7 +433,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"flush", NULL, udp_flush, NULL, NULL, NULL, napi_default, NULL},
       {"sendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, udp_close, NULL, NULL, NULL, napi_default, NULL},
-      {"stats", NULL, udp_stats, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;

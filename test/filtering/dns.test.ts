@@ -393,6 +393,11 @@ for (const transport of ['batched', 'dgram'] as const) {
       const packets = fuzzPackets(4000);
       const udp = dgram.createSocket('udp4');
       await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+      // Datagrams longer than any query: the batched transport drops them unread, and counts them.
+      const droppedBefore = s.stats().dropped;
+      for (let i = 0; i < 3; i++) udp.send(randomBytes(6000), s.port, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 100));
+      if (transport === 'batched') expect(s.stats().dropped - droppedBefore).toBe(3);
       for (let i = 0; i < packets.length; i++) {
         udp.send(packets[i]!, s.port, '127.0.0.1');
         if (i % 200 === 0) await new Promise((r) => setTimeout(r, 5));

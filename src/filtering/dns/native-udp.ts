@@ -15,7 +15,6 @@ interface Binding {
   flush(handle: unknown, count: number): number;
   sendTo(handle: unknown, answer: Buffer, ip: string, port: number): boolean;
   close(handle: unknown): void;
-  stats(handle: unknown): [number, number];
 }
 
 const META_SIZE = 24;
@@ -78,10 +77,9 @@ export class BatchedUdpSocket {
   private currentPort = 0;
   private pending = 0;
   private closed = false;
-  /** datagrams longer than a slot, dropped */
-  oversized = 0;
 
-  constructor(options: BatchedUdpOptions, onMessage: (msg: Buffer, ip: string, port: number) => void) {
+  /** `onDropped` is told of each datagram longer than a slot (dropped unread: no query is that long). */
+  constructor(options: BatchedUdpOptions, onMessage: (msg: Buffer, ip: string, port: number) => void, onDropped: () => void) {
     const binding = nativeUdpBinding();
     if (binding === null) throw new Error(`batched UDP is not available: ${loadError}`);
     this.binding = binding;
@@ -101,7 +99,7 @@ export class BatchedUdpSocket {
         for (let i = 0; i < count; i++) {
           const m = i * META_SIZE;
           if (meta[m + 5] !== 0) {
-            this.oversized++;
+            onDropped();
             continue;
           }
           const length = (meta[m]! << 8) | meta[m + 1]!;
@@ -137,12 +135,6 @@ export class BatchedUdpSocket {
       return;
     }
     this.binding.sendTo(this.handle, answer, ip, port);
-  }
-
-  stats(): { sent: number; sendErrors: number; oversized: number } {
-    if (this.closed) return { sent: 0, sendErrors: 0, oversized: this.oversized };
-    const [sent, sendErrors] = this.binding.stats(this.handle);
-    return { sent, sendErrors, oversized: this.oversized };
   }
 
   close(): void {

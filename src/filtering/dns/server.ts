@@ -398,7 +398,7 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
   const safely = resolver.handle;
   const onUdp = (msg: Buffer, ip: string, port: number) => safely(msg, ip, port, null);
   const openUdp = (port: number) =>
-    batched ? openBatchedUdp(host, port, !exclusive, receiveBuffer, onUdp) : openDgramUdp(host, port, exclusive, receiveBuffer, onUdp, report);
+    batched ? openBatchedUdp(host, port, !exclusive, receiveBuffer, onUdp, () => stats.dropped++) : openDgramUdp(host, port, exclusive, receiveBuffer, onUdp, report);
 
   // ---- TCP (RFC 7766: several queries a connection, answers in any order, idle timeout) --------------
   const idleMs = options.tcpIdleTimeoutMs ?? 10_000;
@@ -484,8 +484,8 @@ interface UdpTransport {
   close(): Promise<void>;
 }
 
-async function openBatchedUdp(host: string, port: number, reusePort: boolean, receiveBuffer: number, onMessage: (msg: Buffer, ip: string, port: number) => void): Promise<UdpTransport> {
-  const socket = new BatchedUdpSocket({ host, port, reusePort, receiveBuffer }, onMessage);
+async function openBatchedUdp(host: string, port: number, reusePort: boolean, receiveBuffer: number, onMessage: (msg: Buffer, ip: string, port: number) => void, onDropped: () => void): Promise<UdpTransport> {
+  const socket = new BatchedUdpSocket({ host, port, reusePort, receiveBuffer }, onMessage, onDropped);
   return {
     port: socket.port,
     send: (answer, ip, to) => socket.send(answer, ip, to),
