@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseList, parseUrlList, type ListFormat } from './engine/lists.js';
@@ -516,5 +516,81 @@ export class JsonlActivityWriter {
   close(): void {
     clearInterval(this.timer);
     this.flush();
+  }
+}
+
+// ----- what `gatehouse proxy` and `gatehouse squid-helper` share ----------------------------------
+
+/** The files both read, as their command-line options name them. */
+export interface StandaloneFileOptions {
+  ut1?: string | undefined;
+  policy?: string | undefined;
+  unknownPolicy?: string | undefined;
+  activity?: string | undefined;
+  check?: boolean | undefined;
+}
+
+/** The `parseArgs` options for StandaloneFileOptions (and --help). */
+export const STANDALONE_ARGS = {
+  ut1: { type: 'string' },
+  policy: { type: 'string' },
+  'unknown-policy': { type: 'string' },
+  activity: { type: 'string' },
+  check: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Reads the files the options name; warnings go to `say`. */
+export function loadStandaloneFiles(options: StandaloneFileOptions, say: (message: string) => void): Promise<Standalone> {
+  return loadStandalone({ ut1: options.ut1 ?? null, policyFile: options.policy ?? null, unknownPolicy: options.unknownPolicy ?? null, warn: (m) => say(`warning: ${m}`) });
+}
+
+/** What was loaded, in one line (start-up, --check, reloads). */
+export function describeStandalone(s: Standalone): string {
+  return `${s.policies.length} polic${s.policies.length === 1 ? 'y' : 'ies'} (${s.policies.join(', ')}; unknown clients: ${s.unknownPolicy}), ${s.categories} categories and lists, ${s.domains.toLocaleString('en-GB')} names, loaded in ${Math.round(s.loadMs)} ms`;
+}
+
+/** With --activity FILE, the point's decisions are appended to FILE; the writer to close at exit, or null. */
+export function recordActivityTo(point: StandaloneFilterPoint, file: string | undefined, say: (message: string) => void): JsonlActivityWriter | null {
+  if (!file) return null;
+  const writer = new JsonlActivityWriter(file, (e) => say(`cannot write activity to ${file}: ${e.message}`));
+  point.onRecord((a) => writer.add(a));
+  return writer;
+}
+
+/**
+ * SIGHUP reloads the files into `point` when they keep the same policies (the identities already
+ * handed out stay valid); otherwise the reload is refused with `restart` as the way out. Returns
+ * the function that stops listening.
+ */
+export function reloadOnSighup(load: () => Promise<Standalone>, point: StandaloneFilterPoint, say: (message: string) => void, restart: string): () => void {
+  let reloading = false;
+  const onHup = () => {
+    if (reloading) return;
+    reloading = true;
+    load()
+      .then(
+        (next) => {
+          try {
+            point.replace(next.snapshot);
+            say(`reloaded: ${describeStandalone(next)}`);
+          } catch (error) {
+            say(`reload refused (the policies changed: ${restart}): ${(error as Error).message}`);
+          }
+        },
+        (error) => say(`reload failed, keeping what was loaded: ${(error as Error).message}`),
+      )
+      .finally(() => (reloading = false));
+  };
+  process.on('SIGHUP', onHup);
+  return () => process.off('SIGHUP', onHup);
+}
+
+/** Whether the module at `moduleUrl` (its import.meta.url) is the script node was started with. */
+export function isEntryModule(moduleUrl: string): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(moduleUrl);
+  } catch {
+    return false;
   }
 }

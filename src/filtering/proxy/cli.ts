@@ -1,9 +1,17 @@
 import cluster from 'node:cluster';
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.js';
-import { JsonlActivityWriter, loadStandalone, StandaloneError, type Standalone } from '../standalone.js';
+import {
+  describeStandalone,
+  isEntryModule,
+  loadStandaloneFiles,
+  recordActivityTo,
+  reloadOnSighup,
+  StandaloneError,
+  STANDALONE_ARGS,
+  type Standalone,
+  type StandaloneFileOptions,
+} from '../standalone.js';
 import { startProxy, type ForwardedFor, type ProxyHandle } from './proxy.js';
 
 /**
@@ -14,18 +22,13 @@ import { startProxy, type ForwardedFor, type ProxyHandle } from './proxy.js';
  * SIGHUP reloads the files; SIGTERM and SIGINT stop.
  */
 
-export interface ProxyCliOptions {
-  ut1?: string | undefined;
-  policy?: string | undefined;
-  unknownPolicy?: string | undefined;
-  activity?: string | undefined;
+export interface ProxyCliOptions extends StandaloneFileOptions {
   host?: string | undefined;
   port?: string | undefined;
   consoleUrl?: string | undefined;
   forwardedFor?: string | undefined;
   connectPorts?: string | undefined;
   workers?: string | undefined;
-  check?: boolean | undefined;
 }
 
 export const PROXY_USAGE = `Usage: gatehouse proxy [--ut1 FOLDER] [--policy FILE] [--port N] [--host ADDRESS] [--workers N] [options]
@@ -85,7 +88,7 @@ export async function runProxyCli(options: ProxyCliOptions): Promise<number> {
   }
   if (s.workers > 1 && cluster.isPrimary && !options.check) return runPrimary(s.workers, `${s.host}:${s.port}`);
 
-  const load = () => loadStandalone({ ut1: options.ut1 ?? null, policyFile: options.policy ?? null, unknownPolicy: options.unknownPolicy ?? null, warn: (m) => say(`warning: ${m}`) });
+  const load = () => loadStandaloneFiles(options, say);
   let loaded: Standalone;
   try {
     loaded = await load();
@@ -93,13 +96,11 @@ export async function runProxyCli(options: ProxyCliOptions): Promise<number> {
     say(`cannot start: ${error instanceof StandaloneError ? error.message : ((error as Error).stack ?? String(error))}`);
     return 1;
   }
-  const summary = (l: Standalone) => `${l.policies.length} polic${l.policies.length === 1 ? 'y' : 'ies'} (${l.policies.join(', ')}; unknown clients: ${l.unknownPolicy}), ${l.categories} categories and lists, ${l.domains.toLocaleString('en-GB')} names, loaded in ${Math.round(l.loadMs)} ms`;
   if (options.check) {
-    process.stdout.write(`OK: ${summary(loaded)}\n`);
+    process.stdout.write(`OK: ${describeStandalone(loaded)}\n`);
     return 0;
   }
-  const writer = options.activity ? new JsonlActivityWriter(options.activity, (e) => say(`cannot write activity to ${options.activity}: ${e.message}`)) : null;
-  if (writer) loaded.point.onRecord((a) => writer.add(a));
+  const writer = recordActivityTo(loaded.point, options.activity, say);
 
   let handle: ProxyHandle;
   try {
@@ -119,34 +120,16 @@ export async function runProxyCli(options: ProxyCliOptions): Promise<number> {
     writer?.close();
     return 1;
   }
-  say(`ready on ${handle.host}:${handle.port}: ${summary(loaded)}`);
+  say(`ready on ${handle.host}:${handle.port}: ${describeStandalone(loaded)}`);
   if (cluster.isWorker) process.send?.({ ready: true, port: handle.port });
 
-  let reloading = false;
-  const onHup = () => {
-    if (reloading) return;
-    reloading = true;
-    load()
-      .then(
-        (next) => {
-          try {
-            loaded.point.replace(next.snapshot);
-            say(`reloaded: ${summary(next)}`);
-          } catch (error) {
-            say(`reload refused (the policies changed: restart the proxy): ${(error as Error).message}`);
-          }
-        },
-        (error) => say(`reload failed, keeping what was loaded: ${(error as Error).message}`),
-      )
-      .finally(() => (reloading = false));
-  };
-  process.on('SIGHUP', onHup);
+  const stopReloading = reloadOnSighup(load, loaded.point, say, 'restart the proxy');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
     if (cluster.isWorker) process.once('disconnect', resolve);
   });
-  process.off('SIGHUP', onHup);
+  stopReloading();
   await handle.close();
   writer?.close();
   const { requests, tunnels, blocked, upstreamErrors } = handle.stats;
@@ -203,18 +186,13 @@ export async function proxyMain(args: string[]): Promise<number> {
     parsed = parseArgs({
       args,
       options: {
-        ut1: { type: 'string' },
-        policy: { type: 'string' },
-        'unknown-policy': { type: 'string' },
-        activity: { type: 'string' },
+        ...STANDALONE_ARGS,
         host: { type: 'string' },
         port: { type: 'string' },
         'console-url': { type: 'string' },
         'forwarded-for': { type: 'string' },
         'connect-ports': { type: 'string' },
         workers: { type: 'string' },
-        check: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: false,
@@ -243,13 +221,5 @@ export async function proxyMain(args: string[]): Promise<number> {
   });
 }
 
-function isEntry(): boolean {
-  try {
-    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
 // Run directly (`node --import tsx src/filtering/proxy/cli.ts …`, as the benchmark does).
-if (isEntry()) process.exitCode = await proxyMain(process.argv.slice(2));
+if (isEntryModule(import.meta.url)) process.exitCode = await proxyMain(process.argv.slice(2));

@@ -1,7 +1,15 @@
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { JsonlActivityWriter, loadStandalone, StandaloneError, type Standalone } from '../standalone.js';
+import {
+  describeStandalone,
+  isEntryModule,
+  loadStandaloneFiles,
+  recordActivityTo,
+  reloadOnSighup,
+  StandaloneError,
+  STANDALONE_ARGS,
+  type Standalone,
+  type StandaloneFileOptions,
+} from '../standalone.js';
 import { SquidHelper, serveSquidHelper, squidEncode } from './helper.js';
 
 /**
@@ -12,13 +20,7 @@ import { SquidHelper, serveSquidHelper, squidEncode } from './helper.js';
  * cache.log). SIGHUP reloads the files without dropping a request.
  */
 
-export interface SquidHelperCliOptions {
-  ut1?: string;
-  policy?: string;
-  unknownPolicy?: string;
-  activity?: string;
-  check?: boolean;
-}
+export type SquidHelperCliOptions = StandaloneFileOptions;
 
 export const SQUID_HELPER_USAGE = `Usage: gatehouse squid-helper [--ut1 FOLDER] [--policy FILE] [--unknown-policy ID] [--activity FILE] [--check]
 
@@ -40,7 +42,7 @@ const say = (message: string) => process.stderr.write(`${tag}: ${message}\n`);
 
 /** Runs the helper until standard input ends; returns the exit code. */
 export async function runSquidHelper(options: SquidHelperCliOptions): Promise<number> {
-  const load = () => loadStandalone({ ut1: options.ut1 ?? null, policyFile: options.policy ?? null, unknownPolicy: options.unknownPolicy ?? null, warn: (m) => say(`warning: ${m}`) });
+  const load = () => loadStandaloneFiles(options, say);
   let loaded: Standalone;
   try {
     loaded = await load();
@@ -57,38 +59,17 @@ export async function runSquidHelper(options: SquidHelperCliOptions): Promise<nu
     });
     return 1;
   }
-  const summary = (s: Standalone) => `${s.policies.length} polic${s.policies.length === 1 ? 'y' : 'ies'} (${s.policies.join(', ')}; unknown clients: ${s.unknownPolicy}), ${s.categories} categories and lists, ${s.domains.toLocaleString('en-GB')} names, loaded in ${Math.round(s.loadMs)} ms`;
   if (options.check) {
-    process.stdout.write(`OK: ${summary(loaded)}\n`);
+    process.stdout.write(`OK: ${describeStandalone(loaded)}\n`);
     return 0;
   }
-  say(`ready: ${summary(loaded)}`);
+  say(`ready: ${describeStandalone(loaded)}`);
 
-  const writer = options.activity ? new JsonlActivityWriter(options.activity, (e) => say(`cannot write activity to ${options.activity}: ${e.message}`)) : null;
-  if (writer) loaded.point.onRecord((a) => writer.add(a));
-  const point = loaded.point;
-  const helper = new SquidHelper(point, { warn: say });
-
-  let reloading = false;
-  const onHup = () => {
-    if (reloading) return;
-    reloading = true;
-    load().then(
-      (next) => {
-        // Same policies: swap the snapshot under the identities already handed out.
-        try {
-          point.replace(next.snapshot);
-          say(`reloaded: ${summary(next)}`);
-        } catch (error) {
-          say(`reload refused (the policies changed: restart the helper, e.g. squid -k reconfigure): ${(error as Error).message}`);
-        }
-      },
-      (error) => say(`reload failed, keeping what was loaded: ${(error as Error).message}`),
-    ).finally(() => (reloading = false));
-  };
-  process.on('SIGHUP', onHup);
+  const writer = recordActivityTo(loaded.point, options.activity, say);
+  const helper = new SquidHelper(loaded.point, { warn: say });
+  const stopReloading = reloadOnSighup(load, loaded.point, say, 'restart the helper, e.g. squid -k reconfigure');
   await serveSquidHelper(helper, process.stdin, process.stdout);
-  process.off('SIGHUP', onHup);
+  stopReloading();
   writer?.close();
   const { requests, allowed, blocked, broken } = helper.stats;
   if (requests > 0) say(`input closed after ${requests} requests: ${allowed} allowed, ${blocked} blocked, ${broken} unreadable`);
@@ -112,28 +93,13 @@ function serveLines(answer: (line: string) => string): Promise<void> {
   });
 }
 
-function isEntry(): boolean {
-  try {
-    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
 /** `gatehouse squid-helper …` from bin/gatehouse.js (arguments after the command name). */
 export async function squidHelperMain(args: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
       args,
-      options: {
-        ut1: { type: 'string' },
-        policy: { type: 'string' },
-        'unknown-policy': { type: 'string' },
-        activity: { type: 'string' },
-        check: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: STANDALONE_ARGS,
       strict: true,
       allowPositionals: false,
     });
@@ -150,7 +116,7 @@ export async function squidHelperMain(args: string[]): Promise<number> {
 }
 
 // Run directly (`node --import tsx src/filtering/squid/cli.ts …`, as the tests do).
-if (isEntry()) {
+if (isEntryModule(import.meta.url)) {
   process.stdout.on('error', () => process.exit(0));
   process.exitCode = await squidHelperMain(process.argv.slice(2));
 }
