@@ -1,5 +1,7 @@
 /** Types and helpers shared by the filtering pages (the API's shapes). */
 
+import { hostFromInput, IPV4 } from '../../../src/filtering/site-input.js';
+
 export interface Schedule {
   categories: string[];
   days: number[];
@@ -91,35 +93,11 @@ export const KIND_LABELS: Record<Source['kind'], string> = {
 
 /**
  * The host a person means by a web address, domain name or IP address ("https://www.bbc.co.uk/bitesize",
- * "bbc.co.uk", "*.example.com", "10.1.20.5"), or null when it cannot be one: a domain name needs at
- * least two labels of letters, digits, hyphens and underscores (1–63 characters, no hyphen at either
- * end); an IPv4 address is written in full; no spaces, e-mail addresses or user names. The same rules
- * as the server's `hostFromInput` (src/filtering/lists-service.ts), which decides in the end; a test
- * (test/filtering/site-input.test.ts) holds the two together.
+ * "bbc.co.uk", "*.example.com", "10.1.20.5"), or null when it cannot be one: the server's own rules
+ * (src/filtering/site-input.ts, which imports nothing, so Vite bundles it here as it is), so the form
+ * refuses exactly what the API would.
  */
-export function hostOf(raw: string): string | null {
-  const text = raw.trim();
-  if (!text || /\s/.test(text)) return null;
-  let authority = (/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text.slice(text.indexOf('://') + 3) : text).split(/[/?#\\]/)[0]!;
-  if (authority.includes('@')) return null;
-  if (!authority.startsWith('[') && (authority.match(/:/g) ?? []).length >= 2) authority = `[${authority}]`;
-  let host: string;
-  try {
-    host = new URL(`http://${authority}`).hostname;
-  } catch {
-    return null;
-  }
-  if (host.startsWith('[')) return host.slice(1, -1);
-  if (host.endsWith('.')) host = host.slice(0, -1);
-  if (host.startsWith('*.')) host = host.slice(2);
-  // The URL parser reads "10.1" and "010.0.0.1" as addresses: only the full form is taken.
-  if (IPV4.test(host)) return authority.replace(/:\d*$/, '').replace(/\.$/, '') === host ? host : null;
-  if (host.length > 253) return null;
-  const labels = host.split('.');
-  return labels.length >= 2 && labels.every((label) => /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/.test(label)) ? host : null;
-}
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+export { hostFromInput as hostOf };
 
 export function isIpAddress(text: string): boolean {
   const t = text.trim();
