@@ -111,23 +111,8 @@ export const activityQuerySchema = z
   })
   .strict();
 
-export interface ActivityRow {
-  id: number;
-  at: string;
-  point: string;
-  clientIp: string;
-  deviceId: string | null;
-  deviceName: string | null;
-  personId: string | null;
-  username: string | null;
-  host: string;
-  url: string | null;
-  searchTerm: string | null;
-  action: string;
-  category: string | null;
-  rule: string;
-  policy: string;
-}
+/** A recorded decision as stored: its row id, the time as ISO text, point and action as the column holds them. */
+export type ActivityRow = Omit<ActivityRecord, 'at' | 'point' | 'action'> & { id: number; at: string; point: string; action: string };
 
 /** Newest first, filtered by person, device, address, host, action and time. */
 export async function queryActivity(db: Kysely<Schema>, query: z.infer<typeof activityQuerySchema>): Promise<ActivityRow[]> {
