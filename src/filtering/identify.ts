@@ -12,6 +12,7 @@ import type { FilterDeviceTable, Schema } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
 import type { ClientIdentity, IdentifiedBy } from './point.js';
 import { listPolicies, policyForPerson, UNKNOWN_POLICY } from './policies.js';
+import { ipv4ToNumber, ipv6ToBigInt } from './standalone.js';
 import { bumpGeneration } from './state.js';
 
 /**
@@ -292,42 +293,13 @@ export async function authenticateIdentityToken(db: Kysely<Schema>, clock: Clock
 
 // --- The in-memory index ----------------------------------------------------------------------------
 
+// Addresses become numbers as the policy file's client ranges do (standalone.ts).
 interface Network {
   /** IPv4 as an unsigned 32-bit number, or null for IPv6 (compared by BigInt) */
   v4: number | null;
   v6: bigint | null;
   bits: number;
   identity: ClientIdentity;
-}
-
-function ipv4ToNumber(ip: string): number {
-  let n = 0;
-  let part = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {
-      n = n * 256 + part;
-      part = 0;
-    } else part = part * 10 + (c - 48);
-  }
-  return n * 256 + part;
-}
-
-function ipv6ToBigInt(ip: string): bigint {
-  let text = ip;
-  const lastColon = text.lastIndexOf(':');
-  const tail = text.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    const n = ipv4ToNumber(tail);
-    text = `${text.slice(0, lastColon + 1)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
-  }
-  const [head, rest] = text.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = rest ? rest.split(':') : [];
-  const groups = rest === undefined ? h : [...h, ...new Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
-  let n = 0n;
-  for (const g of groups) n = (n << 16n) + BigInt(parseInt(g || '0', 16));
-  return n;
 }
 
 export interface IdentitySnapshotInput {
@@ -348,7 +320,7 @@ export class IdentityIndex {
   private readonly byUser = new Map<string, ClientIdentity>();
   private readonly cache = new Map<string, ClientIdentity>();
   readonly unknown: ClientIdentity;
-  readonly policyOfPerson = new Map<string, string>();
+  private readonly policyOfPerson = new Map<string, string>();
 
   constructor(input: IdentitySnapshotInput, indexOf: (policyId: string) => number) {
     const make = (policyId: string, via: IdentifiedBy, extra: Partial<ClientIdentity> = {}): ClientIdentity => {
@@ -371,9 +343,14 @@ export class IdentityIndex {
       if (!d.address) continue;
       const identity = make(d.policyId, 'device', { deviceId: d.id, deviceName: d.name });
       const [ip, bits] = d.address.split('/') as [string, string | undefined];
-      if (bits === undefined) this.deviceByIp.set(ip, identity);
-      else if (isIPv4(ip)) this.networks.push({ v4: maskV4(ipv4ToNumber(ip), Number(bits)), v6: null, bits: Number(bits), identity });
-      else this.networks.push({ v4: null, v6: maskV6(ipv6ToBigInt(ip), Number(bits)), bits: Number(bits), identity });
+      if (bits === undefined) {
+        this.deviceByIp.set(ip, identity);
+        continue;
+      }
+      const v4 = ipv4ToNumber(ip);
+      const v6 = v4 < 0 ? ipv6ToBigInt(ip) : null;
+      if (v4 >= 0) this.networks.push({ v4: maskV4(v4, Number(bits)), v6: null, bits: Number(bits), identity });
+      else if (v6 !== null) this.networks.push({ v4: null, v6: maskV6(v6, Number(bits)), bits: Number(bits), identity });
     }
     this.networks.sort((a, b) => b.bits - a.bits);
     // Newest first in the input: the first mapping for an address wins.
@@ -398,15 +375,15 @@ export class IdentityIndex {
     const cached = this.cache.get(ip);
     if (cached) return cached;
     let found = this.unknown;
-    if (isIPv4(ip)) {
-      const n = ipv4ToNumber(ip);
-      for (const net of this.networks) if (net.v4 !== null && maskV4(n, net.bits) === net.v4) {
+    const v4 = ipv4ToNumber(ip);
+    const v6 = v4 < 0 ? ipv6ToBigInt(ip) : null;
+    if (v4 >= 0) {
+      for (const net of this.networks) if (net.v4 !== null && maskV4(v4, net.bits) === net.v4) {
         found = net.identity;
         break;
       }
-    } else if (isIP(ip) === 6) {
-      const n = ipv6ToBigInt(ip);
-      for (const net of this.networks) if (net.v6 !== null && maskV6(n, net.bits) === net.v6) {
+    } else if (v6 !== null) {
+      for (const net of this.networks) if (net.v6 !== null && maskV6(v6, net.bits) === net.v6) {
         found = net.identity;
         break;
       }
