@@ -170,9 +170,9 @@ export function decideConnect(snapshot: FilterSnapshot, host: string, port: numb
 }
 
 /** A search term in a URL's query (Google q=, Bing q=, Yahoo p=, others query=/search=), for MO-01. */
-export function searchTermOf(url: URL): string | null {
+export function searchTermOf(query: URLSearchParams): string | null {
   for (const key of ['q', 'p', 'query', 'search', 'search_query']) {
-    const v = url.searchParams.get(key);
+    const v = query.get(key);
     if (v) return v.slice(0, 500);
   }
   return null;

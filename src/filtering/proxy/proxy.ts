@@ -310,14 +310,9 @@ class FilterProxy {
   }
 
   private record(identity: ClientIdentity, ip: string, user: string | null, at: number, host: string, url: string | null, verdict: Pick<Verdict, 'action' | 'category' | 'rule' | 'policy'>): void {
-    let searchTerm: string | null = null;
-    if (url !== null && url.includes('?')) {
-      try {
-        searchTerm = searchTermOf(new URL(url));
-      } catch {
-        searchTerm = null;
-      }
-    }
+    // The URL was parsed on the way in (parseAbsoluteUrl, no fragment): only its query is read here.
+    const query = url === null ? -1 : url.indexOf('?');
+    const searchTerm = query === -1 ? null : searchTermOf(new URLSearchParams(url!.slice(query + 1)));
     if (verdict.action === 'block') this.stats.blocked++;
     this.point.record(activityRecord('proxy', at, ip, identity, verdict, { host, url, searchTerm, user }));
   }

@@ -182,7 +182,7 @@ export class SquidHelper {
       if (!host) return this.broken(request.channel, `"${request.url.slice(0, 100)}" has no host`);
       verdict = snapshot.decideUrl(host, `${url.pathname}${url.search}`, identity.policyIndex, now);
     }
-    point.record(activityRecord('squid', now, request.clientIp, identity, verdict, { host, url: url ? url.href : null, searchTerm: url ? searchTermOf(url) : null, user: request.user }));
+    point.record(activityRecord('squid', now, request.clientIp, identity, verdict, { host, url: url ? url.href : null, searchTerm: url ? searchTermOf(url.searchParams) : null, user: request.user }));
     const { category, rule } = verdict;
     const log = squidEncode(`action=${verdict.action},category=${category ?? '-'},rule=${rule},policy=${identity.policyId}`);
     const prefix = request.channel === null ? '' : `${request.channel} `;
