@@ -79,8 +79,8 @@ const latin1 = latin1Slice ? (buf: Buffer, end: number) => latin1Slice.call(buf,
 export function parseQuery(msg: Buffer, out: Query): number {
   const length = msg.length;
   if (length < 12) return DROP;
-  const flags = (msg[2]! << 8) | msg[3]!;
-  out.id = (msg[0]! << 8) | msg[1]!;
+  const flags = get16(msg, 2);
+  out.id = get16(msg, 0);
   out.flags = flags;
   out.questionEnd = 12;
   out.edns = false;
@@ -92,10 +92,10 @@ export function parseQuery(msg: Buffer, out: Query): number {
   out.qclass = 0;
   if ((flags & FLAG_QR) !== 0) return DROP;
   if (((flags >>> 11) & 0xf) !== 0) return RCODE_NOTIMP;
-  const qdcount = (msg[4]! << 8) | msg[5]!;
-  const ancount = (msg[6]! << 8) | msg[7]!;
-  const nscount = (msg[8]! << 8) | msg[9]!;
-  const arcount = (msg[10]! << 8) | msg[11]!;
+  const qdcount = get16(msg, 4);
+  const ancount = get16(msg, 6);
+  const nscount = get16(msg, 8);
+  const arcount = get16(msg, 10);
   if (qdcount !== 1 || ancount !== 0 || nscount !== 0 || arcount > 8) return RCODE_FORMERR;
 
   // The question name: labels copied lower-cased into the scratch buffer, joined by dots.
@@ -125,8 +125,8 @@ export function parseQuery(msg: Buffer, out: Query): number {
     offset += labelLength;
   }
   if (offset + 4 > length) return RCODE_FORMERR;
-  out.qtype = (msg[offset]! << 8) | msg[offset + 1]!;
-  out.qclass = (msg[offset + 2]! << 8) | msg[offset + 3]!;
+  out.qtype = get16(msg, offset);
+  out.qclass = get16(msg, offset + 2);
   offset += 4;
   out.questionEnd = offset;
   out.name = written === 0 ? '' : latin1(nameScratch, written);
@@ -135,16 +135,16 @@ export function parseQuery(msg: Buffer, out: Query): number {
   for (let r = 0; r < arcount; r++) {
     const nameEnd = skipName(msg, offset);
     if (nameEnd < 0 || nameEnd + 10 > length) return RCODE_FORMERR;
-    const type = (msg[nameEnd]! << 8) | msg[nameEnd + 1]!;
-    const rdLength = (msg[nameEnd + 8]! << 8) | msg[nameEnd + 9]!;
+    const type = get16(msg, nameEnd);
+    const rdLength = get16(msg, nameEnd + 8);
     if (nameEnd + 10 + rdLength > length) return RCODE_FORMERR;
     if (type === TYPE_OPT) {
       if (out.edns || nameEnd !== offset + 1 || msg[offset] !== 0) return RCODE_FORMERR;
       out.edns = true;
-      const size = (msg[nameEnd + 2]! << 8) | msg[nameEnd + 3]!;
+      const size = get16(msg, nameEnd + 2);
       out.udpSize = size < CLASSIC_UDP_SIZE ? CLASSIC_UDP_SIZE : size;
       out.ednsVersion = msg[nameEnd + 5]!;
-      out.dnssecOk = (((msg[nameEnd + 6]! << 8) | msg[nameEnd + 7]!) & EDNS_DO) !== 0;
+      out.dnssecOk = (get16(msg, nameEnd + 6) & EDNS_DO) !== 0;
     }
     offset = nameEnd + 10 + rdLength;
   }
@@ -236,6 +236,10 @@ export function copyBytes(from: Uint8Array, start: number, end: number, to: Uint
   for (let i = start; i < end; i++) to[at++] = from[i]!;
 }
 
+function get16(buf: Uint8Array, offset: number): number {
+  return (buf[offset]! << 8) | buf[offset + 1]!;
+}
+
 function put16(buf: Uint8Array, offset: number, value: number): void {
   buf[offset] = value >>> 8;
   buf[offset + 1] = value & 0xff;
@@ -272,18 +276,12 @@ export function answerFlags(queryFlags: number, rcode: number, extra = 0): numbe
 }
 
 export function writeHeader(buf: Buffer, id: number, flags: number, qd: number, an: number, ns: number, ar: number): void {
-  buf[0] = id >>> 8;
-  buf[1] = id & 0xff;
-  buf[2] = flags >>> 8;
-  buf[3] = flags & 0xff;
-  buf[4] = qd >>> 8;
-  buf[5] = qd & 0xff;
-  buf[6] = an >>> 8;
-  buf[7] = an & 0xff;
-  buf[8] = ns >>> 8;
-  buf[9] = ns & 0xff;
-  buf[10] = ar >>> 8;
-  buf[11] = ar & 0xff;
+  put16(buf, 0, id);
+  put16(buf, 2, flags);
+  put16(buf, 4, qd);
+  put16(buf, 6, an);
+  put16(buf, 8, ns);
+  put16(buf, 10, ar);
 }
 
 /**
@@ -371,9 +369,9 @@ export function inspectAnswer(msg: Buffer, questionEnd: number): AnswerShape | n
   const length = msg.length;
   if (length < 12) return null;
   const rcode = msg[3]! & 0xf;
-  const an = (msg[6]! << 8) | msg[7]!;
-  const ns = (msg[8]! << 8) | msg[9]!;
-  const ar = (msg[10]! << 8) | msg[11]!;
+  const an = get16(msg, 6);
+  const ns = get16(msg, 8);
+  const ar = get16(msg, 10);
   const total = an + ns + ar;
   const offsets: number[] = [];
   const ttls: number[] = [];
@@ -387,9 +385,9 @@ export function inspectAnswer(msg: Buffer, questionEnd: number): AnswerShape | n
     const start = offset;
     const nameEnd = skipName(msg, offset);
     if (nameEnd < 0 || nameEnd + 10 > length) return null;
-    const type = (msg[nameEnd]! << 8) | msg[nameEnd + 1]!;
+    const type = get16(msg, nameEnd);
     const ttl = msg.readUInt32BE(nameEnd + 4);
-    const rdLength = (msg[nameEnd + 8]! << 8) | msg[nameEnd + 9]!;
+    const rdLength = get16(msg, nameEnd + 8);
     const end = nameEnd + 10 + rdLength;
     if (end > length) return null;
     if (type === TYPE_OPT) {
