@@ -414,9 +414,10 @@ export function inspectAnswer(msg: Buffer, questionEnd: number): AnswerShape | n
     }
     offset = end;
   }
+  // The shape outlives `msg` (a socket's buffer): body is always a copy of its own.
   let body: Buffer;
   let shift = 0;
-  if (optStart === -1) body = msg.subarray(questionEnd, offset);
+  if (optStart === -1) body = Buffer.from(msg.subarray(questionEnd, offset));
   else {
     body = Buffer.concat([msg.subarray(questionEnd, optStart), msg.subarray(optEnd, offset)]);
     shift = optEnd - optStart;
@@ -435,7 +436,7 @@ export function inspectAnswer(msg: Buffer, questionEnd: number): AnswerShape | n
     an,
     ns,
     ar: ar - (optStart === -1 ? 0 : 1),
-    body: Buffer.from(body),
+    body,
     ttlOffsets,
     ttls: Uint32Array.from(ttls),
     cacheTtl,
