@@ -1,6 +1,6 @@
 import { domainToASCII } from 'node:url';
 import { RE2JS } from 're2js';
-import { DomainTable, FNV_OFFSET, H2_SEED, hashRange, slotOf, step1, step2 } from './domain-table.js';
+import { DomainTable, FNV_OFFSET, H2_SEED, hashRange, step1, step2 } from './domain-table.js';
 import { normaliseHost } from './lists.js';
 
 /**
@@ -418,19 +418,7 @@ export class FilterSnapshot {
 
   /** One suffix: the best (rank << 16 | category) so far, raised by this suffix's categories. */
   private probe(h1: number, h2: number, rank: Uint8Array, packed: number): number {
-    const table = this.table;
-    const bit = h1 >>> table.filterShift;
-    if ((table.filter[bit >>> 5]! & (1 << (bit & 31))) === 0) return packed;
-    const keys1 = table.keys1;
-    const keys2 = table.keys2;
-    const values = table.values;
-    const mask = table.mask;
-    let slot = slotOf(h1, h2, mask);
-    let v = values[slot]!;
-    while (v !== 0 && (keys1[slot] !== h1 || keys2[slot] !== h2)) {
-      slot = (slot + 1) & mask;
-      v = values[slot]!;
-    }
+    const v = this.table.get(h1, h2);
     if (v === 0) return packed;
     const set = this.tagSets[v - 1]!;
     let best = packed >>> 16;
