@@ -138,17 +138,27 @@ export interface MappingSummary {
   expiresAt: string;
 }
 
-export async function currentMappings(db: Kysely<Schema>, now: Date): Promise<MappingSummary[]> {
-  const rows = await db
+/** Mappings not ended nor expired at `now`, newest first, with their person and device joined (m, a, d). */
+function currentMappingRows(db: Kysely<Schema>, now: Date) {
+  return db
     .selectFrom('filter_identity as m')
     .leftJoin('account as a', 'a.id', 'm.account_id')
     .leftJoin('filter_device as d', 'd.id', 'm.device_id')
-    .select(['m.id', 'm.ip', 'm.account_id', 'a.username', 'm.device_id', 'd.name as device_name', 'm.mac', 'm.via', 'm.reported_by', 'm.started_at', 'm.expires_at'])
     .where('m.ended_at', 'is', null)
     .where('m.expires_at', '>', now.toISOString())
-    .orderBy('m.started_at', 'desc')
+    .orderBy('m.started_at', 'desc');
+}
+
+/** The current mappings as summaries; `narrow` picks some of them in the query (one id, one address). */
+async function mappingSummaries(db: Kysely<Schema>, now: Date, narrow: (q: ReturnType<typeof currentMappingRows>) => ReturnType<typeof currentMappingRows> = (q) => q): Promise<MappingSummary[]> {
+  const rows = await narrow(currentMappingRows(db, now))
+    .select(['m.id', 'm.ip', 'm.account_id', 'a.username', 'm.device_id', 'd.name as device_name', 'm.mac', 'm.via', 'm.reported_by', 'm.started_at', 'm.expires_at'])
     .execute();
   return rows.map((r) => ({ id: r.id, ip: r.ip, personId: r.account_id, username: r.username ?? null, deviceId: r.device_id, deviceName: r.device_name ?? null, mac: r.mac, via: r.via, reportedBy: r.reported_by, startedAt: r.started_at, expiresAt: r.expires_at }));
+}
+
+export async function currentMappings(db: Kysely<Schema>, now: Date): Promise<MappingSummary[]> {
+  return mappingSummaries(db, now);
 }
 
 /** The end of the school day for a captive sign-in: the profile's time today, or midnight once past it. */
@@ -172,7 +182,7 @@ async function startMapping(rt: Runtime, actor: Actor, input: { ip: string; acco
     await bumpGeneration(ctx.db, 'identity');
     await ctx.audit.record({ action: 'filtering.identity_started', target: `filter_identity:${id}`, severity: 'info', details: { ip, via: input.via, ...details, until: input.expiresAt.toISOString() } });
   }, meta);
-  return (await currentMappings(rt.db.kysely, rt.clock.now())).find((m) => m.id === id)!;
+  return (await mappingSummaries(rt.db.kysely, rt.clock.now(), (q) => q.where('m.id', '=', id)))[0]!;
 }
 
 async function endMappings(rt: Runtime, actor: Actor, ip: string, accountId: string | null, via: string, meta: Meta): Promise<number> {
@@ -202,7 +212,7 @@ export async function disconnectAtCaptivePage(rt: Runtime, actor: Actor, ip: str
 
 export async function myConnection(rt: Runtime, accountId: string, ip: string): Promise<MappingSummary | null> {
   const address = plainIp(ip);
-  return (await currentMappings(rt.db.kysely, rt.clock.now())).find((m) => m.ip === address && m.personId === accountId) ?? null;
+  return (await mappingSummaries(rt.db.kysely, rt.clock.now(), (q) => q.where('m.ip', '=', address).where('m.account_id', '=', accountId)))[0] ?? null;
 }
 
 /** A device's address as an API caller gives it: IPv4 or IPv6 (an IPv4-mapped IPv6 one too). */
@@ -409,14 +419,8 @@ function maskV6(n: bigint, bits: number): bigint {
 
 /** Loads what the index needs: current mappings, devices, active people with their groups, group policies. */
 export async function loadIdentityInput(db: Kysely<Schema>, now: Date): Promise<IdentitySnapshotInput> {
-  const mappings = await db
-    .selectFrom('filter_identity as m')
-    .leftJoin('account as a', 'a.id', 'm.account_id')
-    .leftJoin('filter_device as d', 'd.id', 'm.device_id')
+  const mappings = await currentMappingRows(db, now)
     .select(['m.ip', 'm.account_id', 'a.username', 'a.role', 'm.device_id', 'd.name as device_name', 'd.policy_id as device_policy', 'm.via', 'm.expires_at'])
-    .where('m.ended_at', 'is', null)
-    .where('m.expires_at', '>', now.toISOString())
-    .orderBy('m.started_at', 'desc')
     .execute();
   const devices = await db.selectFrom('filter_device').select(['id', 'name', 'address', 'policy_id']).execute();
   const people = await db.selectFrom('account').select(['id', 'username', 'role']).where('status', '=', 'active').execute();
