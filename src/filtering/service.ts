@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Actor } from '../core/context.js';
 import { systemClock } from '../core/clock.js';
 import { badRequest } from '../core/errors.js';
+import { schedulePeriodic, type Periodic } from '../core/periodic.js';
 import type { Runtime } from '../runtime.js';
 import { ActivityWriter, purgeActivity } from './activity.js';
 import { compileSnapshot, type Explanation, type FilterSnapshot } from './engine/snapshot.js';
@@ -39,7 +40,7 @@ export class FilterService implements FilterPoint {
   private index: IdentityIndex;
   private readonly activity: ActivityWriter;
   private generations = { policy: -1, identity: -1 };
-  private timers: NodeJS.Timeout[] = [];
+  private timers: Periodic[] = [];
   private work: Promise<unknown> = Promise.resolve();
   private started = false;
   private readonly lastAttempt = new Map<string, number>();
@@ -93,20 +94,17 @@ export class FilterService implements FilterPoint {
     if (options.fetch ?? true) void this.fetchDue().catch((error: unknown) => this.rt.logger.error({ err: error }, 'filtering: fetching lists failed'));
     if (options.timers ?? true) {
       this.activity.start();
-      const every = (ms: number, job: () => Promise<unknown>) => {
-        const t = setInterval(() => void job().catch((error: unknown) => this.rt.logger.error({ err: error }, 'filtering: scheduled work failed')), ms);
-        t.unref();
-        this.timers.push(t);
-      };
-      every(this.options.pollMs ?? 5000, () => this.refresh(false));
-      every(this.options.identityRefreshMs ?? 30_000, () => this.serial(() => this.reloadIdentities()));
-      every(this.options.fetchCheckMs ?? 60_000, () => this.fetchDue());
-      every(3_600_000, () => this.purgeDaily());
+      // The first run of each is one period after start: the start itself has just compiled and fetched.
+      const every = (name: string, everyMs: number, job: () => Promise<void>) => this.timers.push(schedulePeriodic(this.rt.logger, `filtering: ${name}`, job, { everyMs, firstAfterMs: everyMs }));
+      every('looking for changes', this.options.pollMs ?? 5000, () => this.refresh(false));
+      every('reloading who is where', this.options.identityRefreshMs ?? 30_000, () => this.serial(() => this.reloadIdentities()));
+      every('fetching lists', this.options.fetchCheckMs ?? 60_000, () => this.fetchDue());
+      every('purging activity', 3_600_000, () => this.purgeDaily());
     }
   }
 
   async stop(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
+    await Promise.all(this.timers.map((t) => t.stop()));
     this.timers = [];
     await this.fetching;
     await this.work.catch(() => undefined);
