@@ -1,9 +1,9 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
 import type { Actor } from '../core/context.js';
 import { badRequest, GatehouseError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import type { Schema } from '../db/schema.js';
+import type { FilterRequestTable, Schema } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
 import type { Verdict } from './engine/snapshot.js';
 import { hostFromInput } from './lists-service.js';
@@ -106,12 +106,13 @@ export async function submitFilterRequest(rt: Runtime, input: z.infer<typeof fil
       .execute();
     await ctx.audit.record({ action: input.action === 'request' ? 'filtering.access_requested' : 'filtering.page_reported', target: `filter_request:${id}`, severity: 'notice', details: { host, category: blocked.category ?? input.category ?? null, username: who.username, ip: who.ip } });
   }, { ip: who.ip, requestId });
-  return (await listFilterRequests(rt.db.kysely, { status: 'open' })).find((r) => r.id === id)!;
+  return summarise(await rt.db.kysely.selectFrom('filter_request').selectAll().where('id', '=', id).executeTakeFirstOrThrow());
 }
+
+const summarise = (r: Selectable<FilterRequestTable>): FilterRequestSummary => ({ id: r.id, kind: r.kind, host: r.host, url: r.url, category: r.category, reason: r.reason, status: r.status, username: r.username, clientIp: r.client_ip, deviceName: r.device_name, createdAt: r.created_at });
 
 export async function listFilterRequests(db: Kysely<Schema>, query: { status?: string | undefined }): Promise<FilterRequestSummary[]> {
   let q = db.selectFrom('filter_request').selectAll();
   if (query.status) q = q.where('status', '=', query.status);
-  const rows = await q.orderBy('created_at', 'desc').limit(500).execute();
-  return rows.map((r) => ({ id: r.id, kind: r.kind, host: r.host, url: r.url, category: r.category, reason: r.reason, status: r.status, username: r.username, clientIp: r.client_ip, deviceName: r.device_name, createdAt: r.created_at }));
+  return (await q.orderBy('created_at', 'desc').limit(500).execute()).map(summarise);
 }
