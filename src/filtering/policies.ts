@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Role } from '../core/authz.js';
 import type { Actor } from '../core/context.js';
 import { badRequest, conflict, notFound } from '../core/errors.js';
-import { filterPolicyGroups, groupOf, type FilterPolicyGroup, type FilterPolicySettings, type Profile } from '../core/profile.js';
+import { filterPolicyGroups, groupOf, type FilterPolicyGroup, type FilterPolicySettings } from '../core/profile.js';
 import type { FilterPolicyTable } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
 import type { PolicyInput } from './engine/snapshot.js';
@@ -259,5 +259,3 @@ export function policyForPerson(role: Role, groupIds: string[], groupPolicies: M
   }
   return best?.id ?? policyIdOfGroup(groupOf(role));
 }
-
-export type { Profile };
