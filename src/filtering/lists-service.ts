@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -476,9 +476,20 @@ async function download(url: string, file: string, limits: FetchLimits): Promise
   return received;
 }
 
-function isGzip(file: string): boolean {
-  const fd = readFileSync(file).subarray(0, 2);
-  return fd.length === 2 && fd[0] === 0x1f && fd[1] === 0x8b;
+/** Do these bytes start with gzip's magic number? */
+function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** The first two bytes of a file, without reading the rest (an archive may be hundreds of megabytes). */
+function firstBytes(file: string): Buffer {
+  const head = Buffer.alloc(2);
+  const fd = openSync(file, 'r');
+  try {
+    return head.subarray(0, readSync(fd, head, 0, 2, 0));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function parseUt1(folder: string, bytes: number): ParsedSource {
@@ -530,14 +541,15 @@ export async function readSource(source: Source, store: ListStore, limits: Fetch
       const file = path.join(work, 'download');
       const bytes = await download(loc, file, limits);
       if (source.format === 'ut1') {
-        if (!isGzip(file)) throw new Error('the address did not give a .tar.gz archive');
+        if (!isGzip(firstBytes(file))) throw new Error('the address did not give a .tar.gz archive');
         const unpacked = path.join(work, 'unpacked');
         await pipeline(createReadStream(file), createGunzip(), async (stream: AsyncIterable<Buffer>) => {
           await extractTar(stream, unpacked, { maxBytes: limits.maxUnpackedBytes, want: (name) => /(^|\/)(global_usage|domains|urls|expressions|usage)$/.test(name) });
         });
         return parseUt1(unpacked, bytes);
       }
-      const raw = isGzip(file) ? gunzipSync(readFileSync(file), { maxOutputLength: limits.maxUnpackedBytes }) : readFileSync(file);
+      const downloaded = readFileSync(file);
+      const raw = isGzip(downloaded) ? gunzipSync(downloaded, { maxOutputLength: limits.maxUnpackedBytes }) : downloaded;
       return parseText(raw.toString('utf8'), source, bytes);
     } finally {
       rmSync(work, { recursive: true, force: true });
