@@ -40,12 +40,16 @@ export function registerFilteringCommands(program: Command): void {
         const service = new FilterService(rt);
         const sources = (await listSources(rt)).filter((s) => s.location && (!options.list || s.name === options.list));
         if (options.list && sources.length === 0) throw new Error(`There is no fetched list called "${options.list}".`);
-        for (const s of sources) {
-          const outcome = await service.fetchNow(s.id, cliActor());
-          process.stdout.write(`${s.name}: ${outcome.status === 'failed' ? `failed — ${outcome.error}` : `${outcome.status}, ${outcome.entries} entries (was ${outcome.previous})`}\n`);
-          if (outcome.status !== 'updated') process.exitCode = 1;
+        try {
+          for (const s of sources) {
+            const outcome = await service.fetchNow(s.id, cliActor());
+            process.stdout.write(`${s.name}: ${outcome.status === 'failed' ? `failed — ${outcome.error}` : `${outcome.status}, ${outcome.entries} entries (was ${outcome.previous})`}\n`);
+            if (outcome.status !== 'updated') process.exitCode = 1;
+          }
+        } finally {
+          // Its timers would otherwise keep the command from exiting after an error.
+          await service.stop();
         }
-        await service.stop();
       });
     });
 
