@@ -288,8 +288,9 @@ export class FilterService implements FilterPoint {
 export function splitUrl(raw: string): { host: string; path: string | undefined } {
   const text = raw.trim();
   try {
-    const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`);
-    const hasPath = /^[a-z][a-z0-9+.-]*:\/\/[^/]+\/./i.test(text) || (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text) && text.includes('/'));
+    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
+    const u = new URL(scheme ? text : `http://${text}`);
+    const hasPath = scheme ? /^[a-z][a-z0-9+.-]*:\/\/[^/]+\/./i.test(text) : text.includes('/');
     return { host: u.hostname.replace(/^\[|\]$/g, ''), path: hasPath ? `${u.pathname}${u.search}` : undefined };
   } catch {
     throw badRequest('That is not a web address.');
