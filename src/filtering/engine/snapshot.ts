@@ -545,7 +545,7 @@ function asciiName(host: string, end: number): string {
   return domainToASCII(host.slice(0, end)) || 'invalid.';
 }
 
-export function tableName(host: string): string {
+function tableName(host: string): string {
   let end = nameEnd(host);
   let name = host;
   for (let i = 0; i < end; i++) {
