@@ -7,6 +7,19 @@
  *
  *   bash bench/dns.sh [--names 10000] [--seconds 15] [--rounds 3] [--workers 2] [--threads 2]
  *                     [--clients 8] [--outstanding 200] [--rate N] [--low-rate 20000] [--only gatehouse,gatehouse-dgram,dnsmasq,unbound] [--ut1 DIR]
+ *                     [--upstream-ttl SECONDS] [--upstream stub|dnsmasq] [--regime deep] [--no-fixed-rate]
+ *
+ * --upstream-ttl: the TTL the upstream gives allowed names (default 1 day: after warming, every
+ *   allowed name is a cache hit). 0 makes every allowed query go upstream (nothing can be cached).
+ * --upstream: the local upstream: "stub" (a Node stub, test/helpers/dns-upstream.ts; counts what it is
+ *   asked) or "dnsmasq" (`address=/#/192.0.2.1`, `local-ttl=TTL`: fast enough not to be the limit when
+ *   every allowed query reaches it). Default: dnsmasq for TTL 0, the stub otherwise.
+ * --outstanding / --clients: dnsperf's -q (queries in flight at most) and -c.
+ * --regime deep: the issue-10 regime, `--upstream-ttl 0 --upstream dnsmasq --clients 20 --outstanding 2000 --no-fixed-rate`.
+ *
+ * Latency: every throughput run is dnsperf -v (one line per query with its latency, written to a
+ * file), from which p50/p99/p99.9 are computed; dnsperf's own average is reported too. Every
+ * contender pays the same for the -v output.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -33,8 +46,25 @@ const { values } = parseArgs({
     only: { type: 'string' },
     ut1: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'upstream-ttl': { type: 'string' },
+    upstream: { type: 'string' },
+    regime: { type: 'string' },
+    'no-fixed-rate': { type: 'boolean', default: false },
   },
 });
+if (values.regime !== undefined) {
+  if (values.regime !== 'deep') throw new Error(`--regime: only "deep" is known`);
+  values['upstream-ttl'] ??= '0';
+  values.upstream ??= 'dnsmasq';
+  // The issue's figures: dnsperf -c 20 -q 2000 (defaults given explicitly still win).
+  if (!process.argv.includes('--clients')) values.clients = '20';
+  if (!process.argv.includes('--outstanding')) values.outstanding = '2000';
+  if (!process.argv.includes('--fixed-rate')) values['no-fixed-rate'] = true;
+}
+const upstreamTtl = Number(values['upstream-ttl'] ?? 86_400);
+const upstreamKind = values.upstream ?? (upstreamTtl === 0 ? 'dnsmasq' : 'stub');
+if (upstreamKind !== 'stub' && upstreamKind !== 'dnsmasq') throw new Error('--upstream is stub or dnsmasq');
+const regime = `dnsperf -c ${values.clients} -q ${values.outstanding}, upstream ${upstreamKind} TTL ${upstreamTtl}`;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..');
 const ut1Folder = values.ut1 ?? [process.env.GATEHOUSE_TEST_UT1, path.resolve(ROOT, '..', 'shared', 'data', 'ut1'), '/work/shared/data/ut1'].find((p) => p && spawnSync('test', ['-f', path.join(p, 'global_usage')]).status === 0);
@@ -205,6 +235,28 @@ async function dnsperfLatency(port: number, extra: string[]): Promise<PerfResult
   return result;
 }
 
+/** The local upstream every contender forwards to; `queries` counts what it was asked (null: dnsmasq does not say). */
+interface BenchUpstream {
+  port: number;
+  spec: string;
+  queries: { length: number } | null;
+  close(): Promise<void>;
+}
+async function startUpstream(): Promise<BenchUpstream> {
+  if (upstreamKind === 'stub') {
+    const stub = await startStubUpstream({ synthesize: true, ttl: upstreamTtl });
+    log(`upstream (Node stub, synthesized A records, TTL ${upstreamTtl} s) on ${stub.spec}`);
+    return { port: stub.port, spec: stub.spec, queries: stub.queries, close: () => stub.close() };
+  }
+  const port = freshPort();
+  const conf = path.join(dir, 'upstream-dnsmasq.conf');
+  writeFileSync(conf, [`port=${port}`, 'listen-address=127.0.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', 'no-poll', 'address=/#/192.0.2.1', `local-ttl=${upstreamTtl}`, 'pid-file=', 'user=root'].join('\n'));
+  const child = start('/usr/sbin/dnsmasq', ['--keep-in-foreground', `--conf-file=${conf}`]);
+  await waitForAnswer(port, 60_000);
+  log(`upstream (dnsmasq, address=/#/192.0.2.1, TTL ${upstreamTtl} s) on 127.0.0.1:${port}`);
+  return { port, spec: `127.0.0.1:${port}`, queries: null, close: () => stop(child) };
+}
+
 // ---- the contenders ----------------------------------------------------------------------------------------------
 interface Contender {
   name: string;
@@ -221,9 +273,8 @@ interface Contender {
 }
 
 async function main(): Promise<void> {
-  const upstream = await startStubUpstream({ synthesize: true, ttl: 86_400 });
+  const upstream = await startUpstream();
   const upstreamSpec = `127.0.0.1#${upstream.port}`;
-  log(`upstream (Node stub, synthesized A records, TTL 1 day) on ${upstream.spec}`);
 
   /** Gatehouse with batched UDP (native/udp), or with node:dgram (GATEHOUSE_DNS_NATIVE=0) to see what batching buys. */
   async function startGatehouse(udp: 'batched' | 'dgram'): Promise<Contender> {
@@ -312,8 +363,9 @@ async function main(): Promise<void> {
       // Warm the caches: every name through, gently, until a pass asks the upstream (almost) nothing
       // (Gatehouse's workers each keep their own cache and share the queries at random).
       for (let pass = 0; pass < 12; pass++) {
-        const before = upstream.queries.length;
+        const before = upstream.queries?.length ?? 0;
         await dnsperf(c.port, ['-n', '1', '-c', '4', '-q', '50']);
+        if (upstream.queries === null || upstreamTtl === 0) break; // nothing to warm: every allowed query goes upstream
         if (pass > 0 && upstream.queries.length - before <= queries.length / 2000) break;
       }
       c.rssMB = rssOf(c.child!.pid!);
@@ -324,14 +376,14 @@ async function main(): Promise<void> {
     const flags = ['-l', String(seconds), '-c', values.clients!, '-q', values.outstanding!];
     for (let r = 1; r <= rounds; r++) {
       for (const c of contenders) {
-        const before = upstream.queries.length;
+        const before = upstream.queries?.length ?? 0;
         const cpuBefore = cpuSecondsOf(c.child!.pid!);
-        const result = await dnsperf(c.port, flags);
+        const result = await dnsperfLatency(c.port, flags);
         const cpu = cpuSecondsOf(c.child!.pid!) - cpuBefore;
-        c.upstreamDuringRuns += upstream.queries.length - before;
+        c.upstreamDuringRuns += (upstream.queries?.length ?? 0) - before;
         c.throughput.push(result);
         c.perCpuSecond.push(Math.round(result.completed / cpu));
-        log(`round ${r} ${c.name}: ${result.qps} q/s, lost ${result.lost}, avg ${result.avgMs} ms, ${cpu.toFixed(1)} CPU s (${Math.round(result.completed / cpu)} queries per CPU-second) (${result.codes})`);
+        log(`round ${r} ${c.name}: ${result.qps} q/s, lost ${result.lost}, avg ${result.avgMs} ms, p99 ${result.p99Ms} ms, ${cpu.toFixed(1)} CPU s (${Math.round(result.completed / cpu)} queries per CPU-second) (${result.codes})`);
       }
     }
     // Latency at fixed rates: a busy school's (--low-rate) and the aim's (unbound's median, or --rate).
@@ -339,7 +391,7 @@ async function main(): Promise<void> {
     const unbound = contenders.find((c) => c.name.startsWith('unbound'));
     const rate = values.rate ? Number(values.rate) : unbound ? median(unbound.throughput.map((t) => t.qps)) : 40_000;
     const lowRate = Number(values['low-rate']);
-    for (const c of contenders) {
+    for (const c of values['no-fixed-rate'] ? [] : contenders) {
       for (const [which, q] of [['low', lowRate], ['aim', rate]] as const) {
         const result = await dnsperfLatency(c.port, ['-l', values['latency-seconds']!, '-c', values.clients!, '-q', values.outstanding!, '-Q', String(q)]);
         if (which === 'low') c.latencyLow = result;
@@ -356,9 +408,11 @@ async function main(): Promise<void> {
       qpsRounds: c.throughput.map((t) => t.qps),
       lostRounds: c.throughput.map((t) => t.lost),
       avgLatencyMsMedian: median(c.throughput.map((t) => t.avgMs)),
+      p99MsMedian: median(c.throughput.map((t) => t.p99Ms ?? NaN)),
+      p99MsRounds: c.throughput.map((t) => t.p99Ms),
       queriesPerCpuSecondMedian: median(c.perCpuSecond),
       queriesPerCpuSecondRounds: c.perCpuSecond,
-      upstreamQueriesDuringRuns: c.upstreamDuringRuns,
+      upstreamQueriesDuringRuns: upstream.queries === null ? null : c.upstreamDuringRuns,
       atLowRate: c.latencyLow && { rate: lowRate, achievedQps: c.latencyLow.qps, sent: c.latencyLow.sent, lost: c.latencyLow.lost, p50Ms: c.latencyLow.p50Ms, p99Ms: c.latencyLow.p99Ms, p999Ms: c.latencyLow.p999Ms, maxMs: c.latencyLow.maxMs },
       atFixedRate: c.latency && { rate, achievedQps: c.latency.qps, sent: c.latency.sent, lost: c.latency.lost, p50Ms: c.latency.p50Ms, p99Ms: c.latency.p99Ms, p999Ms: c.latency.p999Ms, maxMs: c.latency.maxMs },
     }));
@@ -371,7 +425,7 @@ async function main(): Promise<void> {
       benchmark: 'dns',
       at: new Date().toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
-      setup: { ut1Categories: blockedCategories.length, blockedNames: blockedNames.length, queries: queries.length, seconds, rounds, dnsperf: flags.join(' '), upstreamAloneQps: upstreamCapacity.qps },
+      setup: { regime, upstream: upstreamKind, upstreamTtl, ut1Categories: blockedCategories.length, blockedNames: blockedNames.length, queries: queries.length, seconds, rounds, dnsperf: flags.join(' '), upstreamAloneQps: upstreamCapacity.qps },
       results: summary,
       ratios: {
         gatehouseOverDnsmasq: ratio(by('dnsmasq')),
@@ -388,9 +442,19 @@ async function main(): Promise<void> {
     for (const s of summary) {
       const lo = s.atLowRate;
       const hi = s.atFixedRate;
-      log(`${s.name.padEnd(36)} ${String(s.qpsMedian).padStart(10)} ${String(s.lostRounds.reduce((a, b) => a + b, 0)).padStart(5)} | ${''.padStart(String(lowRate).length + 8)}${String(lo?.p50Ms).padStart(6)} ${String(lo?.p99Ms).padStart(6)} ${String(lo?.lost).padStart(5)} | ${''.padStart(String(rate).length + 8)}${String(hi?.achievedQps).padStart(6)} ${String(hi?.p50Ms).padStart(6)} ${String(hi?.p99Ms).padStart(6)} ${String(hi?.lost).padStart(5)} | ${s.rssMB}`);
+      // '-' where a fixed-rate run was not part of this regime (e.g. --regime deep).
+      const show = (v: number | null | undefined) => (v === undefined || v === null ? '-' : String(v));
+      log(`${s.name.padEnd(36)} ${String(s.qpsMedian).padStart(10)} ${String(s.lostRounds.reduce((a, b) => a + b, 0)).padStart(5)} | ${''.padStart(String(lowRate).length + 8)}${show(lo?.p50Ms).padStart(6)} ${show(lo?.p99Ms).padStart(6)} ${show(lo?.lost).padStart(5)} | ${''.padStart(String(rate).length + 8)}${show(hi?.achievedQps).padStart(6)} ${show(hi?.p50Ms).padStart(6)} ${show(hi?.p99Ms).padStart(6)} ${show(hi?.lost).padStart(5)} | ${s.rssMB}`);
     }
     for (const s of summary) log(`${s.name.padEnd(36)} ${s.queriesPerCpuSecondMedian} queries per CPU-second (median)`);
+    // The side-by-side table (markdown): medians over the rounds of the throughput runs.
+    log('');
+    log(`regime: ${regime}; ${queries.length} queries, half blocked (UT1), ${rounds} rounds of ${seconds} s; medians`);
+    log('| resolver | q/s | avg ms | p99 ms | lost | × unbound (q/s) |');
+    log('|---|---:|---:|---:|---:|---:|');
+    const ubQps = by('unbound')?.qpsMedian;
+    for (const s of summary) log(`| ${s.name} | ${s.qpsMedian} | ${s.avgLatencyMsMedian} | ${s.p99MsMedian} | ${s.lostRounds.reduce((a, b) => a + b, 0)} | ${ubQps ? (s.qpsMedian / ubQps).toFixed(2) : '–'} |`);
+    log('');
     log(`ratios (q/s): Gatehouse/dnsmasq ${result.ratios.gatehouseOverDnsmasq}, Gatehouse/unbound ${result.ratios.gatehouseOverUnbound}`);
     log(`ratios (queries per CPU-second): Gatehouse/dnsmasq ${result.ratios.perCpuSecondGatehouseOverDnsmasq}, Gatehouse/unbound ${result.ratios.perCpuSecondGatehouseOverUnbound}`);
     if (result.ratios.batchedOverDgram !== null) log(`batched UDP / node:dgram: ${result.ratios.batchedOverDgram} (q/s), ${result.ratios.perCpuSecondBatchedOverDgram} (per CPU-second)`);

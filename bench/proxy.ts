@@ -305,7 +305,10 @@ try {
   start('nginx', 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'nginx-error.log')]);
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GATEHOUSE_')));
   const t0 = Date.now();
-  start('gatehouse', process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'filtering', 'proxy', 'cli.ts'), '--policy', path.join(dir, 'policy.yaml'), '--host', '127.0.0.1', '--port', String(GATEHOUSE_PORT), '--workers', String(WORKERS), '--activity', path.join(dir, 'gatehouse-activity.jsonl')], env);
+  // The origin is nginx on loopback, which the proxy otherwise refuses as a destination; wrk's
+  // connections all come from one address, so the per-device cap must hold them.
+  const caps = ['--allowed-destinations', '127.0.0.1/32', '--max-connections-per-client', String(Math.max(256, CONNECTIONS * 2))];
+  start('gatehouse', process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'filtering', 'proxy', 'cli.ts'), '--policy', path.join(dir, 'policy.yaml'), '--host', '127.0.0.1', '--port', String(GATEHOUSE_PORT), '--workers', String(WORKERS), '--activity', path.join(dir, 'gatehouse-activity.jsonl'), ...caps], env);
   start('e2guardian', 'e2guardian', ['-N', '-c', path.join(E2G, 'e2guardian.conf')]);
   await waitForPort(ORIGIN_PORT, 'nginx');
   await waitForPort(GATEHOUSE_PORT, 'gatehouse');

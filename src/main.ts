@@ -6,6 +6,12 @@ import { Command, Option } from 'commander';
 import { exportJsonl } from './audit/export.js';
 import { loadSigner, signingKeyPath } from './audit/signing.js';
 import { splitNotes } from './audit/checkpoints.js';
+import { registerAuditWitnessCommands } from './audit/cli.js';
+import { parseHead } from './audit/fingerprint.js';
+import { parseVkey } from './audit/witness.js';
+import { lookUpUsername } from './audit/username-lookup.js';
+import { hmacKeyPath, normaliseUsername } from './core/keyed-hash.js';
+import { secretKeyPath } from './core/secret-box.js';
 import { verifyTrail, type VerifyReport } from './audit/verify.js';
 import { describeSettings, loadConfig, redactedConfig, type Config, type LoadedConfig } from './core/config.js';
 import { systemActor } from './core/context.js';
@@ -23,6 +29,7 @@ import { migrate, openDatabase, pendingMigrations } from './db/database.js';
 import { startServer } from './http/server.js';
 import { VERSION } from './http/version.js';
 import { openRuntime } from './runtime.js';
+import { rotateSecretKey, secretKeyUsage } from './identity/secret-key-rotation.js';
 import { registerImportCommands } from './directory/import-cli.js';
 import { registerScimCommands } from './directory/scim-cli.js';
 import { registerDirectoryCommands } from './directory/cli.js';
@@ -47,6 +54,32 @@ const quietLogger = () => createLogger(process.env.GATEHOUSE_LOG_LEVEL ?? 'warn'
 
 const number = (n: number) => n.toLocaleString('en-GB');
 
+/** For repeatable options: each use adds one value. */
+const collect = (value: string, all: string[]) => [...all, value];
+
+function printExternal(report: VerifyReport): void {
+  const x = report.external;
+  if (x.checkpoints === 0 && x.fingerprints === 0) {
+    process.stdout.write(
+      '    Nothing kept outside the server was compared (--checkpoints, --head): this shows the trail agrees with itself and\n' +
+        '    with the server’s own signatures, not that someone holding the database and the signing key left it alone.\n',
+    );
+    return;
+  }
+  process.stdout.write(`    Outside the server: ${x.summary}${x.lastSeq ? `, the newest covering event ${number(x.lastSeq)}` : ''}${x.sources.length ? ` (${x.sources.join(', ')})` : ''}.\n`);
+  for (const w of x.witnesses) {
+    process.stdout.write(
+      `    witness ${w.name} (${w.keyId}): ${w.cosigned} checkpoint${w.cosigned === 1 ? '' : 's'} cosigned` +
+        `${w.lastSeq ? `, the newest covering event ${number(w.lastSeq)}, cosigned ${w.lastCosignedAt}` : ''}.\n`,
+    );
+  }
+  if (report.ok && (x.lastSeq ?? 0) < report.headSeq) {
+    process.stdout.write(
+      `    ${number(report.headSeq - (x.lastSeq ?? 0))} newest events are covered by nothing kept outside the server: a rewrite of them by someone holding the database and the signing key would not show.\n`,
+    );
+  }
+}
+
 function printReport(report: VerifyReport): void {
   const rate = report.seconds > 0 ? ` (${number(Math.round(report.events / report.seconds))} events/s)` : '';
   if (report.ok) {
@@ -60,11 +93,13 @@ function printReport(report: VerifyReport): void {
     if (report.checkpoints.lastSeq !== null && report.checkpoints.lastSeq < report.headSeq) {
       process.stdout.write(`    ${number(report.headSeq - report.checkpoints.lastSeq)} newest events are not yet covered by a checkpoint.\n`);
     }
+    printExternal(report);
     return;
   }
   process.stdout.write(`BROKEN at sequence ${report.firstBrokenSeq}: ${report.problems[0]!.message}\n`);
   for (const p of report.problems.slice(1)) process.stdout.write(`  also at ${p.seq}: ${p.message}\n`);
   process.stdout.write(`Checked ${number(report.events)} events and ${report.checkpoints.checked} checkpoints.\n`);
+  printExternal(report);
 }
 
 async function withRuntime<T>(cfg: Config, signing: 'load' | 'none' | 'create', work: (rt: Awaited<ReturnType<typeof openRuntime>>) => Promise<T>): Promise<T> {
@@ -332,24 +367,44 @@ export function buildCli(): Command {
 
   audit
     .command('verify')
-    .description('check every link of the hash chain and every signed checkpoint; exit 1 and name the first broken sequence number if any')
-    .option('--checkpoints <file>', 'also check the checkpoint notes in this file (the checkpoint log kept on other storage)')
+    .description('check every link of the hash chain, every signed checkpoint, and every checkpoint or fingerprint kept outside the server; exit 1 and name the first broken sequence number if any')
+    .option('--checkpoints <file>', 'also compare the trail with the checkpoints in this file: the checkpoint log kept on other storage, a witness log, a saved fingerprint e-mail (repeat for several; - reads standard input)', collect, [] as string[])
+    .option('--witness-key <key>', 'check the cosignatures of this witness (its public key, name+keyid+base64) on the checkpoints given; repeat for several witnesses', collect, [] as string[])
+    .option('--head <SEQ:HEX>', 'a fingerprint written down earlier (event number and the first hex digits of its hash, e.g. "1234:9f3a 1c0b 77de 42a0"); repeatable', collect, [] as string[])
     .option('--trusted-key <id...>', 'require checkpoints to be signed by these key ids')
     .option('--json', 'print the report as JSON')
-    .action(async (options: { checkpoints?: string; trustedKey?: string[]; json?: boolean }) => {
+    .action(async (options: { checkpoints: string[]; witnessKey: string[]; head: string[]; trustedKey?: string[]; json?: boolean }) => {
       const { config: cfg } = config();
-      let externalNotes: string[] | undefined;
-      if (options.checkpoints) {
+      const sources = options.checkpoints.map((file) => {
         try {
-          externalNotes = splitNotes(readFileSync(options.checkpoints, 'utf8'));
+          return { name: file === '-' ? 'standard input' : file, notes: splitNotes(readFileSync(file === '-' ? 0 : file, 'utf8')) };
         } catch (error) {
-          throw new CliError(`--checkpoints: cannot read ${options.checkpoints} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+          throw new CliError(`--checkpoints: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
         }
+      });
+      for (const source of sources) {
+        if (source.notes.length === 0) throw new CliError(`--checkpoints: ${source.name} holds no checkpoint notes`);
       }
+      const witnessKeys = options.witnessKey.map((vkey) => {
+        try {
+          return parseVkey(vkey);
+        } catch (error) {
+          throw new CliError(`--witness-key: ${(error as Error).message}`);
+        }
+      });
+      const heads = options.head.map((text) => {
+        try {
+          return parseHead(text);
+        } catch (error) {
+          throw new CliError(`--head: ${(error as Error).message}`);
+        }
+      });
       const report = await withRuntime(cfg, 'none', async (rt) => {
         const progress = process.stderr.isTTY && !options.json;
         const result = await verifyTrail(rt.db, {
-          externalNotes,
+          sources,
+          witnessKeys,
+          heads,
           trustedKeys: options.trustedKey,
           onProgress: progress ? (n) => process.stderr.write(`\r  checked ${number(n)} events…`) : undefined,
         });
@@ -366,24 +421,27 @@ export function buildCli(): Command {
     .description('write audit events as JSON lines, oldest first (for the local authority or police); the export is itself audited')
     .option('--since <date>', 'from this date or time (inclusive)')
     .option('--until <date>', 'up to this date or time (exclusive)')
+    .option('--after <seq>', 'only events after this sequence number (for a witness: the events since the checkpoint it cosigned last)')
     .addOption(new Option('--format <format>', 'output format').choices(['jsonl']).default('jsonl'))
     .option('--output <file>', 'write to this file instead of standard output')
     .option('--reason <text>', 'why the export is made (recorded in the trail)')
-    .action(async (options: { since?: string; until?: string; output?: string; reason?: string }) => {
+    .action(async (options: { since?: string; until?: string; after?: string; output?: string; reason?: string }) => {
       const { config: cfg } = config();
       const since = options.since ? dateOption(options.since, '--since') : undefined;
       const until = options.until ? dateOption(options.until, '--until') : undefined;
+      const afterSeq = options.after === undefined ? undefined : Number(options.after);
+      if (afterSeq !== undefined && (!Number.isSafeInteger(afterSeq) || afterSeq < 0)) throw new CliError(`--after: "${options.after}" is not a sequence number`);
       const count = await withRuntime(cfg, 'none', async (rt) => {
         await rt.trail.transaction(cliActor(), (ctx) =>
           ctx.audit.record({
             action: 'audit.exported',
             target: 'audit_trail',
             severity: 'notice',
-            details: { since: since ?? null, until: until ?? null, reason: options.reason ?? null, via: 'cli', output: options.output ?? 'stdout' },
+            details: { since: since ?? null, until: until ?? null, ...(afterSeq !== undefined ? { afterSeq } : {}), reason: options.reason ?? null, via: 'cli', output: options.output ?? 'stdout' },
           }),
         );
         const out = options.output ? createWriteStream(options.output, { mode: 0o600 }) : process.stdout;
-        const n = await exportJsonl(rt.db, out, { since, until });
+        const n = await exportJsonl(rt.db, out, { since, until, afterSeq });
         if (options.output) {
           out.end();
           await finished(out);
@@ -391,6 +449,24 @@ export function buildCli(): Command {
         return n;
       });
       process.stderr.write(`exported ${number(count)} events${options.output ? ` to ${options.output}` : ''}\n`);
+    });
+
+  audit
+    .command('lookup-username <username>')
+    .description('was this username tried? Usernames that match no account are kept in the trail only as a keyed hash (people type passwords there); this computes the same hash and lists the events that carry it. Exit 1 when none do')
+    .option('--json', 'print JSON')
+    .action(async (username: string, options: { json?: boolean }) => {
+      const { config: cfg } = config();
+      const result = await withRuntime(cfg, 'none', (rt) => lookUpUsername(rt.db, rt.keyedHash, username));
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      } else if (result.matches.length === 0) {
+        process.stdout.write(`No event records an attempt with a username that matched no account and was "${normaliseUsername(username)}".\n`);
+      } else {
+        process.stdout.write(`${result.matches.length} event${result.matches.length === 1 ? '' : 's'} with the unknown username "${normaliseUsername(username)}" (hash ${result.usernameHash}):\n`);
+        for (const m of result.matches) process.stdout.write(`  ${m.seq}  ${m.at}  ${m.action}${m.reason ? `  ${m.reason}` : ''}${m.ip ? `  from ${m.ip}` : ''}\n`);
+      }
+      if (result.matches.length === 0) process.exitCode = 1;
     });
 
   audit
@@ -419,6 +495,8 @@ export function buildCli(): Command {
       const cp = await withRuntime(cfg, 'load', (rt) => rt.trail.checkpointNow());
       process.stdout.write(cp ? cp.note : 'The head is already covered by a checkpoint.\n');
     });
+
+  registerAuditWitnessCommands(audit);
 
   const secrets = program.command('secrets').description('the shared-secrets register (PW-12): where each secret is kept, who knows it, when it is next due to change — never the secret');
 
@@ -449,6 +527,50 @@ export function buildCli(): Command {
       });
     });
 
+  const secretKey = program.command('secret-key').description('the key that seals authenticator-app secrets in the database (secret.key); see docs/security-keys.md');
+
+  secretKey
+    .command('rotate')
+    .description('re-seal every stored authenticator secret under a new secret.key in one audited transaction; the old key is kept as secret.key.old-<date> (0600) until you delete it')
+    .option('--force', 'rotate even though a server is running with this data folder (restart it straight after)')
+    .action(async (options: { force?: boolean }) => {
+      const { config: cfg } = config();
+      const running = ProcessLock.holder(cfg.dataDir);
+      if (running && !options.force) {
+        throw new CliError(
+          `A Gatehouse server (process ${running}) is running with this data folder. It holds the old key in memory: until it restarts, authenticator codes are refused and any enrolment it completes is sealed under the old key. Stop it first (and every other node on this database), or pass --force and restart it straight after.`,
+        );
+      }
+      const report = await withRuntime(cfg, 'none', (rt) => rotateSecretKey(rt, cliActor(), { whileRunning: running !== undefined }));
+      process.stdout.write(
+        report.resumed
+          ? `Finished an interrupted rotation: the database was already sealed under key ${report.newKeyId}, now in ${report.keyFile}.\n`
+          : `Rotated ${report.keyFile}: key ${report.oldKeyId} → ${report.newKeyId}. Re-sealed ${number(report.totpSecrets)} authenticator secret${report.totpSecrets === 1 ? '' : 's'} and ${number(report.pendingEnrolments)} pending enrolment${report.pendingEnrolments === 1 ? '' : 's'}${report.unreadable ? `; ${number(report.unreadable)} value${report.unreadable === 1 ? '' : 's'} did not open under the old key either and ${report.unreadable === 1 ? 'was' : 'were'} left as ${report.unreadable === 1 ? 'it was' : 'they were'}` : ''}.\n`,
+      );
+      process.stdout.write(
+        `The old key is kept in ${report.oldKeyFile} (owner-only); nothing reads it. Delete it once the new key is in your key backup${cfg.databaseUrl.startsWith('postgres') ? ', and copy the new secret.key to every other node of this database before starting them' : ''}.\n`,
+      );
+      if (running) process.stdout.write(`Restart the server (process ${running}) now.\n`);
+    });
+
+  secretKey
+    .command('status')
+    .description('this node’s key id and how many stored values are sealed under it (on several nodes: each should hold the key the database uses)')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      const { config: cfg } = config();
+      const usage = await withRuntime(cfg, 'none', (rt) => secretKeyUsage(rt));
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(usage, null, 2)}\n`);
+      } else {
+        process.stdout.write(`${usage.keyFile}: key ${usage.keyId}\n`);
+        const entries = Object.entries(usage.sealedUnder);
+        if (entries.length === 0) process.stdout.write('No sealed values are stored yet.\n');
+        for (const [id, n] of entries) process.stdout.write(`  ${number(n)} sealed under ${id}${id === usage.keyId ? ' (this key)' : ' — NOT this node’s key: these do not open here'}\n`);
+      }
+      if (Object.keys(usage.sealedUnder).some((id) => id !== usage.keyId)) process.exitCode = 1;
+    });
+
   program
     .command('backup <file>')
     .description('write a consistent copy of the live SQLite database to FILE (safe while the server runs)')
@@ -467,7 +589,7 @@ export function buildCli(): Command {
         ),
       );
       process.stdout.write(`Backed up to ${summary.file}: ${number(summary.bytes)} bytes, ${number(summary.auditEvents)} audit events, sha256 ${summary.sha256}\n`);
-      process.stdout.write(`Keep the audit signing key (${signingKeyPath(cfg.dataDir)}) backed up too, separately.\n`);
+      process.stdout.write(`Keep the key files backed up too, separately: the audit signing key (${signingKeyPath(cfg.dataDir)}), ${secretKeyPath(cfg.dataDir, cfg.secretKeyFile)} and ${hmacKeyPath(cfg.dataDir, cfg.hmacKeyFile)} (docs/security-keys.md).\n`);
     });
 
   program
@@ -560,6 +682,14 @@ export function buildCli(): Command {
     .option('--console-url <url>', 'the Gatehouse console, for the block page links (default GATEHOUSE_PUBLIC_URL)')
     .option('--forwarded-for <mode>', 'X-Forwarded-For: delete, append or transparent')
     .option('--connect-ports <list>', 'ports CONNECT may reach, e.g. 443,80 (853 is always refused)')
+    .option('--client-networks <list>', 'networks whose devices may use the proxy (default GATEHOUSE_FILTER_CLIENT_NETWORKS)')
+    .option('--allowed-destinations <list>', 'networks reachable although otherwise refused (loopback, link-local, this server)')
+    .option('--refused-destinations <list>', 'networks refused besides the built-in ones, e.g. the private ranges')
+    .option('--max-connections <n>', 'client connections at once, per process (default 4096)')
+    .option('--max-connections-per-client <n>', 'client connections at once per device address (default 256)')
+    .option('--max-header-bytes <n>', 'largest request head, else 431 (default 16384)')
+    .option('--head-timeout <seconds>', 'time for a whole request head, else 408 (default 10)')
+    .option('--idle-timeout <seconds>', 'time a client connection may sit idle (default 60)')
     .option('--workers <n>', 'processes sharing the port')
     .option('--check', 'load the files, print what was compiled, and exit')
     .action(async (options: Record<string, string | boolean | undefined>) => {

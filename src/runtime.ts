@@ -11,11 +11,14 @@ import { systemClock } from './core/clock.js';
 import type { Config } from './core/config.js';
 import { loadProfile, type Profile } from './core/profile.js';
 import { migrate, openDatabase, type Database } from './db/database.js';
+import { ensurePrivateDir } from './core/file-modes.js';
 import { PasswordHasher } from './identity/passwords.js';
 import { AddressThrottle } from './identity/throttle.js';
 import { createMailer, type Mailer } from './core/mailer.js';
 import { TrustedNetworks } from './core/networks.js';
 import { loadOrCreateSecretBox, type SecretBox } from './core/secret-box.js';
+import { hmacKeyPath, loadOrCreateKeyedHasher, type KeyedHasher } from './core/keyed-hash.js';
+import { upgradeStoredSecrets } from './identity/secrets-upgrade.js';
 
 /** Everything a running Gatehouse process holds, built once by `serve` or a CLI command. */
 export interface Runtime {
@@ -28,6 +31,8 @@ export interface Runtime {
   profile: Profile;
   signer: AuditSigner | undefined;
   secrets: SecretBox;
+  /** HMAC-SHA-256 under hmac.key: recovery codes, unknown usernames in the trail. */
+  keyedHash: KeyedHasher;
   mailer: Mailer;
   trustedNetworks: TrustedNetworks;
   throttle: AddressThrottle;
@@ -66,12 +71,17 @@ export async function openRuntime(config: Config, options: RuntimeOptions): Prom
   const { logger } = options;
   const clock = options.clock ?? systemClock;
   const profile = loadProfile(config.profile);
+  // Owner only, whatever the umask (the keys, the database and the setup link live here).
+  const tightened = ensurePrivateDir(config.dataDir);
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     sqliteSynchronous: config.sqliteSynchronous,
     postgresPoolSize: config.postgresPoolSize,
   });
   try {
+    for (const t of [...tightened, ...db.tightened]) {
+      logger.warn({ path: t.path, was: t.from }, `${t.path} could be read by other users of this machine (mode ${t.from}); it is now owner-only`);
+    }
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied, database: db.location }, 'database migrated');
 
@@ -94,6 +104,11 @@ export async function openRuntime(config: Config, options: RuntimeOptions): Prom
     await trail.start({ timer: options.checkpointTimer ?? false });
     if (options.recordProfile) await recordActiveProfile(trail, profile, config.profile);
 
+    const secrets = loadOrCreateSecretBox(config.dataDir, config.secretKeyFile);
+    const keyedHash = loadOrCreateKeyedHasher(hmacKeyPath(config.dataDir, config.hmacKeyFile));
+    // Once, after migration 0006: secrets stored before issue 10 are bound and keyed.
+    await upgradeStoredSecrets(db, trail, secrets, keyedHash, logger);
+
     const hasher = new PasswordHasher(
       { memoryKiB: config.argon2MemoryKiB, iterations: config.argon2Iterations, parallelism: config.argon2Parallelism },
       Math.max(2, os.availableParallelism()),
@@ -108,7 +123,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions): Prom
       hasher,
       profile,
       signer,
-      secrets: loadOrCreateSecretBox(config.dataDir, config.secretKeyFile),
+      secrets,
+      keyedHash,
       mailer: createMailer({ smtpUrl: config.smtpUrl, from: config.smtpFrom, logger }),
       trustedNetworks: new TrustedNetworks(profile.trustedNetworks),
       throttle: new AddressThrottle(config.signInFailuresPerAddress, 5 * 60_000, () => clock.now().getTime()),

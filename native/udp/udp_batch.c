@@ -52,6 +52,10 @@ typedef struct {
   struct sockaddr_storage raddr[MAX_BATCH];
   struct mmsghdr smsgs[MAX_BATCH];
   struct iovec siov[MAX_BATCH];
+  // sendMany: messages to addresses given by JavaScript (answers after an upstream replied, queries upstream)
+  struct mmsghdr lmsgs[MAX_BATCH];
+  struct iovec liov[MAX_BATCH];
+  struct sockaddr_storage laddr[MAX_BATCH];
 } udp_t;
 
 #define CHECK(call)                                                                  \
@@ -385,6 +389,79 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// sendMany(handle, buffer, meta, count) -> messages sent. Message i sits at buffer[i * slot]; its
+// meta (LATER_META_SIZE bytes) holds length (2), family 4 or 6 (1), pad (1), port (2), pad (2), address (4 or 16).
+#define LATER_META_SIZE 24
+static napi_value udp_send_many(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  udp_t *u = handle_arg(env, argv[0]);
+  if (u == NULL) return NULL;
+  uint8_t *data, *meta;
+  size_t data_length, meta_length;
+  int32_t count;
+  if (!buffer_arg(env, argv[1], &data, &data_length) || !buffer_arg(env, argv[2], &meta, &meta_length)) {
+    napi_throw_type_error(env, NULL, "buffer and meta must be Buffers");
+    return NULL;
+  }
+  CHECK(napi_get_value_int32(env, argv[3], &count));
+  if (count < 0 || count > u->batch || (size_t)count * u->slot > data_length || (size_t)count * LATER_META_SIZE > meta_length) {
+    napi_throw_range_error(env, NULL, "count out of range");
+    return NULL;
+  }
+  int n = 0;
+  for (int i = 0; i < count; i++) {
+    uint8_t *m = meta + (size_t)i * LATER_META_SIZE;
+    size_t length = ((size_t)m[0] << 8) | m[1];
+    int port = (m[4] << 8) | m[5];
+    if (length > u->slot) continue;
+    struct sockaddr_storage *out = &u->laddr[n];
+    memset(out, 0, sizeof *out);
+    socklen_t address_length;
+    if (u->family == AF_INET) {
+      if (m[2] != 4) continue;
+      struct sockaddr_in *a = (struct sockaddr_in *)out;
+      a->sin_family = AF_INET;
+      a->sin_port = htons((uint16_t)port);
+      memcpy(&a->sin_addr, m + 8, 4);
+      address_length = sizeof *a;
+    } else {
+      struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
+      a->sin6_family = AF_INET6;
+      a->sin6_port = htons((uint16_t)port);
+      if (m[2] == 4) {
+        a->sin6_addr.s6_addr[10] = 0xff;
+        a->sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&a->sin6_addr.s6_addr[12], m + 8, 4);
+      } else memcpy(&a->sin6_addr, m + 8, 16);
+      address_length = sizeof *a;
+    }
+    u->liov[n].iov_base = data + (size_t)i * u->slot;
+    u->liov[n].iov_len = length;
+    memset(&u->lmsgs[n], 0, sizeof u->lmsgs[n]);
+    u->lmsgs[n].msg_hdr.msg_iov = &u->liov[n];
+    u->lmsgs[n].msg_hdr.msg_iovlen = 1;
+    u->lmsgs[n].msg_hdr.msg_name = out;
+    u->lmsgs[n].msg_hdr.msg_namelen = address_length;
+    n++;
+  }
+  int done = 0, sent = 0;
+  while (done < n) {
+    int r = sendmmsg(u->fd, u->lmsgs + done, (unsigned)(n - done), MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      done++;  // skip one (a full buffer or an unreachable address): UDP may lose it anyway
+      continue;
+    }
+    done += r;
+    sent += r;
+  }
+  napi_value result;
+  CHECK(napi_create_int32(env, sent, &result));
+  return result;
+}
+
 static void release(udp_t *u) {
   if (--u->holders == 0) free(u);
 }
@@ -432,6 +509,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"start", NULL, udp_start, NULL, NULL, NULL, napi_default, NULL},
       {"flush", NULL, udp_flush, NULL, NULL, NULL, napi_default, NULL},
       {"sendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_default, NULL},
+      {"sendMany", NULL, udp_send_many, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, udp_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);

@@ -7,6 +7,7 @@ import { newId } from '../core/ids.js';
 import type { Schema } from '../db/schema.js';
 import type { DueItem } from '../dashboard/due.js';
 import { changeAccount } from '../identity/accounts.js';
+import { noStepUp } from '../identity/my-account.js';
 import type { Runtime } from '../runtime.js';
 import { accessMatrix, type AccessMatrix } from './matrix.js';
 
@@ -334,7 +335,8 @@ export async function decideAccount(
     const current = await rt.db.kysely.selectFrom('account').select('status').where('id', '=', accountId).executeTakeFirst();
     if (!current) throw notFound('That account no longer exists.');
     if (current.status === 'active') {
-      await changeAccount(rt, actor, accountId, { status: 'disabled' }, m);
+      // Disabling is no grant of rights: no step-up (changeAccount asks for one only for a privileged role).
+      await changeAccount(rt, actor, accountId, { status: 'disabled' }, m, noStepUp);
       disabled = true;
     }
   }

@@ -42,20 +42,32 @@ export interface ParsedNote {
   at: string;
   keyId: string;
   signature: string;
+  /**
+   * Signature lines after the server's: cosignatures by witnesses (C2SP tlog-cosignature), each
+   * "— <witness name> <base64>". Checked only against witness keys the verifier names.
+   */
+  cosignatures: Array<{ name: string; data: string }>;
 }
 
 /** Parses one note; throws with a reason when it is not one. */
 export function parseNote(note: string): ParsedNote {
-  const split = note.indexOf('\n\n');
+  const text = note.replace(/\r\n/g, '\n');
+  const split = text.indexOf('\n\n');
   if (split < 0) throw new Error('not a checkpoint note (no blank line before the signature)');
-  const body = note.slice(0, split + 1);
+  const body = text.slice(0, split + 1);
   const lines = body.split('\n');
-  const signatureLine = note.slice(split + 2).split('\n')[0] ?? '';
-  const sig = /^— ([0-9a-f]{16}) ([A-Za-z0-9+/=]+)$/.exec(signatureLine);
+  const signatureLines = text.slice(split + 2).split('\n').filter((l) => l !== '');
+  const sig = /^— ([0-9a-f]{16}) ([A-Za-z0-9+/=]+)$/.exec(signatureLines[0] ?? '');
   const seq = Number(lines[1]);
   const at = /^time (.+)$/.exec(lines[3] ?? '')?.[1];
-  if (!sig || !lines[0] || !Number.isSafeInteger(seq) || seq < 1 || !lines[2] || !at) {
+  if (!sig || !lines[0] || !/^\d+$/.test(lines[1] ?? '') || !Number.isSafeInteger(seq) || seq < 1 || !lines[2] || !at) {
     throw new Error('not a checkpoint note (malformed lines)');
+  }
+  const cosignatures: ParsedNote['cosignatures'] = [];
+  for (const line of signatureLines.slice(1)) {
+    const m = /^— (\S+) ([A-Za-z0-9+/=]+)$/.exec(line);
+    if (!m) throw new Error('not a checkpoint note (a malformed signature line)');
+    cosignatures.push({ name: m[1]!, data: m[2]! });
   }
   return {
     body,
@@ -65,14 +77,24 @@ export function parseNote(note: string): ParsedNote {
     at,
     keyId: sig[1]!,
     signature: sig[2]!,
+    cosignatures,
   };
 }
 
-/** Splits a checkpoint log (notes separated by blank lines after their signature line). */
+/**
+ * Finds the notes in a checkpoint log, a witness log or any text that quotes them (a saved e-mail):
+ * an origin line, the body's lines, a blank line, then one or more signature lines. Windows line
+ * ends are accepted.
+ */
 export function splitNotes(text: string): string[] {
   const notes: string[] = [];
-  const re = /(^|\n)(gatehouse-audit\/[^\n]*\n[\s\S]*?\n\n— [^\n]*\n?)/g;
-  for (let m = re.exec(text); m; m = re.exec(text)) notes.push(m[2]!);
+  const re = /(?:^|\n)(gatehouse-audit\/[^\n]*\n(?:[^\n]+\n)+\n(?:— [^\n]*(?:\n|$))+)/g;
+  const normal = text.replace(/\r\n/g, '\n');
+  for (let m = re.exec(normal); m; m = re.exec(normal)) {
+    notes.push(m[1]!.endsWith('\n') ? m[1]! : `${m[1]!}\n`);
+    // The next note may start right after this one's last line.
+    re.lastIndex = m.index + m[0].length - 1;
+  }
   return notes;
 }
 

@@ -4,6 +4,8 @@ import type { Database } from '../db/database.js';
 export interface ExportOptions {
   since?: string | undefined;
   until?: string | undefined;
+  /** Only events after this sequence number (for a witness checking the events since its last). */
+  afterSeq?: number | undefined;
 }
 
 /**
@@ -13,7 +15,7 @@ export interface ExportOptions {
  */
 export async function exportJsonl(db: Database, out: Writable, options: ExportOptions = {}): Promise<number> {
   let count = 0;
-  let after = 0;
+  let after = options.afterSeq ?? 0;
   for (;;) {
     let query = db.kysely.selectFrom('audit_event').select(['seq', 'body', 'hash']).where('seq', '>', after).orderBy('seq').limit(5000);
     if (options.since) query = query.where('at', '>=', options.since);

@@ -37,7 +37,7 @@ export function loadOrCreateSigner(dataDir: string): { signer: AuditSigner; crea
   const file = signingKeyPath(dataDir);
   let created = false;
   if (!existsSync(file)) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const { privateKey } = generateKeyPairSync('ed25519');
     writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
     chmodSync(file, 0o600);
@@ -69,9 +69,22 @@ export function signerFromPem(pem: string): AuditSigner {
   };
 }
 
+/** Parsed public keys by PEM: a verification reads thousands of notes signed by one or two keys. */
+const parsedKeys = new Map<string, KeyObject>();
+
+function publicKeyOf(pem: string): KeyObject {
+  let key = parsedKeys.get(pem);
+  if (!key) {
+    key = createPublicKey(pem);
+    if (parsedKeys.size > 100) parsedKeys.clear();
+    parsedKeys.set(pem, key);
+  }
+  return key;
+}
+
 export function verifySignature(publicKeyPem: string, message: string, signatureBase64: string): boolean {
   try {
-    return verify(null, Buffer.from(message, 'utf8'), createPublicKey(publicKeyPem), Buffer.from(signatureBase64, 'base64'));
+    return verify(null, Buffer.from(message, 'utf8'), publicKeyOf(publicKeyPem), Buffer.from(signatureBase64, 'base64'));
   } catch {
     return false;
   }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Schema } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
 import type { Clock } from './clock.js';
-import type { Actor } from './context.js';
+import type { Actor, AuditSeverity } from './context.js';
 import { conflict, notFound } from './errors.js';
 import { hashToken, newId, newSecretToken } from './ids.js';
 
@@ -47,7 +47,8 @@ export const apiTokenNameSchema = z
   .trim()
   .min(1, 'is required')
   .max(100, 'must be at most 100 characters')
-  .regex(/^[^\s:][^:]*$/, 'may not contain a colon');
+  .regex(/^[^\s:][^:]*$/, 'may not contain a colon')
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'may not contain control characters');
 
 type Meta = { ip: string | null; requestId: string | null };
 
@@ -88,7 +89,7 @@ export function apiTokens<Table extends TokenTable>(kind: ApiTokenKind<Table>) {
     async create(
       rt: Runtime,
       actor: Actor,
-      input: { name: string; columns?: Omit<Insertable<Row>, keyof ApiTokenRow>; details?: Record<string, unknown> },
+      input: { name: string; columns?: Omit<Insertable<Row>, keyof ApiTokenRow>; details?: Record<string, unknown>; severity?: AuditSeverity },
       meta: Meta,
     ): Promise<{ row: Row; secret: string }> {
       const secret = `${kind.prefix}${newSecretToken()}`;
@@ -100,7 +101,7 @@ export function apiTokens<Table extends TokenTable>(kind: ApiTokenKind<Table>) {
           .insertInto(table)
           .values({ ...input.columns, id, name: input.name, token_hash: hashToken(secret), created_at: ctx.clock.now().toISOString(), created_by: actor.name, last_used_at: null, revoked_at: null })
           .execute();
-        await ctx.audit.record({ action: kind.audit.created, target: `${table}:${id}`, severity: 'notice', details: { name: input.name, ...input.details } });
+        await ctx.audit.record({ action: kind.audit.created, target: `${table}:${id}`, severity: input.severity ?? 'notice', details: { name: input.name, ...input.details } });
       }, meta);
       return { row: (await byId(rt.db.kysely, id))!, secret };
     },

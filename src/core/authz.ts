@@ -56,6 +56,8 @@ export const permissions = {
   'filtering.read': 'See internet filtering: policies, lists and their state, devices, requests from the block page; test a web address',
   'filtering.manage': 'Change filtering policies, list sources and the school’s allow and block lists, devices and identity tokens; confirm held list updates',
   'activity.read': 'See filtering activity: who reached or was refused which site, when, from which device (MO-01)',
+  'compliance.read': 'See where the school stands against the DfE standards, Cyber Essentials and its own policy, with the evidence (GV-08)',
+  'compliance.signoff': 'Sign off a compliance clause by hand with the evidence seen, or withdraw a sign-off (each clause names who may)',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -90,6 +92,10 @@ const grants: Record<Permission, readonly Role[]> = {
   'filtering.read': ['administrator', 'senior_leader', 'dsl'],
   'filtering.manage': ['administrator'],
   'activity.read': ['administrator', 'dsl'],
+  // Governors and the DPO are who the compliance view is for; the DSL owns the filtering standards.
+  'compliance.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
+  // Each clause names its signers (frameworks/*.yaml); administrators never attest their own work.
+  'compliance.signoff': ['senior_leader', 'dsl', 'dpo', 'governor'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(
@@ -105,6 +111,18 @@ export function can(role: Role, permission: Permission): boolean {
 
 export function permissionsOf(role: Role): Permission[] {
   return [...(matrix.get(role) ?? [])];
+}
+
+/**
+ * Privileged roles: every role holding a permission that staff do not hold (today administrator,
+ * senior leader, DSL, DPO, governor and office). Derived from the table above, so a permission
+ * given to a role later makes it privileged without anyone remembering to list it. A SCIM token
+ * gives these only with an explicit grant (`--allow-privileged`); see docs/scim.md.
+ */
+export const privilegedRoles: readonly Role[] = roles.filter((role) => permissionsOf(role).some((p) => !can('staff', p)));
+
+export function isPrivilegedRole(role: Role): boolean {
+  return privilegedRoles.includes(role);
 }
 
 /**

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { parseListAllowList } from './address-ranges.js';
+import { DEFAULT_FILTER_CLIENT_NETWORKS, parseAddressList, parseCidrList } from './networks.js';
 
 /**
  * Deployment settings: where data lives, how to reach the database, ports, keys. The school's
@@ -43,6 +45,45 @@ const url = z.string().refine((v) => {
     return false;
   }
 }, 'must be an http:// or https:// URL');
+
+const TRUST_EVERYONE = /^(true|yes|on|1|\*|all|any|everyone)$/i;
+const TRUST_NOBODY = /^(false|no|off|0|none)?$/i;
+
+/**
+ * GATEHOUSE_TRUST_PROXY: the reverse proxies' addresses or networks → CIDRs ([] = none). `true`
+ * and its like are refused, since believing X-Forwarded-For from everyone lets any client claim
+ * a school address (skipping off-site MFA), spread guesses over made-up addresses, or read who is
+ * signed in at another device's address (issue 10, finding 5).
+ */
+const trustedProxies = z
+  .union([z.boolean(), z.string(), z.array(z.string())], { error: 'must be the addresses of your reverse proxies, e.g. 10.0.0.5,10.1.0.0/24' })
+  .transform((value, ctx) => {
+    const text = Array.isArray(value) ? value.join(',') : String(value).trim();
+    if (value === true || TRUST_EVERYONE.test(text)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'believing X-Forwarded-For from everyone is no longer allowed: anyone could then claim to be on the school network (skipping off-site MFA) or at another device’s address. Write the address of each reverse proxy in front of Gatehouse instead, e.g. GATEHOUSE_TRUST_PROXY=10.0.0.5 or 10.0.0.5,10.1.0.0/24 (127.0.0.1 for a proxy on this machine); leave it unset when nothing is in front',
+      });
+      return z.NEVER;
+    }
+    if (value === false || TRUST_NOBODY.test(text)) return [] as string[];
+    const cidrs = parseAddressList(text);
+    if (cidrs === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be the addresses or networks of your reverse proxies separated by commas, e.g. 10.0.0.5,10.1.0.0/24' });
+      return z.NEVER;
+    }
+    return cidrs;
+  });
+
+/** Networks in CIDR form separated by commas ("10.0.0.0/8, fd00::/8"); each checked by node:net. */
+const cidrList = z.string().refine((v) => parseCidrList(v) !== null, 'must be networks in CIDR form separated by commas, e.g. 10.0.0.0/8,192.168.0.0/16');
+
+/** Networks and host names list downloads may reach although private (src/filtering/list-origin.ts). */
+const listAllowList = z.string().superRefine((v, ctx) => {
+  const problem = parseListAllowList(v).problem;
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const smtpUrl = z.string().refine((v) => {
   try {
@@ -97,7 +138,7 @@ export const settings = {
   publicUrl: {
     env: 'GATEHOUSE_PUBLIC_URL',
     schema: url,
-    description: 'The address people use to reach Gatehouse, used in links (setup, e-mails).',
+    description: 'The address people use to reach Gatehouse: links (setup, e-mails, SCIM meta.location) and the passkey relying party come from it, never from a request\'s Host header. Unset: SCIM links are relative, and passkeys work only in a browser on the server itself at http://localhost:<port>.',
   },
   logLevel: {
     env: 'GATEHOUSE_LOG_LEVEL',
@@ -109,9 +150,10 @@ export const settings = {
   },
   trustProxy: {
     env: 'GATEHOUSE_TRUST_PROXY',
-    schema: bool,
-    default: false,
-    description: 'Trust X-Forwarded-For from a reverse proxy in front of Gatehouse.',
+    schema: trustedProxies,
+    default: [],
+    description:
+      'The reverse proxies in front of Gatehouse, by address or network, separated by commas (e.g. 10.0.0.5,10.1.0.0/24). X-Forwarded-For is believed only from these, and the client is the right-most address in it that is not one of them. Empty (the default): no proxy, the connecting address is the client. `true` is refused: it would let anyone claim any address.',
   },
   tlsCertFile: {
     env: 'GATEHOUSE_TLS_CERT_FILE',
@@ -201,7 +243,13 @@ export const settings = {
     env: 'GATEHOUSE_SECRET_KEY_FILE',
     schema: z.string().min(1, 'must be a file path'),
     description:
-      'Key that encrypts stored second-factor secrets (default: <dataDir>/secret.key, created at first start). Nodes sharing one PostgreSQL database need the same file.',
+      'Key that encrypts stored second-factor secrets (default: <dataDir>/secret.key, created at first start). Nodes sharing one PostgreSQL database need the same file. Rotate it with `gatehouse secret-key rotate` (docs/security-keys.md).',
+  },
+  hmacKeyFile: {
+    env: 'GATEHOUSE_HMAC_KEY_FILE',
+    schema: z.string().min(1, 'must be a file path'),
+    description:
+      'Key for the one-way keyed hashes of recovery codes and of unknown usernames in the audit trail (default: <dataDir>/hmac.key, created at first start). Nodes sharing one PostgreSQL database need the same file; it is never rotated (docs/security-keys.md).',
   },
   shutdownGraceSeconds: {
     env: 'GATEHOUSE_SHUTDOWN_GRACE_SECONDS',
@@ -241,6 +289,13 @@ export const settings = {
     schema: z.string().regex(/^[A-Za-z0-9.,\s_-]+$/, 'must be domain names separated by commas, e.g. school.internal,intranet.example.org'),
     description: 'Domains the PAC file sends directly rather than through the proxy (the school’s own intranet), besides private addresses and plain host names.',
   },
+  filterClientNetworks: {
+    env: 'GATEHOUSE_FILTER_CLIENT_NETWORKS',
+    schema: cidrList,
+    default: DEFAULT_FILTER_CLIENT_NETWORKS.join(','),
+    description:
+      'Networks whose devices may use the filtering proxy and the DNS resolver, in CIDR form separated by commas. Default: this machine and the private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7, fe80::/10); anything else is refused, so the filter is never an open proxy or open resolver.',
+  },
   dnsPort: {
     env: 'GATEHOUSE_DNS_PORT',
     schema: port,
@@ -257,10 +312,123 @@ export const settings = {
     default: '9.9.9.9,149.112.112.112',
     description: 'Resolvers the DNS resolver in `serve` forwards allowed names to, in order of preference (address or address:port).',
   },
+  dnsOutsideClients: {
+    env: 'GATEHOUSE_DNS_OUTSIDE_CLIENTS',
+    schema: z.enum(['refuse', 'drop'], { error: 'must be refuse or drop' }),
+    default: 'refuse',
+    description:
+      'What the DNS resolver gives a device outside GATEHOUSE_FILTER_CLIENT_NETWORKS: refuse (an answer REFUSED, as unbound does by default, so the device gives up at once; at most 10 a second per address and never larger than the query, so the resolver is no reflector) or drop (no answer at all). A TCP connection from outside is closed at once either way.',
+  },
+  dnsClientRateLimit: {
+    env: 'GATEHOUSE_DNS_CLIENT_RATE_LIMIT',
+    schema: z.coerce.number({ error: 'must be a whole number of queries a second (0 for no limit)' }).int('must be a whole number of queries a second (0 for no limit)').min(0, 'must be 0 or more').max(1_000_000, 'must be at most 1000000'),
+    default: 0,
+    description:
+      'Queries a second one device (an IPv4 address, or an IPv6 /64) may ask the DNS resolver; more are dropped and counted (gatehouse_dns_refused_total{reason="rate_limit"}). 0 (default): no limit, as a school’s own DNS server or NAT gateway may ask for many devices from one address.',
+  },
   dnsBlockAddress: {
     env: 'GATEHOUSE_DNS_BLOCK_ADDRESS',
     schema: z.string().regex(/^[0-9.]+$/, 'must be an IPv4 address'),
     description: 'Answer blocked names with this address (the block page: this server’s address, with the proxy or a web server showing /blocked) instead of “no such name”.',
+  },
+  listFolder: {
+    env: 'GATEHOUSE_LIST_FOLDER',
+    schema: z.string().min(1, 'must be a folder path'),
+    description:
+      'The only folder on this server that filter lists may be read from (default: <dataDir>/lists). A list whose location is a file or folder elsewhere — or a symbolic link leading out of it, a device or a pipe — is refused when it is saved and when it is fetched.',
+  },
+  listAllowedNetworks: {
+    env: 'GATEHOUSE_LIST_ALLOWED_NETWORKS',
+    schema: listAllowList,
+    description:
+      'Private networks (CIDR, e.g. 10.20.0.0/16) and host names (e.g. lists.school.internal) that list downloads may reach, separated by commas. Default: none — lists are downloaded only from public addresses; this machine, link-local and cloud-metadata addresses, private networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) and multicast are refused after the name is resolved and on every redirect. A host name listed here may resolve to a private network, never to this machine or a link-local address; a network listed here is reached as written.',
+  },
+  rateLimitSignInPerMinute: {
+    env: 'GATEHOUSE_RATE_LIMIT_SIGN_IN_PER_MINUTE',
+    schema: positiveInt('requests', 10_000_000),
+    default: 6000,
+    description:
+      'Sign-in requests (password, second factor, AUP, passkey, re-authentication) one address may make per minute before 429. Generous on purpose: a whole school behind one NAT address signs in at 8:30 (bench/login.sh: 1,500 sign-ins in a minute, and 58 a second at capacity); the account lockout and GATEHOUSE_SIGN_IN_FAILURES_PER_ADDRESS do the fine-grained work.',
+  },
+  rateLimitResetPerMinute: {
+    env: 'GATEHOUSE_RATE_LIMIT_RESET_PER_MINUTE',
+    schema: positiveInt('requests', 10_000_000),
+    default: 30,
+    description: 'Self-service password-reset requests and confirmations, and first-run setup attempts, one address may make per minute before 429.',
+  },
+  rateLimitBlockPagePerMinute: {
+    env: 'GATEHOUSE_RATE_LIMIT_BLOCK_PAGE_PER_MINUTE',
+    schema: positiveInt('requests', 10_000_000),
+    default: 600,
+    description: 'Block-page explanations (/api/filtering/blocked) and captive-page connections (/api/filtering/connect) one address may ask for per minute before 429.',
+  },
+  rateLimitReportPerMinute: {
+    env: 'GATEHOUSE_RATE_LIMIT_REPORT_PER_MINUTE',
+    schema: positiveInt('requests', 10_000_000),
+    default: 20,
+    description: 'Unblock requests and reports sent from the block page one address may make per minute before 429 (each is stored and audited).',
+  },
+  rateLimitApiPerMinute: {
+    env: 'GATEHOUSE_RATE_LIMIT_API_PER_MINUTE',
+    schema: positiveInt('requests', 10_000_000),
+    default: 6000,
+    description: 'Requests one address may make per minute to the machine APIs: SCIM provisioning (/scim/v2) and the filtering identity API (RADIUS accounting, device agents), before 429.',
+  },
+  proxyMaxConnections: {
+    env: 'GATEHOUSE_PROXY_MAX_CONNECTIONS',
+    schema: positiveInt('connections', 1_000_000),
+    default: 4096,
+    description: 'Client connections the filtering proxy holds open at once (each process of `--workers`); more are answered 503 and closed. Each costs two file descriptors (client and website): raise the service’s open-files limit to match.',
+  },
+  proxyMaxConnectionsPerClient: {
+    env: 'GATEHOUSE_PROXY_MAX_CONNECTIONS_PER_CLIENT',
+    schema: positiveInt('connections', 1_000_000),
+    default: 256,
+    description: 'Client connections one device address may hold open through the proxy at once; more are answered 429 and closed. A browser uses a few dozen; raise it when many devices reach the proxy through one NAT address.',
+  },
+  proxyMaxHeaderBytes: {
+    env: 'GATEHOUSE_PROXY_MAX_HEADER_BYTES',
+    schema: positiveInt('bytes', 1_048_576).refine((v) => v >= 1024, 'must be at least 1024 bytes'),
+    default: 16_384,
+    description: 'Largest request head (request line and headers) the proxy reads; a larger one is answered 431 and the connection closed.',
+  },
+  proxyHeadTimeoutSeconds: {
+    env: 'GATEHOUSE_PROXY_HEAD_TIMEOUT_SECONDS',
+    schema: positiveInt('seconds', 3600),
+    default: 10,
+    description: 'A request head must arrive whole within this many seconds of the connection (or of the request’s first byte), or the proxy answers 408 and closes it (slowloris: a head sent a byte at a time).',
+  },
+  proxyIdleTimeoutSeconds: {
+    env: 'GATEHOUSE_PROXY_IDLE_TIMEOUT_SECONDS',
+    schema: positiveInt('seconds', 86_400),
+    default: 60,
+    description: 'A proxy client connection with nothing sent either way for this many seconds is closed (between requests, or a body sent too slowly). HTTPS tunnels have their own 15 minutes.',
+  },
+  proxyAllowedDestinations: {
+    env: 'GATEHOUSE_PROXY_ALLOWED_DESTINATIONS',
+    schema: cidrList,
+    description:
+      'Networks the proxy may reach even though it otherwise refuses them (loopback, link-local, this server’s own addresses, or GATEHOUSE_PROXY_REFUSED_DESTINATIONS), in CIDR form separated by commas, e.g. a service on this machine that devices must use through the proxy. Listed at start as a warning.',
+  },
+  proxyRefusedDestinations: {
+    env: 'GATEHOUSE_PROXY_REFUSED_DESTINATIONS',
+    schema: cidrList,
+    description:
+      'Networks the proxy refuses to reach besides loopback, link-local, unspecified, multicast and this server’s own addresses (always refused). Private ranges are the school’s intranet and allowed by default; list them here (10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7) to keep devices from reaching internal systems through the proxy.',
+  },
+  auditFingerprintEmail: {
+    env: 'GATEHOUSE_AUDIT_FINGERPRINT_EMAIL',
+    schema: z.enum(['off', 'daily', 'weekly', 'monthly'], { error: 'must be off, daily, weekly or monthly' }),
+    default: 'weekly',
+    description:
+      'How often the audit trail’s fingerprint (a signed checkpoint’s event number and head hash) is e-mailed to the headteacher and the responsible governor (School > Named roles), who keep it as evidence outside the server. Nothing is sent without GATEHOUSE_SMTP_URL.',
+  },
+  auditCheckpointPublic: {
+    env: 'GATEHOUSE_AUDIT_CHECKPOINT_PUBLIC',
+    schema: bool,
+    default: false,
+    description:
+      'Let anyone fetch the newest signed audit checkpoint at /api/audit/checkpoint (for `gatehouse audit witness --url` on another machine). It shows how many audit events there are and a hash, nothing else; off, it needs the audit.read permission.',
   },
 } satisfies Record<string, SettingSpec>;
 
@@ -274,7 +442,8 @@ export interface Config {
   port: number;
   publicUrl: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  trustProxy: boolean;
+  /** the reverse proxies X-Forwarded-For is believed from, as CIDRs; [] for none */
+  trustProxy: string[];
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
   sqliteSynchronous: 'full' | 'normal';
@@ -290,17 +459,37 @@ export interface Config {
   argon2Parallelism: number;
   signInFailuresPerAddress: number;
   secretKeyFile: string | undefined;
+  hmacKeyFile: string | undefined;
   shutdownGraceSeconds: number;
+  filterClientNetworks: string;
   dnsPort: number | undefined;
   dnsHost: string | undefined;
   dnsUpstreams: string;
   dnsBlockAddress: string | undefined;
+  dnsOutsideClients: 'refuse' | 'drop';
+  dnsClientRateLimit: number;
   proxyPort: number | undefined;
   proxyHost: string | undefined;
   proxyPublicHost: string | undefined;
   proxyForwardedFor: 'delete' | 'append' | 'transparent';
   proxyConnectPorts: string;
   proxyDirectDomains: string | undefined;
+  listFolder: string;
+  listAllowedNetworks: string | undefined;
+  rateLimitSignInPerMinute: number;
+  rateLimitResetPerMinute: number;
+  rateLimitBlockPagePerMinute: number;
+  rateLimitReportPerMinute: number;
+  rateLimitApiPerMinute: number;
+  proxyMaxConnections: number;
+  proxyMaxConnectionsPerClient: number;
+  proxyMaxHeaderBytes: number;
+  proxyHeadTimeoutSeconds: number;
+  proxyIdleTimeoutSeconds: number;
+  proxyAllowedDestinations: string | undefined;
+  proxyRefusedDestinations: string | undefined;
+  auditFingerprintEmail: 'off' | 'daily' | 'weekly' | 'monthly';
+  auditCheckpointPublic: boolean;
 }
 
 export type SettingSource = 'default' | 'file' | 'environment' | 'derived';
@@ -440,6 +629,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   if (config.databaseUrl === undefined) {
     config.databaseUrl = `sqlite:${path.join(dataDir, 'gatehouse.db')}`;
     sources.databaseUrl = 'derived';
+  }
+  if (config.listFolder === undefined) {
+    config.listFolder = path.join(dataDir, 'lists');
+    sources.listFolder = 'derived';
+  } else {
+    // Lists are read from this folder on an administrator's say-so: it must not hold the data folder (its keys and database).
+    const folder = path.resolve(config.listFolder as string);
+    config.listFolder = folder;
+    const holds = (child: string) => child === folder || child.startsWith(folder.endsWith(path.sep) ? folder : `${folder}${path.sep}`);
+    const sqlite = typeof config.databaseUrl === 'string' && config.databaseUrl.startsWith('sqlite:') ? config.databaseUrl.slice('sqlite:'.length) : undefined;
+    const secrets = [dataDir, config.secretKeyFile, config.tlsKeyFile, sqlite].filter((f): f is string => typeof f === 'string' && f !== '').map((f) => path.resolve(f));
+    if (secrets.some(holds)) {
+      throw new ConfigError(`Gatehouse cannot start: ${origin.listFolder}: ${folder} holds the data folder, a key or the database; give a folder of its own for the lists, e.g. ${path.join(dataDir, 'lists')}`);
+    }
   }
   return { config: config as unknown as Config, sources, file };
 }

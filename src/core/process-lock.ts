@@ -29,7 +29,7 @@ export class ProcessLock {
   }
 
   static acquire(dataDir: string): ProcessLock {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const file = path.join(dataDir, LOCK_FILE);
     const holder = ProcessLock.holder(dataDir);
     if (holder) {

@@ -26,6 +26,11 @@ export function describeGroup(s: GroupSettings): Array<[string, string]> {
     ['Acceptable Use Policy', s.aup.required ? 'must be accepted before access' : 'not required at sign-in'],
     ['Sessions', `end after ${s.sessions.idleMinutes} idle minutes, ${s.sessions.absoluteHours} hours at most`],
     ['Sign-in message', s.banner ? 'yes' : 'none'],
+    [
+      'Self-service reset',
+      s.resets.selfService ? `with ${list(s.resets.selfServiceFactors.map((f) => (f === 'authenticator' ? 'an authenticator or recovery code' : 'a link e-mailed to the address on file')))}` : 'no',
+    ],
+    ['Reset for someone else', s.resets.secondPersonApproval ? 'approved by a second person first' : 'no second person'],
   ];
 }
 

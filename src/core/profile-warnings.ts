@@ -49,6 +49,13 @@ function check(s: GroupSettings): Array<Omit<ProfileWarning, 'groups'>> {
       guidance: `${NCSC}: use account lockout or throttling, allowing around 10 attempts.`,
     });
   }
+  if (s.resets.selfService && s.resets.selfServiceFactors.length < 2) {
+    out.push({
+      setting: 'resets.selfServiceFactors',
+      message: 'A self-service password reset needs only one factor (a code from the authenticator app or a recovery code): whoever has the phone or the printed codes can take the account over.',
+      guidance: 'OWASP ASVS 5.0 §6.4: resetting a forgotten password must not bypass multi-factor authentication (with the password gone, the remaining factor alone is one factor). Add email to selfServiceFactors.',
+    });
+  }
   return out;
 }
 

@@ -34,6 +34,10 @@ export function groupOf(role: Role): Group {
 
 const classList = z.array(z.enum(characterClasses)).min(1).max(4);
 
+/** AC-10/AC-11: the kinds of proof a self-service password reset can ask for. */
+export const selfServiceFactors = ['authenticator', 'email'] as const;
+export type SelfServiceFactor = (typeof selfServiceFactors)[number];
+
 const composition = z.union([
   z.literal('none'),
   z.object({ atLeast: z.number().int().min(1).max(4), of: classList }).strict(),
@@ -85,9 +89,22 @@ const settingsSchema = z
     banner: z.string().max(2000).nullable(),
     /**
      * AC-10/AC-11: whether people of the group may reset their own password with a second factor,
-     * and whether a reset done for them needs a second authorised person's approval first.
+     * which factors that takes (`authenticator`: a code from their authenticator app or a recovery
+     * code; `email`: a single-use link e-mailed to the address on file), and whether a reset done for
+     * them needs a second authorised person's approval first. Administrators never reset their own
+     * password (whatever this says): theirs go through a second person.
      */
-    resets: z.object({ selfService: z.boolean(), secondPersonApproval: z.boolean() }).strict(),
+    resets: z
+      .object({
+        selfService: z.boolean(),
+        selfServiceFactors: z
+          .array(z.enum(selfServiceFactors))
+          .min(1)
+          .refine((f) => new Set(f).size === f.length, 'lists a factor twice')
+          .refine((f) => f.includes('authenticator'), 'must include authenticator: a self-service reset always starts with a code from the person’s authenticator app or a recovery code'),
+        secondPersonApproval: z.boolean(),
+      })
+      .strict(),
   })
   .strict();
 
@@ -146,7 +163,7 @@ const filteringSchema = z
   .object({
     /** MO-01: filtering activity is kept this many days. */
     activityRetentionDays: z.number().int().min(1).max(3650).optional(),
-    /** FI-03: a list not updated for this many of its schedules is reported stale. */
+    /** FI-04: a list not updated for this many of its schedules is reported stale. */
     staleAfterSchedules: z.number().int().min(2).max(100).optional(),
     /** FI-02: a sign-in at the captive page maps the device to the person until this local time. */
     captiveUntil: clockTime.optional(),
@@ -277,6 +294,12 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
     if (p.minLength > p.maxLength) throw new ConfigError(`profile ${file}: groups.${group}.passwords.minLength is above maxLength`);
     if (typeof p.composition === 'object' && 'atLeast' in p.composition && p.composition.atLeast > p.composition.of.length) {
       throw new ConfigError(`profile ${file}: groups.${group}.passwords.composition asks for ${p.composition.atLeast} of ${p.composition.of.length} classes`);
+    }
+    // AC-10 (issue 10, finding 6): a member of staff's password unlocks personal data; one stolen
+    // phone or one read code must not be enough to take it over.
+    const r = checked.data.resets;
+    if (group === 'staff' && r.selfService && !(r.selfServiceFactors.includes('authenticator') && r.selfServiceFactors.includes('email'))) {
+      throw new ConfigError(`profile ${file}: groups.staff.resets.selfServiceFactors must be [authenticator, email] while staff may reset their own password: two factors of different kinds (set selfService: false to have every staff reset approved by a second person instead)`);
     }
     resolved[group] = checked.data;
   }

@@ -5,6 +5,7 @@ import { guestDueItems } from '../guests/service.js';
 import { sharedSecretsDue } from '../registers/shared-secrets.js';
 import { openLeavers } from '../directory/leavers.js';
 import { filteringDue } from '../filtering/lists-service.js';
+import { complianceDue } from '../compliance/service.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -14,4 +15,5 @@ export const dueProviders: DueProvider[] = [
   sharedSecretsDue,
   openLeavers,
   filteringDue,
+  complianceDue,
 ];

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { ensurePrivateFile, securePrivateSqliteFiles } from '../core/file-modes.js';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { GatehouseError } from '../core/errors.js';
@@ -72,6 +73,9 @@ export function backupSqlite(databaseUrl: string, target: string, options: { ove
   if (!existsSync(source)) throw new GatehouseError('no_database', 404, `There is no database at ${source} to back up.`);
   const partial = `${destination}.partial-${process.pid}`;
   rmSync(partial, { force: true });
+  // The copy holds everything the database does: created empty and owner-only first, since
+  // VACUUM INTO keeps the mode of an existing empty file (and otherwise uses 0644 less the umask).
+  ensurePrivateFile(partial);
   const handle = openSqliteHandle(source, {});
   try {
     handle.prepare('VACUUM INTO ?').run(partial);
@@ -87,6 +91,7 @@ export function backupSqlite(databaseUrl: string, target: string, options: { ove
   } finally {
     closeSync(fd);
   }
+  chmodSync(partial, 0o600);
   renameSync(partial, destination);
   return inspectBackup(destination);
 }
@@ -107,6 +112,8 @@ export function checkRestorable(summary: BackupSummary): void {
  */
 export async function restoreSqlite(databaseUrl: string, backupFile: string): Promise<void> {
   const destination = sqlitePathOf(databaseUrl);
+  mkdirSync(path.dirname(destination), { recursive: true, mode: 0o700 });
+  securePrivateSqliteFiles(destination);
   const source = new BetterSqlite3(backupFile, { readonly: true, fileMustExist: true });
   try {
     await source.backup(destination);

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { securePrivateSqliteFiles, type Tightened } from '../core/file-modes.js';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import {
@@ -38,6 +39,8 @@ export interface Database {
   readonly url: string;
   /** The raw SQLite handle, for the online backup API and the fast audit verifier. */
   readonly sqlite: BetterSqlite3.Database | undefined;
+  /** SQLite: files whose mode was more open than 0600 and were tightened on opening (to warn about). */
+  readonly tightened: Tightened[];
   close(): Promise<void>;
 }
 
@@ -68,13 +71,19 @@ pg.types.setTypeParser(20, (value) => Number(value));
 
 export { sqlitePathOf };
 
-export function openSqliteHandle(file: string, options: Omit<DatabaseOptions, 'databaseUrl'>): BetterSqlite3.Database {
+/**
+ * Opens (creating if need be) a SQLite database whose file, WAL and shared-memory files are owner
+ * only: the file is made 0600 before SQLite opens it, and SQLite gives its WAL and -shm files the
+ * database file's mode. Files left more open by an older version are tightened (`tightened`).
+ */
+export function openSqliteHandle(file: string, options: Omit<DatabaseOptions, 'databaseUrl'>, tightened: Tightened[] = []): BetterSqlite3.Database {
   if (options.readonly) {
     const handle = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
     handle.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
     return handle;
   }
-  mkdirSync(path.dirname(file), { recursive: true });
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  securePrivateSqliteFiles(file, tightened);
   const handle = new BetterSqlite3(file);
   handle.pragma('journal_mode = WAL');
   handle.pragma('foreign_keys = ON');
@@ -99,8 +108,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   if (databaseUrl.startsWith('sqlite:')) {
     const file = sqlitePathOf(databaseUrl);
     let handle: BetterSqlite3.Database;
+    const tightened: Tightened[] = [];
     try {
-      handle = openSqliteHandle(file, options);
+      handle = openSqliteHandle(file, options, tightened);
     } catch (error) {
       throw new ConfigError(`Cannot open the SQLite database ${file}: ${(error as Error).message}`);
     }
@@ -111,6 +121,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       location: file,
       url: databaseUrl,
       sqlite: handle,
+      tightened,
       close: () => kysely.destroy(),
     };
   }
@@ -130,6 +141,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       location: redactDatabaseUrl(databaseUrl),
       url: databaseUrl,
       sqlite: undefined,
+      tightened: [],
       close: () => kysely.destroy(),
     };
     try {

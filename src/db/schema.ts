@@ -51,6 +51,8 @@ export interface AccountTable {
   left_at: string | null;
   /** AC-05: a guest's access ends here; sign-in and sessions stop */
   access_ends_at: string | null;
+  /** source scim: the provisioning source (of SCIM tokens) that made or adopted it, and so owns it */
+  provisioning_source: string | null;
 }
 
 export interface DirectoryGroupTable {
@@ -62,6 +64,8 @@ export interface DirectoryGroupTable {
   source: Generated<string>;
   created_at: string;
   updated_at: string;
+  /** source scim: the provisioning source (of SCIM tokens) that made it, and so owns it */
+  provisioning_source: string | null;
 }
 
 export interface GroupMemberTable {
@@ -77,6 +81,14 @@ export interface ScimTokenTable {
   name: string;
   token_hash: string;
   default_role: string;
+  /** JSON array of the roles the token may give and change (its grant) */
+  roles: string;
+  /** 1: its grant may hold privileged roles (core/authz privilegedRoles) */
+  allow_privileged: number;
+  /** 1: it may see and change accounts of its roles that other sources made (and so adopt them) */
+  adopt_existing: number;
+  /** tokens with the same provisioning source share the accounts and groups they made */
+  provisioning_source: string;
   created_at: string;
   created_by: string | null;
   last_used_at: string | null;
@@ -145,6 +157,18 @@ export interface ResetRequestTable {
   issued_at: string | null;
   verified_how: string | null;
   token_hash: string | null;
+  /** self-service: the e-mailed code, hashed and bound to this request (never the code) */
+  email_code_hash: string | null;
+  email_sent_at: string | null;
+  email_expires_at: string | null;
+  email_verified_at: string | null;
+  email_failures: Generated<number>;
+}
+
+/** Work done once at start with the data folder's keys (see migration 0006). */
+export interface MaintenanceTaskTable {
+  name: string;
+  created_at: string;
 }
 
 export interface LeaverChecklistTable {
@@ -200,6 +224,9 @@ export interface SessionTable {
   reauthenticated_at: string | null;
   /** a WebAuthn challenge waiting for its answer */
   challenge: string | null;
+  /** an authenticator secret being enrolled from My account, sealed to this session and account (never sent back by the browser) */
+  pending_totp_secret: string | null;
+  pending_totp_expires_at: string | null;
 }
 
 export interface PasswordHistoryTable {
@@ -429,6 +456,35 @@ export interface FilterRequestTable {
   decision_note: string | null;
 }
 
+/** GV-08: a person's attestation that a framework clause is met, with its evidence, until a date. */
+export interface ComplianceSignoffTable {
+  id: string;
+  framework_id: string;
+  clause_id: string;
+  statement: string;
+  evidence: string;
+  signed_by: string;
+  signed_by_name: string;
+  signed_at: string;
+  valid_until: string;
+  withdrawn_at: string | null;
+  withdrawn_by: string | null;
+  withdrawn_reason: string | null;
+}
+
+/** GV-08: a framework's standing on a day, for its history. */
+export interface ComplianceSnapshotTable {
+  id: string;
+  taken_at: string;
+  day: string;
+  framework_id: string;
+  met: number;
+  due_soon: number;
+  not_met: number;
+  total: number;
+  clauses: string;
+}
+
 export interface FilterStateTable {
   id: number;
   policy_generation: number;
@@ -457,6 +513,7 @@ export interface Schema {
   access_review: AccessReviewTable;
   guest_allocation: GuestAllocationTable;
   reset_request: ResetRequestTable;
+  maintenance_task: MaintenanceTaskTable;
   leaver_checklist: LeaverChecklistTable;
   shared_secret: SharedSecretTable;
   shared_secret_holder: SharedSecretHolderTable;
@@ -470,4 +527,6 @@ export interface Schema {
   filter_activity: FilterActivityTable;
   filter_request: FilterRequestTable;
   filter_state: FilterStateTable;
+  compliance_signoff: ComplianceSignoffTable;
+  compliance_snapshot: ComplianceSnapshotTable;
 }

@@ -6,7 +6,8 @@ import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
 import { groupKinds } from './groups.js';
 import { csvFields, guessMapping, importableRoles, readCsv, readGenericCsv, readSds, type ColumnMapping, type ImportData } from './import-sources.js';
-import { applyImport, describePlan, planImport, type ImportCounts } from './imports.js';
+import { applyImport, describePlan, grantsPrivilegedRole, planImport, type ImportCounts } from './imports.js';
+import { stepUpFor } from '../identity/my-account.js';
 
 /**
  * The console's import wizard (AC-12): preview (headers, a guessed column mapping and the dry-run
@@ -99,7 +100,7 @@ export function registerImportRoutes(app: App, rt: Runtime): void {
     {
       bodyLimit: IMPORT_BODY_LIMIT,
       errorHandler,
-      config: { access: 'directory.manage' },
+      config: { access: 'directory.manage', bodyFilesJudgedByRoute: true },
       schema: { summary: 'Dry run of an import (generic CSV with a column mapping, or School Data Sync v2.1): the columns, a guessed mapping, and what would be created, updated, disabled and left unchanged, with every bad row', tags, body: bodySchema, response: { 200: previewSchema } },
     },
     async (request) => {
@@ -114,13 +115,15 @@ export function registerImportRoutes(app: App, rt: Runtime): void {
     {
       bodyLimit: IMPORT_BODY_LIMIT,
       errorHandler,
-      config: { access: 'directory.manage' },
-      schema: { summary: 'Run an import: the same body as the preview; good rows are imported, bad rows are reported and left out', tags, body: bodySchema, response: { 200: z.object({ importId: z.string(), plan: summarySchema }) } },
+      config: { access: 'directory.manage', bodyFilesJudgedByRoute: true },
+      schema: { summary: 'Run an import: the same body as the preview; good rows are imported, bad rows are reported and left out. One that gives anyone a privileged role needs a recent re-authentication', tags, body: bodySchema, response: { 200: z.object({ importId: z.string(), plan: summarySchema }) } },
     },
     async (request) => {
       const read = readFiles(request.body);
       if (!read.data) throw new GatehouseError('import_file_invalid', 400, read.problem ?? 'The file could not be read.');
       const plan = await planImport(rt, request.body.kind, read.data, { disableMissing: request.body.disableMissing });
+      // A file that makes someone a senior leader, DSL, DPO, governor or office account is a grant of that role (issue 10, finding 12).
+      if (grantsPrivilegedRole(plan)) await stepUpFor(rt, request.auth)('privileged_role');
       const result = await applyImport(rt, actorOf(request), plan, metaOf(request));
       return { importId: result.importId, plan: describePlan(plan) };
     },

@@ -89,13 +89,32 @@ export function checkFileSize(file: string, bytes: number): void {
   }
 }
 
+/** C0 control characters other than tab, and DEL: never kept in a name, username, e-mail, id or group. */
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+/** The reason a kept cell is refused, if it holds a control character. */
+function controlIn(cells: Array<[label: string, value: string | null | undefined]>): string | undefined {
+  for (const [label, value] of cells) {
+    if (value && CONTROL_CHARACTER.test(value)) {
+      const what = value.includes('\u0000') ? 'a NUL character' : /[\r\n]/.test(value) ? 'a line break' : 'a control character';
+      return `the ${label} holds ${what}, which Gatehouse does not keep: correct the cell`;
+    }
+  }
+  return undefined;
+}
+
 /**
- * Reads CSV text: a UTF-8 BOM, CRLF or LF line ends, quoted fields with commas or line breaks, and
- * blank lines all work. The first non-blank row is the header. A row that cannot be read (a broken
- * quote, the wrong number of cells) is reported with its line number, and the rest are read.
+ * Reads CSV text: a UTF-8 BOM, CRLF, LF or CR line ends (mixed in one file too), quoted fields with
+ * commas or line breaks, and blank lines all work. The first non-blank row is the header. A row that
+ * cannot be read (a broken quote, the wrong number of cells, a NUL character) is reported with its
+ * line number, and the rest are read.
  */
-export function readCsv(file: string, text: string): CsvTable {
-  checkFileSize(file, Buffer.byteLength(text, 'utf8'));
+export function readCsv(file: string, rawText: string): CsvTable {
+  checkFileSize(file, Buffer.byteLength(rawText, 'utf8'));
+  // One line end: csv-parse takes the first it meets as the only one, so a file with CRLF and then
+  // LF merged rows, and a CR-only file numbered every row line 1 (both found by fuzzing). Every
+  // CRLF, LF and lone CR is one line, as in an editor, so line numbers are unchanged.
+  const text = rawText.replace(/\r\n?/g, '\n');
   const bad: BadRow[] = [];
   const skipped: Array<{ bytes: number; code: string; message: string }> = [];
   const records = parse(text, {
@@ -128,8 +147,14 @@ export function readCsv(file: string, text: string): CsvTable {
     previousEnd = info.bytes;
     const cells = record.map((c) => c.trim());
     if (cells.every((c) => c === '')) continue;
+    const nul = cells.some((c) => c.includes('\u0000'));
     if (!headers) {
+      if (nul) throw fileError(`${file} is not CSV text in UTF-8: its first row holds NUL characters (a UTF-16 "Unicode text" file, or a spreadsheet's own format). Save it as "CSV UTF-8" and try again.`);
       headers = cells;
+      continue;
+    }
+    if (nul) {
+      bad.push({ file, line, reason: 'holds a NUL character (part of a binary or UTF-16 file?): the row was not read' });
       continue;
     }
     if (cells.length !== headers.length) {
@@ -347,6 +372,8 @@ export function readGenericCsv(table: CsvTable, options: GenericCsvOptions): Imp
       const x = cell(cells, 'externalId');
       if (x) refused.externalIds.push(x);
     };
+    const control = controlIn(csvFields.filter((f) => at[f] >= 0).map((f) => [`${options.mapping[f]} column`, cell(cells, f)]));
+    if (control) { refuse(control); continue; }
     const u = checkUsername(cell(cells, 'username') ?? '');
     if (u.reason) { refuse(u.reason); continue; }
     const username = u.username!;
@@ -524,6 +551,8 @@ export function readSds(files: Record<string, string>): ImportData {
       }
     };
     if (!id) { refuse('missing sourcedId'); continue; }
+    const control = controlIn([['sourcedId', id], ['username', u(cells, 'username')], ['givenName', u(cells, 'givenName')], ['familyName', u(cells, 'familyName')], ['email', u(cells, 'email')]]);
+    if (control) { refuse(control); continue; }
     if (candidates.has(id) || badUsers.has(id)) { refuse(`duplicate in file: the sourcedId "${id}" is also on line ${candidates.get(id)?.line ?? badUsers.get(id)}`); continue; }
     // SDS usernames are usually sign-in names (jcraig@school.org): the part before the @ is the Gatehouse username.
     const raw = u(cells, 'username');
@@ -605,6 +634,8 @@ export function readSds(files: Record<string, string>): ImportData {
       const id = c(cells, 'sourcedId');
       const title = c(cells, 'title');
       if (!id) { bad.push({ file: 'classes.csv', line, reason: 'missing sourcedId' }); continue; }
+      const control = controlIn([['sourcedId', id], ['title', title]]);
+      if (control) { bad.push({ file: 'classes.csv', line, reason: control }); badClasses.set(id, line); continue; }
       if (classes.has(id) || badClasses.has(id)) { bad.push({ file: 'classes.csv', line, reason: `duplicate in file: the class "${id}" is also on line ${classes.get(id)?.line ?? badClasses.get(id)}` }); badClasses.set(id, badClasses.get(id) ?? line); continue; }
       if (!title) { bad.push({ file: 'classes.csv', line, reason: `class "${id}" has no title` }); badClasses.set(id, line); continue; }
       if (title.length > 200 || id.length > 200) { bad.push({ file: 'classes.csv', line, reason: 'the title or sourcedId is longer than 200 characters' }); badClasses.set(id, line); continue; }

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import type { Role } from '../core/authz.js';
+import { isPrivilegedRole, isRole, type Role } from '../core/authz.js';
 import type { Actor, AuditEventInput, Ctx } from '../core/context.js';
 import { GatehouseError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
@@ -372,6 +372,11 @@ const raced = (error: unknown) => /unique|duplicate key|foreign key/i.test((erro
  * batch per chunk), then the disabled, then one `import.committed` summary. A re-run of the same
  * file finds everything unchanged and records only the summary.
  */
+/** Whether running the plan would give anyone a privileged role (a new account with one, or a role changed to one). */
+export function grantsPrivilegedRole(plan: Pick<ImportPlan, 'created' | 'updated'>): boolean {
+  return plan.created.some((c) => isPrivilegedRole(c.role)) || plan.updated.some((u) => u.changes.role?.to != null && isRole(u.changes.role.to) && isPrivilegedRole(u.changes.role.to));
+}
+
 export async function applyImport(
   rt: Pick<Runtime, 'trail'>,
   actor: Actor,

@@ -134,6 +134,8 @@ export async function startLeaver(
   accountId: string,
   input: z.infer<typeof startLeaverSchema>,
   m: Meta = noMeta,
+  /** Checks run inside the leaver's transaction before anything changes (SCIM: the token's reach, no administrator account). */
+  guard?: (ctx: Ctx, account: Account, administratorAccounts: Account[]) => Promise<void>,
 ): Promise<LeaverSummary> {
   await rt.trail.transaction(actor, async (ctx) => {
     const account = await ctx.db.selectFrom('account').selectAll().where('id', '=', accountId).executeTakeFirst();
@@ -159,6 +161,7 @@ export async function startLeaver(
       .where('role', '=', 'administrator')
       .where('is_break_glass', '=', 0)
       .execute();
+    await guard?.(ctx, account, adminAccounts);
     if (actor.id === accountId || adminAccounts.some((a) => a.id === actor.id)) {
       throw new GatehouseError('own_account', 409, 'You cannot make yourself a leaver: ask another administrator.');
     }

@@ -38,6 +38,10 @@ const tokenSchema = z.object({
   id: z.string(),
   name: z.string(),
   defaultRole: z.enum(roles),
+  roles: z.array(z.enum(roles)),
+  allowPrivileged: z.boolean(),
+  adoptExisting: z.boolean(),
+  source: z.string(),
   createdAt: z.string(),
   createdBy: z.string().nullable(),
   lastUsedAt: z.string().nullable(),
@@ -46,17 +50,22 @@ const tokenSchema = z.object({
 
 /** SCIM resources are open-ended (extensions, attribute selection): checked by shape, not field by field. */
 const resourceSchema = z.record(z.string(), z.unknown());
-const idParams = z.object({ id: z.string().min(1).max(200) });
+// No control characters (a NUL in a PostgreSQL query is a server error, found by fuzzing).
+const idParams = z.object({ id: z.string().min(1).max(200).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters') });
 const selectQuery = listQuerySchema.pick({ attributes: true, excludedAttributes: true });
 
 function scimErrorBody(status: number, detail: string, scimType?: string) {
   return { schemas: [SCIM.error], status: String(status), ...(scimType ? { scimType } : {}), detail };
 }
 
-/** The SCIM base URL as the client sees it: the configured public address, else the request's. */
-function baseUrl(rt: Runtime, request: FastifyRequest): string {
-  const origin = rt.config.publicUrl ? new URL(rt.config.publicUrl).origin : `${request.protocol}://${request.host}`;
-  return `${origin}/scim/v2`;
+/**
+ * The SCIM base for `meta.location`, `$ref` and the Location header: from GATEHOUSE_PUBLIC_URL,
+ * never from the request's Host header, which the client chooses (finding 12). Without a public
+ * URL the links are relative (`/scim/v2/Users/<id>`), which RFC 7644 clients resolve against the
+ * address they called.
+ */
+export function scimBaseUrl(publicUrl: string | undefined): string {
+  return publicUrl ? `${new URL(publicUrl).origin}/scim/v2` : '/scim/v2';
 }
 
 const client = (request: FastifyRequest): ScimClient => request.scimClient!;
@@ -79,6 +88,7 @@ export function registerScimRoutes(app: App, rt: Runtime): void {
   );
 
   // --- SCIM 2.0 itself, for provisioning clients with a bearer token ----------------------------
+  const base = scimBaseUrl(rt.config.publicUrl);
   app.register(
     async (plugin) => {
       const scope = plugin.withTypeProvider<ZodTypeProvider>();
@@ -120,46 +130,46 @@ export function registerScimRoutes(app: App, rt: Runtime): void {
       const t = ['scim 2.0'];
       const created = (reply: FastifyReply, resource: Resource) => reply.status(201).header('location', String((resource.meta as { location: string }).location)).send(resource);
 
-      scope.get('/ServiceProviderConfig', { config, schema: { summary: 'What this SCIM service supports', tags: t, response: { 200: resourceSchema } } }, async (request) => serviceProviderConfig(baseUrl(rt, request)));
+      scope.get('/ServiceProviderConfig', { config, schema: { summary: 'What this SCIM service supports', tags: t, response: { 200: resourceSchema } } }, async () => serviceProviderConfig(base));
 
-      scope.get('/ResourceTypes', { config, schema: { summary: 'The resource types: User and Group', tags: t, response: { 200: resourceSchema } } }, async (request) => {
-        const types = resourceTypes(baseUrl(rt, request));
+      scope.get('/ResourceTypes', { config, schema: { summary: 'The resource types: User and Group', tags: t, response: { 200: resourceSchema } } }, async () => {
+        const types = resourceTypes(base);
         return listResponse(types, types.length, 1);
       });
       scope.get('/ResourceTypes/:id', { config, schema: { summary: 'One resource type', tags: t, params: idParams, response: { 200: resourceSchema } } }, async (request) => {
-        const found = resourceTypes(baseUrl(rt, request)).find((r) => r.id === request.params.id);
+        const found = resourceTypes(base).find((r) => r.id === request.params.id);
         if (!found) throw scimError(404, undefined, `There is no resource type "${request.params.id}".`);
         return found;
       });
 
-      scope.get('/Schemas', { config, schema: { summary: 'The schemas of User and Group, as Gatehouse keeps them', tags: t, response: { 200: resourceSchema } } }, async (request) => {
-        const schemas = schemaDefinitions(baseUrl(rt, request));
+      scope.get('/Schemas', { config, schema: { summary: 'The schemas of User and Group, as Gatehouse keeps them', tags: t, response: { 200: resourceSchema } } }, async () => {
+        const schemas = schemaDefinitions(base);
         return listResponse(schemas, schemas.length, 1);
       });
       scope.get('/Schemas/:id', { config, schema: { summary: 'One schema', tags: t, params: idParams, response: { 200: resourceSchema } } }, async (request) => {
-        const found = schemaDefinitions(baseUrl(rt, request)).find((s) => s.id === request.params.id);
+        const found = schemaDefinitions(base).find((s) => s.id === request.params.id);
         if (!found) throw scimError(404, undefined, `There is no schema "${request.params.id}".`);
         return found;
       });
 
       // Users
       scope.get('/Users', { config, schema: { summary: 'Users, filtered (attr eq "value") and paged (startIndex, count)', tags: t, querystring: listQuerySchema, response: { 200: resourceSchema } } }, async (request) =>
-        listUsers(rt.db.kysely, request.query, baseUrl(rt, request)),
+        listUsers(rt.db.kysely, client(request), request.query, base),
       );
       scope.post('/Users', { config, schema: { summary: 'Create a user (no password: sign-in needs a temporary password or SSO)', tags: t, body: resourceBodySchema, response: { 201: resourceSchema } } }, async (request, reply) => {
         const id = await createUser(rt, client(request), request.body, metaOf(request));
-        return created(reply, await getUser(rt.db.kysely, id, baseUrl(rt, request)));
+        return created(reply, await getUser(rt.db.kysely, client(request), id, base));
       });
       scope.get('/Users/:id', { config, schema: { summary: 'One user', tags: t, params: idParams, querystring: selectQuery, response: { 200: resourceSchema } } }, async (request) =>
-        getUser(rt.db.kysely, request.params.id, baseUrl(rt, request), request.query),
+        getUser(rt.db.kysely, client(request), request.params.id, base, request.query),
       );
       scope.put('/Users/:id', { config, schema: { summary: 'Replace a user', tags: t, params: idParams, body: resourceBodySchema, response: { 200: resourceSchema } } }, async (request) => {
         await replaceUser(rt, client(request), request.params.id, request.body, metaOf(request));
-        return getUser(rt.db.kysely, request.params.id, baseUrl(rt, request));
+        return getUser(rt.db.kysely, client(request), request.params.id, base);
       });
       scope.patch('/Users/:id', { config, schema: { summary: 'Change a user (PatchOp); active=false disables it and ends its sessions', tags: t, params: idParams, body: patchSchema, response: { 200: resourceSchema } } }, async (request) => {
         await patchUser(rt, client(request), request.params.id, request.body, metaOf(request));
-        return getUser(rt.db.kysely, request.params.id, baseUrl(rt, request));
+        return getUser(rt.db.kysely, client(request), request.params.id, base);
       });
       scope.delete('/Users/:id', { config, schema: { summary: 'The person has left: the account is marked left and its sessions end', tags: t, params: idParams } }, async (request, reply) => {
         await deleteUser(rt, client(request), request.params.id, metaOf(request));
@@ -168,18 +178,18 @@ export function registerScimRoutes(app: App, rt: Runtime): void {
 
       // Groups
       scope.get('/Groups', { config, schema: { summary: 'Groups, filtered and paged; excludedAttributes=members leaves members out', tags: t, querystring: listQuerySchema, response: { 200: resourceSchema } } }, async (request) =>
-        listGroups(rt.db.kysely, request.query, baseUrl(rt, request)),
+        listGroups(rt.db.kysely, client(request), request.query, base),
       );
       scope.post('/Groups', { config, schema: { summary: 'Create a group, with members if given', tags: t, body: resourceBodySchema, response: { 201: resourceSchema } } }, async (request, reply) => {
         const id = await createScimGroup(rt, client(request), request.body, metaOf(request));
-        return created(reply, await getGroup(rt.db.kysely, id, baseUrl(rt, request)));
+        return created(reply, await getGroup(rt.db.kysely, client(request), id, base));
       });
       scope.get('/Groups/:id', { config, schema: { summary: 'One group', tags: t, params: idParams, querystring: selectQuery, response: { 200: resourceSchema } } }, async (request) =>
-        getGroup(rt.db.kysely, request.params.id, baseUrl(rt, request), request.query),
+        getGroup(rt.db.kysely, client(request), request.params.id, base, request.query),
       );
       scope.put('/Groups/:id', { config, schema: { summary: 'Replace a group and its members', tags: t, params: idParams, body: resourceBodySchema, response: { 200: resourceSchema } } }, async (request) => {
         await replaceScimGroup(rt, client(request), request.params.id, request.body, metaOf(request));
-        return getGroup(rt.db.kysely, request.params.id, baseUrl(rt, request));
+        return getGroup(rt.db.kysely, client(request), request.params.id, base);
       });
       scope.patch('/Groups/:id', { config, schema: { summary: 'Change a group: rename, or Add/Remove members', tags: t, params: idParams, body: patchSchema } }, async (request, reply) => {
         await patchScimGroup(rt, client(request), request.params.id, request.body, metaOf(request));

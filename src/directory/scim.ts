@@ -1,7 +1,7 @@
 import type { ExpressionBuilder, Kysely, Selectable, Updateable } from 'kysely';
 import { endAccountAccess } from '../identity/sessions.js';
 import { z } from 'zod';
-import { isRole, roleLabels, roles, type Role } from '../core/authz.js';
+import { isPrivilegedRole, isRole, roleLabels, roles, type Role } from '../core/authz.js';
 import type { Ctx } from '../core/context.js';
 import { GatehouseError } from '../core/errors.js';
 import type { AccountTable, DirectoryGroupTable, Schema } from '../db/schema.js';
@@ -9,7 +9,7 @@ import { createAccount, GUEST_POOL_SOURCE, usernameSchema } from '../identity/se
 import type { Runtime } from '../runtime.js';
 import { createGroup, deleteGroup, removeMembership, setMembership, updateGroup } from './groups.js';
 import { startLeaver } from './leavers.js';
-import { scimActor, type ScimClient } from './scim-tokens.js';
+import { grantedRoles, scimActor, type ScimClient, type ScimGrant } from './scim-tokens.js';
 
 /**
  * SCIM 2.0 (RFC 7643 schemas, RFC 7644 protocol) for Users and Groups, so Microsoft Entra ID or
@@ -23,6 +23,10 @@ import { scimActor, type ScimClient } from './scim-tokens.js';
  * or people who have left: to it they do not exist (404). A change to a guest-pool account is
  * refused with its reason (403): those accounts are Gatehouse's own, and their visits end at the
  * guest desk (AC-05). Every change is audited with the token's name as the actor (`scim:<name>`).
+ *
+ * Each token reaches only what it was granted (issue 10, finding 8; scim-tokens.ts): the roles of
+ * its grant, the accounts and groups its provisioning source made (or, with adoptExisting, any
+ * account of those roles), never a person's linked administrator account. See `reach`.
  */
 
 export const SCIM = {
@@ -110,6 +114,9 @@ export function attributeName(name: string): string {
 /** An attribute of an extension Gatehouse does not keep (e.g. a custom Entra extension). */
 const isOtherExtension = (path: string) => /^urn:/i.test(stripSchema(path));
 
+/** Text Gatehouse never stores or looks up: C0 controls (NUL above all: PostgreSQL refuses it) and DEL. */
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
 const OPERATORS = new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le', 'pr']);
 
 /**
@@ -125,11 +132,15 @@ export function parseFilter(text: string): Condition[] {
   const literal = (t: Token | undefined): FilterValue => {
     if (!t) throw invalidFilter(`The filter "${text}" ends where a value was expected.`);
     if (t.kind === 'string') {
+      let value: string;
       try {
-        return JSON.parse(t.text) as string;
+        value = JSON.parse(t.text) as string;
       } catch {
         throw invalidFilter(`The value ${t.text} in the filter is not a valid string.`);
       }
+      // No attribute Gatehouse keeps holds a NUL, and PostgreSQL refuses one in a query (found by fuzzing).
+      if (value.includes('\u0000')) throw invalidFilter('A value in the filter contains a NUL character, which no attribute Gatehouse keeps can hold.');
+      return value;
     }
     if (t.kind === 'word') {
       const w = t.text.toLowerCase();
@@ -155,6 +166,7 @@ export function parseFilter(text: string): Condition[] {
       throw invalidFilter(`Expected an attribute name in the filter "${text}".`);
     }
     const condition: Condition = { path: attributeName(attr.text) };
+    let leafed = false;
     if (peek()?.kind === '[') {
       next();
       const sub = next();
@@ -166,10 +178,11 @@ export function parseFilter(text: string): Condition[] {
       if (leaf?.kind === 'word' && leaf.text.startsWith('.')) {
         next();
         condition.path = `${condition.path}.${leaf.text.slice(1).toLowerCase()}`;
+        leafed = true;
       }
     }
     const after = peek();
-    if (condition.where && (!after || (after.kind === 'word' && after.text.toLowerCase() === 'and'))) {
+    if (condition.where && !leafed && (!after || (after.kind === 'word' && after.text.toLowerCase() === 'and'))) {
       // `members[value eq "…"]`: the bracket holds the comparison itself.
       condition.path = `${condition.path}.${condition.where.attr}`;
       condition.value = condition.where.value;
@@ -194,47 +207,152 @@ const asText = (value: FilterValue, attr: string): string => {
 
 // --- Who SCIM can see ---------------------------------------------------------------------------
 
-/** Accounts SCIM may read and change: never administrators, the break-glass account, the guest pool or leavers. */
+/** Accounts SCIM may ever read and change: never administrators, the break-glass account, the guest pool or leavers. */
 function visible(eb: ExpressionBuilder<Schema, 'account'>) {
   return eb.and([eb('account.role', '!=', 'administrator'), eb('account.is_break_glass', '=', 0), eb('account.status', '!=', 'left'), eb('account.source', '!=', GUEST_POOL_SOURCE)]);
 }
 
-/** Why a guest-desk account is not the identity provider's to change (the provisioning log shows this). */
-const guestDeskAccount = (username: string) =>
-  scimError(
-    403,
-    undefined,
-    `"${username}" is one of Gatehouse's guest-desk accounts. Guest accounts are Gatehouse's own, not the identity provider's: they are allocated to visitors and their visits ended at the guest desk, so provisioning cannot change or delete them.`,
-  );
-
 /**
- * An account SCIM may read (`read`) or change (`change`). Anything else is a 404, except that a
- * change to a guest-pool account is refused with the reason rather than as missing.
+ * A token's reach (finding 8): the accounts SCIM may see, whose role is one the token is granted,
+ * and that its provisioning source made or adopted, or any such account when it may adopt them.
+ * Everything else is, to this token, not there: not listed, not found, not a member it can see.
  */
-async function loadVisibleAccount(db: Kysely<Schema>, id: string, purpose: 'read' | 'change' = 'read'): Promise<Account> {
-  const account = await db.selectFrom('account').selectAll().where('id', '=', id).where(visible).executeTakeFirst();
-  if (account) return account;
-  if (purpose === 'change') {
-    const pooled = await db.selectFrom('account').select('username').where('id', '=', id).where('source', '=', GUEST_POOL_SOURCE).executeTakeFirst();
-    if (pooled) throw guestDeskAccount(pooled.username);
-  }
-  throw notFoundScim('User', id);
+export function reach(client: ScimGrant) {
+  const granted = grantedRoles(client);
+  return (eb: ExpressionBuilder<Schema, 'account'>) =>
+    eb.and([
+      visible(eb),
+      granted.length > 0 ? eb('account.role', 'in', granted) : eb.lit(false),
+      ...(client.adoptExisting ? [] : [eb('account.provisioning_source', '=', client.source)]),
+    ]);
 }
 
-/** A userName no other account has; a guest-desk account's name is refused with the reason. */
-async function assertUserNameFree(ctx: Ctx, username: string, exceptId: string | null): Promise<void> {
-  let q = ctx.db.selectFrom('account').select('source').where('username', '=', username);
+/** Why a token was refused, recorded as `scim.refused` (warning) by `withRefusalsAudited`. */
+type RefusalReason = 'not_provisioned_by_token' | 'role_not_granted' | 'privileged_not_granted' | 'administrator' | 'break_glass' | 'guest_desk' | 'linked_administrator';
+
+interface Refusal {
+  reason: RefusalReason;
+  target: string;
+  details: Record<string, unknown>;
+}
+
+/** A refusal: the SCIM client is told `detail` (403, or 404 where the account must stay unseen); the trail records why. */
+function refused(status: 403 | 404, detail: string, refusal: Refusal): GatehouseError {
+  return new GatehouseError('scim_refused', status, detail, { refusal });
+}
+
+type Operation = 'create' | 'replace' | 'patch' | 'delete' | 'group_create' | 'group_replace' | 'group_patch';
+
+/**
+ * Runs a change; when it is refused, the refusal is recorded in its own transaction (the change's
+ * was rolled back) with the token as the actor, then the error goes on to the client.
+ */
+async function withRefusalsAudited<T>(rt: Runtime, client: ScimClient, meta: Meta, operation: Operation, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const refusal = error instanceof GatehouseError ? (error.details?.refusal as Refusal | undefined) : undefined;
+    if (refusal) {
+      await rt.trail.transaction(scimActor(client), (ctx) =>
+        ctx.audit.record({
+          action: 'scim.refused',
+          target: refusal.target,
+          severity: 'warning',
+          details: { reason: refusal.reason, operation, grant: { roles: client.roles, allowPrivileged: client.allowPrivileged, adoptExisting: client.adoptExisting, source: client.source }, ...refusal.details },
+        }), meta);
+    }
+    throw error;
+  }
+}
+
+const grantText = (client: ScimGrant) => {
+  const granted = grantedRoles(client);
+  return granted.length ? granted.map((r) => roleLabels[r]).join(', ') : 'no role';
+};
+
+const HOW_TO_WIDEN = 'An administrator can make a token with a wider grant (gatehouse scim token create --roles …; privileged roles need --allow-privileged, accounts made elsewhere --adopt-existing) and revoke this one.';
+
+/** Why a token may not change this (SCIM-visible) account, or undefined when it may. */
+function outOfReach(client: ScimGrant, account: Account): Refusal & { detail: string } | undefined {
+  const target = `account:${account.id}`;
+  const details = { accountId: account.id, username: account.username, role: account.role, source: account.source, provisioningSource: account.provisioning_source };
+  if (!client.adoptExisting && account.provisioning_source !== client.source) {
+    const madeBy = account.source === 'scim' ? 'another provisioning source' : account.source === 'manual' ? 'hand, in Gatehouse' : `an import (${account.source})`;
+    return {
+      reason: 'not_provisioned_by_token',
+      target,
+      details,
+      detail: `This token may not change the user "${account.id}": it was made by ${madeBy}, not through this token's provisioning source ("${client.source}"), and the token may not adopt existing accounts. ${HOW_TO_WIDEN}`,
+    };
+  }
+  const role = account.role as Role;
+  if (!grantedRoles(client).includes(role)) {
+    const privileged = client.roles.includes(role) && isPrivilegedRole(role);
+    return {
+      reason: privileged ? 'privileged_not_granted' : 'role_not_granted',
+      target,
+      details,
+      detail: `This token may not change the user "${account.id}": their role (${roleLabels[role] ?? role}) is ${privileged ? 'privileged and the token has no privileged grant' : 'outside the token\'s grant'} (it may give ${grantText(client)}). ${HOW_TO_WIDEN}`,
+    };
+  }
+  return undefined;
+}
+
+/** Why a guest-desk account is not the identity provider's to change (the provisioning log shows this). */
+const guestDeskAccount = (account: Account) =>
+  refused(
+    403,
+    `"${account.username}" is one of Gatehouse's guest-desk accounts. Guest accounts are Gatehouse's own, not the identity provider's: they are allocated to visitors and their visits ended at the guest desk, so provisioning cannot change or delete them.`,
+    { reason: 'guest_desk', target: `account:${account.id}`, details: { accountId: account.id, username: account.username } },
+  );
+
+/** An account this token may read: anything else is a 404. */
+async function loadAccountToRead(db: Kysely<Schema>, client: ScimGrant, id: string): Promise<Account> {
+  const account = await db.selectFrom('account').selectAll().where('id', '=', id).where(reach(client)).executeTakeFirst();
+  if (!account) throw notFoundScim('User', id);
+  return account;
+}
+
+/**
+ * An account this token may change. An account SCIM never sees (administrator, break-glass) is a
+ * 404, the attempt recorded; a leaver is a plain 404; a guest-desk account, or an account outside
+ * the token's reach, is refused (403) with the reason, and recorded.
+ */
+async function loadAccountToChange(db: Kysely<Schema>, client: ScimGrant, id: string): Promise<Account> {
+  const account = await db.selectFrom('account').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!account || account.status === 'left') throw notFoundScim('User', id);
+  if (account.role === 'administrator' || account.is_break_glass) {
+    throw refused(404, `There is no User with the id "${id}".`, {
+      reason: account.is_break_glass ? 'break_glass' : 'administrator',
+      target: `account:${id}`,
+      details: { accountId: id, username: account.username, role: account.role },
+    });
+  }
+  if (account.source === GUEST_POOL_SOURCE) throw guestDeskAccount(account);
+  const out = outOfReach(client, account);
+  if (out) throw refused(403, out.detail, out);
+  return account;
+}
+
+/** A userName no other account has; a guest-desk account's name, or one out of the token's reach, is refused with the reason. */
+async function assertUserNameFree(ctx: Ctx, client: ScimGrant, username: string, exceptId: string | null): Promise<void> {
+  let q = ctx.db.selectFrom('account').selectAll().where('username', '=', username);
   if (exceptId) q = q.where('id', '!=', exceptId);
   const taken = await q.executeTakeFirst();
   if (!taken) return;
   if (taken.source === GUEST_POOL_SOURCE) {
     throw scimError(409, 'uniqueness', `The userName "${username}" belongs to one of Gatehouse's guest-desk accounts, which are Gatehouse's own and not provisioned: give this person another userName.`);
   }
+  const seen = await ctx.db.selectFrom('account').select('id').where('id', '=', taken.id).where(reach(client)).executeTakeFirst();
+  if (!seen) {
+    throw scimError(409, 'uniqueness', `The userName "${username}" is already taken by an account this token may not manage (an administrator account, a leaver, or one made by hand, by an import or by another provisioning source, or of a role outside the token's grant). ${HOW_TO_WIDEN}`);
+  }
   throw scimError(409, 'uniqueness', `The userName "${username}" is already taken.`);
 }
 
-async function loadScimGroup(db: Kysely<Schema>, id: string): Promise<Group> {
-  const group = await db.selectFrom('directory_group').selectAll().where('id', '=', id).where('source', '=', 'scim').executeTakeFirst();
+/** SCIM groups belong to the provisioning source that made them: other groups are not there. */
+async function loadScimGroup(db: Kysely<Schema>, client: ScimGrant, id: string): Promise<Group> {
+  const group = await db.selectFrom('directory_group').selectAll().where('id', '=', id).where('source', '=', 'scim').where('provisioning_source', '=', client.source).executeTakeFirst();
   if (!group) throw notFoundScim('Group', id);
   return group;
 }
@@ -298,7 +416,8 @@ export function project(resource: Resource, attributes: string | undefined, excl
 }
 
 export const listQuerySchema = z.object({
-  filter: z.string().max(1000).optional(),
+  // Longer than the parser takes, so a long filter is refused by the parser (invalidFilter) with its reason.
+  filter: z.string().max(4000).optional(),
   startIndex: z.coerce.number().int('must be a whole number').optional(),
   count: z.coerce.number().int('must be a whole number').optional(),
   attributes: z.string().max(1000).optional(),
@@ -315,7 +434,7 @@ export function listResponse(resources: Resource[], total: number, startIndex: n
 }
 
 /** The SCIM groups of many accounts, in one query. */
-async function scimGroupsOf(db: Kysely<Schema>, accountIds: string[], base: string): Promise<Map<string, GroupRef[]>> {
+async function scimGroupsOf(db: Kysely<Schema>, client: ScimGrant, accountIds: string[], base: string): Promise<Map<string, GroupRef[]>> {
   const out = new Map<string, GroupRef[]>();
   if (accountIds.length === 0) return out;
   const rows = await db
@@ -324,6 +443,7 @@ async function scimGroupsOf(db: Kysely<Schema>, accountIds: string[], base: stri
     .select(['m.account_id', 'g.id', 'g.name'])
     .where('m.account_id', 'in', accountIds)
     .where('g.source', '=', 'scim')
+    .where('g.provisioning_source', '=', client.source)
     .orderBy('g.name')
     .execute();
   for (const r of rows) {
@@ -334,7 +454,7 @@ async function scimGroupsOf(db: Kysely<Schema>, accountIds: string[], base: stri
   return out;
 }
 
-async function membersOfGroups(db: Kysely<Schema>, groupIds: string[]): Promise<Map<string, Array<{ id: string; display_name: string }>>> {
+async function membersOfGroups(db: Kysely<Schema>, client: ScimGrant, groupIds: string[]): Promise<Map<string, Array<{ id: string; display_name: string }>>> {
   const out = new Map<string, Array<{ id: string; display_name: string }>>(groupIds.map((id) => [id, []]));
   if (groupIds.length === 0) return out;
   const rows = await db
@@ -342,7 +462,7 @@ async function membersOfGroups(db: Kysely<Schema>, groupIds: string[]): Promise<
     .innerJoin('account', 'account.id', 'm.account_id')
     .select(['m.group_id', 'account.id', 'account.display_name'])
     .where('m.group_id', 'in', groupIds)
-    .where(visible)
+    .where(reach(client))
     .orderBy('account.created_at')
     .orderBy('account.id')
     .execute();
@@ -350,8 +470,8 @@ async function membersOfGroups(db: Kysely<Schema>, groupIds: string[]): Promise<
   return out;
 }
 
-export async function listUsers(db: Kysely<Schema>, query: ListQuery, base: string): Promise<Resource> {
-  let q = db.selectFrom('account').where(visible);
+export async function listUsers(db: Kysely<Schema>, client: ScimGrant, query: ListQuery, base: string): Promise<Resource> {
+  let q = db.selectFrom('account').where(reach(client));
   for (const c of query.filter ? parseFilter(query.filter) : []) {
     const value = c.value ?? null;
     switch (c.path) {
@@ -396,18 +516,18 @@ export async function listUsers(db: Kysely<Schema>, query: ListQuery, base: stri
   const total = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   const rows = count === 0 ? [] : await q.selectAll('account').orderBy('account.created_at').orderBy('account.id').limit(count).offset(startIndex - 1).execute();
   const wantsGroups = project({ groups: true }, query.attributes, query.excludedAttributes).groups !== undefined;
-  const groups = wantsGroups ? await scimGroupsOf(db, rows.map((r) => r.id), base) : new Map<string, GroupRef[]>();
+  const groups = wantsGroups ? await scimGroupsOf(db, client, rows.map((r) => r.id), base) : new Map<string, GroupRef[]>();
   return listResponse(rows.map((a) => project(userResource(a, groups.get(a.id) ?? [], base), query.attributes, query.excludedAttributes)), Number(total.n), startIndex);
 }
 
-export async function getUser(db: Kysely<Schema>, id: string, base: string, query: Pick<ListQuery, 'attributes' | 'excludedAttributes'> = {}): Promise<Resource> {
-  const account = await loadVisibleAccount(db, id);
-  const groups = await scimGroupsOf(db, [id], base);
+export async function getUser(db: Kysely<Schema>, client: ScimGrant, id: string, base: string, query: Pick<ListQuery, 'attributes' | 'excludedAttributes'> = {}): Promise<Resource> {
+  const account = await loadAccountToRead(db, client, id);
+  const groups = await scimGroupsOf(db, client, [id], base);
   return project(userResource(account, groups.get(id) ?? [], base), query.attributes, query.excludedAttributes);
 }
 
-export async function listGroups(db: Kysely<Schema>, query: ListQuery, base: string): Promise<Resource> {
-  let q = db.selectFrom('directory_group').where('directory_group.source', '=', 'scim');
+export async function listGroups(db: Kysely<Schema>, client: ScimGrant, query: ListQuery, base: string): Promise<Resource> {
+  let q = db.selectFrom('directory_group').where('directory_group.source', '=', 'scim').where('directory_group.provisioning_source', '=', client.source);
   for (const c of query.filter ? parseFilter(query.filter) : []) {
     const value = c.value ?? null;
     switch (c.path) {
@@ -434,14 +554,14 @@ export async function listGroups(db: Kysely<Schema>, query: ListQuery, base: str
   const total = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   const rows = count === 0 ? [] : await q.selectAll('directory_group').orderBy('directory_group.created_at').orderBy('directory_group.id').limit(count).offset(startIndex - 1).execute();
   const wantsMembers = project({ members: true }, query.attributes, query.excludedAttributes).members !== undefined;
-  const members = wantsMembers ? await membersOfGroups(db, rows.map((r) => r.id)) : undefined;
+  const members = wantsMembers ? await membersOfGroups(db, client, rows.map((r) => r.id)) : undefined;
   return listResponse(rows.map((g) => project(groupResource(g, members?.get(g.id), base), query.attributes, query.excludedAttributes)), Number(total.n), startIndex);
 }
 
-export async function getGroup(db: Kysely<Schema>, id: string, base: string, query: Pick<ListQuery, 'attributes' | 'excludedAttributes'> = {}): Promise<Resource> {
-  const group = await loadScimGroup(db, id);
+export async function getGroup(db: Kysely<Schema>, client: ScimGrant, id: string, base: string, query: Pick<ListQuery, 'attributes' | 'excludedAttributes'> = {}): Promise<Resource> {
+  const group = await loadScimGroup(db, client, id);
   const wantsMembers = project({ members: true }, query.attributes, query.excludedAttributes).members !== undefined;
-  const members = wantsMembers ? await membersOfGroups(db, [id]) : undefined;
+  const members = wantsMembers ? await membersOfGroups(db, client, [id]) : undefined;
   return project(groupResource(group, members?.get(id), base), query.attributes, query.excludedAttributes);
 }
 
@@ -466,6 +586,7 @@ function asString(value: unknown, attr: string, max = 200): string | null {
   if (v === null || v === undefined) return null;
   if (typeof v === 'number') v = String(v);
   if (typeof v !== 'string') throw invalidValue(`${attr} must be text, not ${JSON.stringify(value)}.`);
+  if (CONTROL_CHARACTER.test(v)) throw invalidValue(`${attr} contains a control character (such as NUL or a line break), which Gatehouse does not keep.`);
   const s = v.trim();
   if (s.length > max) throw invalidValue(`${attr} must be at most ${max} characters.`);
   return s === '' ? null : s;
@@ -555,6 +676,7 @@ export function parsePath(text: string): Path {
     } catch {
       throw scimError(400, 'invalidPath', `The path "${text}" has a value that is not a valid string.`);
     }
+    if (typeof value === 'string' && CONTROL_CHARACTER.test(value)) throw scimError(400, 'invalidPath', 'A value in the path contains a control character (such as NUL), which no attribute Gatehouse keeps can hold.');
     path.where = { attr: m[2].toLowerCase(), value };
   }
   if (m[4]) path.sub = m[4].toLowerCase();
@@ -682,12 +804,12 @@ interface UserFields {
   email: string | null;
   externalId: string | null;
   status: 'active' | 'disabled';
-  /** a role named by userType, if it names one other than administrator */
+  /** the role userType (or the primary of roles) names, if it names one; the token's grant decides whether it may be given */
   role: Role | undefined;
-  /** a userType that named no usable role (recorded, not applied) */
+  /** the userType as sent, when it names a role (for the trail) */
+  userType: string | undefined;
+  /** a userType that named no role (recorded, not applied) */
   ignoredUserType: string | undefined;
-  /** a userType that named the administrator role: refused, and recorded as a warning */
-  refusedAdministrator: boolean;
 }
 
 function fieldsOf(state: UserState): UserFields {
@@ -701,8 +823,7 @@ function fieldsOf(state: UserState): UserFields {
   }
   const joined = [state.givenName, state.familyName].filter(Boolean).join(' ');
   const displayName = (state.displayName ?? state.formatted ?? (joined || null) ?? parsed.data).slice(0, 200);
-  const named = state.userType ? roleFromUserType(state.userType) : undefined;
-  const role = named && named !== 'administrator' ? named : undefined;
+  const role = state.userType ? roleFromUserType(state.userType) : undefined;
   return {
     username: parsed.data,
     displayName,
@@ -712,15 +833,33 @@ function fieldsOf(state: UserState): UserFields {
     externalId: state.externalId,
     status: state.active ? 'active' : 'disabled',
     role,
+    userType: role ? (state.userType ?? undefined) : undefined,
     ignoredUserType: state.userType && !role ? state.userType : undefined,
-    refusedAdministrator: named === 'administrator',
   };
 }
 
-/** SCIM never makes an administrator (AC-07: those are separate accounts made by hand); each attempt is recorded. */
-async function recordAdministratorRefused(ctx: Ctx, accountId: string, username: string, fields: UserFields): Promise<void> {
-  if (!fields.refusedAdministrator) return;
-  await ctx.audit.record({ action: 'scim.administrator_refused', target: `account:${accountId}`, severity: 'warning', details: { username, userType: fields.ignoredUserType ?? null } });
+/**
+ * A token gives and changes only the roles of its grant (finding 8): a role outside it, a
+ * privileged role without the privileged grant, and administrator (never: AC-07, those are
+ * separate accounts made by hand) are refused, whichever attribute named them (userType, the
+ * enterprise extension's userType, roles, roles[primary eq true].value, in a PUT, a PATCH with or
+ * without a path, or a POST). `target` is the account, or the userName for a new one.
+ */
+function assertRoleGranted(client: ScimGrant, role: Role, fields: UserFields, target: { id: string | null; from: string | null }): void {
+  if (grantedRoles(client).includes(role)) return;
+  const reason: RefusalReason = role === 'administrator' ? 'administrator' : client.roles.includes(role) && isPrivilegedRole(role) ? 'privileged_not_granted' : 'role_not_granted';
+  const asked = fields.userType ? `userType "${fields.userType}" names the role ${roleLabels[role]}` : `the token's role for new people is ${roleLabels[role]}`;
+  const why =
+    reason === 'administrator'
+      ? 'SCIM never makes an administrator: administrator rights go on a separate administrator account made by hand in Gatehouse (AC-07).'
+      : reason === 'privileged_not_granted'
+        ? `${roleLabels[role]} is a privileged role and this token has no privileged grant. ${HOW_TO_WIDEN}`
+        : `This token may give ${grantText(client)} only. ${HOW_TO_WIDEN}`;
+  throw refused(403, `${target.id ? `The user "${target.id}" cannot be changed` : `"${fields.username}" cannot be created`}: ${asked}. ${why}`, {
+    reason,
+    target: target.id ? `account:${target.id}` : `username:${fields.username}`,
+    details: { ...(target.id ? { accountId: target.id } : {}), username: fields.username, ...(target.from ? { role: target.from } : {}), requestedRole: role, ...(fields.userType ? { userType: fields.userType } : {}) },
+  });
 }
 
 async function assertExternalIdFree(ctx: Ctx, externalId: string | null, exceptId: string | null): Promise<void> {
@@ -740,13 +879,13 @@ async function linkedAdministrator(ctx: Ctx, accountId: string): Promise<{ id: s
   return ctx.db.selectFrom('account').select(['id', 'username']).where('linked_account_id', '=', accountId).where('role', '=', 'administrator').where('status', '=', 'active').executeTakeFirst();
 }
 
-async function applyUserFields(ctx: Ctx, account: Account, next: UserFields): Promise<void> {
-  await recordAdministratorRefused(ctx, account.id, account.username, next);
+async function applyUserFields(ctx: Ctx, client: ScimClient, account: Account, next: UserFields): Promise<void> {
+  if (next.role && next.role !== account.role) assertRoleGranted(client, next.role, next, { id: account.id, from: account.role });
   const changes: Record<string, { from: unknown; to: unknown }> = {};
   const updated: string[] = [];
   const set: Updateable<AccountTable> = {};
   if (next.username !== account.username) {
-    await assertUserNameFree(ctx, next.username, account.id);
+    await assertUserNameFree(ctx, client, next.username, account.id);
     changes.username = { from: account.username, to: next.username };
     set.username = next.username;
   }
@@ -755,9 +894,14 @@ async function applyUserFields(ctx: Ctx, account: Account, next: UserFields): Pr
     changes.externalId = { from: account.external_id, to: next.externalId };
     set.external_id = next.externalId;
   }
+  // An account this token may reach but did not make (it may adopt): from now on its source's.
   if (account.source !== 'scim') {
     changes.source = { from: account.source, to: 'scim' };
     set.source = 'scim';
+  }
+  if (account.provisioning_source !== client.source) {
+    changes.provisioningSource = { from: account.provisioning_source, to: client.source };
+    set.provisioning_source = client.source;
   }
   // Personal details: the trail records which changed, not their values.
   for (const [field, column, value] of [
@@ -788,7 +932,7 @@ async function applyUserFields(ctx: Ctx, account: Account, next: UserFields): Pr
   await ctx.audit.record({
     action: 'account.changed',
     target: `account:${account.id}`,
-    severity: admin ? 'warning' : changes.status || changes.role ? 'notice' : 'info',
+    severity: admin || (changes.role && isPrivilegedRole(changes.role.to as Role)) ? 'warning' : changes.status || changes.role ? 'notice' : 'info',
     details: {
       username: next.username,
       via: 'scim',
@@ -804,67 +948,91 @@ async function applyUserFields(ctx: Ctx, account: Account, next: UserFields): Pr
 export const resourceBodySchema = z.record(z.string(), z.unknown());
 
 export async function createUser(rt: Runtime, client: ScimClient, body: Record<string, unknown>, meta: Meta): Promise<string> {
-  const state = blankState();
-  applyUserObject(state, 'replace', body);
-  const fields = fieldsOf(state);
-  return rt.trail.transaction(scimActor(client), async (ctx) => {
-    await assertExternalIdFree(ctx, fields.externalId, null);
-    await assertUserNameFree(ctx, fields.username, null);
-    const id = await createAccount(ctx, {
-      username: fields.username,
-      displayName: fields.displayName,
-      email: fields.email,
-      role: fields.role ?? client.defaultRole,
-      passwordHash: null,
-      givenName: fields.givenName,
-      familyName: fields.familyName,
-      externalId: fields.externalId,
-      source: 'scim',
-      status: fields.status,
-    });
-    await recordAdministratorRefused(ctx, id, fields.username, fields);
-    return id;
-  }, meta);
+  return withRefusalsAudited(rt, client, meta, 'create', async () => {
+    const state = blankState();
+    applyUserObject(state, 'replace', body);
+    const fields = fieldsOf(state);
+    const role = fields.role ?? client.defaultRole;
+    assertRoleGranted(client, role, fields, { id: null, from: null });
+    return rt.trail.transaction(scimActor(client), async (ctx) => {
+      await assertExternalIdFree(ctx, fields.externalId, null);
+      await assertUserNameFree(ctx, client, fields.username, null);
+      const id = await createAccount(ctx, {
+        username: fields.username,
+        displayName: fields.displayName,
+        email: fields.email,
+        role,
+        passwordHash: null,
+        givenName: fields.givenName,
+        familyName: fields.familyName,
+        externalId: fields.externalId,
+        source: 'scim',
+        status: fields.status,
+      });
+      // Owned by the token's provisioning source, in the same transaction.
+      await ctx.db.updateTable('account').set({ provisioning_source: client.source }).where('id', '=', id).execute();
+      return id;
+    }, meta);
+  });
 }
 
 export async function replaceUser(rt: Runtime, client: ScimClient, id: string, body: Record<string, unknown>, meta: Meta): Promise<void> {
-  await rt.trail.transaction(scimActor(client), async (ctx) => {
-    const account = await loadVisibleAccount(ctx.db, id, 'change');
-    const state = blankState(account.status !== 'disabled');
-    applyUserObject(state, 'replace', body);
-    await applyUserFields(ctx, account, fieldsOf(state));
-  }, meta);
+  await withRefusalsAudited(rt, client, meta, 'replace', () =>
+    rt.trail.transaction(scimActor(client), async (ctx) => {
+      const account = await loadAccountToChange(ctx.db, client, id);
+      const state = blankState(account.status !== 'disabled');
+      applyUserObject(state, 'replace', body);
+      await applyUserFields(ctx, client, account, fieldsOf(state));
+    }, meta),
+  );
 }
 
 export async function patchUser(rt: Runtime, client: ScimClient, id: string, request: PatchRequest, meta: Meta): Promise<void> {
-  await rt.trail.transaction(scimActor(client), async (ctx) => {
-    const account = await loadVisibleAccount(ctx.db, id, 'change');
-    const state = stateOf(account);
-    applyUserPatch(state, request);
-    await applyUserFields(ctx, account, fieldsOf(state));
-  }, meta);
+  await withRefusalsAudited(rt, client, meta, 'patch', () =>
+    rt.trail.transaction(scimActor(client), async (ctx) => {
+      const account = await loadAccountToChange(ctx.db, client, id);
+      const state = stateOf(account);
+      applyUserPatch(state, request);
+      await applyUserFields(ctx, client, account, fieldsOf(state));
+    }, meta),
+  );
 }
 
 /**
  * DELETE: the person has left (AC-13). The leaver action runs as for a leaver started by hand: the
- * account is marked left (kept for the record), its sessions end, a linked administrator account is
- * closed with it, the shared secrets they knew are flagged, and the checklist starts. SCIM then no
- * longer sees the account (404). A guest-desk account is refused (403) and left as it is.
+ * account is marked left (kept for the record), its sessions end, the shared secrets they knew are
+ * flagged, and the checklist starts. SCIM then no longer sees the account (404). A guest-desk
+ * account is refused (403) and left as it is. So is a person with a linked administrator account:
+ * the leaver would close that account, and provisioning never touches an administrator account
+ * (finding 8), so an administrator starts that leaver in Gatehouse.
  */
 export async function deleteUser(rt: Runtime, client: ScimClient, id: string, meta: Meta): Promise<void> {
-  const account = await loadVisibleAccount(rt.db.kysely, id, 'change');
-  if (account.role !== 'guest') {
-    await startLeaver(rt, scimActor(client), id, { note: `Deleted through SCIM by "${client.name}".` }, meta);
-    return;
-  }
-  // A guest the identity provider made (userType Guest; never a guest-desk account, which SCIM
-  // cannot reach) has no visit and is not a leaver: it is just closed.
-  await rt.trail.transaction(scimActor(client), async (ctx) => {
-    const now = ctx.clock.now().toISOString();
-    await ctx.db.updateTable('account').set({ status: 'left', left_at: now, updated_at: now }).where('id', '=', id).execute();
-    const sessionsEnded = await endAccess(ctx, id, 'account_left');
-    await ctx.audit.record({ action: 'account.left', target: `account:${id}`, severity: 'notice', details: { username: account.username, role: account.role, via: 'scim', sessionsEnded } });
-  }, meta);
+  await withRefusalsAudited(rt, client, meta, 'delete', async () => {
+    const account = await loadAccountToChange(rt.db.kysely, client, id);
+    /** Inside the leaver's transaction, so an administrator account linked meanwhile is seen. */
+    const guard = async (ctx: Ctx, current: Account, admins: Account[]) => {
+      await loadAccountToChange(ctx.db, client, current.id);
+      if (admins.length === 0) return;
+      throw refused(
+        403,
+        `The user "${id}" has an administrator account linked to them, which the leaver action closes with them; provisioning never changes an administrator account. An administrator must start this leaver in Gatehouse (Leavers), or unlink the administrator account first.`,
+        { reason: 'linked_administrator', target: `account:${id}`, details: { accountId: id, username: current.username, role: current.role, administratorAccounts: admins.map((a) => ({ id: a.id, username: a.username, status: a.status })) } },
+      );
+    };
+    if (account.role !== 'guest') {
+      await startLeaver(rt, scimActor(client), id, { note: `Deleted through SCIM by "${client.name}".` }, meta, guard);
+      return;
+    }
+    // A guest the identity provider made (userType Guest; never a guest-desk account, which SCIM
+    // cannot reach) has no visit and is not a leaver: it is just closed.
+    await rt.trail.transaction(scimActor(client), async (ctx) => {
+      await guard(ctx, account, await ctx.db.selectFrom('account').selectAll().where('linked_account_id', '=', id).where('role', '=', 'administrator').execute());
+      const now = ctx.clock.now().toISOString();
+      await ctx.db.updateTable('account').set({ status: 'left', left_at: now, updated_at: now }).where('id', '=', id).execute();
+      const sessionsEnded = await endAccess(ctx, id, 'account_left');
+      await ctx.audit.record({ action: 'account.left', target: `account:${id}`, severity: 'notice', details: { username: account.username, role: account.role, via: 'scim', sessionsEnded } });
+    }, meta);
+  });
 }
 
 // --- Groups ------------------------------------------------------------------------------------
@@ -880,7 +1048,7 @@ function memberIds(value: unknown): string[] {
   const list = Array.isArray(value) ? value : [value];
   return list.map((m) => {
     const id = typeof m === 'string' ? m : m && typeof m === 'object' ? (m as { value?: unknown }).value : undefined;
-    if (typeof id !== 'string' || id.length === 0 || id.length > 100) throw invalidValue('Each member needs a "value" with a user id.');
+    if (typeof id !== 'string' || id.length === 0 || id.length > 100 || CONTROL_CHARACTER.test(id)) throw invalidValue('Each member needs a "value" with a user id.');
     return id;
   });
 }
@@ -935,21 +1103,36 @@ async function assertGroupExternalIdFree(ctx: Ctx, externalId: string | null, ex
   if (clash) throw scimError(409, 'uniqueness', `Another group already has the externalId "${externalId}".`);
 }
 
-/** Makes the group's members exactly `wanted` (audited one by one); unknown users are refused. */
-async function syncMembers(ctx: Ctx, groupId: string, wanted: Set<string>): Promise<void> {
-  const current = new Set((await ctx.db.selectFrom('group_member').select('account_id').where('group_id', '=', groupId).execute()).map((r) => r.account_id));
-  const toAdd = [...wanted].filter((id) => !current.has(id));
+/** The group's members this token can see (its reach); others are neither shown nor changed. */
+async function membersInReach(ctx: Ctx, client: ScimGrant, groupId: string): Promise<Set<string>> {
+  const rows = await ctx.db.selectFrom('group_member').innerJoin('account', 'account.id', 'group_member.account_id').select('account.id').where('group_member.group_id', '=', groupId).where(reach(client)).execute();
+  return new Set(rows.map((r) => r.id));
+}
+
+/**
+ * Makes the group's members within the token's reach exactly `wanted` (audited one by one).
+ * Members out of its reach stay as they are. A user SCIM never sees is refused as unknown (400);
+ * one it may see but this token may not reach is refused with the reason (403, recorded).
+ */
+async function syncMembers(ctx: Ctx, client: ScimGrant, groupId: string, wanted: Set<string>): Promise<void> {
+  const all = new Set((await ctx.db.selectFrom('group_member').select('account_id').where('group_id', '=', groupId).execute()).map((r) => r.account_id));
+  const mine = await membersInReach(ctx, client, groupId);
+  const toAdd = [...wanted].filter((id) => !all.has(id));
   if (toAdd.length > 0) {
-    const found = new Set<string>();
+    const found = new Map<string, Account>();
     for (let i = 0; i < toAdd.length; i += 500) {
-      const rows = await ctx.db.selectFrom('account').select('id').where('id', 'in', toAdd.slice(i, i + 500)).where(visible).execute();
-      for (const r of rows) found.add(r.id);
+      const rows = await ctx.db.selectFrom('account').selectAll().where('id', 'in', toAdd.slice(i, i + 500)).where(visible).execute();
+      for (const r of rows) found.set(r.id, r);
     }
     const missing = toAdd.filter((id) => !found.has(id));
     if (missing.length) throw invalidValue(`There is no user with the id "${missing[0]}"${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}: add users before their group memberships.`);
+    for (const account of found.values()) {
+      const out = outOfReach(client, account);
+      if (out) throw refused(403, `Group membership: ${out.detail}`, out);
+    }
     for (const id of toAdd) await setMembership(ctx, groupId, id, 'member');
   }
-  for (const id of current) if (!wanted.has(id)) await removeMembership(ctx, groupId, id);
+  for (const id of mine) if (!wanted.has(id)) await removeMembership(ctx, groupId, id);
 }
 
 function groupName(state: GroupState): string {
@@ -958,56 +1141,59 @@ function groupName(state: GroupState): string {
 }
 
 export async function createScimGroup(rt: Runtime, client: ScimClient, body: Record<string, unknown>, meta: Meta): Promise<string> {
-  const state: GroupState = { displayName: null, externalId: null, members: new Set() };
-  applyGroupObject(state, 'replace', body);
-  const name = groupName(state);
-  return rt.trail.transaction(scimActor(client), async (ctx) => {
-    if (state.externalId) await assertGroupExternalIdFree(ctx, state.externalId, '');
-    const id = await createGroup(ctx, { name, kind: 'other', externalId: state.externalId, source: 'scim' });
-    await syncMembers(ctx, id, state.members);
-    return id;
-  }, meta);
+  return withRefusalsAudited(rt, client, meta, 'group_create', async () => {
+    const state: GroupState = { displayName: null, externalId: null, members: new Set() };
+    applyGroupObject(state, 'replace', body);
+    const name = groupName(state);
+    return rt.trail.transaction(scimActor(client), async (ctx) => {
+      if (state.externalId) await assertGroupExternalIdFree(ctx, state.externalId, '');
+      const id = await createGroup(ctx, { name, kind: 'other', externalId: state.externalId, source: 'scim' });
+      await ctx.db.updateTable('directory_group').set({ provisioning_source: client.source }).where('id', '=', id).execute();
+      await syncMembers(ctx, client, id, state.members);
+      return id;
+    }, meta);
+  });
 }
 
-async function applyGroupState(ctx: Ctx, group: Group, state: GroupState, membersTouched: boolean): Promise<void> {
+async function applyGroupState(ctx: Ctx, client: ScimGrant, group: Group, state: GroupState, membersTouched: boolean): Promise<void> {
   const name = groupName(state);
   if (state.externalId !== group.external_id) await assertGroupExternalIdFree(ctx, state.externalId, group.id);
   await updateGroup(ctx, group.id, { name, externalId: state.externalId });
-  if (membersTouched) await syncMembers(ctx, group.id, state.members);
-}
-
-async function currentMembers(ctx: Ctx, groupId: string): Promise<Set<string>> {
-  return new Set((await ctx.db.selectFrom('group_member').select('account_id').where('group_id', '=', groupId).execute()).map((r) => r.account_id));
+  if (membersTouched) await syncMembers(ctx, client, group.id, state.members);
 }
 
 export async function replaceScimGroup(rt: Runtime, client: ScimClient, id: string, body: Record<string, unknown>, meta: Meta): Promise<void> {
-  await rt.trail.transaction(scimActor(client), async (ctx) => {
-    const group = await loadScimGroup(ctx.db, id);
-    const state: GroupState = { displayName: null, externalId: null, members: new Set() };
-    applyGroupObject(state, 'replace', body);
-    await applyGroupState(ctx, group, state, true);
-  }, meta);
+  await withRefusalsAudited(rt, client, meta, 'group_replace', () =>
+    rt.trail.transaction(scimActor(client), async (ctx) => {
+      const group = await loadScimGroup(ctx.db, client, id);
+      const state: GroupState = { displayName: null, externalId: null, members: new Set() };
+      applyGroupObject(state, 'replace', body);
+      await applyGroupState(ctx, client, group, state, true);
+    }, meta),
+  );
 }
 
 export async function patchScimGroup(rt: Runtime, client: ScimClient, id: string, request: PatchRequest, meta: Meta): Promise<void> {
-  await rt.trail.transaction(scimActor(client), async (ctx) => {
-    const group = await loadScimGroup(ctx.db, id);
-    const state: GroupState = { displayName: group.name, externalId: group.external_id, members: await currentMembers(ctx, id) };
-    const before = new Set(state.members);
-    for (const operation of request.Operations) {
-      const op = opName(operation.op);
-      if (operation.path) applyGroupAttribute(state, op, operation.path, operation.value);
-      else if (op === 'remove') throw scimError(400, 'noTarget', 'A remove operation needs a path.');
-      else applyGroupObject(state, op, operation.value);
-    }
-    const membersTouched = state.members.size !== before.size || [...state.members].some((m) => !before.has(m));
-    await applyGroupState(ctx, group, state, membersTouched);
-  }, meta);
+  await withRefusalsAudited(rt, client, meta, 'group_patch', () =>
+    rt.trail.transaction(scimActor(client), async (ctx) => {
+      const group = await loadScimGroup(ctx.db, client, id);
+      const state: GroupState = { displayName: group.name, externalId: group.external_id, members: await membersInReach(ctx, client, id) };
+      const before = new Set(state.members);
+      for (const operation of request.Operations) {
+        const op = opName(operation.op);
+        if (operation.path) applyGroupAttribute(state, op, operation.path, operation.value);
+        else if (op === 'remove') throw scimError(400, 'noTarget', 'A remove operation needs a path.');
+        else applyGroupObject(state, op, operation.value);
+      }
+      const membersTouched = state.members.size !== before.size || [...state.members].some((m) => !before.has(m));
+      await applyGroupState(ctx, client, group, state, membersTouched);
+    }, meta),
+  );
 }
 
 export async function deleteScimGroup(rt: Runtime, client: ScimClient, id: string, meta: Meta): Promise<void> {
   await rt.trail.transaction(scimActor(client), async (ctx) => {
-    await loadScimGroup(ctx.db, id);
+    await loadScimGroup(ctx.db, client, id);
     await deleteGroup(ctx, id);
   }, meta);
 }
@@ -1067,7 +1253,7 @@ export function schemaDefinitions(base: string): Resource[] {
       subAttributes: [attribute('formatted', 'string', 'The full name.'), attribute('familyName', 'string', 'Family name.'), attribute('givenName', 'string', 'Given name.')],
     }),
     attribute('displayName', 'string', 'The name shown in Gatehouse.'),
-    attribute('userType', 'string', 'The Gatehouse role: Pupil (or Student), Staff (or Teacher), Senior leader, Governor, … — never administrator. Otherwise the token’s default role.'),
+    attribute('userType', 'string', 'The Gatehouse role: Pupil (or Student), Staff (or Teacher), Senior leader, Governor, … — one of the roles this token is granted, never administrator. Otherwise the token’s role for new people.'),
     attribute('active', 'boolean', 'false disables the account and ends its sessions.'),
     attribute('emails', 'complex', 'E-mail addresses; Gatehouse keeps one, the primary (or work) address.', {
       multiValued: true,

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { createGunzip, gunzip } from 'node:zlib';
 import type { Selectable } from 'kysely';
+import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Actor } from '../core/context.js';
 import { badRequest, conflict, notFound } from '../core/errors.js';
@@ -16,7 +18,9 @@ import { isBlockCategory, parseList, parseUrlList, readUt1Folder, type ListForma
 import type { CategoryInput, CategoryKind } from './engine/snapshot.js';
 import { bumpGeneration } from './state.js';
 import { hostFromInput } from './site-input.js';
-import { extractTar } from './tar.js';
+import type { StepUp } from '../identity/my-account.js';
+import { checkUrlTarget, checkUt1Tree, confineLocal, describeBytes, downloadList, listOrigins, ListSourceError, parseListUrl, readConfined, type ListOrigins } from './list-origin.js';
+import { extractTar, TarError } from './tar.js';
 
 /** What counts as a site (src/filtering/site-input.ts, shared with the console), for this module's callers. */
 export { hostFromInput };
@@ -52,15 +56,31 @@ export const kindLabels: Record<SourceKind, string> = {
 type Meta = { ip: string | null; requestId: string | null };
 type Source = Selectable<FilterListSourceTable>;
 
-/** "12 MB", or "800 KB" for the small limits tests use. */
-const size = (bytes: number) => (bytes >= 1_048_576 ? `${Math.round(bytes / 1_048_576)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`);
-
+/**
+ * What one fetch may cost (docs/filtering.md). Past any of them the fetch fails with the limit named
+ * and the list in use stays.
+ */
 export interface FetchLimits {
   timeoutMs: number;
+  /** bytes downloaded (the archive or file as sent) */
   maxDownloadBytes: number;
+  /** bytes after gunzip (a whole archive, every entry), or read from a UT1 folder on this server */
   maxUnpackedBytes: number;
+  /** one file: an archive entry, a list file on this server, a plain list after gunzip */
+  maxFileBytes: number;
+  /** entries in a tar archive (files, folders, links) */
+  maxArchiveEntries: number;
+  /** names, web addresses and expressions in one list (all its categories) */
+  maxListEntries: number;
 }
-export const defaultLimits: FetchLimits = { timeoutMs: 120_000, maxDownloadBytes: 256 * 1_048_576, maxUnpackedBytes: 2048 * 1_048_576 };
+export const defaultLimits: FetchLimits = {
+  timeoutMs: 120_000,
+  maxDownloadBytes: 256 * 1_048_576,
+  maxUnpackedBytes: 2048 * 1_048_576,
+  maxFileBytes: 512 * 1_048_576,
+  maxArchiveEntries: 10_000,
+  maxListEntries: 10_000_000,
+};
 
 const location = z
   .string()
@@ -164,24 +184,57 @@ function slugOf(name: string): string {
   return s || 'list';
 }
 
-function checkLocation(format: SourceFormat, loc: string | null, kind: SourceKind): void {
+/**
+ * Where a list may come from, checked when it is saved (and again at every fetch, by readSource):
+ * an http(s) address whose name resolves to addresses lists may be fetched from, or a file or folder
+ * inside the list folder (src/filtering/list-origin.ts).
+ */
+async function checkLocation(origins: ListOrigins, format: SourceFormat, loc: string | null, kind: SourceKind): Promise<void> {
   if (loc === null) {
     if (format === 'ut1') throw badRequest('A UT1 list needs a location: the address of blacklists.tar.gz or a folder holding the UT1 categories.');
     if (kind === 'illegal') throw badRequest('An illegal-content list comes from its provider: give the address or file it supplies.');
     return;
   }
-  if (/^https?:\/\//i.test(loc)) {
-    if (format === 'ut1' && !/\.(tar\.gz|tgz)(\?.*)?$/i.test(loc)) throw badRequest('A UT1 list from the web must be the archive (an address ending in .tar.gz), e.g. the UT1 blacklists.tar.gz.');
-    return;
+  try {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(loc)) {
+      const url = parseListUrl(loc);
+      if (format === 'ut1' && !/\.(tar\.gz|tgz)$/i.test(url.pathname)) throw badRequest('A UT1 list from the web must be the archive (an address ending in .tar.gz), e.g. the UT1 blacklists.tar.gz.');
+      try {
+        await checkUrlTarget(url, origins);
+      } catch (error) {
+        // A name that does not resolve now is not refused: the fetch that follows reports it.
+        if (!(error instanceof ListSourceError && error.unresolved)) throw error;
+      }
+      return;
+    }
+    const { directory } = confineLocal(loc, origins.folder);
+    if (format === 'ut1' && !directory) throw badRequest('A UT1 list on this server must be the folder that holds the category folders (adult/, games/, …).');
+    if (format !== 'ut1' && directory) throw badRequest(`${loc} is a folder: give the list file itself.`);
+  } catch (error) {
+    if (error instanceof ListSourceError) throw badRequest(`${capitalise(error.message)}.`);
+    throw error;
   }
-  if (!existsSync(loc)) throw badRequest(`There is no file or folder at ${loc} on this server.`);
-  const folder = statSync(loc).isDirectory();
-  if (format === 'ut1' && !folder) throw badRequest('A UT1 list on this server must be the folder that holds the category folders (adult/, games/, …).');
-  if (format !== 'ut1' && folder) throw badRequest(`${loc} is a folder: give the list file itself.`);
 }
 
-export async function createListSource(rt: Runtime, actor: Actor, input: z.infer<typeof newSourceSchema>, meta: Meta): Promise<SourceSummary> {
-  checkLocation(input.format, input.location, input.kind);
+const capitalise = (text: string) => `${text[0]!.toUpperCase()}${text.slice(1)}`;
+
+/** The places lists may come from, as the runtime is configured (the list folder, the networks allowed). */
+export function originsOf(rt: Runtime): ListOrigins {
+  try {
+    return listOrigins(rt.config);
+  } catch (error) {
+    throw badRequest((error as Error).message);
+  }
+}
+
+/**
+ * Where a list comes from decides what the filter blocks and what the server fetches: setting it
+ * needs a recent re-authentication (issue 10, finding 12), asked before the location is even
+ * looked at, so a stolen session cannot use the check to probe the server's files or network.
+ */
+export async function createListSource(rt: Runtime, actor: Actor, input: z.infer<typeof newSourceSchema>, meta: Meta, stepUp: StepUp): Promise<SourceSummary> {
+  if (input.location !== null) await stepUp('list_source');
+  await checkLocation(originsOf(rt), input.format, input.location, input.kind);
   if (input.location === null && input.format !== 'domains') throw badRequest('A list edited here is a plain list of domains: choose the format "domains".');
   const id = newId();
   await rt.trail.transaction(actor, async (ctx) => {
@@ -209,12 +262,13 @@ export async function createListSource(rt: Runtime, actor: Actor, input: z.infer
   return summariseSource(await loadSource(rt, id), rt.clock.now(), rt.profile.filtering.staleAfterSchedules);
 }
 
-export async function changeListSource(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof sourceChangeSchema>, meta: Meta): Promise<SourceSummary> {
+export async function changeListSource(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof sourceChangeSchema>, meta: Meta, stepUp: StepUp): Promise<SourceSummary> {
   const before = await loadSource(rt, id);
+  if (input.location !== undefined && input.location !== before.location) await stepUp('list_source');
   if (before.kind === 'illegal' && input.enabled === false) throw badRequest('An illegal-content list cannot be switched off: it is blocked for everyone, always.');
   if (input.location !== undefined) {
     if ((input.location === null) !== (before.location === null)) throw badRequest('A list edited here cannot be given a location, nor a fetched list be made editable: add a new list instead.');
-    checkLocation(before.format as SourceFormat, input.location, before.kind as SourceKind);
+    await checkLocation(originsOf(rt), before.format as SourceFormat, input.location, before.kind as SourceKind);
   }
   await rt.trail.transaction(actor, async (ctx) => {
     const changes: Record<string, unknown> = {};
@@ -453,29 +507,6 @@ export class ListStore {
 
 // --- Fetching and parsing ---------------------------------------------------------------------------
 
-async function download(url: string, file: string, limits: FetchLimits): Promise<number> {
-  let response: Response;
-  try {
-    response = await fetch(url, { signal: AbortSignal.timeout(limits.timeoutMs), redirect: 'follow', headers: { 'user-agent': 'Gatehouse list fetcher' } });
-  } catch (error) {
-    const e = error as Error & { cause?: { code?: string } };
-    throw new Error(e.name === 'TimeoutError' ? `no answer from ${new URL(url).host} within ${Math.round(limits.timeoutMs / 1000)} s` : `cannot reach ${new URL(url).host} (${e.cause?.code ?? e.message})`);
-  }
-  if (!response.ok || !response.body) throw new Error(`${new URL(url).host} answered ${response.status} ${response.statusText}`.trim());
-  const declared = Number(response.headers.get('content-length') ?? '0');
-  if (declared > limits.maxDownloadBytes) throw new Error(`the file is ${size(declared)}, above the limit of ${size(limits.maxDownloadBytes)}`);
-  let received = 0;
-  const cap = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      received += chunk.length;
-      if (received > limits.maxDownloadBytes) done(new Error(`the download passed the limit of ${size(limits.maxDownloadBytes)}`));
-      else done(null, chunk);
-    },
-  });
-  await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), cap, createWriteStream(file));
-  return received;
-}
-
 /** Do these bytes start with gzip's magic number? */
 function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
@@ -492,74 +523,161 @@ function firstBytes(file: string): Buffer {
   }
 }
 
-function parseUt1(folder: string, bytes: number): ParsedSource {
+const gunzipAsync = promisify(gunzip);
+
+/** A plain list's bytes, gunzipped when they are gzip, no larger than one file may be once unpacked. */
+async function unpackPlain(raw: Buffer, limits: FetchLimits): Promise<Buffer> {
+  if (!isGzip(raw)) return raw;
+  const cap = Math.min(limits.maxFileBytes, limits.maxUnpackedBytes);
+  try {
+    return await gunzipAsync(raw, { maxOutputLength: cap });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) throw new ListSourceError(`the list unpacks to more than ${describeBytes(cap)}, the limit`);
+    throw new ListSourceError('the gzip data is damaged');
+  }
+}
+
+/** Counts what a list holds so far, and stops past the limit. */
+function entryCounter(limits: FetchLimits) {
+  let total = 0;
+  return (n: number) => {
+    total += n;
+    if (total > limits.maxListEntries) throw new ListSourceError(`the list has more than ${limits.maxListEntries.toLocaleString('en-GB')} entries, the limit`);
+  };
+}
+
+/**
+ * A UT1 folder, read inside `root` (the list folder's real path, or the folder an archive was
+ * unpacked into): every entry checked first (checkUt1Tree), every file read through readConfined.
+ */
+function parseUt1(folder: string, root: string, bytes: number, limits: FetchLimits): ParsedSource {
   // An archive holds one top folder (blacklists/); a folder source is the category folder itself.
-  let root = folder;
-  const entries = readdirSync(root, { withFileTypes: true });
-  if (!existsSync(path.join(root, 'global_usage')) && entries.length === 1 && entries[0]!.isDirectory()) root = path.join(root, entries[0]!.name);
+  let top = folder;
+  const entries = readdirSync(top, { withFileTypes: true });
+  if (!existsSync(path.join(top, 'global_usage')) && entries.length === 1 && entries[0]!.isDirectory()) top = path.join(top, entries[0]!.name);
+  checkUt1Tree(top, root);
+  let read = 0;
+  const text = (file: string) => {
+    const data = readConfined(file, root, limits.maxFileBytes, path.relative(top, file));
+    read += data.length;
+    if (read > limits.maxUnpackedBytes) throw new ListSourceError(`the UT1 folder holds more than ${describeBytes(limits.maxUnpackedBytes)} of lists, the limit`);
+    return data.toString('utf8');
+  };
   // UT1's whitelists (liste_blanche…) and exception lists are not categories to block (docs/filtering.md).
-  const categories = readUt1Folder(root).filter(isBlockCategory);
-  if (categories.length === 0) throw new Error('no UT1 categories found (folders holding a domains or urls file)');
+  const categories = readUt1Folder(top, text).filter(isBlockCategory);
+  if (categories.length === 0) throw new ListSourceError('no UT1 categories found (folders holding a domains or urls file)');
+  const count = entryCounter(limits);
   let rejected = 0;
   let size = bytes;
   const out: ParsedSource['categories'] = [];
   for (const c of categories) {
-    const domainsText = c.domainsFile ? readFileSync(c.domainsFile, 'utf8') : '';
-    const urlsText = c.urlsFile ? readFileSync(c.urlsFile, 'utf8') : '';
-    const expressionsText = c.expressionsFile ? readFileSync(c.expressionsFile, 'utf8') : '';
+    const domainsText = c.domainsFile ? text(c.domainsFile) : '';
+    const urlsText = c.urlsFile ? text(c.urlsFile) : '';
+    const expressionsText = c.expressionsFile ? text(c.expressionsFile) : '';
     if (bytes === 0) size += domainsText.length + urlsText.length + expressionsText.length;
     const parsed = parseList(domainsText, 'domains');
     const urls = parseUrlList(urlsText);
-    rejected += parsed.rejectedCount + urls.rejectedCount;
-    out.push({
-      folder: c.id,
-      name: c.name,
-      description: c.description,
-      domains: parsed.domains,
-      urls: urls.urls,
-      expressions: expressionsText.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')),
-    });
+    // A pattern RE2 cannot compile is left out here (counted), so it never stops the snapshot compiling.
+    const lines = expressionsText.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const expressions = lines.filter(validPattern);
+    count(parsed.domains.length + urls.urls.length + expressions.length);
+    rejected += parsed.rejectedCount + urls.rejectedCount + lines.length - expressions.length;
+    out.push({ folder: c.id, name: c.name, description: c.description, domains: parsed.domains, urls: urls.urls, expressions });
   }
   return { categories: out, rejected, bytes: size };
 }
 
-function parseText(text: string, source: Source, bytes: number): ParsedSource {
-  const parsed = parseList(text, source.format as ListFormat);
-  const lines = text.split('\n').filter((l) => l.trim() && !/^\s*[#!]/.test(l)).length;
-  if (parsed.domains.length === 0) throw new Error(lines === 0 ? 'the list is empty' : `none of its ${lines} lines is a domain in the ${source.format} format${parsed.rejected[0] ? ` (line ${parsed.rejected[0].line}: “${parsed.rejected[0].text.slice(0, 60)}”)` : ''}`);
-  if (parsed.rejectedCount > parsed.domains.length) throw new Error(`most lines are not in the ${source.format} format (${parsed.rejectedCount} of ${lines} refused${parsed.rejected[0] ? `; line ${parsed.rejected[0].line}: “${parsed.rejected[0].text.slice(0, 60)}”` : ''})`);
-  return { categories: [{ folder: null, name: source.name, description: source.description ?? '', domains: [...new Set(parsed.domains)], urls: [], expressions: [] }], rejected: parsed.rejectedCount, bytes };
+function validPattern(pattern: string): boolean {
+  try {
+    RE2JS.compile(pattern, RE2JS.CASE_INSENSITIVE);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-/** Reads a source from wherever it is into parsed lists (no database, no swap). */
-export async function readSource(source: Source, store: ListStore, limits: FetchLimits): Promise<ParsedSource> {
+/** What a line of each format should be, for messages. */
+const formatWords: Record<ListFormat, string> = {
+  domains: 'a domain name or an address',
+  hosts: 'a hosts-file line (an address, then names)',
+  adblock: 'a domain name, an address or an adblock rule',
+};
+
+/**
+ * A plain list's text, parsed and checked. The errors give counts and line numbers only, never a
+ * line's text: a location that points at a secret must not show it (issue 10, finding 1).
+ */
+export function parseText(text: string, source: Pick<Source, 'format' | 'name' | 'description'>, bytes: number, limits: Pick<FetchLimits, 'maxListEntries'> = defaultLimits): ParsedSource {
+  const format = source.format as ListFormat;
+  const parsed = parseList(text, format);
+  const what = formatWords[format] ?? formatWords.domains;
+  if (parsed.lines === 0) throw new ListSourceError('the list is empty (no lines other than comments)');
+  const first = parsed.rejected[0];
+  if (parsed.domains.length === 0) throw new ListSourceError(`${first ? `line ${first} is not ${what}; ` : ''}0 of ${parsed.lines.toLocaleString('en-GB')} line${parsed.lines === 1 ? ' was' : 's were'} usable`);
+  if (parsed.rejectedCount > parsed.domains.length) throw new ListSourceError(`most entries are not ${what}: ${parsed.rejectedCount.toLocaleString('en-GB')} refused, ${parsed.domains.length.toLocaleString('en-GB')} usable, in ${parsed.lines.toLocaleString('en-GB')} lines${first ? ` (the first refused on line ${first})` : ''}`);
+  const domains = [...new Set(parsed.domains)];
+  entryCounter({ ...defaultLimits, ...limits })(domains.length);
+  return { categories: [{ folder: null, name: source.name, description: source.description ?? '', domains, urls: [], expressions: [] }], rejected: parsed.rejectedCount, bytes };
+}
+
+/**
+ * Reads a source from wherever it is into parsed lists (no database, no swap). The location is
+ * checked here, at every fetch, whatever was checked when it was saved: an address is resolved,
+ * checked and pinned at each hop; a path must still lead inside the list folder.
+ */
+export async function readSource(source: Source, store: ListStore, limits: FetchLimits, origins: ListOrigins): Promise<ParsedSource> {
   const loc = source.location;
-  if (loc === null) throw new Error('a list edited in the console is not fetched');
-  if (/^https?:\/\//i.test(loc)) {
+  if (loc === null) throw new ListSourceError('a list edited in the console is not fetched');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(loc)) {
     const work = store.workFolder(source.id);
     try {
       const file = path.join(work, 'download');
-      const bytes = await download(loc, file, limits);
+      const bytes = await downloadList(loc, file, origins, limits);
       if (source.format === 'ut1') {
-        if (!isGzip(firstBytes(file))) throw new Error('the address did not give a .tar.gz archive');
+        if (!isGzip(firstBytes(file))) throw new ListSourceError('the address did not give a .tar.gz archive');
         const unpacked = path.join(work, 'unpacked');
-        await pipeline(createReadStream(file), createGunzip(), async (stream: AsyncIterable<Buffer>) => {
-          await extractTar(stream, unpacked, { maxBytes: limits.maxUnpackedBytes, want: (name) => /(^|\/)(global_usage|domains|urls|expressions|usage)$/.test(name) });
-        });
-        return parseUt1(unpacked, bytes);
+        // The reader's own error (a limit passed) rather than the abort it causes upstream.
+        let stopped: unknown;
+        try {
+          await pipeline(createReadStream(file), createGunzip(), async (stream: AsyncIterable<Buffer>) => {
+            try {
+              await extractTar(stream, unpacked, { maxBytes: limits.maxUnpackedBytes, maxEntries: limits.maxArchiveEntries, maxEntryBytes: limits.maxFileBytes, want: (name) => /(^|\/)(global_usage|domains|urls|expressions|usage)$/.test(name) });
+            } catch (error) {
+              stopped = error;
+              throw error;
+            }
+          });
+        } catch (error) {
+          throw stopped ?? error;
+        }
+        return parseUt1(unpacked, realpathSync(unpacked), bytes, limits);
       }
-      const downloaded = readFileSync(file);
-      const raw = isGzip(downloaded) ? gunzipSync(downloaded, { maxOutputLength: limits.maxUnpackedBytes }) : downloaded;
-      return parseText(raw.toString('utf8'), source, bytes);
+      const raw = await unpackPlain(readConfined(file, realpathSync(work), limits.maxDownloadBytes, 'the download'), limits);
+      return parseText(raw.toString('utf8'), source, bytes, limits);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
   }
-  if (!existsSync(loc)) throw new Error(`there is no file or folder at ${loc}`);
-  if (source.format === 'ut1') return parseUt1(loc, 0);
-  const bytes = statSync(loc).size;
-  if (bytes > limits.maxUnpackedBytes) throw new Error(`the file is ${size(bytes)}, above the limit of ${size(limits.maxUnpackedBytes)}`);
-  return parseText(readFileSync(loc, 'utf8'), source, bytes);
+  const local = confineLocal(loc, origins.folder);
+  if (source.format === 'ut1') {
+    if (!local.directory) throw new ListSourceError(`${loc} is a file: a UT1 list on this server is the folder holding the category folders`);
+    return parseUt1(local.real, local.folder, 0, limits);
+  }
+  if (local.directory) throw new ListSourceError(`${loc} is a folder: give the list file itself`);
+  const raw = readConfined(local.real, local.folder, limits.maxFileBytes, loc);
+  return parseText((await unpackPlain(raw, limits)).toString('utf8'), source, raw.length, limits);
+}
+
+/**
+ * Why a fetch failed, in words safe to store, log and audit: the messages of this module's own
+ * checks (which never quote content), else only the kind of error (a system error's code).
+ */
+export function fetchErrorMessage(error: unknown): string {
+  if (error instanceof ListSourceError || error instanceof TarError) return error.message.slice(0, 500);
+  const e = error as NodeJS.ErrnoException;
+  if (typeof e?.code === 'string' && e.code.startsWith('Z_')) return 'the gzip data is damaged';
+  if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) return `the list could not be read (${e.code})`;
+  return `the list could not be read (${e?.name ?? 'error'})`;
 }
 
 export type FetchOutcome =
@@ -571,14 +689,14 @@ export type FetchOutcome =
  * Fetches one source, checks it, and swaps it in — or holds it back when it shrank by more than half
  * of what is in use, or records why it failed (the list in use stays). Audited either way.
  */
-export async function fetchSource(rt: Runtime, store: ListStore, sourceId: string, limits: FetchLimits = defaultLimits, actor: Actor = { id: null, name: 'system', role: null }): Promise<FetchOutcome> {
+export async function fetchSource(rt: Runtime, store: ListStore, sourceId: string, limits: FetchLimits = defaultLimits, actor: Actor = { id: null, name: 'system', role: null }, origins?: ListOrigins): Promise<FetchOutcome> {
   const source = await loadSource(rt, sourceId);
   if (source.location === null) return { status: 'updated', entries: source.entries, previous: source.entries };
   let parsed: ParsedSource;
   try {
-    parsed = await readSource(source, store, limits);
+    parsed = await readSource(source, store, limits, origins ?? listOrigins(rt.config));
   } catch (error) {
-    const message = (error as Error).message.slice(0, 500);
+    const message = fetchErrorMessage(error);
     await rt.trail.transaction(actor, async (ctx) => {
       const now = ctx.clock.now().toISOString();
       await ctx.db.updateTable('filter_list_source').set({ last_fetched_at: now, last_result: 'error', last_error: message }).where('id', '=', sourceId).execute();
@@ -710,14 +828,15 @@ export const filteringDue: DueProvider = async (rt) => {
   const rows = await rt.db.kysely.selectFrom('filter_list_source').selectAll().where('enabled', '=', 1).execute();
   const now = rt.clock.now();
   const items: DueItem[] = [];
-  const base = { href: '/filtering/lists', requirement: 'FI-03', permission: 'filtering.read' as const };
+  // FI-04: lists kept up to date and a stale one noticed; an illegal-content list out of date is FI-03's gap too.
+  const base = { href: '/filtering/lists', requirement: 'FI-04', permission: 'filtering.read' as const };
   for (const row of rows) {
     if (row.held_at) {
       items.push({ ...base, kind: 'filter_list_held', title: `An update to the list “${row.name}” is held back: it shrank from ${row.entries.toLocaleString('en-GB')} to ${(row.held_entries ?? 0).toLocaleString('en-GB')} entries`, detail: 'A list that loses more than half its entries is not used until an administrator confirms the update is right.', dueAt: row.held_at, overdue: true });
     }
     if (isStale(row, now, rt.profile.filtering.staleAfterSchedules)) {
       const age = row.current_at ? `was last updated ${describeAge(now.getTime() - Date.parse(row.current_at))} ago` : 'has never been fetched';
-      items.push({ ...base, requirement: row.kind === 'illegal' ? 'FI-04' : 'FI-03', kind: 'filter_list_stale', title: `The list “${row.name}” is out of date: it ${age}`, detail: `It should update every ${row.schedule_hours} hours.${row.last_error ? ` Last attempt: ${row.last_error}` : ''}`, dueAt: row.current_at, overdue: true });
+      items.push({ ...base, requirement: row.kind === 'illegal' ? 'FI-03' : 'FI-04', kind: 'filter_list_stale', title: `The list “${row.name}” is out of date: it ${age}`, detail: `It should update every ${row.schedule_hours} hours.${row.last_error ? ` Last attempt: ${row.last_error}` : ''}`, dueAt: row.current_at, overdue: true });
     } else if (row.last_result === 'error' && !row.held_at) {
       items.push({ ...base, kind: 'filter_list_failed', title: `The last update of the list “${row.name}” failed`, detail: `${row.last_error ?? ''} The list in use stays until an update succeeds.`, dueAt: row.last_fetched_at, overdue: false });
     }

@@ -5,6 +5,7 @@ import { listGroups } from '../directory/groups.js';
 import type { App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
+import { stepUpFor } from '../identity/my-account.js';
 import { activityQuerySchema, queryActivity } from './activity.js';
 import {
   connectAtCaptivePage,
@@ -36,6 +37,7 @@ import {
   listEntries,
   listSources,
   newSourceSchema,
+  originsOf,
   rejectHeldUpdate,
   removeListEntry,
   sourceChangeSchema,
@@ -135,18 +137,20 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
       snapshot: { compiledAt: service.compiledAt, compileMs: service.compileMs, domains: snapshot.stats.domains, urls: snapshot.stats.urls, categories: snapshot.categories.length },
       activity: service.activityStats,
       warnings: service.warnings,
+      // Where lists may come from, for the console's help (GATEHOUSE_LIST_FOLDER, GATEHOUSE_LIST_ALLOWED_NETWORKS).
+      origins: { folder: rt.config.listFolder, allowedNetworks: originsOf(rt).allow.entries },
     };
   });
 
-  app.post('/api/filtering/lists', { config: { access: 'filtering.manage' }, schema: { summary: 'Add a list source: a URL, a folder or file on this server, or a list edited here', tags, body: newSourceSchema } }, async (request, reply) => {
-    const source = await createListSource(rt, actorOf(request), request.body, metaOf(request));
+  app.post('/api/filtering/lists', { config: { access: 'filtering.manage' }, schema: { summary: 'Add a list source: a URL, a folder or file on this server (after a recent re-authentication), or a list edited here', tags, body: newSourceSchema } }, async (request, reply) => {
+    const source = await createListSource(rt, actorOf(request), request.body, metaOf(request), stepUpFor(rt, request.auth));
     if (source.location) await service.fetchNow(source.id, actorOf(request));
     else await changed();
     return reply.status(201).send((await listSources(rt)).find((s) => s.id === source.id));
   });
 
-  app.patch('/api/filtering/lists/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Change a list source (name, location, schedule, on or off)', tags, params: uuidParams, body: sourceChangeSchema } }, async (request) => {
-    const source = await changeListSource(rt, actorOf(request), request.params.id, request.body, metaOf(request));
+  app.patch('/api/filtering/lists/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Change a list source (name, location, schedule, on or off); a new location needs a recent re-authentication', tags, params: uuidParams, body: sourceChangeSchema } }, async (request) => {
+    const source = await changeListSource(rt, actorOf(request), request.params.id, request.body, metaOf(request), stepUpFor(rt, request.auth));
     await changed();
     return source;
   });

@@ -15,6 +15,8 @@ export interface RunningFiltering {
   stop(): Promise<void>;
 }
 
+const listOf = (text: string | undefined) => (text ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+
 export async function startFiltering(rt: Runtime, consoleUrl: string): Promise<RunningFiltering> {
   const { config, logger } = rt;
   const service = filterServiceFor(rt);
@@ -34,6 +36,11 @@ export async function startFiltering(rt: Runtime, consoleUrl: string): Promise<R
         blockPage: { ipv4: config.dnsBlockAddress ?? null },
         now,
         onError: (error) => logger.warn({ err: error }, 'DNS resolver: socket error'),
+        // Finding 9: only the school's devices are answered; the same networks as the proxy's.
+        clientNetworks: listOf(config.filterClientNetworks),
+        outsideClients: config.dnsOutsideClients,
+        clientRateLimit: config.dnsClientRateLimit,
+        logger,
       });
       logger.info({ dns: { address: dns.address, port: dns.port, udp: dns.udpTransport } }, 'protective DNS resolver answering');
     }
@@ -50,6 +57,18 @@ export async function startFiltering(rt: Runtime, consoleUrl: string): Promise<R
         authenticate: (user, password, ip) => service.checkProxyPassword(user, password, ip),
         now,
         logger,
+        // Finding 9: only the school's devices, never this server or loopback as a destination, and caps.
+        clientNetworks: config.filterClientNetworks.split(',').map((n) => n.trim()).filter(Boolean),
+        destinations: {
+          allowed: listOf(config.proxyAllowedDestinations),
+          refused: listOf(config.proxyRefusedDestinations),
+          ownAddresses: [config.host, config.dnsHost ?? config.host],
+        },
+        maxConnections: config.proxyMaxConnections,
+        maxConnectionsPerClient: config.proxyMaxConnectionsPerClient,
+        maxHeaderBytes: config.proxyMaxHeaderBytes,
+        headTimeoutMs: config.proxyHeadTimeoutSeconds * 1000,
+        clientIdleMs: config.proxyIdleTimeoutSeconds * 1000,
       });
       logger.info({ proxy: { host: proxy.host, port: proxy.port } }, 'filtering proxy listening');
     }

@@ -1,8 +1,10 @@
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Actor } from '../core/context.js';
 import { systemClock } from '../core/clock.js';
 import { badRequest } from '../core/errors.js';
 import { schedulePeriodic, type Periodic } from '../core/periodic.js';
+import { checkProxySignIn } from '../identity/sign-in.js';
 import type { Runtime } from '../runtime.js';
 import { ActivityWriter, purgeActivity } from './activity.js';
 import { compileSnapshot, type Explanation, type FilterSnapshot } from './engine/snapshot.js';
@@ -57,6 +59,12 @@ export class FilterService implements FilterPoint {
     private readonly options: FilterServiceOptions = {},
   ) {
     this.store = new ListStore(path.join(rt.config.dataDir, 'filtering', 'lists'));
+    // The one folder lists on this server are read from (GATEHOUSE_LIST_FOLDER): there to be filled.
+    try {
+      mkdirSync(rt.config.listFolder, { recursive: true, mode: 0o750 });
+    } catch (error) {
+      rt.logger.warn({ folder: rt.config.listFolder, code: (error as NodeJS.ErrnoException).code }, 'filtering: the list folder cannot be created; lists on this server cannot be read until it exists');
+    }
     this.limits = options.limits ?? defaultLimits;
     this.current = compileSnapshot({ categories: [], policies: [emptyPolicy()], timeZone: rt.profile.timeZone });
     this.index = new IdentityIndex({ mappings: [], devices: [], people: [], groupPolicies: new Map() }, (id) => this.current.policy(id));
@@ -256,17 +264,16 @@ export class FilterService implements FilterPoint {
   }
 
   /**
-   * Proxy authentication (FI-01): a Gatehouse username and password (an active account that may sign
-   * in; no second factor over Basic authentication, so administrators are refused). The proxy keeps
-   * its own short cache; a success remembers the person at the address for DNS filtering too.
+   * Proxy authentication (FI-01): a Gatehouse username and password, checked by the sign-in page's
+   * own counted, throttled and audited path (`checkProxySignIn`: lockout, per-address throttle,
+   * expiry, temporary passwords, AUP; administrators refused, as Basic authentication has no second
+   * factor). The proxy keeps its own short cache of successes; a success remembers the person at
+   * the address for DNS filtering too.
    */
   async checkProxyPassword(username: string, password: string, ip: string): Promise<boolean> {
-    const name = username.trim().toLowerCase().slice(0, 64);
-    const account = await this.rt.db.kysely.selectFrom('account').select(['password_hash', 'status', 'role', 'locked_at', 'access_ends_at']).where('username', '=', name).executeTakeFirst();
-    const usable = account && account.status === 'active' && account.password_hash && !account.locked_at && account.role !== 'administrator' && !(account.access_ends_at && account.access_ends_at <= this.rt.clock.now().toISOString());
-    const ok = usable ? await this.rt.hasher.verify(account.password_hash!, password) : await this.rt.hasher.verifyNothing(password);
-    if (ok && usable) this.noteProxyUser(ip, name);
-    return Boolean(ok && usable);
+    const outcome = await checkProxySignIn(this.rt, { username, password }, { ip: plainIp(ip), userAgent: null, requestId: null });
+    if (outcome.ok) this.noteProxyUser(ip, outcome.username);
+    return outcome.ok;
   }
 
   /** The person the proxy authenticated is remembered at the address (FI-01): at most once per 10 minutes. */

@@ -1,5 +1,5 @@
 /**
- * What counts as a site on the school's own lists (FI-04), in one place for the API and the console:
+ * What counts as a site on the school's own lists (FI-08: where agreed unblocks and school-level blocks go), in one place for the API and the console:
  * this file imports nothing, so the server (src/filtering/lists-service.ts) and the web console
  * (web/src/pages/FilterShared.ts, bundled by Vite) both compile it as it is.
  */

@@ -24,6 +24,7 @@ import {
 import { registerAuditRoutes } from '../audit/routes.js';
 import type { RouteAccess } from '../core/authz.js';
 import { GatehouseError } from '../core/errors.js';
+import { TrustedNetworks } from '../core/networks.js';
 import { registerIdentityRoutes } from '../identity/routes.js';
 import { registerAccountRoutes } from '../identity/account-routes.js';
 import type { SessionAccount } from '../identity/sessions.js';
@@ -40,9 +41,12 @@ import { registerSharedSecretRoutes } from '../registers/shared-secret-routes.js
 import { registerLeaverRoutes } from '../directory/leaver-routes.js';
 import { registerFilteringRoutes } from '../filtering/routes.js';
 import { registerProxyPacRoutes } from '../filtering/proxy/pac-route.js';
+import { registerComplianceRoutes } from '../compliance/routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
+import { registerRateLimits } from './rate-limits.js';
+import { registerInputGuard } from './input-guard.js';
 import { registerSystemRoutes } from './system-routes.js';
 import { VERSION } from './version.js';
 
@@ -50,6 +54,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Every route declares who may call it; registration fails without it. */
     access?: RouteAccess;
+    /**
+     * The body's `files` are uploaded files judged row by row by the route itself (a row with a NUL
+     * is reported as a bad row and the rest imported), so the edge's NUL check leaves them alone.
+     */
+    bodyFilesJudgedByRoute?: boolean;
   }
   interface FastifyRequest {
     auth: SessionAccount | null;
@@ -81,17 +90,28 @@ export type App = FastifyInstance<
 > & { state: AppState; metrics: Metrics; routeAccess: Map<string, RouteAccess> };
 
 export const SESSION_COOKIE = '__Host-gatehouse-session';
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const SIGN_IN_COOKIE = '__Host-gatehouse-signin';
 
 export async function buildApp(options: AppOptions): Promise<App> {
   const { runtime } = options;
+  // Finding 5: X-Forwarded-For (and -Host, -Proto, X-Request-Id) only from the listed reverse
+  // proxies; request.ip is then the right-most address in the chain that is not one of them, and
+  // every use of the client's address (off-site MFA, the address throttle, the block page, the
+  // captive page, rate limits, the audit trail) reads request.ip.
+  const proxies = new TrustedNetworks(runtime.config.trustProxy);
+  const fromProxy = (address: string | undefined) => proxies.contains(address);
   const fastify = Fastify({
     loggerInstance: options.logger ?? runtime.logger,
     // One line per request (below), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: runtime.config.trustProxy,
-    genReqId: () => randomUUID(),
-    requestIdHeader: runtime.config.trustProxy ? 'x-request-id' : false,
+    trustProxy: proxies.empty ? false : (address: string) => fromProxy(address),
+    // A request id passed on by a trusted proxy is kept (one id across both logs); anyone else's is not.
+    genReqId: (req) => {
+      const sent = req.headers['x-request-id'];
+      return typeof sent === 'string' && REQUEST_ID.test(sent) && fromProxy(req.socket.remoteAddress) ? sent : randomUUID();
+    },
+    requestIdHeader: false,
     bodyLimit: 1024 * 1024,
     // Close idle keep-alive sockets on shutdown; in-flight requests still finish.
     forceCloseConnections: 'idle',
@@ -207,7 +227,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
     });
   });
 
+  // Per-address limits on the public routes first, so a flood is cut before sessions, tokens or passwords are looked at.
+  await registerRateLimits(app, runtime.config, runtime.clock);
   registerAuthHooks(app, runtime);
+  registerInputGuard(app);
   registerSystemRoutes(app, runtime);
   registerSchoolRoutes(app, runtime, options.setupGate);
   registerIdentityRoutes(app, runtime);
@@ -224,6 +247,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerLeaverRoutes(app, runtime);
   registerFilteringRoutes(app, runtime);
   registerProxyPacRoutes(app, runtime);
+  registerComplianceRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DnsStats } from '../filtering/dns/server.js';
+import type { ProxyStats } from '../filtering/proxy/proxy.js';
 import type { Runtime } from '../runtime.js';
 
 /** Prometheus metrics: process defaults, HTTP traffic by route, and the audit trail's head. */
@@ -40,6 +42,70 @@ export class Metrics {
       help: 'Sign-in attempts by result.',
       labelNames: ['result'],
       registers: [this.registry],
+    });
+  }
+
+  /**
+   * The filtering proxy's counters (when `serve` runs it): what it turned away by reason (outside
+   * the client networks, a refused destination, a connection cap, a head too large or too slow, a
+   * malformed request) and the connections open now.
+   */
+  watchProxy(stats: ProxyStats): void {
+    new Counter({
+      name: 'gatehouse_proxy_refused_total',
+      help: 'Connections and requests the filtering proxy turned away, by reason.',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(stats.refused)) this.inc({ reason }, n);
+      },
+    });
+    new Counter({
+      name: 'gatehouse_proxy_requests_total',
+      help: 'Requests (plain HTTP) and tunnels (CONNECT) the filtering proxy decided on.',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc({ kind: 'http' }, stats.requests);
+        this.inc({ kind: 'tunnel' }, stats.tunnels);
+      },
+    });
+    new Gauge({
+      name: 'gatehouse_proxy_connections',
+      help: 'Client connections open on the filtering proxy now.',
+      registers: [this.registry],
+      collect() {
+        this.set(stats.connections);
+      },
+    });
+  }
+
+  /**
+   * The DNS resolver's counters (when `serve` runs it): queries and TCP connections turned away
+   * before any decision (outside the client networks, past a client's rate, one TCP connection too
+   * many from a device), and the queries answered.
+   */
+  watchDns(stats: () => DnsStats): void {
+    new Counter({
+      name: 'gatehouse_dns_refused_total',
+      help: 'Queries and TCP connections the DNS resolver turned away before reading them, by reason.',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(stats().refused)) this.inc({ reason }, n);
+      },
+    });
+    new Counter({
+      name: 'gatehouse_dns_queries_total',
+      help: 'Queries the DNS resolver read and decided on (blocked ones included).',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(stats().queries);
+      },
     });
   }
 

@@ -9,7 +9,9 @@ import { SetupGate } from '../school/setup-gate.js';
 import { buildApp, type App } from './app.js';
 import { ProcessLock } from '../core/process-lock.js';
 import { scheduleGuestSweep } from '../guests/service.js';
+import { scheduleComplianceSnapshots } from '../compliance/service.js';
 import { scheduleExpiryReminders } from '../identity/reminders.js';
+import { scheduleFingerprintEmails } from '../audit/fingerprint.js';
 import { startFiltering } from '../filtering/serve.js';
 
 export interface RunningServer {
@@ -64,8 +66,14 @@ export async function startServer(config: Config, options: ServeOptions): Promis
     const guestSweep = scheduleGuestSweep(runtime);
     // PW-06: passwords about to expire are reminded by e-mail (once per expiry), besides at sign-in.
     const reminders = scheduleExpiryReminders(runtime);
+    // AU-01: the trail's fingerprint to the headteacher and governor, evidence kept off the server.
+    const fingerprints = scheduleFingerprintEmails(runtime);
+    // GV-08: each framework's standing recorded daily, for the compliance history.
+    const complianceSnapshots = scheduleComplianceSnapshots(runtime);
     // Internet filtering: the service, and the DNS resolver and proxy when their ports are set.
     const filtering = await startFiltering(runtime, url);
+    if (filtering.proxy) app.metrics.watchProxy(filtering.proxy.stats);
+    if (filtering.dns) app.metrics.watchDns(filtering.dns.stats);
 
     const activeRuntime = runtime;
     let stopping: Promise<void> | undefined;
@@ -83,6 +91,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
           await app.close();
           await guestSweep.stop();
           await reminders.stop();
+          await fingerprints.stop();
+          await complianceSnapshots.stop();
           await activeRuntime.close();
         } finally {
           clearTimeout(grace);

@@ -50,7 +50,9 @@ export function registerSystemRoutes(app: App, runtime: Runtime): void {
         const a = Buffer.from(sent);
         const b = Buffer.from(expected);
         if (a.length !== b.length || !timingSafeEqual(a, b)) throw forbidden('A valid metrics token is required.');
-      } else if (!LOOPBACK.test(request.socket.remoteAddress ?? '')) {
+      } else if (!LOOPBACK.test(request.socket.remoteAddress ?? '') || !LOOPBACK.test(request.ip)) {
+        // Both the connection and the client: a reverse proxy on this machine (trusted) passes on
+        // requests from anywhere, which must not count as this machine's.
         throw forbidden('Metrics are served only to this machine unless GATEHOUSE_METRICS_TOKEN is set.');
       }
       reply.header('content-type', app.metrics.registry.contentType);

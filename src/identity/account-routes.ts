@@ -30,6 +30,7 @@ import {
   regenerateRecoveryCodes,
   removeTotp,
   startTotpEnrolment,
+  stepUpFor,
 } from './my-account.js';
 import { contextFor } from './password-change.js';
 import { finishPasskeyRegistration, listPasskeys, passkeyRegistrationOptions, relyingParty, removePasskey } from './passkeys.js';
@@ -80,8 +81,8 @@ export function registerAccountRoutes(app: App, rt: Runtime): void {
     return { accounts: accounts.map((a) => ({ ...a, groups: groups.get(a.id) ?? [] })), total };
   });
 
-  app.post('/api/accounts', { config: { access: 'accounts.manage' }, schema: { summary: 'Create an account with a system-generated temporary password (shown once)', tags, body: newAccountSchema, response: { 201: withTemporary } } }, async (request, reply) =>
-    reply.status(201).send(await createPersonAccount(rt, actorOf(request), request.body, metaOf(request))),
+  app.post('/api/accounts', { config: { access: 'accounts.manage' }, schema: { summary: 'Create an account with a system-generated temporary password (shown once); a privileged role needs a recent re-authentication', tags, body: newAccountSchema, response: { 201: withTemporary } } }, async (request, reply) =>
+    reply.status(201).send(await createPersonAccount(rt, actorOf(request), request.body, metaOf(request), stepUpFor(rt, request.auth))),
   );
 
   app.get('/api/accounts/:id', { config: { access: 'accounts.read' }, schema: { summary: 'One account, with its groups', tags, params: idParams, response: { 200: listedSchema } } }, async (request) => {
@@ -89,8 +90,8 @@ export function registerAccountRoutes(app: App, rt: Runtime): void {
     return { ...account, groups: (await membershipsOf(rt.db.kysely, [account.id])).get(account.id) ?? [] };
   });
 
-  app.patch('/api/accounts/:id', { config: { access: 'accounts.manage' }, schema: { summary: 'Disable or enable an account, or change its role', tags, params: idParams, body: accountChangeSchema, response: { 200: summarySchema } } }, async (request) =>
-    changeAccount(rt, actorOf(request), request.params.id, request.body, metaOf(request)),
+  app.patch('/api/accounts/:id', { config: { access: 'accounts.manage' }, schema: { summary: 'Disable or enable an account, or change its role (to a privileged role: after a recent re-authentication)', tags, params: idParams, body: accountChangeSchema, response: { 200: summarySchema } } }, async (request) =>
+    changeAccount(rt, actorOf(request), request.params.id, request.body, metaOf(request), stepUpFor(rt, request.auth)),
   );
 
   app.delete('/api/accounts/:id', { config: { access: 'accounts.manage' }, schema: { summary: 'Delete an account', tags, params: idParams } }, async (request, reply) => {
@@ -106,8 +107,8 @@ export function registerAccountRoutes(app: App, rt: Runtime): void {
     issueAccountTemporaryPassword(rt, actorOf(request), request.params.id, metaOf(request)),
   );
 
-  app.post('/api/accounts/:id/administrator-account', { config: { access: 'accounts.manage' }, schema: { summary: 'Give a person a separate administrator account linked to this everyday account', tags, params: idParams, response: { 201: withTemporary } } }, async (request, reply) =>
-    reply.status(201).send(await createAdministratorAccount(rt, actorOf(request), request.params.id, metaOf(request))),
+  app.post('/api/accounts/:id/administrator-account', { config: { access: 'accounts.manage' }, schema: { summary: 'Give a person a separate administrator account linked to this everyday account (after a recent re-authentication)', tags, params: idParams, response: { 201: withTemporary } } }, async (request, reply) =>
+    reply.status(201).send(await createAdministratorAccount(rt, actorOf(request), request.params.id, metaOf(request), stepUpFor(rt, request.auth))),
   );
 
   app.post('/api/accounts/:id/compromised', { config: { access: 'accounts.manage' }, schema: { summary: 'Mark a password compromised: sessions end, change forced, DPO e-mailed', tags, params: idParams } }, async (request, reply) => {
@@ -139,11 +140,12 @@ export function registerAccountRoutes(app: App, rt: Runtime): void {
     return reply.status(204).send();
   });
 
-  app.post('/api/account/mfa/totp/start', { config: { access: 'authenticated' }, schema: { summary: 'Start setting up an authenticator app: a new secret and its QR code', tags: mine, response: { 200: z.object({ secret: z.string(), uri: z.string(), qrSvg: z.string() }) } } }, async (request) =>
+  app.post('/api/account/mfa/totp/start', { config: { access: 'authenticated' }, schema: { summary: 'Start setting up an authenticator app: a new secret made and kept by the server (sealed to this session, for 10 minutes), shown with its QR code', tags: mine, response: { 200: z.object({ secret: z.string(), uri: z.string(), qrSvg: z.string() }) } } }, async (request) =>
     startTotpEnrolment(rt, request.auth!),
   );
 
-  app.post('/api/account/mfa/totp', { config: { access: 'authenticated' }, schema: { summary: 'Finish setting up an authenticator app with its first code; new recovery codes are shown once', tags: mine, body: z.object({ secret: z.string().max(200), code: z.string().max(20) }), response: { 200: codesSchema } } }, async (request) => ({
+  // Only the code: the secret is the one the server made at /start and kept (a secret sent here is refused, not used).
+  app.post('/api/account/mfa/totp', { config: { access: 'authenticated' }, schema: { summary: 'Finish setting up an authenticator app with its first code (the secret is the one Gatehouse made at the start, kept by the server); new recovery codes are shown once', tags: mine, body: z.strictObject({ code: z.string().min(1, 'is required').max(20) }), response: { 200: codesSchema } } }, async (request) => ({
     recoveryCodes: await confirmTotpEnrolment(rt, request.auth!, request.body, metaOf(request)),
   }));
 

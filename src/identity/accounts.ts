@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import { z } from 'zod';
-import { isRole, roles, type Role } from '../core/authz.js';
+import { isPrivilegedRole, isRole, roles, type Role } from '../core/authz.js';
 import type { Actor } from '../core/context.js';
 import { GatehouseError, conflict, forbidden, notFound } from '../core/errors.js';
 import type { AccountTable } from '../db/schema.js';
@@ -11,6 +11,7 @@ import { createAccount, protectGuestPool, usernameSchema } from './service.js';
 import { notifyContact } from './notify.js';
 import { ALLOCATE_AT_GUEST_DESK, issueTemporaryPassword, newTemporaryPassword } from './temporary-password.js';
 import { needsApproval } from './resets.js';
+import type { StepUp } from './my-account.js';
 
 /**
  * What administrators do to accounts: create them with a temporary password (AC-09), give a person
@@ -131,7 +132,10 @@ export async function createPersonAccount(
   actor: Actor,
   input: z.infer<typeof newAccountSchema>,
   m: { ip: string | null; requestId: string | null },
+  stepUp: StepUp,
 ): Promise<{ account: AccountSummary; temporaryPassword: string }> {
+  // A new account with a privileged role is a grant of that role (issue 10, finding 12).
+  if (isPrivilegedRole(input.role)) await stepUp('privileged_role');
   const { temporaryPassword, hash } = await newTemporaryPassword(rt, input.role, { username: input.username, names: [input.displayName], personal: input.email ? [input.email] : [] });
   const id = await rt.trail.transaction(actor, (ctx) =>
     createAccount(ctx, {
@@ -146,13 +150,14 @@ export async function createPersonAccount(
 }
 
 /** AC-07: administrator rights only on a separate account, linked to the person's everyday one. */
-export async function createAdministratorAccount(rt: Runtime, actor: Actor, everydayId: string, m: { ip: string | null; requestId: string | null }) {
+export async function createAdministratorAccount(rt: Runtime, actor: Actor, everydayId: string, m: { ip: string | null; requestId: string | null }, stepUp: StepUp) {
   const everyday = await loadAccount(rt, everydayId);
   if (everyday.role === 'administrator') throw new GatehouseError('already_administrator', 409, 'That is already an administrator account; link administrator accounts to everyday accounts.');
   if (everyday.status !== 'active') throw new GatehouseError('account_inactive', 409, 'The everyday account is not active.');
   protectGuestPool(everyday, ALLOCATE_AT_GUEST_DESK);
   const existing = await rt.db.kysely.selectFrom('account').select('username').where('linked_account_id', '=', everyday.id).where('role', '=', 'administrator').executeTakeFirst();
   if (existing) throw conflict(`${everyday.display_name} already has the administrator account "${existing.username}".`, 'administrator_exists');
+  await stepUp('privileged_role');
   const username = `${everyday.username}.admin`.slice(0, 64);
   const { temporaryPassword, hash } = await newTemporaryPassword(rt, 'administrator', { username, names: [everyday.display_name], personal: everyday.email ? [everyday.email] : [] });
   const id = await rt.trail.transaction(actor, (ctx) =>
@@ -207,7 +212,7 @@ export const accountChangeSchema = z
   })
   .refine((v) => Object.values(v).some((x) => x !== undefined), 'give at least one of status, role, displayName, givenName, familyName, email');
 
-export async function changeAccount(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof accountChangeSchema>, m: { ip: string | null; requestId: string | null }) {
+export async function changeAccount(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof accountChangeSchema>, m: { ip: string | null; requestId: string | null }, stepUp: StepUp) {
   const account = await loadAccount(rt, id);
   if (input.status === 'disabled') protectBreakGlass(account, 'disabled');
   if (input.status !== undefined || input.role !== undefined) protectGuestPool(account, ALLOCATE_AT_GUEST_DESK);
@@ -217,6 +222,7 @@ export async function changeAccount(rt: Runtime, actor: Actor, id: string, input
   if (input.role && account.role === 'administrator') {
     throw new GatehouseError('administrator_account', 409, 'An administrator account only holds administrator rights; disable or delete it instead.');
   }
+  if (input.role && input.role !== account.role && isPrivilegedRole(input.role as Role)) await stepUp('privileged_role');
   await rt.trail.transaction(actor, async (ctx) => {
     const now = ctx.clock.now().toISOString();
     const changes: Record<string, { from: unknown; to: unknown }> = {};

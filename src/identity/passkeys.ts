@@ -15,8 +15,14 @@ import { newRecoveryCodes, recoveryCodeHash } from './totp.js';
 
 /**
  * Passkeys (WebAuthn) as a second factor beside the authenticator app: registered from My account
- * after re-authentication, used at sign-in in place of a code. The relying party is the address
- * people use (GATEHOUSE_PUBLIC_URL), or the address of the request when that is not set.
+ * after re-authentication, used at sign-in in place of a code.
+ *
+ * The relying party (RP ID and the origin the browser must report) comes from GATEHOUSE_PUBLIC_URL,
+ * never from the request's Host header: the client chooses that header, so a look-alike site
+ * relaying requests (Host: evil.example) would otherwise have its own origin accepted (issue 10,
+ * finding 12). Without a public URL, passkeys work only in a browser on the server itself, at
+ * http(s)://localhost:<the port the connection arrived on> (RP ID `localhost`, which browsers
+ * allow without TLS); anywhere else they are refused with a message naming the setting.
  */
 export interface RelyingParty {
   id: string;
@@ -24,12 +30,29 @@ export interface RelyingParty {
   name: string;
 }
 
-export function relyingParty(rt: Runtime, request: { protocol: string; host: string; hostname: string }): RelyingParty {
+/** What relyingParty reads of a request: the Host header (only to refuse) and the connection. */
+export interface RelyingPartyRequest {
+  headers: { host?: string | undefined };
+  socket: { remoteAddress?: string | undefined; localPort?: number | undefined };
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/;
+
+export function relyingParty(rt: Runtime, request: RelyingPartyRequest): RelyingParty {
   if (rt.config.publicUrl) {
     const u = new URL(rt.config.publicUrl);
     return { id: u.hostname, origin: u.origin, name: 'Gatehouse' };
   }
-  return { id: request.hostname, origin: `${request.protocol}://${request.host}`, name: 'Gatehouse' };
+  const hostname = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  const port = request.socket.localPort;
+  if (hostname !== 'localhost' || !LOOPBACK.test(request.socket.remoteAddress ?? '') || !port) {
+    throw new GatehouseError(
+      'passkeys_need_public_url',
+      409,
+      'Passkeys need the address people use to reach Gatehouse: an administrator sets GATEHOUSE_PUBLIC_URL (e.g. https://gatehouse.school.example). Until then, use the authenticator app.',
+    );
+  }
+  return { id: 'localhost', origin: `${rt.config.tlsCertFile ? 'https' : 'http'}://localhost:${port}`, name: 'Gatehouse' };
 }
 
 const actorOf = (s: SessionAccount): Actor => ({ id: s.accountId, name: s.username, role: s.role });
@@ -97,7 +120,7 @@ export async function finishPasskeyRegistration(rt: Runtime, s: SessionAccount, 
     const hasCodes = await ctx.db.selectFrom('recovery_code').select('code_hash').where('account_id', '=', s.accountId).limit(1).executeTakeFirst();
     if (!hasCodes) {
       codes = newRecoveryCodes();
-      await ctx.db.insertInto('recovery_code').values(codes.map((c) => ({ account_id: s.accountId, code_hash: recoveryCodeHash(c), created_at: now, used_at: null }))).execute();
+      await ctx.db.insertInto('recovery_code').values(codes.map((c) => ({ account_id: s.accountId, code_hash: recoveryCodeHash(rt.keyedHash, s.accountId, c), created_at: now, used_at: null }))).execute();
     }
     await ctx.audit.record({ action: 'mfa.passkey_added', target: `account:${s.accountId}`, severity: 'notice', details: { username: s.username, name: input.name } });
   }, m);

@@ -2,11 +2,13 @@ import { z } from 'zod';
 import type { App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { GatehouseError } from '../core/errors.js';
 import {
   cancelStaffReset,
   decideStaffReset,
   decisionSchema,
-  finishSelfServiceReset,
   issueSchema,
   issueStaffReset,
   listRequestsSchema,
@@ -15,10 +17,19 @@ import {
   requestSchema,
   requestStaffReset,
   resetPupilPassword,
+} from './resets.js';
+import {
+  RESET_COOKIE,
+  confirmResetEmail,
+  currentSelfServiceReset,
+  finishSelfServiceReset,
+  selfEmailSchema,
   selfFinishSchema,
   selfStartSchema,
   startSelfServiceReset,
-} from './resets.js';
+  type SelfServiceState,
+} from './self-service-reset.js';
+import { csrfTokenFor } from './sessions.js';
 
 const requestSummary = z.object({
   id: z.string(),
@@ -38,15 +49,56 @@ const requestSummary = z.object({
 });
 const idParams = z.object({ id: z.uuid('must be a request id') });
 
+const selfServiceState = z.object({
+  next: z.enum(['email', 'new_password']),
+  username: z.string(),
+  expiresAt: z.string(),
+  emailedTo: z.string().nullable(),
+  csrfToken: z.string(),
+});
+
+/**
+ * The self-service reset is held by the browser that gave the first code, in an HttpOnly cookie
+ * (so the e-mailed link, opened in another tab of that browser, finds it; in another browser it
+ * does not). State-changing steps also send the CSRF token derived from it, as at sign-in.
+ */
+const resetCookie = (expires: Date) => ({ path: '/', httpOnly: true, secure: true, sameSite: 'strict' as const, expires });
+const resetTokenOf = (request: FastifyRequest): string | undefined => request.cookies[RESET_COOKIE];
+function checkCsrf(request: FastifyRequest, token: string | undefined): void {
+  const sent = request.headers['x-csrf-token'];
+  const expected = token ? csrfTokenFor(token) : '';
+  if (typeof sent !== 'string' || !token || sent.length !== expected.length || !timingSafeEqual(Buffer.from(sent), Buffer.from(expected))) {
+    throw new GatehouseError('csrf_failed', 403, 'This request did not come from a Gatehouse page. Reload the page and try again.');
+  }
+}
+const withCsrf = (state: SelfServiceState, token: string) => ({ ...state, csrfToken: csrfTokenFor(token) });
+const clearReset = (reply: FastifyReply) => reply.clearCookie(RESET_COOKIE, { path: '/', httpOnly: true, secure: true, sameSite: 'strict' });
+
 export function registerResetRoutes(app: App, rt: Runtime): void {
   const tags = ['password resets'];
 
   // --- Self-service (AC-11): before sign-in -----------------------------------------------------
-  app.post('/api/password-reset/start', { config: { access: 'public' }, schema: { summary: 'Self-service reset, step 1: username and a code from the authenticator app or a recovery code', tags, body: selfStartSchema, response: { 200: z.object({ token: z.string(), expiresAt: z.string(), username: z.string() }) } } }, async (request) =>
-    startSelfServiceReset(rt, request.body, metaOf(request)),
-  );
-  app.post('/api/password-reset/finish', { config: { access: 'public' }, schema: { summary: 'Self-service reset, step 2: the new password; every session ends and a lock clears', tags, body: selfFinishSchema } }, async (request, reply) => {
-    await finishSelfServiceReset(rt, request.body, metaOf(request));
+  app.post('/api/password-reset/start', { config: { access: 'public' }, schema: { summary: 'Self-service reset, step 1: username and a code from the authenticator app or a recovery code; then, as the profile asks, a link is e-mailed to the address on file (next: email)', tags, body: selfStartSchema, response: { 200: selfServiceState } } }, async (request, reply) => {
+    const { token, state } = await startSelfServiceReset(rt, request.body, metaOf(request));
+    reply.setCookie(RESET_COOKIE, token, resetCookie(new Date(state.expiresAt)));
+    return withCsrf(state, token);
+  });
+  app.get('/api/password-reset', { config: { access: 'public' }, schema: { summary: 'Self-service reset: where the reset this browser holds stands', tags, response: { 200: selfServiceState } } }, async (request) => {
+    const token = resetTokenOf(request);
+    return withCsrf(await currentSelfServiceReset(rt, token), token!);
+  });
+  app.post('/api/password-reset/email', { config: { access: 'public' }, schema: { summary: 'Self-service reset, step 2: the code from the e-mailed link (once, for this reset only, within 15 minutes)', tags, body: selfEmailSchema, response: { 200: selfServiceState } } }, async (request, reply) => {
+    const token = resetTokenOf(request);
+    checkCsrf(request, token);
+    const state = await confirmResetEmail(rt, token, request.body, metaOf(request));
+    reply.setCookie(RESET_COOKIE, token!, resetCookie(new Date(state.expiresAt)));
+    return withCsrf(state, token!);
+  });
+  app.post('/api/password-reset/finish', { config: { access: 'public' }, schema: { summary: 'Self-service reset, last step: the new password; every session ends and a lock clears', tags, body: selfFinishSchema } }, async (request, reply) => {
+    const token = resetTokenOf(request);
+    checkCsrf(request, token);
+    await finishSelfServiceReset(rt, token, request.body, metaOf(request));
+    clearReset(reply);
     return reply.status(204).send();
   });
 

@@ -3,23 +3,22 @@ import { z } from 'zod';
 import type { Role } from '../core/authz.js';
 import type { Actor } from '../core/context.js';
 import { GatehouseError, conflict, forbidden, notFound } from '../core/errors.js';
-import { hashToken, newId, newSecretToken } from '../core/ids.js';
+import { newId } from '../core/ids.js';
 import type { AccountTable, ResetRequestTable } from '../db/schema.js';
 import { teaches } from '../directory/groups.js';
 import { loadAccount } from './accounts.js';
 import type { Runtime } from '../runtime.js';
-import { applyPassword, preparePassword } from './password-change.js';
 import { settingsFor } from './policy.js';
 import { protectGuestPool } from './service.js';
 import { ALLOCATE_AT_GUEST_DESK, issueTemporaryPassword } from './temporary-password.js';
-import { AddressThrottle } from './throttle.js';
-import { checkTotp, recoveryCodeHash } from './totp.js';
 
 /**
  * Password resets that reach only the genuine person (AC-10) and are logged (AU-02):
- * - self-service (AC-11): the person proves themselves with their authenticator app or a recovery
- *   code, then chooses a new password; it also unlocks a locked account. The profile says which
- *   groups may (pupils may not: "pupils' resets are done by staff").
+ * - self-service (AC-11, in self-service-reset.ts): the person proves themselves with their
+ *   authenticator app or a recovery code and, as the profile asks (staff always), a link e-mailed to
+ *   the address on file, then chooses a new password; it also unlocks a locked account. The profile
+ *   says which groups may (pupils may not: "pupils' resets are done by staff"); administrators and
+ *   accounts linked to an administrator account never may.
  * - pupils, by the staff who teach them (AC-03 object level): a temporary password to hand over,
  *   changed at first sign-in. Staff reach only pupils in classes they teach; administrators any pupil.
  * - staff and administrators, where the profile asks for a second person: a request with a
@@ -30,124 +29,7 @@ type Account = Selectable<AccountTable>;
 type ResetRequest = Selectable<ResetRequestTable>;
 type Meta = { ip: string | null; requestId: string | null };
 
-const SELF_SERVICE_MINUTES = 10;
 const REQUEST_VALID_HOURS = 72;
-
-export class ResetThrottles {
-  /** wrong codes per username: a guessed username cannot be used to try a million codes */
-  readonly perAccount: AddressThrottle;
-  readonly perAddress: AddressThrottle;
-  constructor(now: () => number) {
-    this.perAccount = new AddressThrottle(5, 15 * 60_000, now);
-    this.perAddress = new AddressThrottle(20, 15 * 60_000, now);
-  }
-}
-const throttles = new WeakMap<Runtime, ResetThrottles>();
-function throttlesOf(rt: Runtime): ResetThrottles {
-  let t = throttles.get(rt);
-  if (!t) throttles.set(rt, (t = new ResetThrottles(() => rt.clock.now().getTime())));
-  return t;
-}
-
-
-// --- Self-service ---------------------------------------------------------------------------------
-
-const SELF_SERVICE_ACTOR: Actor = { id: null, name: 'self-service reset', role: null };
-
-export const selfStartSchema = z.object({
-  username: z.string().trim().min(1, 'is required').max(64),
-  code: z.string().trim().min(1, 'is required').max(40),
-});
-
-const selfFailed = () =>
-  new GatehouseError('reset_not_verified', 400, 'That username and code do not match an account that can reset its own password. If you cannot reset it yourself, ask the IT team (staff) or your teacher (pupils).');
-
-/**
- * Step one: username and a code from the person's authenticator app or one of their recovery codes.
- * Unknown usernames, accounts that may not self-serve and wrong codes get the same answer.
- */
-export async function startSelfServiceReset(rt: Runtime, input: z.infer<typeof selfStartSchema>, m: Meta): Promise<{ token: string; expiresAt: string; username: string }> {
-  const t = throttlesOf(rt);
-  const username = input.username.toLowerCase();
-  const wait = Math.max(t.perAddress.retryAfter(m.ip), t.perAccount.retryAfter(username));
-  if (wait > 0) throw new GatehouseError('too_many_attempts', 429, `Too many wrong codes. Try again in ${Math.ceil(wait / 60)} minutes, or ask the IT team.`, { retryAfterSeconds: wait });
-  const account = await rt.db.kysely.selectFrom('account').selectAll().where('username', '=', username).executeTakeFirst();
-  const nowIso = rt.clock.now().toISOString();
-  const allowed =
-    account !== undefined &&
-    account.status === 'active' &&
-    account.is_break_glass === 0 &&
-    (account.access_ends_at === null || account.access_ends_at > nowIso) &&
-    settingsFor(rt.profile, account.role as Role).resets.selfService;
-  let method: 'totp' | 'recovery_code' | null = null;
-  const code = input.code.replace(/[\s]/g, '');
-  if (allowed) {
-    if (/^\d{6}$/.test(code) && account.totp_secret) {
-      const step = await checkTotp(rt.secrets.open(account.totp_secret), code, rt.clock, account.totp_last_step);
-      if (step !== null) {
-        await rt.db.kysely.updateTable('account').set({ totp_last_step: step }).where('id', '=', account.id).execute();
-        method = 'totp';
-      }
-    } else {
-      const used = await rt.db.kysely
-        .updateTable('recovery_code')
-        .set({ used_at: nowIso })
-        .where('account_id', '=', account.id)
-        .where('code_hash', '=', recoveryCodeHash(input.code.trim()))
-        .where('used_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(used.numUpdatedRows ?? 0) === 1) method = 'recovery_code';
-    }
-  }
-  if (!account || !method) {
-    t.perAddress.recordFailure(m.ip);
-    t.perAccount.recordFailure(username);
-    await rt.trail.transaction(SELF_SERVICE_ACTOR, (ctx) =>
-      ctx.audit.record({
-        action: 'password_reset.self_failed',
-        target: account ? `account:${account.id}` : null,
-        severity: 'warning',
-        details: { username, reason: !account ? 'unknown_username' : !allowed ? 'not_allowed' : 'wrong_code' },
-      }), m);
-    throw selfFailed();
-  }
-  const token = newSecretToken();
-  const expiresAt = new Date(rt.clock.now().getTime() + SELF_SERVICE_MINUTES * 60_000).toISOString();
-  await rt.trail.transaction(SELF_SERVICE_ACTOR, async (ctx) => {
-    // One reset at a time per person: an older unfinished one stops working.
-    await ctx.db.updateTable('reset_request').set({ status: 'expired' }).where('account_id', '=', account.id).where('kind', '=', 'self_service').where('status', '=', 'verified').execute();
-    await ctx.db.insertInto('reset_request').values({
-      id: newId(), account_id: account.id, kind: 'self_service', status: 'verified', requested_by: account.id, reason: null,
-      created_at: nowIso, expires_at: expiresAt, decided_by: null, decided_at: null, decision_note: null, issued_by: null, issued_at: null,
-      verified_how: method, token_hash: hashToken(token),
-    }).execute();
-    await ctx.audit.record({ action: 'password_reset.self_verified', target: `account:${account.id}`, severity: 'notice', details: { username, method } });
-  }, m);
-  return { token, expiresAt, username };
-}
-
-export const selfFinishSchema = z.object({
-  token: z.string().min(20).max(100),
-  newPassword: z.string().min(1, 'is required').max(1024),
-});
-
-/** Step two: the new password, checked against the person's rules; every session ends; a lock clears. */
-export async function finishSelfServiceReset(rt: Runtime, input: z.infer<typeof selfFinishSchema>, m: Meta): Promise<void> {
-  const request = await rt.db.kysely.selectFrom('reset_request').selectAll().where('token_hash', '=', hashToken(input.token)).executeTakeFirst();
-  if (!request || request.status !== 'verified' || request.expires_at <= rt.clock.now().toISOString()) {
-    throw new GatehouseError('reset_expired', 410, 'This reset has expired or was already used. Start again with a new code.');
-  }
-  const account = await loadAccount(rt, request.account_id);
-  if (account.status !== 'active') throw new GatehouseError('reset_expired', 410, 'This reset has expired or was already used. Start again with a new code.');
-  const prepared = await preparePassword({ db: rt.db.kysely, hasher: rt.hasher, profile: rt.profile, clock: rt.clock }, account, input.newPassword);
-  await rt.trail.transaction({ id: account.id, name: account.username, role: account.role as Role }, async (ctx) => {
-    const claimed = await ctx.db.updateTable('reset_request').set({ status: 'completed', issued_at: ctx.clock.now().toISOString(), token_hash: null }).where('id', '=', request.id).where('status', '=', 'verified').executeTakeFirst();
-    if (Number(claimed.numUpdatedRows ?? 0) !== 1) throw new GatehouseError('reset_expired', 410, 'This reset has expired or was already used. Start again with a new code.');
-    await applyPassword(ctx, account, rt.profile, prepared, { kind: 'changed', reason: 'self_service_reset' });
-    await ctx.audit.record({ action: 'password_reset.self_completed', target: `account:${account.id}`, severity: 'notice', details: { username: account.username, wasLocked: account.locked_at !== null, method: request.verified_how } });
-  }, m);
-}
-
 
 // --- Pupils, by their teachers ----------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ import type { Actor, Ctx } from '../core/context.js';
 import { GatehouseError } from '../core/errors.js';
 import { hashToken, newSecretToken } from '../core/ids.js';
 import { groupOf } from '../core/profile.js';
+import { usernameHashOf } from '../core/keyed-hash.js';
 import type { AccountTable } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
 import { acceptAupVersion, currentAup, hasAccepted, type AupVersion } from './aup.js';
@@ -15,6 +16,8 @@ import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import { notifyContact } from './notify.js';
 import { checkPasskeyAssertion, type RelyingParty } from './passkeys.js';
 import { checkTotp, newRecoveryCodes, newTotpSecret, recoveryCodeHash, totpQrSvg, totpUri } from './totp.js';
+import { checkAccountTotp, openEnrolmentSecret, sealAccountTotp, sealEnrolmentSecret } from './totp-secret.js';
+import { checkPasswordCounted, confirmFailure, lockedNow, releaseAttempt, reserveAttempt, resetAttempts } from './lockout.js';
 
 /**
  * Signing in, step by step: username and password, then — as the profile and the account require —
@@ -79,12 +82,6 @@ const attemptEnded = () =>
 
 const actorOf = (a: Pick<Account, 'id' | 'username' | 'role'>): Actor => ({ id: a.id, name: a.username, role: a.role as Role });
 
-function lockedNow(rt: Runtime, account: Account): boolean {
-  if (!account.locked_at) return false;
-  const minutes = settingsFor(rt.profile, account.role as Role).lockout.autoUnlockMinutes;
-  return !(minutes && rt.clock.now().getTime() - Date.parse(account.locked_at) >= minutes * 60_000);
-}
-
 /** AC-05: a guest's access ends at the time set at reception. */
 function accessEnded(rt: Runtime, account: Account): boolean {
   return account.access_ends_at !== null && account.access_ends_at <= rt.clock.now().toISOString();
@@ -92,44 +89,50 @@ function accessEnded(rt: Runtime, account: Account): boolean {
 
 async function loadAccount(rt: Runtime, id: string): Promise<Account> {
   const account = await rt.db.kysely.selectFrom('account').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!account || account.status !== 'active' || accessEnded(rt, account)) throw attemptEnded();
+  // A lock (by guesses made here or anywhere else) ends every sign-in under way for the account.
+  if (!account || account.status !== 'active' || accessEnded(rt, account) || lockedNow(rt, account)) throw attemptEnded();
   return account;
 }
 
-/** A failed password or second factor: counts towards lockout (PW-07), audited either way. */
-async function recordFailure(rt: Runtime, account: Account | undefined, username: string, reason: string, client: Client): Promise<void> {
+/**
+ * A failed password or second factor, audited either way. `counted`: the attempt was counted by its
+ * reservation (lockout.ts) before it was checked; here the account locks on reaching the threshold.
+ * `via` says which door it came through (sign_in, second_factor, proxy, reauthentication, ...).
+ */
+export async function recordFailure(
+  rt: Runtime,
+  account: Account | undefined,
+  username: string,
+  reason: string,
+  client: Client,
+  options: { counted?: boolean; via?: string; action?: string; severity?: 'notice' | 'warning' } = {},
+): Promise<{ locked: boolean }> {
   rt.throttle.recordFailure(client.ip);
   const meta = { ip: client.ip, requestId: client.requestId };
+  const via = options.via ?? 'sign_in';
+  const action = options.action ?? 'session.sign_in_failed';
   if (!account) {
     await rt.trail.transaction({ id: null, name: 'anonymous', role: null }, (ctx) =>
-      ctx.audit.record({ action: 'session.sign_in_failed', severity: 'notice', details: { username, reason, ip: client.ip } }), meta);
-    return;
+      // A username that matches no account is kept only as a keyed hash: people type their password there.
+      ctx.audit.record({ action, severity: 'notice', details: { usernameHash: usernameHashOf(rt.keyedHash, username), reason, ip: client.ip, ...(via !== 'sign_in' ? { via } : {}) } }), meta);
+    return { locked: false };
   }
-  await rt.trail.transaction(actorOf(account), async (ctx) => {
-    const countable = reason === 'wrong_password' || reason === 'wrong_second_factor';
-    let failures = account.failed_attempts;
-    if (countable) {
-      await ctx.db.updateTable('account').set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) })).where('id', '=', account.id).execute();
-      const row = await ctx.db.selectFrom('account').select(['failed_attempts', 'locked_at']).where('id', '=', account.id).executeTakeFirstOrThrow();
-      failures = row.failed_attempts;
-      const threshold = settingsFor(rt.profile, account.role as Role).lockout.after;
-      if (threshold !== null && failures >= threshold && !row.locked_at) {
-        await ctx.db.updateTable('account').set({ locked_at: ctx.clock.now().toISOString() }).where('id', '=', account.id).execute();
-        await ctx.audit.record({
-          action: 'account.locked',
-          target: `account:${account.id}`,
-          severity: account.is_break_glass || account.role === 'administrator' ? 'high' : 'warning',
-          details: { username: account.username, failures, threshold, ip: client.ip },
-        });
-      }
-    }
+  return rt.trail.transaction(actorOf(account), async (ctx) => {
+    const counted = options.counted ? await confirmFailure(ctx, rt, account, client.ip, via) : undefined;
     await ctx.audit.record({
-      action: 'session.sign_in_failed',
+      action,
       target: `account:${account.id}`,
-      severity: account.is_break_glass || account.role === 'administrator' ? 'high' : 'notice',
-      details: { username: account.username, reason, ...(countable ? { failures } : {}), ip: client.ip },
+      severity: account.is_break_glass || account.role === 'administrator' ? 'high' : (options.severity ?? 'notice'),
+      details: { username: account.username, reason, ...(counted ? { failures: counted.failures } : {}), ip: client.ip, ...(via !== 'sign_in' ? { via } : {}) },
     });
+    return { locked: counted?.locked ?? false };
   }, meta);
+}
+
+/** Why a reserved attempt was refused: the account is locked, or its allowance is all under way. */
+export async function refusedReason(rt: Runtime, accountId: string): Promise<string> {
+  const row = await rt.db.kysely.selectFrom('account').select(['locked_at', 'role']).where('id', '=', accountId).executeTakeFirst();
+  return row && lockedNow(rt, row) ? 'account_locked' : 'attempts_in_progress';
 }
 
 /** Step one: the password. Unknown, disabled and locked accounts cost and answer the same. */
@@ -140,16 +143,22 @@ export async function startSignIn(rt: Runtime, input: { username: string; passwo
   }
   const username = input.username.trim().toLowerCase().slice(0, 64);
   const account = await rt.db.kysely.selectFrom('account').selectAll().where('username', '=', username).executeTakeFirst();
-  const usable = account && account.status === 'active' && !accessEnded(rt, account) && account.password_hash && !lockedNow(rt, account);
-  const passwordOk = usable ? await rt.hasher.verify(account.password_hash!, input.password) : await rt.hasher.verifyNothing(input.password);
+  const usable = account && account.status === 'active' && !accessEnded(rt, account) && account.password_hash;
+  // PW-07: the attempt is counted (reserved) before the password is hashed; beyond the threshold it
+  // is refused without the password being compared, at the same cost as an unknown username.
+  const meta = { ip: client.ip, requestId: client.requestId };
+  const result = usable ? await checkPasswordCounted(rt, account, input.password, meta) : (await rt.hasher.verifyNothing(input.password), 'unusable' as const);
 
   if (!account) {
     await recordFailure(rt, undefined, username, 'unknown_username', client);
     throw signInFailed();
   }
-  if (!usable || !passwordOk) {
-    const reason = account.status !== 'active' ? `account_${account.status}` : accessEnded(rt, account) ? 'access_ended' : lockedNow(rt, account) ? 'account_locked' : !account.password_hash ? 'no_password' : 'wrong_password';
-    await recordFailure(rt, account, username, reason, client);
+  if (result !== 'ok') {
+    const reason =
+      result === 'wrong' ? 'wrong_password'
+      : result === 'refused' ? await refusedReason(rt, account.id)
+      : account.status !== 'active' ? `account_${account.status}` : accessEnded(rt, account) ? 'access_ended' : 'no_password';
+    await recordFailure(rt, account, username, reason, client, { counted: result === 'wrong' });
     throw signInFailed();
   }
   if (account.must_change_password && account.temporary_expires_at && account.temporary_expires_at <= rt.clock.now().toISOString()) {
@@ -174,16 +183,9 @@ export async function startSignIn(rt: Runtime, input: { username: string; passwo
   // the morning rush). Otherwise the attempt is stored and the browser is sent to the next step.
   const step = await nextStep(rt, account, attempt, false);
   const session = await rt.trail.transaction(actorOf(account), async (ctx) => {
-    if (account.failed_attempts !== 0 || account.locked_at !== null || rehash) {
-      await ctx.db
-        .updateTable('account')
-        .set({ failed_attempts: 0, locked_at: null, ...(rehash ? { password_hash: rehash } : {}) })
-        .where('id', '=', account.id)
-        .execute();
-    }
-    if (account.locked_at) {
-      await ctx.audit.record({ action: 'account.unlocked', target: `account:${account.id}`, severity: 'notice', details: { username, by: 'automatic_after_minutes' } });
-    }
+    // The failure count is not reset here: only a complete sign-in does that (openSession), so a
+    // right password followed by wrong codes keeps counting towards the lock (finding 3).
+    if (rehash) await ctx.db.updateTable('account').set({ password_hash: rehash }).where('id', '=', account.id).execute();
     if (!step) return openSession(ctx, rt, account, attempt, client, false);
     await ctx.db
       .insertInto('sign_in_attempt')
@@ -192,7 +194,7 @@ export async function startSignIn(rt: Runtime, input: { username: string; passwo
         created_at: now.toISOString(),
         ip: client.ip,
         user_agent: client.userAgent?.slice(0, 300) ?? null,
-        pending_totp_secret: step.step === 'mfa_enrol' ? rt.secrets.seal(step.secret) : null,
+        pending_totp_secret: step.step === 'mfa_enrol' ? sealEnrolmentSecret(rt, attempt, step.secret) : null,
       })
       .execute();
     return undefined;
@@ -247,10 +249,10 @@ async function nextStep(rt: Runtime, account: Account, attempt: Attempt, persist
     return { step: 'change_password', reason, rules: checkPassword(settings, '', {}) };
   }
   if (!enrolled && mfaRequired(rt.profile, role, attempt.offsite === 1)) {
-    let secret = attempt.pending_totp_secret ? rt.secrets.open(attempt.pending_totp_secret) : undefined;
+    let secret = await openEnrolmentSecret(rt, attempt, account.username);
     if (!secret) {
       secret = newTotpSecret();
-      if (persisted) await rt.db.kysely.updateTable('sign_in_attempt').set({ pending_totp_secret: rt.secrets.seal(secret) }).where('id', '=', attempt.id).execute();
+      if (persisted) await rt.db.kysely.updateTable('sign_in_attempt').set({ pending_totp_secret: sealEnrolmentSecret(rt, attempt, secret) }).where('id', '=', attempt.id).execute();
     }
     const school = await rt.db.kysely.selectFrom('school').select('name').executeTakeFirst();
     const uri = totpUri(secret, `Gatehouse${school ? ` (${school.name})` : ''}`, account.username);
@@ -292,6 +294,8 @@ function reminderFor(rt: Runtime, account: SignedInAccount): string | null {
 /** Starts the session and records the sign-in, inside the caller's transaction. */
 async function openSession(ctx: Ctx, rt: Runtime, account: Account, attempt: Attempt, client: Client, stored = true) {
   if (stored) await ctx.db.deleteFrom('sign_in_attempt').where('id', '=', attempt.id).execute();
+  // Every factor passed: the failure count starts again (PW-07).
+  await resetAttempts(ctx, account.id);
   const started = await startSession(ctx, account.id, account.role as Role, rt.profile, client);
   await ctx.audit.record({
     action: 'session.signed_in',
@@ -363,42 +367,65 @@ export async function submitSecondFactor(
 ): Promise<Outcome> {
   const attempt = await loadAttempt(rt, token);
   const account = await loadAccount(rt, attempt.account_id);
+  const meta = { ip: client.ip, requestId: client.requestId };
+  // Both counts are taken before the code is looked at, each by one conditional update, so codes
+  // sent in parallel cannot all be checked: this sign-in's own allowance, then the account's lockout.
+  const slot = await rt.db.kysely
+    .updateTable('sign_in_attempt')
+    .set((eb) => ({ mfa_failures: eb('mfa_failures', '+', 1) }))
+    .where('id', '=', attempt.id)
+    .where('mfa_failures', '<', MFA_FAILURES_ALLOWED)
+    .executeTakeFirst();
+  if (Number(slot.numUpdatedRows ?? 0) !== 1) {
+    await rt.db.kysely.deleteFrom('sign_in_attempt').where('id', '=', attempt.id).execute();
+    throw new GatehouseError('sign_in_expired', 401, 'Too many wrong codes. Please sign in again.');
+  }
+  if (!(await reserveAttempt(rt, account, meta))) {
+    await recordFailure(rt, account, account.username, await refusedReason(rt, account.id), client, { via: 'second_factor' });
+    await rt.db.kysely.deleteFrom('sign_in_attempt').where('id', '=', attempt.id).execute();
+    throw attemptEnded();
+  }
   let ok = false;
   let method = 'totp';
-  if (input.code && account.totp_secret) {
-    const step = await checkTotp(rt.secrets.open(account.totp_secret), input.code.replace(/\s/g, ''), rt.clock, account.totp_last_step);
-    if (step !== null) {
-      ok = true;
-      await rt.db.kysely.updateTable('account').set({ totp_last_step: step }).where('id', '=', account.id).execute();
+  try {
+    if (input.code && account.totp_secret) {
+      const step = await checkAccountTotp(rt, account, input.code.replace(/\s/g, ''));
+      if (step !== null) {
+        ok = true;
+        await rt.db.kysely.updateTable('account').set({ totp_last_step: step }).where('id', '=', account.id).execute();
+      }
+    } else if (input.passkey) {
+      method = 'passkey';
+      ok = await checkPasskeyAssertion(rt, attempt, input.passkey.rp, input.passkey.response);
+    } else if (input.recoveryCode) {
+      method = 'recovery_code';
+      const used = await rt.db.kysely
+        .updateTable('recovery_code')
+        .set({ used_at: rt.clock.now().toISOString() })
+        .where('account_id', '=', account.id)
+        .where('code_hash', '=', recoveryCodeHash(rt.keyedHash, account.id, input.recoveryCode))
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      ok = Number(used.numUpdatedRows ?? 0) === 1;
     }
-  } else if (input.passkey) {
-    method = 'passkey';
-    ok = await checkPasskeyAssertion(rt, attempt, input.passkey.rp, input.passkey.response);
-  } else if (input.recoveryCode) {
-    method = 'recovery_code';
-    const used = await rt.db.kysely
-      .updateTable('recovery_code')
-      .set({ used_at: rt.clock.now().toISOString() })
-      .where('account_id', '=', account.id)
-      .where('code_hash', '=', recoveryCodeHash(input.recoveryCode))
-      .where('used_at', 'is', null)
-      .executeTakeFirst();
-    ok = Number(used.numUpdatedRows ?? 0) === 1;
+  } catch (error) {
+    await recordFailure(rt, account, account.username, 'wrong_second_factor', client, { counted: true, via: 'second_factor' });
+    throw error;
   }
   if (!ok) {
-    await recordFailure(rt, account, account.username, 'wrong_second_factor', client);
-    const failures = attempt.mfa_failures + 1;
-    if (failures >= MFA_FAILURES_ALLOWED) {
+    const { locked } = await recordFailure(rt, account, account.username, 'wrong_second_factor', client, { counted: true, via: 'second_factor' });
+    const row = await rt.db.kysely.selectFrom('sign_in_attempt').select('mfa_failures').where('id', '=', attempt.id).executeTakeFirst();
+    if (locked || !row || row.mfa_failures >= MFA_FAILURES_ALLOWED) {
       await rt.db.kysely.deleteFrom('sign_in_attempt').where('id', '=', attempt.id).execute();
       throw new GatehouseError('sign_in_expired', 401, 'Too many wrong codes. Please sign in again.');
     }
-    await rt.db.kysely.updateTable('sign_in_attempt').set({ mfa_failures: failures }).where('id', '=', attempt.id).execute();
     throw new GatehouseError(
       'wrong_code',
       400,
       method === 'passkey' ? 'That passkey was not accepted. Try again, or use a code.' : 'That code is not right, or has already been used. Check your authenticator app and try again.',
     );
   }
+  await releaseAttempt(rt, account.id);
   await rt.trail.transaction(actorOf(account), async (ctx) => {
     await ctx.db.updateTable('sign_in_attempt').set({ mfa_verified: 1 }).where('id', '=', attempt.id).execute();
     if (method === 'recovery_code') {
@@ -424,7 +451,15 @@ export async function changePasswordAtSignIn(rt: Runtime, token: string | undefi
   const account = await loadAccount(rt, attempt.account_id);
   const step = await nextStep(rt, account, attempt);
   if (step?.step !== 'change_password') throw new GatehouseError('wrong_step', 409, 'This step is not due now.');
-  if (!account.password_hash || !(await rt.hasher.verify(account.password_hash, input.currentPassword))) {
+  // The current password is checked again here: counted like any other guess (finding 11).
+  const result = await checkPasswordCounted(rt, account, input.currentPassword, { ip: client.ip, requestId: client.requestId });
+  if (result !== 'ok') {
+    const reason = result === 'wrong' ? 'wrong_current_password' : await refusedReason(rt, account.id);
+    const { locked } = await recordFailure(rt, account, account.username, reason, client, { counted: result === 'wrong', via: 'password_change_at_sign_in' });
+    if (locked || result === 'refused') {
+      await rt.db.kysely.deleteFrom('sign_in_attempt').where('id', '=', attempt.id).execute();
+      throw attemptEnded();
+    }
     throw new GatehouseError('wrong_current_password', 400, 'The current password is not right.');
   }
   const prepared = await preparePassword({ db: rt.db.kysely, hasher: rt.hasher, profile: rt.profile, clock: rt.clock }, account, input.newPassword, input.currentPassword);
@@ -440,26 +475,77 @@ export async function confirmEnrolmentAtSignIn(rt: Runtime, token: string | unde
   const attempt = await loadAttempt(rt, token);
   const account = await loadAccount(rt, attempt.account_id);
   if (!attempt.pending_totp_secret) throw new GatehouseError('wrong_step', 409, 'This step is not due now.');
-  const secret = rt.secrets.open(attempt.pending_totp_secret);
+  const secret = (await openEnrolmentSecret(rt, attempt, account.username))!;
   const step = await checkTotp(secret, code.replace(/\s/g, ''), rt.clock, null);
   if (step === null) throw new GatehouseError('wrong_code', 400, 'That code is not right. Check that the app shows the code for Gatehouse, and try the newest one.');
   const codes = newRecoveryCodes();
   await rt.trail.transaction(actorOf(account), async (ctx) => {
-    await storeTotp(ctx, account.id, rt.secrets.seal(secret), step, codes);
+    await storeTotp(ctx, account.id, sealAccountTotp(rt, account.id, secret), step, codes.map((c) => recoveryCodeHash(rt.keyedHash, account.id, c)));
     await ctx.db.updateTable('sign_in_attempt').set({ mfa_verified: 1, pending_totp_secret: null }).where('id', '=', attempt.id).execute();
     await ctx.audit.record({ action: 'mfa.enrolled', target: `account:${account.id}`, severity: 'notice', details: { username: account.username, method: 'totp', recoveryCodeCount: codes.length, duringSignIn: true } });
   }, { ip: client.ip, requestId: client.requestId });
   return advance(rt, token!, client, { recoveryCodes: codes });
 }
 
-export async function storeTotp(ctx: Ctx, accountId: string, sealedSecret: string, step: number, codes: string[]): Promise<void> {
+/** `codeHashes`: the recovery codes as `recoveryCodeHash` stores them (keyed, salted with the account id). */
+export async function storeTotp(ctx: Ctx, accountId: string, sealedSecret: string, step: number, codeHashes: string[]): Promise<void> {
   const now = ctx.clock.now().toISOString();
   await ctx.db.updateTable('account').set({ totp_secret: sealedSecret, totp_last_step: step, totp_enrolled_at: now }).where('id', '=', accountId).execute();
   await ctx.db.deleteFrom('recovery_code').where('account_id', '=', accountId).execute();
-  await ctx.db.insertInto('recovery_code').values(codes.map((c) => ({ account_id: accountId, code_hash: recoveryCodeHash(c), created_at: now, used_at: null }))).execute();
+  await ctx.db.insertInto('recovery_code').values(codeHashes.map((h) => ({ account_id: accountId, code_hash: h, created_at: now, used_at: null }))).execute();
 }
 
 export async function cancelSignIn(rt: Runtime, token: string | undefined): Promise<void> {
   if (!token) return;
   await rt.db.kysely.deleteFrom('sign_in_attempt').where('id', '=', hashToken(token)).execute();
+}
+
+/**
+ * The web proxy's sign-in (FI-01/FI-02, finding 4 of issue 10): the same counted, throttled, audited
+ * password check as the sign-in page. Basic authentication has no further steps, so an account that
+ * still has one to do at the console — a temporary, expired or must-change password, an Acceptable
+ * Use Policy to accept — is refused here (audited, not counted: the password was right), as are
+ * administrators (no second factor over Basic authentication). A right password resets the failure
+ * count only for an account with no second factor: with one, the proxy is not a complete sign-in,
+ * and resetting would let "right password, wrong codes" go on for ever (finding 3).
+ */
+export async function checkProxySignIn(rt: Runtime, input: { username: string; password: string }, client: Client): Promise<{ ok: true; username: string } | { ok: false; reason: string }> {
+  const via = 'proxy';
+  if (rt.throttle.retryAfter(client.ip) > 0) return { ok: false, reason: 'address_throttled' };
+  const username = input.username.trim().toLowerCase().slice(0, 64);
+  const account = await rt.db.kysely.selectFrom('account').selectAll().where('username', '=', username).executeTakeFirst();
+  const usable = account && account.status === 'active' && !accessEnded(rt, account) && account.password_hash && account.role !== 'administrator';
+  const meta = { ip: client.ip, requestId: client.requestId };
+  const result = usable ? await checkPasswordCounted(rt, account, input.password, meta) : (await rt.hasher.verifyNothing(input.password), 'unusable' as const);
+  if (!account) {
+    await recordFailure(rt, undefined, username, 'unknown_username', client, { via });
+    return { ok: false, reason: 'unknown_username' };
+  }
+  if (result !== 'ok') {
+    const reason =
+      result === 'wrong' ? 'wrong_password'
+      : result === 'refused' ? await refusedReason(rt, account.id)
+      : account.status !== 'active' ? `account_${account.status}` : accessEnded(rt, account) ? 'access_ended' : account.role === 'administrator' ? 'administrator_not_on_proxy' : 'no_password';
+    await recordFailure(rt, account, username, reason, client, { counted: result === 'wrong', via });
+    return { ok: false, reason };
+  }
+  // The password was right: anything the console would still ask for keeps the proxy shut.
+  const role = account.role as Role;
+  const now = rt.clock.now().toISOString();
+  const expiresAt = passwordExpiresAt(rt.profile, role, account.password_set_at, account.password_expiry_exempt === 1);
+  let pending: string | null = null;
+  if (account.must_change_password) pending = account.temporary_expires_at ? (account.temporary_expires_at <= now ? 'temporary_password_expired' : 'temporary_password') : 'password_change_required';
+  else if (expiresAt && expiresAt <= now) pending = 'password_expired';
+  else if (settingsFor(rt.profile, role).aup.required) {
+    const aup = await currentAup(rt.db.kysely, groupOf(role));
+    if (aup && !(await hasAccepted(rt.db.kysely, account.id, aup.id))) pending = 'aup_not_accepted';
+  }
+  if (pending) {
+    await recordFailure(rt, account, username, pending, client, { via });
+    return { ok: false, reason: pending };
+  }
+  if (account.totp_enrolled_at === null && !(await hasPasskey(rt, account.id))) {
+    await rt.db.kysely.updateTable('account').set({ failed_attempts: 0 }).where('id', '=', account.id).where('failed_attempts', '!=', 0).where('locked_at', 'is', null).execute();
+  }
+  return { ok: true, username: account.username };
 }

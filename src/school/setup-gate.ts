@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hashToken, newSecretToken } from '../core/ids.js';
 
@@ -23,7 +23,9 @@ export class SetupGate {
     // The token travels in the fragment: browsers never send it to a server, so it stays out of
     // access logs and proxies; the console reads it and posts it once.
     const link = `${baseUrl.replace(/\/$/, '')}/setup#token=${token}`;
+    // mode applies only when the file is new: a link file left from an earlier start is made private too.
     writeFileSync(this.linkFile, `${link}\n`, { mode: 0o600 });
+    chmodSync(this.linkFile, 0o600);
     return link;
   }
 

@@ -6,7 +6,7 @@ import { createGroup } from '../../src/directory/groups.js';
 import { createAccount } from '../../src/identity/service.js';
 import { runCli } from '../helpers/cli.js';
 import { dialects } from '../helpers/databases.js';
-import { setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { reauthenticate, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 
 const PASSWORD = 'Violet-Harbour-Lantern-7';
 const DAY = 86_400_000;
@@ -191,6 +191,7 @@ for (const dialect of available) {
       await person(t, 'dpo1', 'dpo', 'Dan Protection');
       const teacherId = await person(t, 'tteacher', 'staff', 'Tom Teacher');
       await person(t, 'pupil1', 'pupil');
+      await reauthenticate(t, admin); // giving administrator rights needs it (test/identity/reauth.test.ts)
       const linked = await as(admin).send('POST', `/api/accounts/${teacherId}/administrator-account`);
       expect(linked.statusCode).toBe(201);
       const linkedId = (linked.json() as { account: { id: string } }).account.id;

@@ -103,7 +103,7 @@ for (const dialect of await dialects()) {
       ).rejects.toThrow(/never hold secrets/);
     });
 
-    it('chains each event to the one before and signs checkpoints that verify', async () => {
+    it('AU-01 chains each event to the one before and signs checkpoints that verify', async () => {
       await appendEvents(trail, 25);
       await trail.checkpointNow();
       const rows = await db.kysely.selectFrom('audit_event').selectAll().orderBy('seq').execute();
@@ -293,7 +293,7 @@ for (const dialect of await dialects()) {
       expect(bad.stdout).toMatch(/^BROKEN at sequence 9:/);
       const json = await runCli(['audit', 'verify', '--json'], env);
       expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, firstBrokenSeq: 9 });
-    });
+    }, 180_000); // three CLI processes: slow on a busy machine
 
     it('AU-01 `gatehouse audit verify --checkpoints` uses the checkpoint log kept elsewhere', async () => {
       await appendEvents(trail, 15);
@@ -307,6 +307,6 @@ for (const dialect of await dialects()) {
       const withLog = await runCli(['audit', 'verify', '--checkpoints', external], env);
       expect(withLog.code).toBe(1);
       expect(withLog.stdout).toMatch(/^BROKEN at sequence 11:/);
-    });
+    }, 180_000); // CLI processes: slow on a busy machine
   });
 }

@@ -16,7 +16,7 @@ describe('policy profiles', () => {
     }
   });
 
-  it('the NCSC baseline has no warnings: no composition rules, no expiry, a blocklist, lockout after 10', () => {
+  it('PW-07 PW-02 the NCSC baseline has no warnings: no composition rules, no expiry, a blocklist, lockout after 10', () => {
     const ncsc = loadProfile('ncsc');
     expect(profileWarnings(ncsc)).toEqual([]);
     expect(ncsc.groups.staff.passwords).toMatchObject({ composition: 'none', expiry: { every: 'never' }, compromisedList: true });
@@ -48,11 +48,25 @@ describe('policy profiles', () => {
     expect(loadProfile('p4').groups.pupils.passwords.expiry).toEqual({ every: 'days', days: 90 });
   });
 
-  it('warns, citing the guidance, where a profile departs from NCSC/NIST advice', () => {
+  it('PW-02 warns, citing the guidance, where a profile departs from NCSC/NIST advice', () => {
     const warnings = profileWarnings(loadProfile('p4'));
     expect(warnings.map((w) => w.setting)).toEqual(['passwords.composition', 'passwords.expiry', 'lockout.after']);
     for (const w of warnings) expect(w.guidance).toMatch(/NIST SP 800-63B|NCSC/);
     expect(warnings[0]!.groups).toEqual(['pupils', 'staff', 'guests', 'administrators']);
+  });
+
+  it('AC-10 every shipped profile asks staff for two factors of different kinds to reset their own password, and administrators for none (never self-service); a profile asking staff for one is refused', () => {
+    for (const name of shippedProfiles()) {
+      const profile = loadProfile(name);
+      expect({ name, staff: profile.groups.staff.resets }).toEqual({ name, staff: { selfService: true, selfServiceFactors: ['authenticator', 'email'], secondPersonApproval: true } });
+      expect({ name, administrators: profile.groups.administrators.resets.selfService }).toEqual({ name, administrators: false });
+    }
+    const oneFactor = path.join(dir, 'one-factor.yaml');
+    writeFileSync(oneFactor, 'name: One factor\nextends: ncsc\ngroups:\n  staff:\n    resets: { selfServiceFactors: [authenticator] }\n');
+    expect(() => loadProfile(oneFactor)).toThrow(/groups\.staff\.resets\.selfServiceFactors must be \[authenticator, email\].*two factors of different kinds/);
+    const noCode = path.join(dir, 'no-code.yaml');
+    writeFileSync(noCode, 'name: Link only\nextends: ncsc\ngroups:\n  pupils:\n    resets: { selfService: true, selfServiceFactors: [email] }\n');
+    expect(() => loadProfile(noCode)).toThrow(/selfServiceFactors: must include authenticator/);
   });
 
   it('refuses an invalid profile with the setting and the reason', () => {

@@ -19,6 +19,13 @@ const RELEASED: Record<string, string> = {
   '0004-directory.ts': '1a989f7e',
   // (new: issue 5, filtering; pinned when added — change it here only until issue 5 is released)
   '0005-filtering.ts': 'd6e2c6ee',
+  // (new: issue 10, finding 8, SCIM grants, and the secrets hardening; pinned when added — change them here only until issue 10 is released)
+  '0006-scim-grants.ts': '9310a3f3',
+  '0007-secrets-hardening.ts': '04761465',
+  // (issue 10, finding 11: the enrolment secret kept by the server; renumber if another 0008/0009 lands first)
+  '0009-session-totp-enrolment.ts': '5b4b33f1',
+  // (issue 12: the compliance view's sign-offs and history)
+  '0010-compliance.ts': '77e600fb',
 };
 
 const available = await dialects();

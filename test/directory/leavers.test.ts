@@ -5,7 +5,7 @@ import { systemActor } from '../../src/core/context.js';
 import { startLeaver } from '../../src/directory/leavers.js';
 import { createAccount } from '../../src/identity/service.js';
 import { dialects } from '../helpers/databases.js';
-import { ADMIN_PASSWORD, masterSecrets, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { ADMIN_PASSWORD, masterSecrets, reauthenticate, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 
 const PASSWORD = 'Violet-Harbour-Lantern-7';
 
@@ -121,6 +121,7 @@ for (const dialect of available) {
     it('AC-13 AC-07 also disables the leaver’s linked administrator account and drops its sign-in in progress; a pupil can be a leaver', async () => {
       await start();
       const ian = await person(t, 'ilead', 'Ian Lead');
+      await reauthenticate(t, admin); // giving administrator rights needs it (test/identity/reauth.test.ts)
       const created = (await post(`/api/accounts/${ian}/administrator-account`)).json() as { account: { id: string; username: string }; temporaryPassword: string };
       expect(created.account.username).toBe('ilead.admin');
       // The administrator account is half-way through signing in.
@@ -150,6 +151,7 @@ for (const dialect of available) {
     it('PW-12 flags every shared secret a leaver held for rotation', async () => {
       await start();
       const jane = await person(t, 'jbloggs', 'Jane Bloggs');
+      await reauthenticate(t, admin); // giving administrator rights needs it (test/identity/reauth.test.ts)
       const janeAdmin = (await post(`/api/accounts/${jane}/administrator-account`)).json().account.id as string;
       const brenda = await person(t, 'bursar', 'Brenda Bursar');
       const wifi = await addSecret('Staff Wi-Fi', [jane, brenda]);
@@ -260,6 +262,7 @@ for (const dialect of available) {
       expect(breakGlass.json().error.code).toBe('break_glass_protected');
 
       const ian = await person(t, 'ilead', 'Ian Lead');
+      await reauthenticate(t, admin); // giving administrator rights needs it (test/identity/reauth.test.ts)
       const ianAdmin = (await post(`/api/accounts/${ian}/administrator-account`)).json().account.id as string;
       await expect(startLeaver(t.runtime, { id: ian, name: 'ilead', role: 'staff' }, ian, {})).rejects.toMatchObject({ code: 'own_account' });
       await expect(startLeaver(t.runtime, { id: ianAdmin, name: 'ilead.admin', role: 'administrator' }, ian, {})).rejects.toMatchObject({ code: 'own_account' });

@@ -6,6 +6,7 @@ import { createGroup } from '../../src/directory/groups.js';
 import { createAccount } from '../../src/identity/service.js';
 import { runCli } from '../helpers/cli.js';
 import { dialects } from '../helpers/databases.js';
+import { ENTERPRISE, ERROR, GROUP, LIST, PATCH_OP, USER, entraUser as entraUserBase, patch } from '../helpers/scim.js';
 import { setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 
 /**
@@ -14,30 +15,11 @@ import { setUpSchool, signIn, startTestApp, type Session, type TestApp } from '.
  * `emails[type eq "work"].value`, group membership as Add/Remove of `members`).
  */
 
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
-const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-const LIST = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
-const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const PASSWORD = 'Violet-Harbour-Lantern-7';
 
-/** A user as Entra ID's POST /Users sends it. */
-function entraUser(userName: string, externalId: string, extra: Record<string, unknown> = {}) {
-  return {
-    schemas: [USER, ENTERPRISE],
-    externalId,
-    userName,
-    active: true,
-    emails: [{ primary: true, type: 'work', value: `${userName.toLowerCase()}@school.example` }],
-    meta: { resourceType: 'User' },
-    name: { formatted: 'Jane Bloggs', familyName: 'Bloggs', givenName: 'Jane' },
-    roles: [],
-    ...extra,
-  };
-}
-
-const patch = (...Operations: Array<Record<string, unknown>>) => ({ schemas: [PATCH_OP], Operations });
+/** A user as Entra ID's POST /Users sends it (with the meta and empty roles Entra adds). */
+const entraUser = (userName: string, externalId: string, extra: Record<string, unknown> = {}) =>
+  entraUserBase(userName, externalId, { meta: { resourceType: 'User' }, roles: [], ...extra });
 
 async function events(t: TestApp, action: string) {
   const rows = await t.runtime.db.kysely.selectFrom('audit_event').select(['actor', 'action', 'severity', 'target', 'body']).where('action', '=', action).orderBy('seq').execute();
@@ -129,7 +111,7 @@ for (const dialect of available) {
         displayName: 'Jane Bloggs',
         emails: [{ value: 'test_user_ab6490ee@school.example', type: 'work', primary: true }],
         active: true,
-        meta: { resourceType: 'User', location: `http://localhost:80/scim/v2/Users/${user.id}` },
+        meta: { resourceType: 'User', location: `/scim/v2/Users/${user.id}` },
       });
       expect(created.headers.location).toBe(user.meta.location);
       const row = await account(user.id);
@@ -192,33 +174,42 @@ for (const dialect of available) {
       expect((await events(t, 'scim.token_created'))[0]).toMatchObject({ actor: 'master', details: { name: 'Entra ID', defaultRole: 'staff' } });
     });
 
-    it('AC-01 gives the token’s default role, or the role userType names (Student → pupil, Teacher → staff), never administrator', async () => {
-      await start('pupil');
+    it('AC-01 gives the token’s default role, or the granted role userType names (Student → pupil, Teacher → staff); others and administrator are refused', async () => {
+      t = await startTestApp(dialect);
+      admin = await setUpSchool(t);
+      const made = await t.app.inject({ method: 'POST', url: '/api/scim/tokens', headers: admin.headers, payload: { name: 'Entra ID', roles: ['pupil', 'staff'] } });
+      expect(made.statusCode, made.body).toBe(201);
+      bearer = made.json().secret as string;
       const plain = (await scim('POST', '/Users', entraUser('plain.pupil', 'e-1'))).json();
       const teacher = (await scim('POST', '/Users', entraUser('mr.teacher', 'e-2', { userType: 'Teacher' }))).json();
       const student = (await scim('POST', '/Users', entraUser('a.student', 'e-3', { userType: 'Student' }))).json();
-      const leader = (await scim('POST', '/Users', entraUser('head', 'e-4', { userType: 'Senior leader' }))).json();
-      const sneaky = (await scim('POST', '/Users', entraUser('not.an.admin', 'e-5', { userType: 'Administrator' }))).json();
+      const member = (await scim('POST', '/Users', entraUser('a.member', 'e-4', { userType: 'Member' }))).json();
       expect((await account(plain.id)).role).toBe('pupil');
       expect((await account(teacher.id)).role).toBe('staff');
       expect((await account(student.id)).role).toBe('pupil');
-      expect((await account(leader.id)).role).toBe('senior_leader');
-      expect((await account(sneaky.id)).role).toBe('pupil');
+      // Entra's own userType (Member, Guest…) names no Gatehouse role: the default role, recorded.
+      expect((await account(member.id)).role).toBe('pupil');
       expect(teacher.userType).toBe('Staff');
+      const leader = await scim('POST', '/Users', entraUser('head', 'e-5', { userType: 'Senior leader' }));
+      expect(leader.statusCode).toBe(403);
+      const sneaky = await scim('POST', '/Users', entraUser('not.an.admin', 'e-6', { userType: 'Administrator' }));
+      expect(sneaky.statusCode).toBe(403);
+      expect(sneaky.json().detail).toMatch(/never makes an administrator/);
 
-      // A later change of userType changes the role (and ends sessions); administrator is never given.
+      // A later change of userType within the grant changes the role (and ends sessions); administrator is never given.
       let response = await scim('PATCH', `/Users/${student.id}`, patch({ op: 'Replace', path: 'userType', value: 'Staff' }));
       expect(response.statusCode).toBe(200);
       expect((await account(student.id)).role).toBe('staff');
       response = await scim('PATCH', `/Users/${student.id}`, patch({ op: 'Replace', path: 'userType', value: 'administrator' }));
-      expect(response.statusCode).toBe(200);
+      expect(response.statusCode).toBe(403);
       expect((await account(student.id)).role).toBe('staff');
       expect((await events(t, 'account.changed'))[0]!.details).toMatchObject({ changes: { role: { from: 'pupil', to: 'staff' } } });
-      // Each attempt to make someone an administrator is refused and recorded as a warning.
-      const refusals = await events(t, 'scim.administrator_refused');
-      expect(refusals.map((r) => [r.severity, r.target, r.details.userType])).toEqual([
-        ['warning', `account:${sneaky.id}`, 'Administrator'],
-        ['warning', `account:${student.id}`, 'administrator'],
+      // Each refusal is recorded as a warning.
+      const refusals = await events(t, 'scim.refused');
+      expect(refusals.map((r) => [r.severity, r.target, r.details.reason, r.details.userType])).toEqual([
+        ['warning', 'username:head', 'role_not_granted', 'Senior leader'],
+        ['warning', 'username:not.an.admin', 'administrator', 'Administrator'],
+        ['warning', `account:${student.id}`, 'administrator', 'administrator'],
       ]);
 
       // A token can never carry the administrator role.
@@ -268,8 +259,14 @@ for (const dialect of available) {
       expect((await scim('PATCH', `/Users/${user.id}`, patch({ op: 'Replace', path: 'active', value: true }))).statusCode).toBe(404);
     });
 
-    it('AC-13 DELETE starts the leaver checklist, and closes the person’s administrator account with them', async () => {
+    it('AC-13 DELETE starts the leaver checklist; a person with a linked administrator account is refused, for an administrator to close both', async () => {
       await start();
+      const leaver = (await scim('POST', '/Users', entraUser('a.teacher', 'ext-11'))).json();
+      expect((await scim('DELETE', `/Users/${leaver.id}`)).statusCode).toBe(204);
+      const checklist = await t.runtime.db.kysely.selectFrom('leaver_checklist').selectAll().where('account_id', '=', leaver.id).executeTakeFirstOrThrow();
+      expect(checklist.started_by).toBe('scim:Entra ID');
+      expect((await events(t, 'account.left'))[0]).toMatchObject({ actor: 'scim:Entra ID', details: { username: 'a.teacher' } });
+
       const user = (await scim('POST', '/Users', entraUser('it.tech', 'ext-10'))).json();
       const adminId = await t.runtime.trail.transaction(systemActor('test'), (ctx) =>
         createAccount(ctx, { username: 'it.tech.admin', displayName: 'IT Tech (administrator)', email: null, role: 'administrator', passwordHash: null, linkedAccountId: user.id }),
@@ -278,11 +275,12 @@ for (const dialect of available) {
       await scim('PATCH', `/Users/${user.id}`, patch({ op: 'Replace', path: 'active', value: 'False' }));
       expect((await events(t, 'account.changed'))[0]).toMatchObject({ severity: 'warning', details: { linkedAdministratorAccount: { id: adminId, username: 'it.tech.admin', stillActive: true } } });
       expect((await account(adminId)).status).toBe('active');
-      expect((await scim('DELETE', `/Users/${user.id}`)).statusCode).toBe(204);
-      expect((await account(adminId)).status).toBe('disabled');
-      const checklist = await t.runtime.db.kysely.selectFrom('leaver_checklist').selectAll().where('account_id', '=', user.id).executeTakeFirstOrThrow();
-      expect(checklist.started_by).toBe('scim:Entra ID');
-      expect((await events(t, 'account.left'))[0]).toMatchObject({ actor: 'scim:Entra ID', details: { username: 'it.tech', administratorAccounts: ['it.tech.admin'] } });
+      const refused = await scim('DELETE', `/Users/${user.id}`);
+      expect(refused.statusCode).toBe(403);
+      expect(refused.json().detail).toMatch(/administrator account linked/);
+      expect((await account(adminId)).status).toBe('active');
+      expect((await account(user.id)).status).toBe('disabled');
+      expect((await events(t, 'scim.refused'))[0]).toMatchObject({ actor: 'scim:Entra ID', severity: 'warning', details: { reason: 'linked_administrator', username: 'it.tech' } });
     });
 
     it('AC-12 groups as Entra ID drives them: create, find by displayName without members, PATCH Add/Remove members, rename, delete', async () => {
@@ -455,7 +453,11 @@ for (const dialect of available) {
       expect(await account(free.id)).toEqual(free);
       expect((await t.runtime.db.kysely.selectFrom('guest_allocation').select('ended_at').executeTakeFirstOrThrow()).ended_at).toBeNull();
       expect((await t.app.inject({ method: 'GET', url: '/api/session', headers: visitor.headers })).statusCode).toBe(200);
-      expect(await trailLength()).toBe(before);
+      // Nothing changed; each attempt is in the trail as a refusal.
+      expect(await trailLength()).toBe(before + 6);
+      expect((await events(t, 'scim.refused')).map((e) => [e.target, e.details.reason])).toEqual(
+        [guest.id, guest.id, guest.id, free.id, free.id, free.id].map((id) => [`account:${id}`, 'guest_desk']),
+      );
 
       // Nor can SCIM take a guest-desk name, or put a guest-desk account in a group.
       const clash = await scim('POST', '/Users', entraUser('guest-02', 'ext-clash'));
@@ -468,8 +470,9 @@ for (const dialect of available) {
       const group = (await scim('POST', '/Groups', { schemas: [GROUP], displayName: 'Visitors' })).json();
       expect((await scim('PATCH', `/Groups/${group.id}`, patch({ op: 'Add', path: 'members', value: [{ value: guest.id }] }))).statusCode).toBe(400);
 
-      // A guest the identity provider makes is its own account, never one of the pool's.
-      const provisioned = await scim('POST', '/Users', entraUser('guest-03', 'ext-b2b', { userType: 'Guest' }));
+      // A guest the identity provider makes (with a token granted the guest role) is its own account, never one of the pool's.
+      const guestsToken = await makeToken('Entra B2B', 'guest');
+      const provisioned = await scim('POST', '/Users', entraUser('guest-03', 'ext-b2b', { userType: 'Guest' }), guestsToken);
       expect(provisioned.statusCode, provisioned.body).toBe(201);
       expect(await account(provisioned.json().id)).toMatchObject({ role: 'guest', source: 'scim' });
       const desk = (await t.app.inject({ method: 'GET', url: '/api/guests/pool', headers: admin.headers })).json() as { accounts: Array<{ username: string }> };
@@ -543,7 +546,7 @@ for (const dialect of available) {
       expect((await identify(identity)).statusCode).toBe(200);
       expect((await scim('GET', '/Users')).statusCode).toBe(200);
       // Each kind's trail under its own actions; the same name may be used by both kinds.
-      expect((await events(t, 'scim.token_created')).map((e) => e.details)).toEqual([{ name: 'Entra ID', defaultRole: 'staff' }]);
+      expect((await events(t, 'scim.token_created')).map((e) => e.details)).toEqual([{ name: 'Entra ID', defaultRole: 'staff', roles: ['staff'], allowPrivileged: false, adoptExisting: false, source: 'Entra ID' }]);
       expect((await events(t, 'filtering.identity_token_created')).map((e) => [e.target, e.details])).toEqual([[`filter_identity_token:${made.json().token.id}`, { name: 'Entra ID' }]]);
     });
 

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite } from '../helpers/e2e.js';
-import { call, createPersonOverHttp, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
+import { call, createPersonOverHttp, reauthOverHttp, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 /**
  * Access rights in Chromium (AC-01, AC-02, AC-03): an IT administrator reads the matrix and records
@@ -17,6 +17,8 @@ describe('access rights and the annual review in Chromium', () => {
     await createPersonOverHttp(url, admin, { username: 'hhead', displayName: 'Helen Head', role: 'senior_leader', email: 'head@springfield.sch.uk' });
     await createPersonOverHttp(url, admin, { username: 'ddsl', displayName: 'Dee Safeguarding', role: 'dsl' });
     const teacher = await createPersonOverHttp(url, admin, { username: 'tteacher', displayName: 'Tom Teacher', role: 'staff' });
+    // Giving administrator rights needs a recent re-authentication (test/identity/reauth.test.ts).
+    await reauthOverHttp(url, admin);
     const linked = await call(url, 'POST', `/api/accounts/${teacher.id}/administrator-account`, admin);
     expect(linked.status).toBe(201);
   });

@@ -71,7 +71,7 @@ describe('console in Chromium', () => {
     await page.getByRole('heading', { name: 'Already set up' }).waitFor();
     await page.goto(e2e.server.url);
 
-    await page.getByRole('link', { name: 'School' }).click();
+    await page.getByRole('link', { name: 'School', exact: true }).click();
     await page.getByRole('button', { name: 'Record Designated safeguarding lead (DSL)' }).click();
     await page.getByLabel('Name', { exact: true }).fill('Jane Doe');
     await page.getByLabel('E-mail', { exact: true }).fill('not-an-email');
@@ -89,6 +89,29 @@ describe('console in Chromium', () => {
     await page.getByTestId('verify-result').waitFor();
     expect(await page.getByTestId('verify-result').textContent()).toMatch(/^Intact: \d+ events checked/);
     await e2e.shot(page, '06-audit');
+
+    // AU-01: the governors' fingerprint, printed (the sheet alone on paper) and checked back.
+    await page.evaluate(() => {
+      const w = globalThis as unknown as { print: () => void; printed: number };
+      w.printed = 0;
+      w.print = () => void (w.printed += 1);
+    });
+    await page.getByRole('button', { name: 'Print the trail’s fingerprint' }).click();
+    const sheet = page.getByTestId('fingerprint-sheet');
+    await sheet.waitFor();
+    await page.waitForFunction(() => (globalThis as unknown as { printed: number }).printed === 1);
+    const grouped = (await page.getByTestId('fingerprint-grouped').textContent())!;
+    expect(grouped).toMatch(/^[0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4}$/);
+    const seq = (await page.getByTestId('fingerprint-seq').textContent())!.replace(/,/g, '');
+    await page.emulateMedia({ media: 'print' });
+    expect(await sheet.isVisible()).toBe(true);
+    expect(await page.getByTestId('audit-events').isVisible()).toBe(false);
+    expect(await page.getByRole('button', { name: 'Verify the trail' }).isVisible()).toBe(false);
+    await e2e.shot(page, '06b-fingerprint-printed');
+    await page.emulateMedia({ media: 'screen' });
+    await page.getByLabel('Check a fingerprint written down earlier').fill(`${seq}:${grouped}`);
+    await page.getByRole('button', { name: 'Check', exact: true }).click();
+    await page.getByTestId('verify-result').getByText('1 fingerprint agrees').waitFor();
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();

@@ -3,7 +3,7 @@ import type { Locator, Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite } from '../helpers/e2e.js';
 import { fullUt1 } from '../helpers/ut1.js';
-import { TEST_PASSWORD, call, createPersonOverHttp, setupAndSignIn, type HttpSession, type HttpSessionWithSecret } from '../helpers/server-process.js';
+import { TEST_PASSWORD, call, createPersonOverHttp, reauthOverHttp, setupAndSignIn, type HttpSession, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 /**
  * The filtering console in Chromium (FI-01, FI-03, FI-05, FI-13, MO-01), against a server that runs
@@ -17,7 +17,8 @@ const GAMBLING = '0-casino.info';
 describe('filtering console in Chromium', () => {
   const dnsPort = 20_000 + Math.floor(Math.random() * 20_000);
   // Console errors are problems, but for the 4xx answers the wrong input is meant to get; the first test provokes no 404.
-  const e2e = browserSuite({ prefix: 'filtering-', allow: /status of (400|401|404|409)/, env: { GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: '127.0.0.1:9' } });
+  // The UT1 lists are read from the shared data folder: it is the server's list folder (GATEHOUSE_LIST_FOLDER).
+  const e2e = browserSuite({ prefix: 'filtering-', allow: /status of (400|401|404|409)/, env: { GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: '127.0.0.1:9', GATEHOUSE_LIST_FOLDER: fullUt1() } });
   const no404 = { allow: /status of (400|401|409)/ };
   let admin: HttpSessionWithSecret;
 
@@ -42,6 +43,8 @@ describe('filtering console in Chromium', () => {
     const url = e2e.server.url;
     admin = await setupAndSignIn(e2e.server);
     // The UT1 lists from a folder on the server, and the school's own allow list.
+    // Setting where a list comes from needs a recent re-authentication (test/identity/reauth.test.ts).
+    await reauthOverHttp(url, admin);
     const ut1 = await call(url, 'POST', '/api/filtering/lists', admin, { name: 'UT1', format: 'ut1', location: fullUt1(), kind: 'category', scheduleHours: 24 });
     expect(ut1.status).toBe(201);
     const allow = await call(url, 'POST', '/api/filtering/lists', admin, { name: 'School allow list', format: 'domains', location: null, kind: 'allow', scheduleHours: 24 });

@@ -44,7 +44,7 @@ describe('SCIM provisioning tokens in Chromium', () => {
     // Shown once: after reloading, the token is nowhere on the page.
     await page.reload();
     const row = page.getByTestId('scim-tokens').locator('tr[data-token="Entra ID"]');
-    await row.getByText('Pupil').waitFor();
+    await row.getByText('Pupil').first().waitFor();
     expect(await row.getByText('never').count()).toBe(0);
     expect(await page.content()).not.toContain(token);
 

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite } from '../helpers/e2e.js';
-import { call, freshCode, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
+import { TEST_PASSWORD, call, freshCode, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 /**
  * Sign-in flows in Chromium under the P4 profile (lockout after 3, AUP for staff, an upper-case
@@ -103,9 +103,16 @@ describe('sign-in flows in Chromium (profile p4)', () => {
     await page.getByRole('link', { name: 'My account' }).click();
     await page.getByTestId('sessions').waitFor();
     await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
-    await page.getByLabel('Your password').fill(chosen);
-    await page.getByRole('button', { name: 'Confirm' }).click();
+    // The server wants the password again first: the console's one prompt asks, then carries on.
+    const prompt = page.getByTestId('reauth-prompt');
+    await prompt.getByRole('heading', { name: 'Confirm it’s you' }).waitFor();
+    await prompt.getByLabel('Your password').fill('not-my-password');
+    await prompt.getByRole('button', { name: 'Confirm' }).click();
+    await prompt.getByRole('alert').filter({ hasText: 'not right' }).waitFor();
+    await prompt.getByLabel('Your password').fill(chosen);
+    await prompt.getByRole('button', { name: 'Confirm' }).click();
     const secret = (await page.getByTestId('totp-secret').textContent())!.replace(/\s/g, '');
+    await e2e.shot(page, '09a-authenticator-secret');
     await page.getByLabel('Code from the app').fill(await freshCode(secret));
     await page.getByRole('button', { name: 'Confirm' }).click();
     await page.getByTestId('recovery-codes').waitFor();
@@ -114,6 +121,37 @@ describe('sign-in flows in Chromium (profile p4)', () => {
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByTestId('mfa-card').getByText('You sign in with a code').waitFor();
     await e2e.shot(page, '10-my-account');
+    await page.close();
+  });
+
+  it('AC-07 the console asks an administrator to confirm it is them before giving a privileged role, and a cancel leaves it undone', async () => {
+    const page = await e2e.page({ width: 1280, height: 900 });
+    await e2e.signIn(page, 'master', { totpSecret: admin.totpSecret });
+    await page.getByRole('link', { name: 'Accounts' }).click();
+    const create = async (username: string, displayName: string) => {
+      await page.getByRole('button', { name: 'New account' }).click();
+      const form = page.getByRole('form', { name: 'New account' });
+      await form.getByLabel('Full name').fill(displayName);
+      await form.getByLabel('Username').fill(username);
+      await form.getByLabel('Role').selectOption('dsl');
+      await form.getByRole('button', { name: 'Create with a temporary password' }).click();
+      return form;
+    };
+    // Cancelled: nothing made, and the form says why.
+    const form = await create('dsafe', 'Dee Safe');
+    const prompt = page.getByTestId('reauth-prompt');
+    await prompt.getByText('before giving anyone a privileged role').waitFor();
+    await e2e.shot(page, '11-reauth-prompt');
+    await prompt.getByRole('button', { name: 'Cancel' }).click();
+    await form.getByRole('alert').filter({ hasText: 'Not done' }).waitFor();
+    expect((await call(e2e.server.url, 'GET', '/api/accounts?q=dsafe', admin).then((r) => r.json()) as { total: number }).total).toBe(0);
+    // Confirmed with the password and a code: the same request goes through.
+    await form.getByRole('button', { name: 'Create with a temporary password' }).click();
+    await prompt.getByLabel('Your password').fill(TEST_PASSWORD);
+    await prompt.getByLabel('Code from your app').fill(await freshCode(admin.totpSecret));
+    await prompt.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByTestId('temporary-password').waitFor();
+    expect((await call(e2e.server.url, 'GET', '/api/accounts?q=dsafe', admin).then((r) => r.json()) as { accounts: Array<{ role: string }> }).accounts.map((a) => a.role)).toEqual(['dsl']);
     await page.close();
   });
 });

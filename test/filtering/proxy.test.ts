@@ -183,9 +183,11 @@ beforeAll(async () => {
     unknownPolicy: 'pupils',
     clients: { '127.0.0.1': { policyId: 'pupils', deviceName: 'LAB-PC-07', username: 'pupil.one' }, '127.0.0.2': { policyId: 'staff', deviceName: 'STAFF-LAPTOP-2' } },
   });
-  proxy = await startProxy(point, { consoleUrl: CONSOLE, lookup, now: () => EVENING, timeZone: 'Europe/London', connectPorts: [443, 80, tlsPort], forwardedFor: 'append' });
+  // The origins here listen on loopback, which the proxy otherwise refuses as a destination (see the FI-01 attack tests).
+  proxy = await startProxy(point, { consoleUrl: CONSOLE, lookup, now: () => EVENING, timeZone: 'Europe/London', connectPorts: [443, 80, tlsPort], forwardedFor: 'append', destinations: { allowed: ['127.0.0.1/32'] } });
   authProxy = await startProxy(authPoint, {
     lookup,
+    destinations: { allowed: ['127.0.0.1/32'] },
     now: () => EVENING,
     auth: 'required',
     connectPorts: [443, tlsPort],

@@ -13,7 +13,7 @@ import { blockPageWords } from '../../src/filtering/requests.js';
 import { filterServiceFor, type FilterService } from '../../src/filtering/service.js';
 import { createAccount } from '../../src/identity/service.js';
 import { dialects } from '../helpers/databases.js';
-import { setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { reauthenticate, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 
 const PASSWORD = 'Violet-Harbour-Lantern-7';
 const admin = systemActor('test');
@@ -38,7 +38,12 @@ async function person(t: TestApp, username: string, role: Role): Promise<string>
   return t.runtime.trail.transaction(admin, (ctx) => createAccount(ctx, { username, displayName: username, email: null, role, passwordHash: hash }));
 }
 
-/** A local origin for list downloads: path → body (or a status). */
+/**
+ * A local origin for list downloads: path → body (or a status). It listens on 127.0.0.2, the one
+ * loopback address the tests' GATEHOUSE_LIST_ALLOWED_NETWORKS allows; the rest of loopback stays
+ * refused (test/filtering/list-attacks.test.ts).
+ */
+export const LIST_ORIGIN_HOST = '127.0.0.2';
 function listServer(): Promise<{ url: string; files: Map<string, Buffer | number>; close(): Promise<void> }> {
   const files = new Map<string, Buffer | number>();
   const server: Server = createServer((req, res) => {
@@ -50,9 +55,9 @@ function listServer(): Promise<{ url: string; files: Map<string, Buffer | number
     res.writeHead(200, { 'content-length': body.length }).end(body);
   });
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, LIST_ORIGIN_HOST, () => {
       const address = server.address() as { port: number };
-      resolve({ url: `http://127.0.0.1:${address.port}`, files, close: () => new Promise((r) => server.close(() => r())) });
+      resolve({ url: `http://${LIST_ORIGIN_HOST}:${address.port}`, files, close: () => new Promise((r) => server.close(() => r())) });
     }),
   );
 }
@@ -71,10 +76,13 @@ for (const dialect of await dialects()) {
     const decide = (host: string, policy: string, at = t.clock.now()) => service.snapshot().decide(host, service.snapshot().policy(policy), at.getTime());
 
     beforeAll(async () => {
-      t = await startTestApp(dialect);
-      session = await setUpSchool(t);
-      service = filterServiceFor(t.runtime);
+      // The list folder (GATEHOUSE_LIST_FOLDER) is this test's work folder; downloads may reach the test origin only.
       work = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-lists-'));
+      t = await startTestApp(dialect, { config: { listFolder: work, listAllowedNetworks: `${LIST_ORIGIN_HOST}/32` } });
+      session = await setUpSchool(t);
+      // Setting where a list comes from needs a recent re-authentication (test/identity/reauth.test.ts); this clock moves only when told.
+      await reauthenticate(t, session);
+      service = filterServiceFor(t.runtime);
       origin = await listServer();
     });
     afterAll(async () => {
@@ -103,7 +111,8 @@ for (const dialect of await dialects()) {
       const plain = await api('POST', '/api/filtering/lists', { name: 'Fetched block list', format: 'domains', location: `${origin.url}/block.txt`, kind: 'block', scheduleHours: 6 });
       expect(plain.status).toBe(201);
       expect(plain.body).toMatchObject({ lastResult: 'error' });
-      expect(plain.body.lastError).toContain('none of its 2 lines');
+      // Counts and line numbers, never the text of a line (issue 10, finding 1).
+      expect(plain.body.lastError).toBe('line 2 is not a domain name or an address; 0 of 2 lines were usable');
       origin.files.set('/block.txt', Buffer.from('fetched.example\nother.fetched.example\n'));
       const again = await api('POST', `/api/filtering/lists/${plain.body.id}/fetch`);
       expect(again.body.outcome).toMatchObject({ status: 'updated', entries: 2 });
@@ -202,7 +211,7 @@ for (const dialect of await dialects()) {
       const before = t.clock.now();
       t.clock.advance(3 * 3_600_000 + 60_000);
       const stale = (await filteringDue(t.runtime)).find((d) => d.kind === 'filter_list_stale' && d.title.includes('Going'));
-      expect(stale).toMatchObject({ overdue: true, href: '/filtering/lists', requirement: 'FI-03' });
+      expect(stale).toMatchObject({ overdue: true, href: '/filtering/lists', requirement: 'FI-04' });
       expect((await listSources(t.runtime)).find((s) => s.id === source.id)!.stale).toBe(true);
       // (back before the console session's idle limit)
       t.clock.set(before);
@@ -234,7 +243,7 @@ for (const dialect of await dialects()) {
       expect(blocked.json()).toMatchObject({ illegal: true, unblockable: false, action: 'block' });
     });
 
-    it('FI-04 the school’s own lists take domain names (IDN in punycode) and IP addresses, and refuse single words and bad names by name, adding nothing', async () => {
+    it('FI-08 the school’s own lists take domain names (IDN in punycode) and IP addresses, and refuse single words and bad names by name, adding nothing', async () => {
       const block = (await api('POST', '/api/filtering/lists', { name: 'Typed block list', format: 'domains', location: null, kind: 'block', scheduleHours: 24 })).body;
       const refused = await api('POST', `/api/filtering/lists/${block.id}/entries`, { hosts: ['bbc.co.uk', 'not', 'a', 'exa_mple!!.com', '-bad.example', '10.1'] });
       expect(refused.status).toBe(400);
@@ -462,7 +471,7 @@ for (const dialect of await dialects()) {
 
     it('FI-04 gatehouse filtering lists and fetch: the lists’ state from the command line (exit 1 when one needs attention)', async () => {
       const { runCli } = await import('../helpers/cli.js');
-      const env = { GATEHOUSE_DATA_DIR: t.test.dataDir, GATEHOUSE_DATABASE_URL: t.test.url };
+      const env = { GATEHOUSE_DATA_DIR: t.test.dataDir, GATEHOUSE_DATABASE_URL: t.test.url, GATEHOUSE_LIST_FOLDER: work };
       const listed = await runCli(['filtering', 'lists'], env);
       // (The command runs on the real clock, months after this test's school day: the lists are out of date.)
       expect(listed.stdout).toMatch(/^UT1 \[category\] 42 entries, \d+ days old, OUT OF DATE$/m);

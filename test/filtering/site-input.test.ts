@@ -48,14 +48,14 @@ const refused = [
 ];
 
 describe('sites typed for the school’s lists', () => {
-  it('FI-04 the API and the console accept the same sites and agree on the name kept (IDN as punycode, IPv6 in short form)', () => {
+  it('FI-08 the API and the console accept the same sites and agree on the name kept (IDN as punycode, IPv6 in short form)', () => {
     for (const [typed, host] of Object.entries(accepted)) {
       expect(hostFromInput(typed), typed).toBe(host);
       expect(hostOf(typed), typed).toBe(host);
     }
   });
 
-  it('FI-04 the API and the console refuse the same things: single words, bad labels, short IPv4 forms, e-mail addresses', () => {
+  it('FI-08 the API and the console refuse the same things: single words, bad labels, short IPv4 forms, e-mail addresses', () => {
     for (const typed of refused) {
       expect(hostFromInput(typed), typed).toBeNull();
       expect(hostOf(typed), typed).toBeNull();

@@ -54,7 +54,7 @@ describe('tar reader for list archives', () => {
       Buffer.alloc(1024),
     ]);
     const result = await extractTar(chunks(archive), out, { maxBytes: 1_000_000, want: (name) => /(^|\/)domains$/.test(name) });
-    expect(result).toEqual({ files: 1, bytes: 1400 });
+    expect(result).toEqual({ files: 1, bytes: 1400, entries: 7 });
     expect(readFileSync(path.join(out, 'blacklists', 'drogue', 'domains'), 'utf8')).toBe('drugs.example\n'.repeat(100));
     expect(readlinkSync(path.join(out, 'blacklists', 'drugs'))).toBe('drogue');
     expect(existsSync(path.join(out, 'blacklists', 'escape'))).toBe(false);

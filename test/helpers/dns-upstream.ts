@@ -30,14 +30,18 @@ export interface StubUpstreamOptions {
   truncateUdp?: boolean;
   /** address to listen on (127.0.0.1) */
   host?: string;
+  /** UDP answers are sent this long after the query arrives, ms (a window for forged answers in attack tests) */
+  delayMs?: number;
+  /** told of every UDP query as it arrives, with the stub's own socket (attack tests forge answers from it) */
+  onUdpQuery?: (msg: Buffer, rinfo: dgram.RemoteInfo, socket: dgram.Socket) => void;
 }
 
 export interface StubUpstream {
   address: string;
   port: number;
   spec: string;
-  /** every question received: "name TYPE" (lower case), with the transport */
-  queries: Array<{ name: string; type: string; tcp: boolean }>;
+  /** every question received: "name TYPE" (lower case), with the transport, the name as asked (its case), the ID and the asker's port */
+  queries: Array<{ name: string; type: string; tcp: boolean; asked?: string; id?: number; port?: number }>;
   count(name: string, type?: string): number;
   close(): Promise<void>;
 }
@@ -56,11 +60,11 @@ export async function startStubUpstream(options: StubUpstreamOptions = {}): Prom
   const queries: StubUpstream['queries'] = [];
   const isNx = (name: string) => [...nx].some((n) => name === n || name.endsWith(`.${n}`));
 
-  function answer(query: dnsPacket.Packet, tcp: boolean): Buffer | null {
+  function answer(query: dnsPacket.Packet, tcp: boolean, port?: number): Buffer | null {
     const q = query.questions?.[0];
     if (!q) return null;
     const name = q.name.toLowerCase();
-    queries.push({ name, type: q.type, tcp });
+    queries.push({ name, type: q.type, tcp, asked: q.name, id: query.id, port });
     if (options.silent) return null;
     const opt = (query.additionals ?? []).some((a) => a.type === 'OPT');
     const base = {
@@ -105,8 +109,11 @@ export async function startStubUpstream(options: StubUpstreamOptions = {}): Prom
     } catch {
       return;
     }
-    const reply = answer(query, false);
-    if (reply) udp.send(reply, rinfo.port, rinfo.address);
+    options.onUdpQuery?.(msg, rinfo, udp);
+    const reply = answer(query, false, rinfo.port);
+    if (!reply) return;
+    if (options.delayMs) setTimeout(() => udp.send(reply, rinfo.port, rinfo.address), options.delayMs);
+    else udp.send(reply, rinfo.port, rinfo.address);
   };
   const sockets = new Set<net.Socket>();
   const tcp = net.createServer((socket) => {

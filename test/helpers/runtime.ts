@@ -37,8 +37,8 @@ export interface TestApp {
 }
 
 /** A whole app on a fresh database, driven with app.inject (no port). */
-export async function startTestApp(dialect: DialectName, options: { clock?: ManualClock; config?: Partial<Config> } = {}): Promise<TestApp> {
-  const test = await createTestDatabase(dialect);
+export async function startTestApp(dialect: DialectName, options: { clock?: ManualClock; config?: Partial<Config>; database?: TestDatabase } = {}): Promise<TestApp> {
+  const test = options.database ?? (await createTestDatabase(dialect));
   const logs = new LogCapture();
   const logger = createLogger('debug', logs);
   const config = testConfig(test, options.config);
@@ -61,6 +61,16 @@ export async function startTestApp(dialect: DialectName, options: { clock?: Manu
       await test.drop();
     },
   };
+}
+
+/**
+ * Stops the app and its runtime as a server restart would, keeping the database and the data
+ * folder, and starts a new one on them (same clock): for what happens at start.
+ */
+export async function restartTestApp(t: TestApp, options: { config?: Partial<Config> } = {}): Promise<TestApp> {
+  await t.app.close();
+  await t.runtime.close();
+  return startTestApp(t.test.dialect, { clock: t.clock, database: t.test, ...options });
 }
 
 export const ADMIN_PASSWORD = 'Correct-Horse-Battery-Staple-42';
@@ -135,4 +145,19 @@ export async function signIn(t: TestApp, username: string, password: string, opt
     if (response.statusCode !== 200) throw new Error(`sign-in step ${step.step} failed: ${response.statusCode} ${response.body}`);
   }
   throw new Error('sign-in did not finish');
+}
+
+/**
+ * Confirms it is still the session's owner (POST /api/account/reauthenticate), as the console's
+ * prompt does before a high-impact change: the password, and a fresh code (the clock moves on 30
+ * seconds first, as each code is accepted once) when the account has an authenticator.
+ */
+export async function reauthenticate(t: TestApp, session: Session, password = ADMIN_PASSWORD, totpSecret = session.totpSecret): Promise<void> {
+  let code: string | undefined;
+  if (totpSecret) {
+    t.clock.advance(30_000);
+    code = await totpNow(totpSecret, t.clock);
+  }
+  const response = await t.app.inject({ method: 'POST', url: '/api/account/reauthenticate', headers: session.headers, payload: { password, ...(code ? { code } : {}) } });
+  if (response.statusCode !== 204) throw new Error(`re-authentication failed: ${response.statusCode} ${response.body}`);
 }

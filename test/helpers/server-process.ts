@@ -143,11 +143,24 @@ export async function freshCode(secret: string): Promise<string> {
  * changes it to `password`, so the person can sign in normally (e.g. from a browser).
  */
 export async function createPersonOverHttp(base: string, admin: HttpSession, person: { username: string; displayName: string; role: string; email?: string | null }, password = TEST_PASSWORD): Promise<{ id: string; session: HttpSessionWithSecret }> {
-  const created = await call(base, 'POST', '/api/accounts', admin, { ...person, email: person.email ?? null });
+  let created = await call(base, 'POST', '/api/accounts', admin, { ...person, email: person.email ?? null });
+  if (created.status === 403 && 'totpSecret' in admin) {
+    // A privileged role needs a recent re-authentication: confirm, as the console's prompt does, and try again.
+    const refusal = (await created.json()) as { error: { code: string } };
+    if (refusal.error.code !== 'reauthentication_required') throw new Error(`creating ${person.username} failed: ${JSON.stringify(refusal)}`);
+    await reauthOverHttp(base, admin as HttpSessionWithSecret);
+    created = await call(base, 'POST', '/api/accounts', admin, { ...person, email: person.email ?? null });
+  }
   if (created.status !== 201) throw new Error(`creating ${person.username} failed: ${created.status} ${await created.text()}`);
   const body = (await created.json()) as { account: { id: string }; temporaryPassword: string };
   const session = await signInOverHttp(base, person.username, body.temporaryPassword, undefined, password);
   return { id: body.account.id, session };
+}
+
+/** Confirms it is still the session's owner (password and a fresh code), before a high-impact change. */
+export async function reauthOverHttp(base: string, session: HttpSessionWithSecret, password = TEST_PASSWORD): Promise<void> {
+  const response = await call(base, 'POST', '/api/account/reauthenticate', session, { password, ...(session.totpSecret ? { code: await freshCode(session.totpSecret) } : {}) });
+  if (response.status !== 204) throw new Error(`re-authentication failed: ${response.status} ${await response.text()}`);
 }
 
 export async function signInOverHttp(base: string, username: string, password: string, totpSecret?: string, newPassword?: string): Promise<HttpSessionWithSecret> {

@@ -3,7 +3,7 @@ import { parseBody } from '../../src/audit/chain.js';
 import { verifyTrail } from '../../src/audit/verify.js';
 import { dialects } from '../helpers/databases.js';
 import { totpNow } from '../../src/identity/totp.js';
-import { ADMIN_PASSWORD, masterSecrets, setUpSchool, signIn, startTestApp, type TestApp } from '../helpers/runtime.js';
+import { ADMIN_PASSWORD, masterSecrets, reauthenticate, setUpSchool, signIn, startTestApp, type TestApp } from '../helpers/runtime.js';
 
 for (const dialect of await dialects()) {
   describe(`server on ${dialect}`, () => {
@@ -44,7 +44,7 @@ for (const dialect of await dialects()) {
       expect(doc.paths['/api/setup'].post.requestBody.content['application/json'].schema.properties.school).toBeDefined();
     });
 
-    it('serves Prometheus metrics to this machine only', async () => {
+    it('AC-03 serves Prometheus metrics to this machine only', async () => {
       await t.app.inject('/api/info');
       const local = await t.app.inject({ url: '/metrics', remoteAddress: '127.0.0.1' });
       expect(local.statusCode).toBe(200);
@@ -183,7 +183,7 @@ for (const dialect of await dialects()) {
         expect(failures.map((f) => (parseBody(f.body).details as { reason: string }).reason)).toEqual(['wrong_password', 'unknown_username']);
       });
 
-      it('refuses a state-changing request without the CSRF token', async () => {
+      it('AC-03 refuses a state-changing request without the CSRF token', async () => {
         const session = await setUpSchool(t);
         const without = await t.app.inject({ method: 'PUT', url: '/api/school/contacts/dsl', headers: { cookie: session.cookie }, payload: { name: 'Jane Doe', email: null } });
         expect(without.statusCode).toBe(403);
@@ -218,7 +218,7 @@ for (const dialect of await dialects()) {
         expect((await t.app.inject({ method: 'DELETE', url: '/api/school/contacts/dpo', headers: session.headers })).statusCode).toBe(404);
       });
 
-      it('changes the school name and records what changed', async () => {
+      it('AU-01 changes the school name and records what changed', async () => {
         const session = await setUpSchool(t);
         const response = await t.app.inject({ method: 'PATCH', url: '/api/school', headers: session.headers, payload: { name: 'Springfield Primary Academy' } });
         expect(response.json()).toMatchObject({ name: 'Springfield Primary Academy', urn: '123456' });
@@ -240,6 +240,8 @@ for (const dialect of await dialects()) {
         expect(report).toMatchObject({ ok: true, firstBrokenSeq: null });
         const noReason = await t.app.inject({ url: '/api/audit/export', headers: session.headers });
         expect(noReason.statusCode).toBe(400);
+        // Exporting the trail needs a recent re-authentication (test/identity/reauth.test.ts performs the attack).
+        await reauthenticate(t, session);
         const exported = await t.app.inject({ url: '/api/audit/export?since=2020-01-01&reason=Police%20request%20ref%2042', headers: session.headers });
         expect(exported.statusCode).toBe(200);
         expect(exported.headers['content-type']).toContain('application/x-ndjson');

@@ -73,7 +73,7 @@ describe('password rules', () => {
     expect(acceptable(rules)).toBe(true);
   });
 
-  it('`gatehouse password check` reads the password from standard input and exits 0 only when acceptable', async () => {
+  it('PW-03 PW-04 `gatehouse password check` reads the password from standard input and exits 0 only when acceptable', async () => {
     const args = ['password', 'check', '--profile', 'p4', '--group', 'staff', '--username', 'jbloggs', '--name', 'Jane Bloggs'];
     const good = await runCli(args, {}, 'Sunflower-Meadow-7\n');
     expect(good.code).toBe(0);

@@ -1,9 +1,16 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { profileWarnings } from '../../src/core/profile-warnings.js';
+import { startSmtpSink } from '../helpers/smtp-sink.js';
 import type { Role } from '../../src/core/authz.js';
 import { systemActor } from '../../src/core/context.js';
 import { createGroup, setMembership } from '../../src/directory/groups.js';
 import { createAccount } from '../../src/identity/service.js';
 import { newRecoveryCodes, newTotpSecret, recoveryCodeHash, totpNow } from '../../src/identity/totp.js';
+import { sealAccountTotp } from '../../src/identity/totp-secret.js';
 import { dialects } from '../helpers/databases.js';
 import { setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 
@@ -17,8 +24,14 @@ async function person(t: TestApp, username: string, role: Role, displayName = 'J
 
 async function withTotp(t: TestApp, id: string): Promise<string> {
   const secret = newTotpSecret();
-  await t.runtime.db.kysely.updateTable('account').set({ totp_secret: t.runtime.secrets.seal(secret), totp_enrolled_at: t.clock.now().toISOString() }).where('id', '=', id).execute();
+  await t.runtime.db.kysely.updateTable('account').set({ totp_secret: sealAccountTotp(t.runtime, id, secret), totp_enrolled_at: t.clock.now().toISOString() }).where('id', '=', id).execute();
   return secret;
+}
+
+/** The reset cookie and CSRF token a browser sends back after a self-service step. */
+function held(response: LightMyRequestResponse): Record<string, string> {
+  const cookie = response.cookies.find((c) => c.name === '__Host-gatehouse-reset');
+  return { ...(cookie ? { cookie: `${cookie.name}=${cookie.value}` } : {}), 'x-csrf-token': (response.json() as { csrfToken: string }).csrfToken };
 }
 
 async function actions(t: TestApp, prefix: string): Promise<string[]> {
@@ -35,32 +48,47 @@ async function signInStatus(t: TestApp, username: string, password: string): Pro
 for (const dialect of await dialects()) {
   describe(`password resets (${dialect})`, () => {
     let t: TestApp;
+    let sink: Awaited<ReturnType<typeof startSmtpSink>> | undefined;
     afterEach(async () => {
       await t?.close();
+      await sink?.close();
+      sink = undefined;
     });
 
-    it('AC-11 a member of staff resets their own password with their authenticator app, which also unlocks the account', async () => {
-      t = await startTestApp(dialect);
+    it('AC-11 a member of staff resets their own password with their authenticator app and the link e-mailed to them, which also unlocks the account', async () => {
+      sink = await startSmtpSink();
+      t = await startTestApp(dialect, { config: { smtpUrl: sink.url } });
       await setUpSchool(t);
       const id = await person(t, 'jbloggs', 'staff');
       const secret = await withTotp(t, id);
       await t.runtime.db.kysely.updateTable('account').set({ locked_at: t.clock.now().toISOString(), failed_attempts: 10 }).where('id', '=', id).execute();
-      const old = await t.app.inject({ method: 'GET', url: '/api/session' });
-      expect(old.statusCode).toBeLessThan(500);
 
       t.clock.advance(30_000);
       const start = await t.app.inject({ method: 'POST', url: '/api/password-reset/start', payload: { username: 'JBloggs', code: await totpNow(secret, t.clock) } });
       expect(start.statusCode, start.body).toBe(200);
-      const { token } = start.json() as { token: string };
+      expect(start.json()).toMatchObject({ next: 'email', username: 'jbloggs' });
+      await sink.waitFor(1);
+      // Without GATEHOUSE_PUBLIC_URL the mail carries the code to type, and no link.
+      const mailed = /\n\s+([a-z0-9]{5}-[a-z0-9]{5})\s*\n/.exec(sink.messages[0]!.raw)![1]!;
+      expect(sink.messages[0]!.raw).not.toMatch(/https?:\/\//);
+      const confirmed = await t.app.inject({ method: 'POST', url: '/api/password-reset/email', headers: held(start), payload: { code: mailed } });
+      expect(confirmed.statusCode, confirmed.body).toBe(200);
+      const headers = held(confirmed);
+      // A new tab of the same browser (the e-mailed link) finds where the reset stands.
+      const current = await t.app.inject({ method: 'GET', url: '/api/password-reset', headers: { cookie: headers.cookie! } });
+      expect(current.json()).toMatchObject({ next: 'new_password', username: 'jbloggs' });
 
       // The person's own rules apply: a weak password is refused and the reset stays usable.
-      const weak = await t.app.inject({ method: 'POST', url: '/api/password-reset/finish', payload: { token, newPassword: 'password' } });
+      const weak = await t.app.inject({ method: 'POST', url: '/api/password-reset/finish', headers, payload: { newPassword: 'password' } });
       expect(weak.statusCode).toBe(400);
       expect(weak.json().error.code).toBe('password_rejected');
-      const done = await t.app.inject({ method: 'POST', url: '/api/password-reset/finish', payload: { token, newPassword: NEW_PASSWORD } });
+      // Another page (no CSRF token) cannot post the step.
+      const forged = await t.app.inject({ method: 'POST', url: '/api/password-reset/finish', headers: { cookie: headers.cookie! }, payload: { newPassword: NEW_PASSWORD } });
+      expect(forged.json().error.code).toBe('csrf_failed');
+      const done = await t.app.inject({ method: 'POST', url: '/api/password-reset/finish', headers, payload: { newPassword: NEW_PASSWORD } });
       expect(done.statusCode, done.body).toBe(204);
       // Once only.
-      const again = await t.app.inject({ method: 'POST', url: '/api/password-reset/finish', payload: { token, newPassword: 'Another-Long-Phrase-88' } });
+      const again = await t.app.inject({ method: 'POST', url: '/api/password-reset/finish', headers, payload: { newPassword: 'Another-Long-Phrase-88' } });
       expect(again.statusCode).toBe(410);
 
       const account = await t.runtime.db.kysely.selectFrom('account').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
@@ -68,15 +96,31 @@ for (const dialect of await dialects()) {
       expect(await signInStatus(t, 'jbloggs', PASSWORD)).toMatchObject({ code: 401 });
       // Off-site staff need MFA; from school the new password is enough.
       expect((await signInStatus(t, 'jbloggs', NEW_PASSWORD)).code).toBe(200);
-      expect(await actions(t, 'password_reset.')).toEqual(['password_reset.self_verified', 'password_reset.self_completed']);
+      expect(await actions(t, 'password_reset.')).toEqual(['password_reset.self_verified', 'password_reset.link_sent', 'password_reset.email_confirmed', 'password_reset.self_completed']);
+    });
+
+    it('AC-11 where the profile asks only for the authenticator (pupils, if a school allows them), the new password follows the code', async () => {
+      const profile = path.join(mkdtempSync(path.join(os.tmpdir(), 'gatehouse-profile-')), 'school.yaml');
+      writeFileSync(profile, 'name: Pupils reset their own\nextends: ncsc\ngroups:\n  pupils:\n    resets: { selfService: true, selfServiceFactors: [authenticator] }\n');
+      t = await startTestApp(dialect, { config: { profile } });
+      await setUpSchool(t);
+      const id = await person(t, 'amy.p', 'pupil', 'Amy Pond');
+      const secret = await withTotp(t, id);
+      t.clock.advance(30_000);
+      const start = await t.app.inject({ method: 'POST', url: '/api/password-reset/start', payload: { username: 'amy.p', code: await totpNow(secret, t.clock) } });
+      expect(start.json(), start.body).toMatchObject({ next: 'new_password' });
+      const done = await t.app.inject({ method: 'POST', url: '/api/password-reset/finish', headers: held(start), payload: { newPassword: NEW_PASSWORD } });
+      expect(done.statusCode, done.body).toBe(204);
+      expect(profileWarnings(t.runtime.profile).find((w) => w.setting === 'resets.selfServiceFactors')?.groups).toEqual(['pupils']);
     });
 
     it('AC-11 a recovery code works for a reset once; wrong codes, unknown people and pupils all get the same answer', async () => {
-      t = await startTestApp(dialect);
+      sink = await startSmtpSink();
+      t = await startTestApp(dialect, { config: { smtpUrl: sink.url } });
       await setUpSchool(t);
       const id = await person(t, 'jbloggs', 'staff');
       const [code] = newRecoveryCodes(1);
-      await t.runtime.db.kysely.insertInto('recovery_code').values({ account_id: id, code_hash: recoveryCodeHash(code!), created_at: t.clock.now().toISOString(), used_at: null }).execute();
+      await t.runtime.db.kysely.insertInto('recovery_code').values({ account_id: id, code_hash: recoveryCodeHash(t.runtime.keyedHash, id, code!), created_at: t.clock.now().toISOString(), used_at: null }).execute();
       const pupilId = await person(t, 'pupil1', 'pupil', 'Pat Pupil');
       const pupilSecret = await withTotp(t, pupilId);
 
@@ -95,11 +139,12 @@ for (const dialect of await dialects()) {
       expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
       expect(answers[0]!.status).toBe(400);
       const failed = await t.runtime.db.kysely.selectFrom('audit_event').select('body').where('action', '=', 'password_reset.self_failed').execute();
-      expect(failed.map((f) => JSON.parse(f.body).details.reason)).toEqual(['wrong_code', 'wrong_code', 'unknown_username', 'not_allowed']);
+      expect(failed.map((f) => JSON.parse(f.body).details.reason)).toEqual(['wrong_code', 'wrong_code', 'unknown_username', 'not_allowed_for_group']);
     });
 
     it('AC-11 guessing codes for one username is throttled', async () => {
-      t = await startTestApp(dialect);
+      sink = await startSmtpSink();
+      t = await startTestApp(dialect, { config: { smtpUrl: sink.url } });
       await setUpSchool(t);
       const id = await person(t, 'jbloggs', 'staff');
       await withTotp(t, id);
@@ -188,7 +233,7 @@ for (const dialect of await dialects()) {
       expect(event.body).not.toContain(temporaryPassword);
     });
 
-    it('AC-15 PW-08 changing one’s own password, or signing out everywhere else, also stops a sign-in under way elsewhere with the old password', async () => {
+    it('AC-15 PW-11 changing one’s own password, or signing out everywhere else, also stops a sign-in under way elsewhere with the old password', async () => {
       t = await startTestApp(dialect);
       await setUpSchool(t);
       const id = await person(t, 'rory.w', 'pupil', 'Rory Williams');

@@ -6,7 +6,7 @@ import { systemActor } from '../../src/core/context.js';
 import { createAccount } from '../../src/identity/service.js';
 import { totpNow } from '../../src/identity/totp.js';
 import { dialects } from '../helpers/databases.js';
-import { masterSecrets, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { masterSecrets, reauthenticate, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 import { startSmtpSink } from '../helpers/smtp-sink.js';
 
 const PASSWORD = 'Violet-Harbour-Lantern-7';
@@ -259,7 +259,7 @@ for (const dialect of available) {
 
     it('AC-14 a TOTP code is accepted once; a recovery code works once', async () => {
       await start('ncsc');
-      await setUpSchool(t);
+      const master = await setUpSchool(t);
       const secret = masterSecrets.get(t)!;
       t.clock.advance(30_000);
       const code = await totpNow(secret, t.clock);
@@ -269,6 +269,22 @@ for (const dialect of available) {
       const refused = await t.app.inject({ method: 'POST', url: '/api/sign-in/second-factor', headers: pendingHeaders(replay), payload: { code } });
       expect(refused.statusCode).toBe(400);
       expect(refused.json().error.code).toBe('wrong_code');
+
+      // A recovery code from enrolment signs in once, in the same minute as the TOTP code above (no code from the app at all)…
+      const recoveryCode = master.recoveryCodes![0]!;
+      const withRecovery = await attempt(t, 'master', 'Correct-Horse-Battery-Staple-42');
+      const used = await t.app.inject({ method: 'POST', url: '/api/sign-in/second-factor', headers: pendingHeaders(withRecovery), payload: { recoveryCode } });
+      expect(used.json()).toMatchObject({ status: 'signed_in', account: { username: 'master' } });
+      expect(await events(t, 'mfa.recovery_code_used')).toEqual([{ action: 'mfa.recovery_code_used', severity: 'notice', details: expect.objectContaining({ username: 'master', remaining: master.recoveryCodes!.length - 1 }) }]);
+      // …and the same code is refused the second time, as a wrong second factor.
+      const again = await attempt(t, 'master', 'Correct-Horse-Battery-Staple-42');
+      const reused = await t.app.inject({ method: 'POST', url: '/api/sign-in/second-factor', headers: pendingHeaders(again), payload: { recoveryCode } });
+      expect(reused.statusCode).toBe(400);
+      expect(reused.json().error.code).toBe('wrong_code');
+      expect((await events(t, 'session.sign_in_failed')).at(-1)!.details.reason).toBe('wrong_second_factor');
+      // Another unused code still works.
+      const other = await attempt(t, 'master', 'Correct-Horse-Battery-Staple-42');
+      expect((await t.app.inject({ method: 'POST', url: '/api/sign-in/second-factor', headers: pendingHeaders(other), payload: { recoveryCode: master.recoveryCodes![1]! } })).json()).toMatchObject({ status: 'signed_in' });
     });
 
     it('AC-07 administrator rights only on a separate, linked account that must use MFA', async () => {
@@ -277,6 +293,8 @@ for (const dialect of available) {
       const refused = await t.app.inject({ method: 'POST', url: '/api/accounts', headers: admin.headers, payload: { username: 'boss', displayName: 'Boss', role: 'administrator' } });
       expect(refused.statusCode).toBe(400);
       const id = await person(t, 'itlead', 'staff', 'Quietmoonlight7', 'Ian Tech');
+      // Giving administrator rights needs a recent re-authentication (test/identity/reauth.test.ts).
+      await reauthenticate(t, admin);
       const created = await t.app.inject({ method: 'POST', url: `/api/accounts/${id}/administrator-account`, headers: admin.headers });
       expect(created.statusCode).toBe(201);
       const { account, temporaryPassword } = created.json();
@@ -296,6 +314,7 @@ for (const dialect of available) {
         await t.app.inject({ method: 'PUT', url: '/api/school/contacts/headteacher', headers: master.headers, payload: { name: 'Helen Head', email: 'head@school.example' } });
         const masterId = (await t.runtime.db.kysely.selectFrom('account').select('id').where('username', '=', 'master').executeTakeFirstOrThrow()).id;
         const everyday = await person(t, 'netman', 'staff', 'Quietmoonlight7', 'Nina Network');
+        await reauthenticate(t, master);
         const { temporaryPassword } = (await t.app.inject({ method: 'POST', url: `/api/accounts/${everyday}/administrator-account`, headers: master.headers })).json();
         const first = await attempt(t, 'netman.admin', temporaryPassword);
         const changed = await t.app.inject({ method: 'POST', url: '/api/sign-in/password', headers: pendingHeaders(first), payload: { currentPassword: temporaryPassword, newPassword: 'Granite-Beacon-Willow-63' } });

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, api, setCsrfToken, type Account, type Info, type SessionResponse } from './api';
-import { ErrorMessage, HealthBadge } from './components';
+import { ErrorMessage, HealthBadge, ReauthPrompt } from './components';
 import { AccountPage } from './pages/AccountPage';
 import { AccessPage } from './pages/AccessPage';
 import { AccountsPage } from './pages/AccountsPage';
@@ -23,6 +23,7 @@ import { FilterListsPage } from './pages/FilterListsPage';
 import { FilterActivityPage } from './pages/FilterActivityPage';
 import { FilterDevicesPage, FilterRequestsPage } from './pages/FilterDevicesPage';
 import { BlockedPage, ConnectPage } from './pages/FilterPublicPages';
+import { CompliancePage } from './pages/CompliancePage';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -47,6 +48,7 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/filtering/devices': 'Filtering',
   '/filtering/requests': 'Filtering',
   '/secrets': 'Records',
+  '/compliance': 'Records',
   '/audit': 'Records',
   '/school': 'School',
   '/policy': 'School',
@@ -185,6 +187,7 @@ export function App() {
     { href: '/filtering/devices', label: 'Devices', show: may(account, 'filtering.read'), render: () => <FilterDevicesPage account={account} /> },
     { href: '/filtering/requests', label: 'Requests', show: may(account, 'filtering.read'), render: () => <FilterRequestsPage /> },
     { href: '/policy', label: 'Policy', show: may(account, 'profile.read'), render: () => <PolicyPage canManageAup={may(account, 'aup.manage')} /> },
+    { href: '/compliance', label: 'Compliance', show: may(account, 'compliance.read'), render: () => <CompliancePage account={account} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
   ];
@@ -223,6 +226,7 @@ export function App() {
       ) : null}
       {current.render()}
         </div>
+        <ReauthPrompt mfaEnrolled={account.mfaEnrolled} />
       </div>
     </Frame>
   );

@@ -22,7 +22,34 @@ export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
 
+/**
+ * High-impact changes (a privileged role, the audit export, a list's location; a second factor) need
+ * the person to have confirmed it is them in the last few minutes: the server answers 403
+ * `reauthentication_required`. The console's one prompt (ReauthPrompt) registers here; `api` asks
+ * it, and when the person confirms, sends the same request once more.
+ */
+export type ReauthHandler = (refusal: ApiError) => Promise<boolean>;
+let reauthHandler: ReauthHandler | null = null;
+
+export function setReauthHandler(handler: ReauthHandler | null): void {
+  reauthHandler = handler;
+}
+
+export const REAUTH_PATH = '/api/account/reauthenticate';
+
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  try {
+    return await send<T>(method, path, body);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 403 && error.body.code === 'reauthentication_required') || !reauthHandler || path === REAUTH_PATH) throw error;
+    if (!(await reauthHandler(error))) {
+      throw new ApiError(403, { code: 'reauthentication_cancelled', message: 'Not done: this needs you to confirm it is you first.' });
+    }
+    return send<T>(method, path, body);
+  }
+}
+
+async function send<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;

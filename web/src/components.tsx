@@ -1,5 +1,5 @@
-import { cloneElement, useEffect, useId, useState, type ReactElement, type ReactNode } from 'react';
-import { ApiError, readiness } from './api';
+import { cloneElement, useEffect, useId, useRef, useState, type FormEvent, type ReactElement, type ReactNode } from 'react';
+import { ApiError, REAUTH_PATH, api, readiness, setReauthHandler } from './api';
 
 /** A form's error. `inline`: the fields whose problems already show beside them, left out here. */
 export function ErrorMessage({ error, inline }: { error: unknown; inline?: (field: string) => boolean }) {
@@ -98,5 +98,88 @@ export function HealthBadge() {
       <span className="dot" aria-hidden="true" />
       Server: {state.text}
     </span>
+  );
+}
+
+/**
+ * The console's one "confirm it's you" prompt. Mounted once for a signed-in person: when the server
+ * answers `reauthentication_required` to anything (giving a privileged role, exporting the audit
+ * trail, setting where a list comes from, changing a second factor), it asks for the password — and
+ * the code from the app when the person has one — sends them to /api/account/reauthenticate, and the
+ * request that was refused is sent again. Cancelling leaves the change undone.
+ */
+export function ReauthPrompt({ mfaEnrolled }: { mfaEnrolled: boolean }) {
+  const dialog = useRef<HTMLDialogElement>(null);
+  const pending = useRef<{ promise: Promise<boolean>; resolve: (ok: boolean) => void } | null>(null);
+  const [reason, setReason] = useState('');
+  const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [open, setOpen] = useState(false);
+
+  useEffect(() => {
+    if (open && dialog.current && !dialog.current.open) dialog.current.showModal();
+  }, [open]);
+  useEffect(() => {
+    setReauthHandler((refusal) => {
+      // Several refused requests at once share one prompt.
+      if (pending.current) return pending.current.promise;
+      let resolve!: (ok: boolean) => void;
+      const promise = new Promise<boolean>((r) => (resolve = r));
+      pending.current = { promise, resolve };
+      setReason(refusal.body.message);
+      setPassword('');
+      setCode('');
+      setError(null);
+      setOpen(true);
+      return promise;
+    });
+    return () => setReauthHandler(null);
+  }, []);
+
+  const finish = (ok: boolean) => {
+    const p = pending.current;
+    pending.current = null;
+    setPassword('');
+    setCode('');
+    if (dialog.current?.open) dialog.current.close();
+    setOpen(false);
+    p?.resolve(ok);
+  };
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await api('POST', REAUTH_PATH, { password, ...(mfaEnrolled ? { code } : {}) });
+      finish(true);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <dialog ref={dialog} className="confirm" aria-labelledby="reauth-title" data-testid="reauth-prompt" onCancel={(e) => { e.preventDefault(); finish(false); }}>
+      {/* Its fields exist only while it is open: no second "Your password" on the page otherwise. */}
+      {open ? <form onSubmit={submit}>
+        <h2 id="reauth-title">Confirm it’s you</h2>
+        <p>{reason}</p>
+        <ErrorMessage error={error} />
+        <Field label="Your password">
+          <input name="reauthPassword" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="current-password" required />
+        </Field>
+        {mfaEnrolled ? (
+          <Field label="Code from your app">
+            <input name="reauthCode" value={code} onChange={(e) => setCode(e.target.value)} inputMode="numeric" autoComplete="one-time-code" required />
+          </Field>
+        ) : null}
+        <div className="row">
+          <button type="submit" className="button" disabled={busy}>Confirm</button>
+          <button type="button" className="button secondary" onClick={() => finish(false)}>Cancel</button>
+        </div>
+      </form> : null}
+    </dialog>
   );
 }

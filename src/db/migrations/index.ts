@@ -4,6 +4,10 @@ import * as signIn from './0002-sign-in.js';
 import * as passkeyChallenges from './0003-passkey-challenges.js';
 import * as directory from './0004-directory.js';
 import * as filtering from './0005-filtering.js';
+import * as scimGrants from './0006-scim-grants.js';
+import * as secretsHardening from './0007-secrets-hardening.js';
+import * as sessionTotpEnrolment from './0009-session-totp-enrolment.js';
+import * as compliance from './0010-compliance.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +16,8 @@ export const migrations: Record<string, Migration> = {
   '0003-passkey-challenges': passkeyChallenges,
   '0004-directory': directory,
   '0005-filtering': filtering,
+  '0006-scim-grants': scimGrants,
+  '0007-secrets-hardening': secretsHardening,
+  '0009-session-totp-enrolment': sessionTotpEnrolment,
+  '0010-compliance': compliance,
 };

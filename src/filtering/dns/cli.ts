@@ -2,9 +2,11 @@ import cluster from 'node:cluster';
 import os from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
+import { loadConfig } from '../../core/config.js';
 import { GatehouseError } from '../../core/errors.js';
+import { parseCidrList } from '../../core/networks.js';
 import { nativeUdpUnavailable } from './native-udp.js';
-import { startDnsServer, type BlockAnswerMode, type DnsServerHandle } from './server.js';
+import { startDnsServer, type BlockAnswerMode, type DnsServerHandle, type OutsideClientsMode } from './server.js';
 import { JsonlActivityWriter, loadStandalone, type StandaloneFilterPoint } from '../standalone.js';
 import { parseUpstream } from './upstream.js';
 
@@ -29,6 +31,24 @@ interface DnsCliOptions {
   cacheEntries: string;
   upstreamTimeout: string;
   activityLog?: string;
+  clientNetworks?: string;
+  outsideClients?: string;
+  clientRateLimit?: string;
+}
+
+/**
+ * Who may ask (finding 9 of issue 10): flags win over GATEHOUSE_FILTER_CLIENT_NETWORKS,
+ * GATEHOUSE_DNS_OUTSIDE_CLIENTS and GATEHOUSE_DNS_CLIENT_RATE_LIMIT (environment or config file).
+ */
+function clientSettings(options: DnsCliOptions): { clientNetworks: string[]; outsideClients: OutsideClientsMode; clientRateLimit: number } {
+  const { config } = loadConfig();
+  const text = options.clientNetworks ?? config.filterClientNetworks;
+  const clientNetworks = parseCidrList(text);
+  if (clientNetworks === null) throw new DnsCliError(`--client-networks must be networks in CIDR form separated by commas, e.g. 10.0.0.0/8,192.168.0.0/16 (got ${text})`);
+  const outsideClients = options.outsideClients ?? config.dnsOutsideClients;
+  if (outsideClients !== 'refuse' && outsideClients !== 'drop') throw new DnsCliError(`--outside-clients must be refuse or drop (got ${outsideClients})`);
+  const clientRateLimit = options.clientRateLimit !== undefined ? whole(options.clientRateLimit, '--client-rate-limit', 0, 1_000_000) : config.dnsClientRateLimit;
+  return { clientNetworks, outsideClients, clientRateLimit };
 }
 
 /** A mistake the operator can fix: main() prints it as one line and exits 1. */
@@ -90,6 +110,7 @@ async function runWorker(options: DnsCliOptions, shared: boolean): Promise<{ ser
     : null;
   if (writer) point.onRecord((a) => writer.add(a));
   const port = whole(options.port, '--port', 0, 65535);
+  const clients = clientSettings(options);
   try {
     const server = await startDnsServer(point, {
       host: options.host,
@@ -103,6 +124,13 @@ async function runWorker(options: DnsCliOptions, shared: boolean): Promise<{ ser
       exclusive: !shared,
       serverId: shared ? `gatehouse-${cluster.worker?.id ?? 0}` : 'gatehouse',
       onError: (error) => process.stderr.write(`gatehouse dns: ${error.message}\n`),
+      ...clients,
+      // Refusals from every worker; the start-up warning (the same in each) from the first only.
+      logger: {
+        warn: (fields, message) => {
+          if (loud || (fields as { dns?: { refused?: string } }).dns?.refused) process.stderr.write(`gatehouse dns: warning: ${message}\n`);
+        },
+      },
     });
     return { server, point, writer };
   } catch (error) {
@@ -197,10 +225,14 @@ export function registerDnsCommands(program: Command): void {
     .option('--block-ttl <seconds>', 'TTL of block answers and SafeSearch CNAMEs', '10')
     .option('--cache-entries <n>', 'answers kept in each worker’s cache', '100000')
     .option('--upstream-timeout <ms>', 'wait this long for an upstream before trying the next', '1000')
+    .option('--client-networks <list>', 'networks whose devices are answered, e.g. 10.0.0.0/8,192.168.0.0/16 (default GATEHOUSE_FILTER_CLIENT_NETWORKS, else loopback and the private ranges)')
+    .option('--outside-clients <mode>', 'what a device outside them gets: refuse (answer REFUSED, as unbound) or drop (default GATEHOUSE_DNS_OUTSIDE_CLIENTS, else refuse)')
+    .option('--client-rate-limit <n>', 'queries a second one device (IPv4 address, IPv6 /64) may ask, more dropped; 0 for none (default GATEHOUSE_DNS_CLIENT_RATE_LIMIT, else 0)')
     .option('--activity-log <file>', 'append every decision as a JSON line (one file per worker: FILE.1, FILE.2, …)')
     .action(async (options: DnsCliOptions) => {
       const workers = whole(options.workers, '--workers', 1, 64);
       try {
+        clientSettings(options);
         for (const u of options.upstream) parseUpstream(u);
       } catch (error) {
         throw new DnsCliError((error as Error).message);

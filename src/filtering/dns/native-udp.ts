@@ -14,11 +14,14 @@ interface Binding {
   start(handle: unknown, onBatch: (count: number) => void): void;
   flush(handle: unknown, count: number): number;
   sendTo(handle: unknown, answer: Buffer, ip: string, port: number): boolean;
+  /** absent from a module built before it: then each later message is sent alone */
+  sendMany?(handle: unknown, buffer: Buffer, meta: Buffer, count: number): number;
   close(handle: unknown): void;
 }
 
 const META_SIZE = 24;
 const SEND_META_SIZE = 4;
+const LATER_META_SIZE = 24;
 const MODULE_PATH = fileURLToPath(new URL('../../../native/udp/build/Release/gatehouse_udp.node', import.meta.url));
 
 let binding: Binding | null | undefined;
@@ -77,6 +80,18 @@ export class BatchedUdpSocket {
   private currentPort = 0;
   private pending = 0;
   private closed = false;
+  /** messages sent outside a batch (answers after an upstream replied, queries to upstreams), gathered for one sendmmsg */
+  private readonly laterBuf: Buffer;
+  private readonly laterMeta: Buffer;
+  private later = 0;
+  private laterScheduled = false;
+  private readonly v4Bytes = new Map<string, number>();
+  private readonly flushLater = () => {
+    this.laterScheduled = false;
+    const count = this.later;
+    this.later = 0;
+    if (count > 0 && !this.closed) this.binding.sendMany!(this.handle, this.laterBuf, this.laterMeta, count);
+  };
 
   /** `onDropped` is told of each datagram longer than a slot (dropped unread: no query is that long). */
   constructor(options: BatchedUdpOptions, onMessage: (msg: Buffer, ip: string, port: number) => void, onDropped: () => void) {
@@ -89,6 +104,8 @@ export class BatchedUdpSocket {
     this.meta = Buffer.alloc(META_SIZE * this.batch);
     this.sendBuf = Buffer.alloc(this.slot * this.batch);
     this.sendMeta = Buffer.alloc(SEND_META_SIZE * this.batch);
+    this.laterBuf = Buffer.alloc(this.slot * this.batch);
+    this.laterMeta = Buffer.alloc(LATER_META_SIZE * this.batch);
     const [handle, port] = binding.open(options.host, options.port, options.reusePort, options.receiveBuffer, this.recv, this.meta, this.sendBuf, this.sendMeta, this.slot, this.batch);
     this.handle = handle;
     this.port = port;
@@ -119,8 +136,9 @@ export class BatchedUdpSocket {
   }
 
   /**
-   * Sends an answer: queued for the batch's sendmmsg when it answers the datagram being handled,
-   * sent at once otherwise. The message passed to `onMessage` is only valid until it returns.
+   * Sends an answer: queued for the batch's sendmmsg when it answers the datagram being handled;
+   * otherwise gathered with the other messages sent before the current callback returns (a
+   * microtask sends them with one sendmmsg). The message passed to `onMessage` is only valid until it returns.
    */
   send(answer: Buffer, ip: string, port: number): void {
     if (this.closed) return;
@@ -134,7 +152,38 @@ export class BatchedUdpSocket {
       this.sendMeta[m + 3] = this.current & 0xff;
       return;
     }
-    this.binding.sendTo(this.handle, answer, ip, port);
+    const v4 = answer.length <= this.slot && this.binding.sendMany !== undefined ? this.v4Address(ip) : -1;
+    if (v4 < 0) {
+      this.binding.sendTo(this.handle, answer, ip, port);
+      return;
+    }
+    const n = this.later++;
+    answer.copy(this.laterBuf, n * this.slot);
+    const m = n * LATER_META_SIZE;
+    const meta = this.laterMeta;
+    meta[m] = answer.length >>> 8;
+    meta[m + 1] = answer.length & 0xff;
+    meta[m + 2] = 4;
+    meta[m + 4] = port >>> 8;
+    meta[m + 5] = port & 0xff;
+    meta.writeUInt32BE(v4, m + 8);
+    if (this.later === this.batch) this.flushLater();
+    else if (!this.laterScheduled) {
+      this.laterScheduled = true;
+      queueMicrotask(this.flushLater);
+    }
+  }
+
+  /** An IPv4 literal as a number, or -1 (IPv6 and anything else go out one by one). */
+  private v4Address(ip: string): number {
+    let n = this.v4Bytes.get(ip);
+    if (n !== undefined) return n;
+    const parts = ip.split('.');
+    n = -1;
+    if (parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) n = ((Number(parts[0]) << 24) | (Number(parts[1]) << 16) | (Number(parts[2]) << 8) | Number(parts[3])) >>> 0;
+    if (this.v4Bytes.size >= 65_536) this.v4Bytes.clear();
+    this.v4Bytes.set(ip, n);
+    return n;
   }
 
   close(): void {

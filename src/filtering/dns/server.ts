@@ -1,11 +1,12 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
+import { clientKey, DEFAULT_FILTER_CLIENT_NETWORKS, everyInterfaceWarning, TrustedNetworks } from '../../core/networks.js';
 import type { FilterSnapshot, Verdict } from '../engine/snapshot.js';
 import { activityRecord, type ClientIdentity, type FilterPoint } from '../point.js';
 import { AnswerCache } from './cache.js';
 import { BatchedUdpSocket, nativeUdpBinding, nativeUdpUnavailable } from './native-udp.js';
-import { Forwarder, parseUpstream, type Upstream } from './upstream.js';
+import { Forwarder, parseUpstream, type RejectedAnswers, type Upstream } from './upstream.js';
 import {
   CLASS_CH,
   CLASS_IN,
@@ -47,6 +48,18 @@ import {
 
 export type BlockAnswerMode = 'nxdomain' | 'address';
 
+/** What a device outside the client networks gets: an answer REFUSED (as unbound's default), or nothing. */
+export type OutsideClientsMode = 'refuse' | 'drop';
+
+/** Why a query or connection was turned away before any policy decision (finding 9 of issue 10). */
+export type DnsRefusal = 'client_network' | 'rate_limit' | 'tcp_connections';
+
+/** REFUSED answers one outside address (or IPv6 /64) gets a second at most: more are dropped, so the resolver is no reflector. */
+export const OUTSIDE_ANSWERS_PER_SECOND = 10;
+
+/** A refusal is logged at most once a minute per address and reason. */
+const LOG_EVERY_MS = 60_000;
+
 export interface DnsServerOptions {
   /** address to listen on (UDP and TCP); '::' listens on IPv6 and IPv4 */
   host?: string;
@@ -70,9 +83,19 @@ export interface DnsServerOptions {
   upstreamTimeoutMs?: number;
   /** how long an upstream that timed out is passed over, ms */
   upstreamDownForMs?: number;
+  /** UDP sockets (random source ports) queries to upstreams leave from, one picked at random per query (16) */
+  upstreamSockets?: number;
+  /** an upstream socket is replaced by one on a new port after this many queries (1000) */
+  upstreamSocketUses?: number;
+  /** questions in flight to one upstream at most, per worker; more wait in order (256) */
+  upstreamMaxInFlight?: number;
+  /** 0x20: randomise the case of names asked upstream and require it echoed (default true; off only for an upstream that does not echo case) */
+  upstreamCaseRandomisation?: boolean;
   /** a TCP connection with no query for this long is closed, ms */
   tcpIdleTimeoutMs?: number;
   maxTcpConnections?: number;
+  /** TCP connections one client (an IPv4 address, an IPv6 /64) may hold open at once; more are closed at accept (64) */
+  maxTcpConnectionsPerClient?: number;
   /** the socket receive buffer asked for (bursts of queries wait here), bytes */
   udpReceiveBuffer?: number;
   /** false in cluster workers: the port is shared with the other workers */
@@ -83,6 +106,23 @@ export interface DnsServerOptions {
    * batched when the compiled module loads, dgram otherwise.
    */
   udpTransport?: 'auto' | 'batched' | 'dgram';
+  /**
+   * Networks whose devices are answered, in CIDR form (default DEFAULT_FILTER_CLIENT_NETWORKS:
+   * loopback and the private ranges). Anyone else is turned away before the query is read further
+   * (see `outsideClients`), counted in stats().refused.client_network and logged once a minute.
+   */
+  clientNetworks?: string[];
+  /**
+   * What a device outside the client networks gets over UDP: "refuse" (default, as unbound's
+   * access-control does for networks it is not told about) answers REFUSED, no larger than the
+   * query and at most OUTSIDE_ANSWERS_PER_SECOND a second per address; "drop" sends nothing. A TCP
+   * connection from outside is closed at once either way, unread.
+   */
+  outsideClients?: OutsideClientsMode;
+  /** queries a second one client (an IPv4 address, an IPv6 /64) may ask; more are dropped and counted. 0 (default): no limit */
+  clientRateLimit?: number;
+  /** told of refusals (once a minute per address) and of a listening address open to every interface */
+  logger?: { warn(fields: object, message: string): void };
   /** the answer to `dig CH TXT id.server` (which worker answered) */
   serverId?: string;
   /** time for decisions (schedules), records and the cache; Date.now by default */
@@ -102,6 +142,8 @@ export interface DnsStats {
   dropped: number;
   truncated: number;
   tcpConnections: number;
+  /** queries and TCP connections turned away: from outside the client networks, or past a client's rate */
+  refused: Record<DnsRefusal, number>;
 }
 
 export interface DnsServerHandle {
@@ -109,7 +151,7 @@ export interface DnsServerHandle {
   port: number;
   /** which UDP transport answers: "batched" or "dgram" */
   udpTransport: 'batched' | 'dgram';
-  stats(): DnsStats & { cacheEntries: number; upstreams: ReturnType<Forwarder['status']> };
+  stats(): DnsStats & { cacheEntries: number; upstreams: ReturnType<Forwarder['status']>; upstreamRejected: RejectedAnswers; upstreamSourcePorts: number[] };
   /** forgets cached answers (tests; after changing upstreams) */
   clearCache(): void;
   close(): Promise<void>;
@@ -131,6 +173,11 @@ export interface Resolver {
   stats: DnsStats;
   cache: AnswerCache;
   forwarder: Forwarder;
+  /** whether a client address is in the client networks (TCP asks at accept time) */
+  admits(ip: string): boolean;
+  /** counts (and logs, once a minute) a TCP connection turned away for its address, or for one too many from it */
+  turnAway(ip: string, reason?: 'client_network' | 'tcp_connections'): void;
+  clientNetworks: string[];
 }
 
 /**
@@ -152,14 +199,69 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
     timeoutMs: options.upstreamTimeoutMs ?? 1000,
     downForMs: options.upstreamDownForMs ?? 30_000,
     ednsUdpSize: ednsSize,
+    poolSize: options.upstreamSockets,
+    socketUses: options.upstreamSocketUses,
+    randomiseCase: options.upstreamCaseRandomisation,
+    maxInFlight: options.upstreamMaxInFlight,
+    transport: options.udpTransport === 'dgram' ? 'dgram' : options.udpTransport === 'batched' ? 'batched' : undefined,
   });
   const cache = new AnswerCache({
     maxEntries: options.cacheEntries ?? 100_000,
     maxTtl: options.cacheMaxTtl ?? 86_400,
     maxNegativeTtl: options.cacheMaxNegativeTtl ?? 3_600,
   });
-  const stats: DnsStats = { queries: 0, blocked: 0, rewritten: 0, cacheHits: 0, forwarded: 0, servfail: 0, malformed: 0, dropped: 0, truncated: 0, tcpConnections: 0 };
+  const stats: DnsStats = { queries: 0, blocked: 0, rewritten: 0, cacheHits: 0, forwarded: 0, servfail: 0, malformed: 0, dropped: 0, truncated: 0, tcpConnections: 0, refused: { client_network: 0, rate_limit: 0, tcp_connections: 0 } };
   const report = (error: Error) => options.onError?.(error);
+
+  // ---- who may ask (finding 9 of issue 10) -------------------------------------------------------
+  const clientNetworks = options.clientNetworks ?? DEFAULT_FILTER_CLIENT_NETWORKS;
+  const clients = new TrustedNetworks(clientNetworks);
+  const outsideMode: OutsideClientsMode = options.outsideClients ?? 'refuse';
+  // A BlockList check costs microseconds; the answer per address is remembered (bounded).
+  const admitted = new Map<string, boolean>();
+  function admits(ip: string): boolean {
+    let ok = admitted.get(ip);
+    if (ok === undefined) {
+      ok = clients.contains(ip);
+      if (admitted.size >= 10_000) admitted.clear();
+      admitted.set(ip, ok);
+    }
+    return ok;
+  }
+  const outsideAnswers = new RateLimiter(OUTSIDE_ANSWERS_PER_SECOND, OUTSIDE_ANSWERS_PER_SECOND);
+  const clientRate = options.clientRateLimit ?? 0;
+  const perClient = clientRate > 0 ? new RateLimiter(clientRate, clientRate) : null;
+  const lastLogged = new Map<string, number>();
+  function refuse(reason: DnsRefusal, ip: string, what: string): void {
+    stats.refused[reason]++;
+    const logger = options.logger;
+    if (!logger) return;
+    const key = `${reason}|${ip}`;
+    const at = now();
+    const last = lastLogged.get(key);
+    if (last !== undefined && at - last < LOG_EVERY_MS) return;
+    if (lastLogged.size >= 10_000) {
+      for (const [k, when] of lastLogged) if (at - when >= LOG_EVERY_MS) lastLogged.delete(k);
+      if (lastLogged.size >= 10_000) lastLogged.clear();
+    }
+    lastLogged.set(key, at);
+    logger.warn({ dns: { refused: reason, client: ip } }, `DNS resolver refused ${ip}: ${what} (counted in the resolver's refusals; logged at most once a minute per address)`);
+  }
+  const OUTSIDE = 'a device outside the networks the resolver serves (GATEHOUSE_FILTER_CLIENT_NETWORKS)';
+  /** A query from outside the client networks: REFUSED (within its budget, never larger than the query) or nothing. */
+  function outsider(msg: Buffer, ip: string, port: number, tcp: TcpClient | null): void {
+    refuse('client_network', ip, OUTSIDE);
+    if (tcp !== null) {
+      tcp.socket.destroy();
+      return;
+    }
+    if (outsideMode === 'drop' || !outsideAnswers.take(clientKey(ip), now())) return;
+    const query: Query = { id: 0, flags: 0, name: '', qtype: 0, qclass: 0, questionEnd: 12, edns: false, udpSize: CLASSIC_UDP_SIZE, ednsVersion: 0, dnssecOk: false };
+    // Only a well-formed query is answered: junk from outside gets nothing (not even FORMERR) to reflect.
+    if (parseQuery(msg, query) !== 0) return;
+    const answer = bareAnswer(msg, query, RCODE_REFUSED, ednsSize);
+    if (answer.length <= msg.length) sendUdp(answer, ip, port);
+  }
 
   // ---- replies -------------------------------------------------------------------------------
   function send(answer: Buffer, ip: string, port: number, tcp: TcpClient | null): void {
@@ -339,6 +441,8 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
 
   // ---- one query ---------------------------------------------------------------------------------
   function handle(msg: Buffer, ip: string, port: number, tcp: TcpClient | null): void {
+    if (!admits(ip)) return outsider(msg, ip, port, tcp);
+    if (perClient !== null && !perClient.take(clientKey(ip), now())) return refuse('rate_limit', ip, `more than ${clientRate} queries a second (GATEHOUSE_DNS_CLIENT_RATE_LIMIT); the rest are dropped`);
     const query: Query = { id: 0, flags: 0, name: '', qtype: 0, qclass: 0, questionEnd: 12, edns: false, udpSize: CLASSIC_UDP_SIZE, ednsVersion: 0, dnssecOk: false };
     const status = parseQuery(msg, query);
     if (status !== 0) {
@@ -379,7 +483,45 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
     }
   }
 
-  return { handle: safely, stats, cache, forwarder };
+  return { handle: safely, stats, cache, forwarder, admits, turnAway: (ip, reason = 'client_network') => refuse(reason, ip, reason === 'client_network' ? OUTSIDE : 'one TCP connection too many from this device (maxTcpConnectionsPerClient)'), clientNetworks };
+}
+
+/**
+ * Token buckets per key (an address, an IPv6 /64): `perSecond` refilled, `burst` at most. Bounded:
+ * full buckets are forgotten first (they are the same as new ones), then all if still too many.
+ */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly refillMs: number;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    private readonly maxKeys = 100_000,
+  ) {
+    this.refillMs = (burst / perSecond) * 1000;
+  }
+
+  /** Takes one token for `key`; false when none is left. */
+  take(key: string, at: number): boolean {
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      if (this.buckets.size >= this.maxKeys) this.prune(at);
+      bucket = { tokens: this.burst, at };
+      this.buckets.set(key, bucket);
+    } else if (at > bucket.at) {
+      bucket.tokens = Math.min(this.burst, bucket.tokens + ((at - bucket.at) * this.perSecond) / 1000);
+      bucket.at = at;
+    }
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  private prune(at: number): void {
+    for (const [key, bucket] of this.buckets) if (at - bucket.at >= this.refillMs) this.buckets.delete(key);
+    if (this.buckets.size >= this.maxKeys) this.buckets.clear();
+  }
 }
 
 export async function startDnsServer(point: FilterPoint, options: DnsServerOptions): Promise<DnsServerHandle> {
@@ -402,15 +544,43 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
 
   // ---- TCP (RFC 7766: several queries a connection, answers in any order, idle timeout) --------------
   const idleMs = options.tcpIdleTimeoutMs ?? 10_000;
+  const perClientTcp = new Map<string, number>();
+  const maxPerClientTcp = options.maxTcpConnectionsPerClient ?? 64;
   const tcpServer = net.createServer({ noDelay: true }, (socket) => {
+    const ip = clientAddress(socket.remoteAddress ?? '');
+    socket.on('error', () => socket.destroy());
+    // A device outside the client networks: closed at once, nothing read (and no TCP slot held).
+    if (!resolver.admits(ip)) {
+      resolver.turnAway(ip);
+      socket.destroy();
+      return;
+    }
+    // One device cannot take every TCP slot (which truncated answers need): a cap per client.
+    const key = clientKey(ip);
+    const open = perClientTcp.get(key) ?? 0;
+    if (open >= maxPerClientTcp) {
+      resolver.turnAway(ip, 'tcp_connections');
+      socket.destroy();
+      return;
+    }
+    perClientTcp.set(key, open + 1);
     stats.tcpConnections++;
-    const client: TcpClient = { socket, ip: clientAddress(socket.remoteAddress ?? ''), open: true, inFlight: 0 };
+    const client: TcpClient = { socket, ip, open: true, inFlight: 0 };
     tcpClients.add(client);
-    let buffered: Buffer | null = null;
+    // Bytes of an unfinished message wait as received pieces, joined once the whole message is here
+    // (joining each piece onto the rest made a 64 KiB message sent a byte at a time cost gigabytes of copying).
+    let pieces: Buffer[] = [];
+    let held = 0;
+    let needed = 2;
     socket.setTimeout(idleMs, () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
-      let data = buffered === null ? chunk : Buffer.concat([buffered, chunk]);
-      buffered = null;
+      pieces.push(chunk);
+      held += chunk.length;
+      if (held < needed) return;
+      const data = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, held);
+      pieces = [];
+      held = 0;
+      needed = 2;
       let offset = 0;
       while (data.length - offset >= 2) {
         const length = data.readUInt16BE(offset);
@@ -418,21 +588,27 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
           socket.destroy();
           return;
         }
-        if (data.length - offset - 2 < length) break;
+        if (data.length - offset - 2 < length) {
+          needed = length + 2;
+          break;
+        }
         // Each message gets its own copy: answers may be written after more data has arrived.
         const msg = Buffer.from(data.subarray(offset + 2, offset + 2 + length));
         offset += 2 + length;
         safely(msg, client.ip, socket.remotePort ?? 0, client);
       }
       if (offset < data.length) {
-        data = data.subarray(offset);
-        buffered = Buffer.from(data);
+        const rest = Buffer.from(data.subarray(offset));
+        pieces.push(rest);
+        held = rest.length;
       }
     });
-    socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       client.open = false;
       tcpClients.delete(client);
+      const left = (perClientTcp.get(key) ?? 1) - 1;
+      if (left <= 0) perClientTcp.delete(key);
+      else perClientTcp.set(key, left);
     });
   });
   tcpServer.maxConnections = options.maxTcpConnections ?? 1000;
@@ -458,13 +634,15 @@ export async function startDnsServer(point: FilterPoint, options: DnsServerOptio
   }
   tcpServer.on('error', report);
   const transport = udp;
+  const warning = everyInterfaceWarning('the DNS resolver', host, resolver.clientNetworks);
+  if (warning) options.logger?.warn({ dns: { host, clientNetworks: resolver.clientNetworks } }, warning);
 
   let closed: Promise<void> | null = null;
   return {
     address: host,
     port,
     udpTransport: batched ? 'batched' : 'dgram',
-    stats: () => ({ ...stats, cacheEntries: cache.size, upstreams: forwarder.status() }),
+    stats: () => ({ ...stats, refused: { ...stats.refused }, cacheEntries: cache.size, upstreams: forwarder.status(), upstreamRejected: { ...forwarder.rejected }, upstreamSourcePorts: forwarder.sourcePorts() }),
     clearCache: () => cache.clear(),
     close() {
       closed ??= (async () => {

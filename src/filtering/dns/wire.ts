@@ -173,25 +173,34 @@ export function skipName(msg: Buffer, offset: number): number {
 /**
  * Reads a (possibly compressed) name as lower-case dotted text, following at most 64 pointers and
  * only backwards, so a compression loop ends in null rather than a hang.
+ *
+ * The name must be where a name can be (found by fuzzing, issue 10): its own labels end before `end`
+ * (the end of the record data holding it), a pointer never leads into the 12-byte header, and a name
+ * reached through a pointer ends before that pointer (an earlier name, RFC 1035 4.1.4). Otherwise
+ * the bytes read could reach past the record into the upstream's OPT record or header, which the
+ * answer devices get does not carry: the name checked against the policy would not be the name a
+ * device reads.
  */
-export function readName(msg: Buffer, offset: number): string | null {
+export function readName(msg: Buffer, offset: number, end = msg.length): string | null {
   const parts: string[] = [];
   let jumps = 0;
   let total = 0;
   let limit = offset;
+  let bound = end < msg.length ? end : msg.length;
   for (;;) {
-    if (offset >= msg.length) return null;
+    if (offset >= bound) return null;
     const b = msg[offset]!;
     if (b === 0) break;
     if ((b & 0xc0) === 0xc0) {
-      if (offset + 1 >= msg.length || ++jumps > 64) return null;
+      if (offset + 1 >= bound || ++jumps > 64) return null;
       const target = ((b & 0x3f) << 8) | msg[offset + 1]!;
-      if (target >= limit) return null;
+      if (target >= limit || target < 12) return null;
+      bound = offset;
       limit = target;
       offset = target;
       continue;
     }
-    if (b > 63 || offset + 1 + b > msg.length) return null;
+    if (b > 63 || offset + 1 + b > bound) return null;
     total += b + 1;
     if (total > 255) return null;
     parts.push(msg.toString('latin1', offset + 1, offset + 1 + b).toLowerCase());
@@ -400,7 +409,7 @@ export function inspectAnswer(msg: Buffer, questionEnd: number): AnswerShape | n
       if (r < an) {
         if (ttl < minAnswerTtl) minAnswerTtl = ttl;
         if (type === TYPE_CNAME) {
-          const target = readName(msg, nameEnd + 10);
+          const target = readName(msg, nameEnd + 10, end);
           if (target === null) return null;
           cnames.push(target);
         }

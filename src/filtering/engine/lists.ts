@@ -44,19 +44,24 @@ export interface ParsedList {
   domains: string[];
   /** host + path prefixes (UT1 `urls`) */
   urls: string[];
-  /** lines that were neither comments nor usable, with their line numbers (the first few) */
-  rejected: Array<{ line: number; text: string }>;
+  /**
+   * The numbers of the first lines that were neither comments nor usable. Only their numbers: a
+   * list's text is never quoted back (a location pointing at a secret would show it).
+   */
+  rejected: number[];
   rejectedCount: number;
+  /** lines that were neither empty nor comments */
+  lines: number;
 }
 
-function push(out: ParsedList, line: number, text: string): void {
+function push(out: ParsedList, line: number): void {
   out.rejectedCount++;
-  if (out.rejected.length < 20) out.rejected.push({ line, text: text.slice(0, 200) });
+  if (out.rejected.length < 20 && out.rejected[out.rejected.length - 1] !== line) out.rejected.push(line);
 }
 
 /** Parses a list's text in one of the formats. */
 export function parseList(text: string, format: ListFormat): ParsedList {
-  const out: ParsedList = { domains: [], urls: [], rejected: [], rejectedCount: 0 };
+  const out: ParsedList = { domains: [], urls: [], rejected: [], rejectedCount: 0, lines: 0 };
   let start = 0;
   let lineNo = 0;
   const length = text.length;
@@ -69,13 +74,14 @@ export function parseList(text: string, format: ListFormat): ParsedList {
     if (line.endsWith('\r')) line = line.slice(0, -1);
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith('!')) continue;
+    out.lines++;
     let candidate: string | null = null;
     if (format === 'domains') {
       candidate = trimmed.split(/\s+#/)[0]!.trim();
     } else if (format === 'hosts') {
       const parts = trimmed.split('#')[0]!.trim().split(/\s+/);
       if (parts.length < 2) {
-        push(out, lineNo, line);
+        push(out, lineNo);
         continue;
       }
       // Every name after the address; localhost entries are not blocks.
@@ -83,21 +89,21 @@ export function parseList(text: string, format: ListFormat): ParsedList {
         if (name === 'localhost' || name === 'localhost.localdomain' || name === 'broadcasthost' || name === 'local' || name.startsWith('ip6-')) continue;
         const host = normaliseHost(name);
         if (host) out.domains.push(host);
-        else push(out, lineNo, line);
+        else push(out, lineNo);
       }
       continue;
     } else {
       // adblock: only whole-domain network rules (`||example.com^`) mean something to a DNS or host filter.
       const m = /^\|\|([^/^$*|]+)\^?(\$.*)?$/.exec(trimmed);
       if (!m || (m[2] && !/^\$(important|all|doc|document)?$/.test(m[2]))) {
-        if (!trimmed.startsWith('@@') && !trimmed.includes('##')) push(out, lineNo, line);
+        if (!trimmed.startsWith('@@') && !trimmed.includes('##')) push(out, lineNo);
         continue;
       }
       candidate = m[1]!;
     }
     const host = normaliseHost(candidate);
     if (host) out.domains.push(host);
-    else push(out, lineNo, line);
+    else push(out, lineNo);
   }
   return out;
 }
@@ -163,22 +169,26 @@ export function parseGlobalUsage(text: string): Map<string, { name: string; desc
   return out;
 }
 
-/** The categories of a UT1 archive folder (symbolic links and identical copies noted as aliases). */
-export function readUt1Folder(folder: string): Ut1Category[] {
+/**
+ * The categories of a UT1 archive folder (symbolic links and identical copies noted as aliases).
+ * `read` reads `global_usage` and `usage` files (the list service passes one confined to the list
+ * folder); a symbolic link to nothing is skipped.
+ */
+export function readUt1Folder(folder: string, read: (file: string) => string = (file) => readFileSync(file, 'utf8')): Ut1Category[] {
   if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new Error(`${folder} is not a folder`);
-  const usage = existsSync(path.join(folder, 'global_usage')) ? parseGlobalUsage(readFileSync(path.join(folder, 'global_usage'), 'utf8')) : new Map();
+  const usage = existsSync(path.join(folder, 'global_usage')) ? parseGlobalUsage(read(path.join(folder, 'global_usage'))) : new Map();
   const out: Ut1Category[] = [];
   const seenFiles = new Map<string, string>();
   for (const entry of readdirSync(folder, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     const dir = path.join(folder, entry.name);
-    if (!(entry.isDirectory() || (entry.isSymbolicLink() && statSync(dir).isDirectory()))) continue;
+    if (!(entry.isDirectory() || (entry.isSymbolicLink() && existsSync(dir) && statSync(dir).isDirectory()))) continue;
     const file = (name: string) => (existsSync(path.join(dir, name)) ? path.join(dir, name) : null);
     const domainsFile = file('domains');
     const urlsFile = file('urls');
     if (!domainsFile && !urlsFile) continue;
     const meta = usage.get(entry.name);
     const usageFile = file('usage');
-    const declared = usageFile ? readFileSync(usageFile, 'utf8') : meta?.defaultType ?? 'black';
+    const declared = usageFile ? read(usageFile) : meta?.defaultType ?? 'black';
     const key = domainsFile ? `${statSync(domainsFile).size}:${statSync(domainsFile).mtimeMs}` : null;
     const aliasOf = entry.isSymbolicLink() ? path.basename(path.resolve(folder, readdirSync(folder).includes(entry.name) ? entry.name : '')) : key ? seenFiles.get(key) ?? null : null;
     if (key && !seenFiles.has(key)) seenFiles.set(key, entry.name);

@@ -244,11 +244,12 @@ export class FilterSnapshot {
     });
     const expressions: Array<{ category: number; pattern: RE2JS }> = [];
     for (const c of input.categories) {
-      for (const e of c.expressions ?? []) {
+      for (const [i, e] of (c.expressions ?? []).entries()) {
         try {
           expressions.push({ category: catIndex.get(c.id)!, pattern: RE2JS.compile(e, RE2JS.CASE_INSENSITIVE) });
-        } catch (error) {
-          throw new Error(`category ${c.id}: the pattern ${e.slice(0, 80)} is not valid RE2 (${(error as Error).message})`);
+        } catch {
+          // By its number only: a list's text is never quoted back into logs or the console (issue 10, finding 1).
+          throw new Error(`category ${c.id}: expression ${i + 1} is not valid RE2`);
         }
       }
     }

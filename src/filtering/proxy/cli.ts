@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.js';
+import { parseCidrList } from '../../core/networks.js';
 import {
   describeStandalone,
   isEntryModule,
@@ -29,6 +30,14 @@ export interface ProxyCliOptions extends StandaloneFileOptions {
   forwardedFor?: string | undefined;
   connectPorts?: string | undefined;
   workers?: string | undefined;
+  clientNetworks?: string | undefined;
+  maxConnections?: string | undefined;
+  maxConnectionsPerClient?: string | undefined;
+  maxHeaderBytes?: string | undefined;
+  headTimeout?: string | undefined;
+  idleTimeout?: string | undefined;
+  allowedDestinations?: string | undefined;
+  refusedDestinations?: string | undefined;
 }
 
 export const PROXY_USAGE = `Usage: gatehouse proxy [--ut1 FOLDER] [--policy FILE] [--port N] [--host ADDRESS] [--workers N] [options]
@@ -45,6 +54,17 @@ Options:
   --console-url URL       the Gatehouse console, for the block page's links (default GATEHOUSE_PUBLIC_URL)
   --forwarded-for MODE    delete | append | transparent (default GATEHOUSE_PROXY_FORWARDED_FOR, else delete)
   --connect-ports LIST    ports CONNECT may reach, e.g. 443,80 (853 is always refused)
+  --client-networks LIST  networks whose devices may use the proxy, e.g. 10.0.0.0/8,192.168.0.0/16
+                          (default GATEHOUSE_FILTER_CLIENT_NETWORKS, else loopback and the private ranges);
+                          a connection from anywhere else is closed unanswered
+  --allowed-destinations LIST   networks reachable although otherwise refused (GATEHOUSE_PROXY_ALLOWED_DESTINATIONS)
+  --refused-destinations LIST   networks refused besides loopback, link-local, multicast and this
+                          server's own addresses (GATEHOUSE_PROXY_REFUSED_DESTINATIONS; e.g. the private ranges)
+  --max-connections N     client connections at once, per process (GATEHOUSE_PROXY_MAX_CONNECTIONS, else 4096)
+  --max-connections-per-client N   per device address (GATEHOUSE_PROXY_MAX_CONNECTIONS_PER_CLIENT, else 256)
+  --max-header-bytes N    largest request head, else 431 (GATEHOUSE_PROXY_MAX_HEADER_BYTES, else 16384)
+  --head-timeout S        seconds for a whole request head, else 408 (GATEHOUSE_PROXY_HEAD_TIMEOUT_SECONDS, else 10)
+  --idle-timeout S        seconds a connection may sit idle (GATEHOUSE_PROXY_IDLE_TIMEOUT_SECONDS, else 60)
   --workers N             processes sharing the port (default 1)
   --check                 load the files, print what was compiled, and exit
 `;
@@ -74,7 +94,44 @@ function settings(options: ProxyCliOptions) {
     consoleUrl = consoleUrl.replace(/\/+$/, '');
   }
   const directDomains = (config.proxyDirectDomains ?? '').split(',').map((d) => d.trim()).filter(Boolean);
-  return { port, host: options.host ?? config.proxyHost ?? config.host, forwardedFor, connectPorts, workers, consoleUrl, directDomains };
+  // Flags win over settings (finding 9: who may use the proxy, where it may go, and its caps).
+  const networks = (flag: string, text: string | undefined): string[] | undefined => {
+    if (text === undefined) return undefined;
+    const list = parseCidrList(text);
+    if (list === null) throw new UsageError(`--${flag} must be networks in CIDR form separated by commas, e.g. 10.0.0.0/8,192.168.0.0/16 (got ${text})`);
+    return list;
+  };
+  const whole = (flag: string, text: string | undefined, fallback: number, min: number, max: number): number => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`--${flag} must be a whole number from ${min} to ${max} (got ${text})`);
+    return n;
+  };
+  const clientNetworks = networks('client-networks', options.clientNetworks ?? config.filterClientNetworks)!;
+  const allowedDestinations = networks('allowed-destinations', options.allowedDestinations ?? config.proxyAllowedDestinations);
+  const refusedDestinations = networks('refused-destinations', options.refusedDestinations ?? config.proxyRefusedDestinations);
+  const maxConnections = whole('max-connections', options.maxConnections, config.proxyMaxConnections, 1, 1_000_000);
+  const maxConnectionsPerClient = whole('max-connections-per-client', options.maxConnectionsPerClient, config.proxyMaxConnectionsPerClient, 1, 1_000_000);
+  const maxHeaderBytes = whole('max-header-bytes', options.maxHeaderBytes, config.proxyMaxHeaderBytes, 1024, 1_048_576);
+  const headTimeoutMs = whole('head-timeout', options.headTimeout, config.proxyHeadTimeoutSeconds, 1, 3600) * 1000;
+  const idleMs = whole('idle-timeout', options.idleTimeout, config.proxyIdleTimeoutSeconds, 1, 86_400) * 1000;
+  return {
+    port,
+    host: options.host ?? config.proxyHost ?? config.host,
+    forwardedFor,
+    connectPorts,
+    workers,
+    consoleUrl,
+    directDomains,
+    clientNetworks,
+    allowedDestinations,
+    refusedDestinations,
+    maxConnections,
+    maxConnectionsPerClient,
+    maxHeaderBytes,
+    headTimeoutMs,
+    idleMs,
+  };
 }
 
 /** Runs the proxy until SIGTERM/SIGINT; returns the exit code. */
@@ -112,6 +169,13 @@ export async function runProxyCli(options: ProxyCliOptions): Promise<number> {
       directDomains: s.directDomains,
       forwardedFor: s.forwardedFor,
       connectPorts: s.connectPorts,
+      clientNetworks: s.clientNetworks,
+      destinations: { allowed: s.allowedDestinations, refused: s.refusedDestinations },
+      maxConnections: s.maxConnections,
+      maxConnectionsPerClient: s.maxConnectionsPerClient,
+      maxHeaderBytes: s.maxHeaderBytes,
+      headTimeoutMs: s.headTimeoutMs,
+      clientIdleMs: s.idleMs,
       logger: { warn: (_f, m) => say(`warning: ${m}`), info: (_f, m) => say(m) },
     });
   } catch (error) {
@@ -132,8 +196,9 @@ export async function runProxyCli(options: ProxyCliOptions): Promise<number> {
   stopReloading();
   await handle.close();
   writer?.close();
-  const { requests, tunnels, blocked, upstreamErrors } = handle.stats;
-  say(`stopped after ${requests} requests and ${tunnels} tunnels: ${blocked} blocked, ${upstreamErrors} origin errors`);
+  const { requests, tunnels, blocked, upstreamErrors, refused } = handle.stats;
+  const turnedAway = Object.entries(refused).filter(([, n]) => n > 0).map(([reason, n]) => `${n} ${reason.replace(/_/g, ' ')}`);
+  say(`stopped after ${requests} requests and ${tunnels} tunnels: ${blocked} blocked, ${upstreamErrors} origin errors${turnedAway.length ? `; refused: ${turnedAway.join(', ')}` : ''}`);
   // A worker's channel to the primary would keep it running.
   if (cluster.isWorker && process.connected) process.disconnect();
   return 0;
@@ -193,6 +258,14 @@ export async function proxyMain(args: string[]): Promise<number> {
         'forwarded-for': { type: 'string' },
         'connect-ports': { type: 'string' },
         workers: { type: 'string' },
+        'client-networks': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-client': { type: 'string' },
+        'max-header-bytes': { type: 'string' },
+        'head-timeout': { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        'allowed-destinations': { type: 'string' },
+        'refused-destinations': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -217,6 +290,14 @@ export async function proxyMain(args: string[]): Promise<number> {
     forwardedFor: v['forwarded-for'],
     connectPorts: v['connect-ports'],
     workers: v.workers,
+    clientNetworks: v['client-networks'],
+    maxConnections: v['max-connections'],
+    maxConnectionsPerClient: v['max-connections-per-client'],
+    maxHeaderBytes: v['max-header-bytes'],
+    headTimeout: v['head-timeout'],
+    idleTimeout: v['idle-timeout'],
+    allowedDestinations: v['allowed-destinations'],
+    refusedDestinations: v['refused-destinations'],
     check: v.check,
   });
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type LookupFunction, type Socket } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { DEFAULT_FILTER_CLIENT_NETWORKS, everyInterfaceWarning, TrustedNetworks } from '../../core/networks.js';
 import type { Verdict } from '../engine/snapshot.js';
 import { activityRecord, decideConnect, DOT_PORT, searchTermOf, type ClientIdentity, type FilterPoint } from '../point.js';
 import { blockPageHtml, proxyErrorHtml } from './block-page.js';
@@ -9,6 +10,7 @@ import { readClientHello, TLS_ACCESS_DENIED } from './client-hello.js';
 import { pacFile } from './pac.js';
 import { executableResponse, isExecutablePath } from './downloads.js';
 import { UpstreamError, UpstreamPool, type ForwardHandlers, type UpstreamConnection } from './upstream.js';
+import { DestinationGuard, DestinationRefused } from './guard.js';
 
 /**
  * The filtering forward proxy (issue 5, point 6): plain HTTP in absolute form (GET http://host/…)
@@ -68,14 +70,43 @@ export interface ProxyOptions {
   helloTimeoutMs?: number;
   /** idle connections kept per origin (default 64) */
   maxIdlePerOrigin?: number;
+  /**
+   * Networks (CIDR) whose devices may use the proxy (default: loopback and the private ranges,
+   * DEFAULT_FILTER_CLIENT_NETWORKS); a connection from anywhere else is closed at once, unanswered.
+   */
+  clientNetworks?: string[];
+  /** where the proxy may not connect, besides the built-in rules (src/filtering/proxy/guard.ts) */
+  destinations?: {
+    /** networks reachable even though a rule refuses them (they win over every rule) */
+    allowed?: string[] | undefined;
+    /** networks refused besides the built-in ones (e.g. the private ranges) */
+    refused?: string[] | undefined;
+    /** this server's other listening addresses (the console's, the DNS resolver's) */
+    ownAddresses?: string[] | undefined;
+  };
+  /** connections open at once from all devices (default 4096): more are answered 503 and closed */
+  maxConnections?: number;
+  /** connections open at once from one device address (default 256): more are answered 429 and closed */
+  maxConnectionsPerClient?: number;
+  /** the largest request head, request line and headers together (default 16 KiB): more is 431 */
+  maxHeaderBytes?: number;
+  /** a request head must arrive whole within this (default 10 s), or 408 and closed (slowloris) */
+  headTimeoutMs?: number;
   logger?: ProxyLogger;
 }
+
+/** Why the proxy turned something away; each is counted in ProxyStats.refused. */
+export type ProxyRefusal = 'client_network' | 'client_connections' | 'total_connections' | 'destination' | 'header_too_large' | 'head_timeout' | 'bad_request';
 
 export interface ProxyStats {
   requests: number;
   tunnels: number;
   blocked: number;
   upstreamErrors: number;
+  /** client connections open now */
+  connections: number;
+  /** what was turned away, by reason */
+  refused: Record<ProxyRefusal, number>;
 }
 
 export interface ProxyHandle {
@@ -92,6 +123,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 const DOWNLOAD_CATEGORY = 'downloads';
 const DOWNLOAD_CATEGORY_NAME = 'Programs and installers';
 const CONNECT_TIMEOUT_MS = 10_000;
+/** a refusal is logged at most this often per client address and reason */
+const LOG_EVERY_MS = 60_000;
 const REALM = 'Basic realm="Gatehouse web filter", charset="UTF-8"';
 
 interface Target {
@@ -139,7 +172,8 @@ export function parseAuthority(authority: string, defaultPort: number): { host: 
       // eslint-disable-next-line no-control-regex
       if (!/[^\x00-\x7f]/.test(host)) return null;
       const ascii = domainToASCII(host);
-      if (!ascii) return null;
+      // An IDN comes back as xn--…; anything else it lets through ("é}" → "xn--}-…") is no host name (found by fuzzing).
+      if (!ascii || !HOST_CHARS.test(ascii)) return null;
       host = ascii;
     }
   }
@@ -153,8 +187,14 @@ export function parseAuthority(authority: string, defaultPort: number): { host: 
   return { host, port };
 }
 
+// eslint-disable-next-line no-control-regex
+const SPACE_OR_CONTROL = /[\x00-\x20\x7f]/;
+
 /** An absolute-form request target "http://host[:port]/path?query"; null when not one. */
 export function parseAbsoluteUrl(raw: string): Target | null | 'unsupported' {
+  // The path is written into the request line towards the origin: a space, CR, LF or NUL there
+  // would split it. Node's parser refuses them before this; this refuses them again (found by fuzzing).
+  if (SPACE_OR_CONTROL.test(raw)) return null;
   const sep = raw.indexOf('://');
   if (sep === -1) return null;
   const scheme = raw.slice(0, sep).toLowerCase();
@@ -204,11 +244,29 @@ class FilterProxy {
   private readonly authCache = new Map<string, { user: string; until: number }>();
   private readonly socketAuth = new WeakMap<Socket, { header: string; user: string }>();
   private readonly tunnels = new Set<Socket>();
+  /** Every client connection, so close() can end those a CONNECT or an upgrade took from the HTTP server's tracking. */
+  private readonly clientSockets = new Set<Socket>();
   private readonly consoleUrl: string | null;
   private readonly upstreamTimeoutMs: number;
   private readonly tunnelIdleMs: number;
   private readonly helloTimeoutMs: number;
-  readonly stats: ProxyStats = { requests: 0, tunnels: 0, blocked: 0, upstreamErrors: 0 };
+  private readonly guard: DestinationGuard;
+  private readonly clients: TrustedNetworks;
+  private readonly clientNetworks: string[];
+  private readonly maxConnections: number;
+  private readonly maxPerClient: number;
+  private readonly perClient = new Map<string, number>();
+  /** connections refused for a cap: answered at once, and whatever they send is ignored */
+  private readonly turnedAway = new WeakSet<Socket>();
+  private readonly lastLogged = new Map<string, number>();
+  readonly stats: ProxyStats = {
+    requests: 0,
+    tunnels: 0,
+    blocked: 0,
+    upstreamErrors: 0,
+    connections: 0,
+    refused: { client_network: 0, client_connections: 0, total_connections: 0, destination: 0, header_too_large: 0, head_timeout: 0, bad_request: 0 },
+  };
   private port = 0;
 
   constructor(
@@ -227,22 +285,107 @@ class FilterProxy {
     this.upstreamTimeoutMs = options.upstreamTimeoutMs ?? 30_000;
     this.tunnelIdleMs = options.tunnelIdleMs ?? 15 * 60_000;
     this.helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
-    this.pool = new UpstreamPool({ lookup: options.lookup, maxIdlePerOrigin: options.maxIdlePerOrigin ?? 64, idleMs: 30_000, activeTimeoutMs: 60_000 });
+    this.guard = new DestinationGuard({ ...options.destinations, lookup: options.lookup });
+    this.clientNetworks = options.clientNetworks ?? DEFAULT_FILTER_CLIENT_NETWORKS;
+    this.clients = new TrustedNetworks(this.clientNetworks);
+    this.maxConnections = options.maxConnections ?? 4096;
+    this.maxPerClient = options.maxConnectionsPerClient ?? 256;
+    this.pool = new UpstreamPool({ connect: (o) => this.guard.connect(o), maxIdlePerOrigin: options.maxIdlePerOrigin ?? 64, idleMs: 30_000, activeTimeoutMs: 60_000 });
+    const idleMs = options.clientIdleMs ?? 60_000;
+    const headMs = options.headTimeoutMs ?? 10_000;
     this.server = http.createServer({
-      keepAliveTimeout: options.clientIdleMs ?? 60_000,
-      headersTimeout: 30_000,
+      keepAliveTimeout: idleMs,
+      // Slowloris: the whole head within headMs, checked often enough to hold to it.
+      headersTimeout: headMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headMs / 4))),
       requestTimeout: 0,
+      maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
       noDelay: true,
     });
-    this.server.keepAliveTimeout = options.clientIdleMs ?? 60_000;
+    this.server.keepAliveTimeout = idleMs;
+    // A connection with no bytes either way for idleMs is closed (a body sent a byte a minute, too).
+    this.server.timeout = idleMs;
+    this.server.on('connection', (socket: Socket) => {
+      this.clientSockets.add(socket);
+      socket.once('close', () => this.clientSockets.delete(socket));
+      this.admit(socket);
+    });
     this.server.on('request', (req, res) => this.onRequest(req, res));
     this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onConnect(req, socket, head));
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-      if (socket.writable && error.code === 'HPE_HEADER_OVERFLOW') socket.end('HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else if (socket.writable && error.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
+      if (this.turnedAway.has(socket)) return socket.destroy();
+      // A response already under way on this connection: an error answer now would land inside it.
+      if ((socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent) return socket.destroy();
+      const ip = clientAddress(socket);
+      if (error.code === 'HPE_HEADER_OVERFLOW') {
+        this.refuse('header_too_large', ip, `a request head larger than ${options.maxHeaderBytes ?? 16 * 1024} bytes`);
+        if (socket.writable) return refuseRaw(socket, 431, 'Request Header Fields Too Large', 'The request’s headers are too large for the school’s web filter.');
+      } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        this.refuse('head_timeout', ip, `no complete request head within ${headMs} ms`);
+        if (socket.writable) return refuseRaw(socket, 408, 'Request Timeout', 'The request took too long to arrive.');
+      } else if (socket.writable && error.code !== 'ECONNRESET') {
+        this.refuse('bad_request', ip, `a malformed request (${error.code ?? 'error'})`, false);
+        return refuseRaw(socket, 400, 'Bad Request', 'The school’s web filter could not read this request.');
+      }
+      socket.destroy();
     });
+  }
+
+  /**
+   * At accept time (FI-01, finding 9): a device outside the client networks is closed at once,
+   * unanswered (nothing of its is read, and a scanner learns nothing, not even that a proxy is
+   * here); past a connection cap, a short 429 (this device) or 503 (everyone) is written and the
+   * connection closed, so a person sees why.
+   */
+  private admit(socket: Socket): void {
+    const ip = clientAddress(socket);
+    if (!this.clients.contains(ip)) {
+      this.refuse('client_network', ip, 'a device outside the networks the proxy serves');
+      socket.destroy();
+      return;
+    }
+    if (this.stats.connections >= this.maxConnections) {
+      this.refuse('total_connections', ip, `the proxy already has ${this.maxConnections} connections open`);
+      return this.turnAway(socket, 503, 'Service Unavailable', 'The school’s web filter is too busy right now. Try again in a moment.');
+    }
+    const open = this.perClient.get(ip) ?? 0;
+    if (open >= this.maxPerClient) {
+      this.refuse('client_connections', ip, `this device already has ${this.maxPerClient} connections open`);
+      return this.turnAway(socket, 429, 'Too Many Requests', 'This device has too many connections open through the school’s web filter. Close some tabs or programs and try again.');
+    }
+    this.perClient.set(ip, open + 1);
+    this.stats.connections++;
+    socket.once('close', () => {
+      this.stats.connections--;
+      const left = (this.perClient.get(ip) ?? 1) - 1;
+      if (left <= 0) this.perClient.delete(ip);
+      else this.perClient.set(ip, left);
+    });
+  }
+
+  private turnAway(socket: Socket, status: number, text: string, body: string): void {
+    this.turnedAway.add(socket);
+    socket.on('error', () => socket.destroy());
+    refuseRaw(socket, status, text, body, 'Retry-After: 5\r\n');
+    // Read (and drop) what the client sends meanwhile, so the close is a clean one; then go.
+    socket.setTimeout(2_000, () => socket.destroy());
+  }
+
+  /** Counts a refusal; logs it at most once a minute per address and reason. */
+  private refuse(reason: ProxyRefusal, ip: string, what: string, log = true): void {
+    this.stats.refused[reason]++;
+    if (!log || !this.options.logger) return;
+    const key = `${reason}|${ip}`;
+    const now = this.now();
+    const last = this.lastLogged.get(key);
+    if (last !== undefined && now - last < LOG_EVERY_MS) return;
+    if (this.lastLogged.size >= 10_000) {
+      for (const [k, at] of this.lastLogged) if (now - at >= LOG_EVERY_MS) this.lastLogged.delete(k);
+      if (this.lastLogged.size >= 10_000) this.lastLogged.clear();
+    }
+    this.lastLogged.set(key, now);
+    this.options.logger.warn({ proxy: { refused: reason, client: ip } }, `filtering proxy refused ${ip}: ${what} (counted in the proxy's refusals; logged at most once a minute per address)`);
   }
 
   listen(): Promise<ProxyHandle> {
@@ -252,9 +395,22 @@ class FilterProxy {
         this.server.off('error', reject);
         const address = this.server.address() as net.AddressInfo;
         this.port = address.port;
+        this.guard.addOwnAddress(address.address);
+        this.warnAtStart(address.address);
         resolve({ host: address.address, port: address.port, stats: this.stats, close: () => this.close() });
       });
     });
+  }
+
+  private warnAtStart(host: string): void {
+    const logger = this.options.logger;
+    if (!logger) return;
+    const warning = everyInterfaceWarning('the filtering proxy', host, this.clientNetworks);
+    if (warning) logger.warn({ proxy: { host, clientNetworks: this.clientNetworks } }, warning);
+    const opened = this.guard.opened();
+    if (opened.length > 0) {
+      logger.warn({ proxy: { allowedDestinations: opened } }, `the filtering proxy may reach ${opened.join(', ')}, which it otherwise refuses (loopback, link-local or this server's own addresses), because GATEHOUSE_PROXY_ALLOWED_DESTINATIONS lists it`);
+    }
   }
 
   private close(): Promise<void> {
@@ -263,6 +419,8 @@ class FilterProxy {
       this.server.closeAllConnections();
       for (const s of this.tunnels) s.destroy();
       this.tunnels.clear();
+      for (const s of this.clientSockets) s.destroy();
+      this.clientSockets.clear();
       this.pool.destroy();
     });
   }
@@ -320,6 +478,7 @@ class FilterProxy {
   // ---- plain HTTP ------------------------------------------------------------------------------
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.turnedAway.has(req.socket)) return void req.socket.destroy();
     const raw = req.url ?? '/';
     if (raw.charCodeAt(0) === 47) return this.direct(req, res);
     const target = parseAbsoluteUrl(raw);
@@ -370,13 +529,18 @@ class FilterProxy {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      this.stats.upstreamErrors++;
+      const refused = error instanceof DestinationRefused;
+      if (refused) this.refuse('destination', ip, error.message);
+      else this.stats.upstreamErrors++;
       if (res.headersSent || res.destroyed) {
         res.destroy();
         return;
       }
       const name = connectHost;
       const code = error.code;
+      if (refused) {
+        return this.sendError(res, 403, 'Not reachable through the web filter', `The school’s web filter does not connect to ${error.destination}: ${error.message}.`);
+      }
       if (code === 'ETIMEDOUT') return this.sendError(res, 504, 'The site took too long', `${name} did not answer in time. Try again in a moment.`);
       if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return this.sendError(res, 502, 'Site not found', `The name ${name} could not be found.`);
       if (code === 'ECONNREFUSED') return this.sendError(res, 502, 'The site is not answering', `${name} refused the connection.`);
@@ -575,8 +739,17 @@ class FilterProxy {
     res.end(body);
   }
 
+  /**
+   * What the 407 says (finding 4): the proxy accepts only a password with nothing left to do, so a
+   * new, temporary or expired password, or a policy to accept, sends the person to the console.
+   */
+  private signInHelp(): string {
+    const where = this.consoleUrl ? `Gatehouse at ${this.consoleUrl}` : 'Gatehouse on a school computer';
+    return `Enter your school username and password when your browser asks for them. If they are not accepted, sign in to ${where} first: a new, temporary or expired password is changed there, and the school’s rules accepted. Too many wrong passwords lock your account.`;
+  }
+
   private askForSignIn(res: ServerResponse): void {
-    const body = proxyErrorHtml('Sign in to use the internet', 'Enter your school username and password when your browser asks for them.');
+    const body = proxyErrorHtml('Sign in to use the internet', this.signInHelp());
     res.writeHead(407, { 'proxy-authenticate': REALM, 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
     res.end(body);
   }
@@ -591,6 +764,7 @@ class FilterProxy {
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    if (this.turnedAway.has(socket)) return void socket.destroy();
     const target = parseAbsoluteUrl(req.url ?? '');
     if (target === null || target === 'unsupported') return refuseRaw(socket, 400, 'Bad Request', 'Only absolute http:// addresses can be upgraded through the web filter.');
     const protocols = req.headers.upgrade;
@@ -599,7 +773,7 @@ class FilterProxy {
     const ip = clientAddress(socket);
     const auth = this.authenticate(req.headers['proxy-authorization'], socket, ip);
     const go = (a: AuthResult) => {
-      if (!a.ok) return refuseRaw(socket, 407, 'Proxy Authentication Required', 'Sign in to use the internet.', `Proxy-Authenticate: ${REALM}\r\n`);
+      if (!a.ok) return refuseRaw(socket, 407, 'Proxy Authentication Required', this.signInHelp(), `Proxy-Authenticate: ${REALM}\r\n`);
       const snapshot = this.point.snapshot();
       const identity = this.point.identify(ip, a.user);
       const at = this.now();
@@ -608,14 +782,18 @@ class FilterProxy {
       this.record(identity, ip, a.user, at, target.host, url, verdict);
       if (verdict.action === 'block') return refuseRaw(socket, 403, 'Forbidden', `Blocked by the school’s web filter: ${verdict.reason}`);
       const connectHost = verdict.action === 'rewrite' && verdict.target ? verdict.target : target.host;
-      const upstream = net.connect({ host: connectHost, port: target.port, ...(this.options.lookup ? { lookup: this.options.lookup } : {}) });
+      const upstream = this.guard.connect({ host: connectHost, port: target.port });
       upstream.once('connect', () => {
         // Any body bytes pass through the tunnel as the client framed them.
         upstream.write(this.requestHead(req, target, ip, verdict, req.headers['transfer-encoding'] !== undefined, protocols));
         if (head.length > 0) upstream.write(head);
         this.splice(socket, upstream);
       });
-      upstream.once('error', () => {
+      upstream.once('error', (error) => {
+        if (error instanceof DestinationRefused) {
+          this.refuse('destination', ip, error.message);
+          return refuseRaw(socket, 403, 'Forbidden', `The school’s web filter does not connect to ${error.destination}: ${error.message}.`);
+        }
         this.stats.upstreamErrors++;
         refuseRaw(socket, 502, 'Bad Gateway', `${connectHost} could not be reached.`);
       });
@@ -628,6 +806,7 @@ class FilterProxy {
 
   private onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    if (this.turnedAway.has(socket)) return void socket.destroy();
     socket.setNoDelay(true);
     const hp = parseAuthority(req.url ?? '', 0);
     if (!hp || hp.port === 0) return refuseRaw(socket, 400, 'Bad Request', 'CONNECT needs a host and a port, e.g. CONNECT example.org:443.');
@@ -638,7 +817,7 @@ class FilterProxy {
   }
 
   private decideTunnel(socket: Socket, head: Buffer, host: string, port: number, ip: string, auth: AuthResult): void {
-    if (!auth.ok) return refuseRaw(socket, 407, 'Proxy Authentication Required', 'Sign in to use the internet.', `Proxy-Authenticate: ${REALM}\r\n`);
+    if (!auth.ok) return refuseRaw(socket, 407, 'Proxy Authentication Required', this.signInHelp(), `Proxy-Authenticate: ${REALM}\r\n`);
     this.stats.tunnels++;
     const snapshot = this.point.snapshot();
     const identity = this.point.identify(ip, auth.user);
@@ -660,9 +839,15 @@ class FilterProxy {
     if (net.isIP(host) === 0) {
       this.record(identity, ip, auth.user, at, host, null, verdict);
       const connectHost = verdict.action === 'rewrite' && verdict.target ? verdict.target : host;
-      return this.openTunnel(socket, head, connectHost, port, true);
+      return this.openTunnel(socket, head, connectHost, port, true, ip);
     }
-    // An IP address says little: decide on the name the client asks the server for (SNI).
+    // An IP address says little: decide on the name the client asks the server for (SNI). Where
+    // the address may not be reached at all, say so before answering 200.
+    const unreachable = this.guard.check(host);
+    if (unreachable !== null) {
+      this.refuse('destination', ip, `${host} is ${unreachable}`);
+      return refuseRaw(socket, 403, 'Forbidden', `The school’s web filter does not connect to ${host}: it is ${unreachable}.`);
+    }
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     readClientHello(socket, head, this.helloTimeoutMs).then(
       (hello) => {
@@ -676,7 +861,7 @@ class FilterProxy {
             return;
           }
           this.record(identity, ip, auth.user, now, host, null, verdict);
-          return this.openTunnel(socket, hello.data, host, port, false);
+          return this.openTunnel(socket, hello.data, host, port, false, ip);
         }
         const byName = decideConnect(snapshot, hello.serverName, port, identity.policyIndex, now);
         this.record(identity, ip, auth.user, now, hello.serverName, null, byName);
@@ -686,14 +871,14 @@ class FilterProxy {
           return;
         }
         const connectHost = byName.action === 'rewrite' && byName.target ? byName.target : host;
-        this.openTunnel(socket, hello.data, connectHost, port, false);
+        this.openTunnel(socket, hello.data, connectHost, port, false, ip);
       },
       () => socket.destroy(),
     );
   }
 
-  private openTunnel(client: Socket, first: Buffer, host: string, port: number, answer: boolean): void {
-    const upstream = net.connect({ host, port, noDelay: true, ...(this.options.lookup ? { lookup: this.options.lookup } : {}) });
+  private openTunnel(client: Socket, first: Buffer, host: string, port: number, answer: boolean, ip: string): void {
+    const upstream = this.guard.connect({ host, port, noDelay: true });
     const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
     upstream.once('connect', () => {
       clearTimeout(timer);
@@ -707,6 +892,11 @@ class FilterProxy {
     });
     upstream.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      if (error instanceof DestinationRefused) {
+        this.refuse('destination', ip, error.message);
+        if (answer && !client.destroyed) return refuseRaw(client, 403, 'Forbidden', `The school’s web filter does not connect to ${host}: ${error.message}.`);
+        return client.destroy();
+      }
       this.stats.upstreamErrors++;
       if (answer && !client.destroyed) {
         if (error.code === 'ETIMEDOUT') return refuseRaw(client, 504, 'Gateway Timeout', `${host}:${port} did not answer in time.`);

@@ -248,6 +248,8 @@ export class UpstreamConnection {
 
 export interface UpstreamPoolOptions {
   lookup?: LookupFunction | undefined;
+  /** opens a connection to an origin (the proxy's destination guard); default net.connect with `lookup` */
+  connect?: ((options: { host: string; port: number; noDelay: boolean }) => Socket) | undefined;
   /** idle connections kept per origin (default 64) */
   maxIdlePerOrigin?: number;
   /** an idle connection is closed after this (default 30 s) */
@@ -290,7 +292,7 @@ export class UpstreamPool {
       }
     }
     this.opened++;
-    const socket = net.connect({ host, port, noDelay: true, ...(this.options.lookup ? { lookup: this.options.lookup } : {}) });
+    const socket = this.options.connect ? this.options.connect({ host, port, noDelay: true }) : net.connect({ host, port, noDelay: true, ...(this.options.lookup ? { lookup: this.options.lookup } : {}) });
     const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`connecting to ${key} took too long`), { code: 'ETIMEDOUT' })), this.connectMs);
     const onError = (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);

@@ -32,7 +32,7 @@ export function AccountPage({ account, onChanged, onSignedOut }: { account: Acco
       </dl>
       <ChangePassword onChanged={onChanged} />
       <SecondFactor account={account} onChanged={onChanged} />
-      <Passkeys account={account} />
+      <Passkeys />
       <Sessions />
       <ReportCompromised onSignedOut={onSignedOut} />
     </section>
@@ -81,51 +81,47 @@ function ChangePassword({ onChanged }: { onChanged: () => void }) {
   );
 }
 
-/** Changing how you sign in needs your password (and a code) again first. */
+/**
+ * Changing how you sign in needs your password (and a code) again first: the server asks, and the
+ * console's one prompt (ReauthPrompt) takes them and sends the request again. The authenticator's
+ * secret is made and kept by the server; only the first code from the app goes back.
+ */
 function SecondFactor({ account, onChanged }: { account: Account; onChanged: () => void }) {
-  const [stage, setStage] = useState<'idle' | 'confirm' | 'enrol' | 'codes'>('idle');
-  const [intent, setIntent] = useState<'enrol' | 'codes' | 'remove'>('enrol');
-  const [password, setPassword] = useState('');
+  const [stage, setStage] = useState<'idle' | 'enrol' | 'codes'>('idle');
   const [code, setCode] = useState('');
   const [enrolment, setEnrolment] = useState<{ secret: string; qrSvg: string } | null>(null);
   const [codes, setCodes] = useState<string[]>([]);
   const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
 
-  const begin = (what: 'enrol' | 'codes' | 'remove') => {
-    setIntent(what);
+  const run = async (what: 'enrol' | 'codes' | 'remove') => {
     setError(null);
-    setStage('confirm');
-  };
-  const afterReauth = async () => {
-    if (intent === 'enrol') {
-      setEnrolment(await api<{ secret: string; qrSvg: string }>('POST', '/api/account/mfa/totp/start'));
-      setCode('');
-      setStage('enrol');
-    } else if (intent === 'codes') {
-      setCodes((await api<{ recoveryCodes: string[] }>('POST', '/api/account/mfa/recovery-codes')).recoveryCodes);
-      setStage('codes');
-    } else {
-      await api('DELETE', '/api/account/mfa/totp');
-      setStage('idle');
-      onChanged();
-    }
-  };
-  const reauth = async (event: FormEvent) => {
-    event.preventDefault();
-    setError(null);
+    setBusy(true);
     try {
-      await api('POST', '/api/account/reauthenticate', { password, ...(account.mfaEnrolled ? { code } : {}) });
-      setPassword('');
-      await afterReauth();
+      if (what === 'enrol') {
+        setEnrolment(await api<{ secret: string; qrSvg: string }>('POST', '/api/account/mfa/totp/start'));
+        setCode('');
+        setStage('enrol');
+      } else if (what === 'codes') {
+        setCodes((await api<{ recoveryCodes: string[] }>('POST', '/api/account/mfa/recovery-codes')).recoveryCodes);
+        setStage('codes');
+      } else {
+        await api('DELETE', '/api/account/mfa/totp');
+        setStage('idle');
+        onChanged();
+      }
     } catch (e) {
       setError(e);
+    } finally {
+      setBusy(false);
     }
   };
   const confirmEnrolment = async (event: FormEvent) => {
     event.preventDefault();
     setError(null);
     try {
-      setCodes((await api<{ recoveryCodes: string[] }>('POST', '/api/account/mfa/totp', { secret: enrolment!.secret, code })).recoveryCodes);
+      setCodes((await api<{ recoveryCodes: string[] }>('POST', '/api/account/mfa/totp', { code })).recoveryCodes);
+      setEnrolment(null);
       setStage('codes');
       onChanged();
     } catch (e) {
@@ -143,24 +139,10 @@ function SecondFactor({ account, onChanged }: { account: Account; onChanged: () 
       <ErrorMessage error={error} />
       {stage === 'idle' ? (
         <div className="row">
-          <button type="button" className="button" onClick={() => begin('enrol')}>{account.mfaEnrolled ? 'Set up a new phone' : 'Set up an authenticator app'}</button>
-          {account.mfaEnrolled ? <button type="button" className="button secondary" onClick={() => begin('codes')}>New recovery codes</button> : null}
-          {account.mfaEnrolled ? <button type="button" className="link-button" onClick={() => begin('remove')}>Remove</button> : null}
+          <button type="button" className="button" disabled={busy} onClick={() => void run('enrol')}>{account.mfaEnrolled ? 'Set up a new phone' : 'Set up an authenticator app'}</button>
+          {account.mfaEnrolled ? <button type="button" className="button secondary" disabled={busy} onClick={() => void run('codes')}>New recovery codes</button> : null}
+          {account.mfaEnrolled ? <button type="button" className="link-button" disabled={busy} onClick={() => window.confirm('Remove your authenticator app? You will no longer be asked for its codes.') && void run('remove')}>Remove</button> : null}
         </div>
-      ) : stage === 'confirm' ? (
-        <form onSubmit={reauth} className="inline-form">
-          <p className="muted">Confirm it’s you first.</p>
-          <Field label="Your password">
-            <input name="reauthPassword" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="current-password" required />
-          </Field>
-          {account.mfaEnrolled ? (
-            <Field label="Code from your app">
-              <input name="reauthCode" value={code} onChange={(e) => setCode(e.target.value)} inputMode="numeric" autoComplete="one-time-code" required />
-            </Field>
-          ) : null}
-          <button type="submit" className="button">Confirm</button>
-          <button type="button" className="link-button" onClick={() => setStage('idle')}>Cancel</button>
-        </form>
       ) : (
         <form onSubmit={confirmEnrolment}>
           <img className="qr" src={svgDataUrl(enrolment!.qrSvg)} alt="QR code for your authenticator app" width={180} height={180} />
@@ -169,6 +151,7 @@ function SecondFactor({ account, onChanged }: { account: Account; onChanged: () 
             <input name="enrolCode" value={code} onChange={(e) => setCode(e.target.value)} inputMode="numeric" autoComplete="one-time-code" required />
           </Field>
           <button type="submit" className="button">Confirm</button>
+          <button type="button" className="link-button" onClick={() => { setEnrolment(null); setStage('idle'); }}>Cancel</button>
         </form>
       )}
     </div>
@@ -182,13 +165,10 @@ interface PasskeyInfo {
   lastUsedAt: string | null;
 }
 
-/** Passkeys (a phone, Windows Hello, a security key) as another second factor. */
-function Passkeys({ account }: { account: Account }) {
+/** Passkeys (a phone, Windows Hello, a security key) as another second factor; the console's prompt asks for the password (and code) when the server wants it. */
+function Passkeys() {
   const [keys, setKeys] = useState<PasskeyInfo[]>([]);
-  const [stage, setStage] = useState<'idle' | 'confirm' | 'codes'>('idle');
-  const [intent, setIntent] = useState<{ add: true } | { remove: string }>({ add: true });
-  const [password, setPassword] = useState('');
-  const [code, setCode] = useState('');
+  const [stage, setStage] = useState<'idle' | 'name' | 'codes'>('idle');
   const [name, setName] = useState('This computer');
   const [codes, setCodes] = useState<string[]>([]);
   const [error, setError] = useState<unknown>(null);
@@ -196,28 +176,30 @@ function Passkeys({ account }: { account: Account }) {
   useEffect(() => {
     void load();
   }, [load]);
-  const confirm = async (event: FormEvent) => {
+  const failed = (e: unknown) => setError(e instanceof Error && e.name === 'NotAllowedError' ? new Error('The passkey was not created. Try again.') : e);
+  const add = async (event: FormEvent) => {
     event.preventDefault();
     setError(null);
     try {
-      await api('POST', '/api/account/reauthenticate', { password, ...(account.mfaEnrolled ? { code } : {}) });
-      setPassword('');
-      setCode('');
-      if ('remove' in intent) {
-        await api('DELETE', `/api/account/passkeys/${encodeURIComponent(intent.remove)}`);
-        setStage('idle');
-      } else {
-        const optionsJSON = await api<Parameters<typeof startRegistration>[0]['optionsJSON']>('POST', '/api/account/passkeys/options');
-        const response = await startRegistration({ optionsJSON });
-        const added = await api<{ recoveryCodes: string[] | null }>('POST', '/api/account/passkeys', { response, name });
-        if (added.recoveryCodes) {
-          setCodes(added.recoveryCodes);
-          setStage('codes');
-        } else setStage('idle');
-      }
+      const optionsJSON = await api<Parameters<typeof startRegistration>[0]['optionsJSON']>('POST', '/api/account/passkeys/options');
+      const response = await startRegistration({ optionsJSON });
+      const added = await api<{ recoveryCodes: string[] | null }>('POST', '/api/account/passkeys', { response, name });
+      if (added.recoveryCodes) {
+        setCodes(added.recoveryCodes);
+        setStage('codes');
+      } else setStage('idle');
       await load();
     } catch (e) {
-      setError(e instanceof Error && e.name === 'NotAllowedError' ? new Error('The passkey was not created. Try again.') : e);
+      failed(e);
+    }
+  };
+  const remove = async (id: string) => {
+    setError(null);
+    try {
+      await api('DELETE', `/api/account/passkeys/${encodeURIComponent(id)}`);
+      await load();
+    } catch (e) {
+      failed(e);
     }
   };
   if (stage === 'codes') return <RecoveryCodes codes={codes} onDone={() => setStage('idle')} />;
@@ -231,31 +213,21 @@ function Passkeys({ account }: { account: Account }) {
           {keys.map((k) => (
             <li key={k.id}>
               <strong>{k.name}</strong> <span className="muted small">added {when(k.createdAt)}{k.lastUsedAt ? `, last used ${when(k.lastUsedAt)}` : ''}</span>{' '}
-              <button type="button" className="link-button" onClick={() => { setIntent({ remove: k.id }); setStage('confirm'); }}>Remove</button>
+              <button type="button" className="link-button" onClick={() => window.confirm(`Remove the passkey “${k.name}”?`) && void remove(k.id)}>Remove</button>
             </li>
           ))}
         </ul>
       ) : null}
-      {stage === 'confirm' ? (
-        <form onSubmit={confirm} className="inline-form">
-          {'add' in intent ? (
-            <Field label="Name for the passkey">
-              <input name="passkeyName" value={name} onChange={(e) => setName(e.target.value)} required />
-            </Field>
-          ) : null}
-          <Field label="Your password">
-            <input name="passkeyPassword" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="current-password" required />
+      {stage === 'name' ? (
+        <form onSubmit={add} className="inline-form">
+          <Field label="Name for the passkey">
+            <input name="passkeyName" value={name} onChange={(e) => setName(e.target.value)} required />
           </Field>
-          {account.mfaEnrolled ? (
-            <Field label="Code from your app">
-              <input name="passkeyCode" value={code} onChange={(e) => setCode(e.target.value)} inputMode="numeric" autoComplete="one-time-code" required />
-            </Field>
-          ) : null}
-          <button type="submit" className="button">{'add' in intent ? 'Confirm and create the passkey' : 'Confirm and remove'}</button>
+          <button type="submit" className="button">Create the passkey</button>
           <button type="button" className="link-button" onClick={() => setStage('idle')}>Cancel</button>
         </form>
       ) : (
-        <button type="button" className="button secondary" onClick={() => { setIntent({ add: true }); setStage('confirm'); }}>Add a passkey</button>
+        <button type="button" className="button secondary" onClick={() => { setError(null); setStage('name'); }}>Add a passkey</button>
       )}
     </div>
   );

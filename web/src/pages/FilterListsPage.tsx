@@ -11,6 +11,8 @@ interface ListsResponse {
   snapshot: { compiledAt: string | null; compileMs: number; domains: number; urls: number; categories: number };
   activity: { pending: number; written: number; dropped: number };
   warnings: string[];
+  /** where lists may come from: the folder on the server, and the private networks and hosts downloads may reach */
+  origins?: { folder: string; allowedNetworks: string[] };
 }
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -59,13 +61,14 @@ export function FilterListsPage({ account }: { account: Account }) {
   };
 
   const [addError, setAddError] = useState<unknown>(null);
+  const folder = data?.origins?.folder ?? 'the list folder';
   const add = async (event: FormEvent) => {
     event.preventDefault();
     const location = form.location.trim();
     const editable = location === '';
     const problems = formProblems({
       name: form.name.trim() ? null : 'Give the list a name, e.g. “UT1” or “Blocked by the school”.',
-      location: editable || /^https?:\/\/\S+$/i.test(location) || location.startsWith('/') ? null : 'Give an http:// or https:// address, or the full path of a folder or file on this server (starting with /); or leave it empty.',
+      location: editable || /^https?:\/\/\S+$/i.test(location) || location.startsWith('/') ? null : `Give an http:// or https:// address, or the full path of a folder or file in ${folder} (starting with /); or leave it empty.`,
       scheduleHours: Number.isInteger(form.scheduleHours) && form.scheduleHours >= 1 && form.scheduleHours <= 744 ? null : 'Give a whole number of hours from 1 to 744 (a month).',
     });
     setAddError(problems);
@@ -119,7 +122,7 @@ export function FilterListsPage({ account }: { account: Account }) {
               <td>
                 <strong>{s.name}</strong>
                 <div className="small muted">{s.location ?? 'edited here'}{s.format === 'ut1' ? ` — UT1, ${s.categoryCount} categories` : ''}</div>
-                {s.lastError ? <div className="small rule-bad">{s.lastError}</div> : null}
+                {s.lastError ? <div className="small rule-bad">Last update failed: {s.lastError}. The list in use stays until an update succeeds.</div> : null}
                 {s.held ? (
                   <div className="alert alert-warn small" role="status">
                     The update of {when(s.held.at)} has {count(s.held.entries)} entries instead of {count(s.entries)}. Use it?
@@ -154,7 +157,7 @@ export function FilterListsPage({ account }: { account: Account }) {
           ))}
         </tbody>
       </table> : null}
-      {data && sources.length === 0 ? <p className="muted">No lists yet. Add the UT1 lists (the archive’s address or a folder on this server) and the school’s own allow and block lists below.</p> : null}
+      {data && sources.length === 0 ? <p className="muted">No lists yet. Add the UT1 lists (the archive’s address, or a folder in {folder} on this server) and the school’s own allow and block lists below.</p> : null}
       {editing ? <Entries source={sources.find((s) => s.id === editing)!} canManage={canManage} onChanged={load} /> : null}
 
       {canManage ? (
@@ -178,7 +181,18 @@ export function FilterListsPage({ account }: { account: Account }) {
               <input name="scheduleHours" type="number" min={1} max={744} value={Number.isNaN(form.scheduleHours) ? '' : form.scheduleHours} onChange={(e) => setForm({ ...form, scheduleHours: e.target.value === '' ? Number.NaN : Number(e.target.value) })} />
             </Field>
           </div>
-          <Field label="Location" hint="An https:// address (UT1: the blacklists.tar.gz archive), or the full path of a folder or file on this server. Leave empty for a list of sites you type here." error={addErrors.location}>
+          <Field
+            label="Location"
+            hint={
+              <>
+                An https:// address on the internet (UT1: the blacklists.tar.gz archive), or the full path of a folder or file in <code>{folder}</code>, the only folder lists are read from on this server. Leave empty for a list of sites you type here.{' '}
+                {data?.origins && data.origins.allowedNetworks.length > 0
+                  ? `Addresses on the school’s own network are fetched only from ${data.origins.allowedNetworks.join(', ')}.`
+                  : 'Addresses on the school’s own network, this server and cloud metadata are refused (your IT provider can allow the school’s list server in GATEHOUSE_LIST_ALLOWED_NETWORKS).'}
+              </>
+            }
+            error={addErrors.location}
+          >
             <input name="location" value={form.location} maxLength={2000} onChange={(e) => setForm({ ...form, location: e.target.value })} />
           </Field>
           {addMapped ? null : <ErrorMessage error={addError} inline={addInline} />}

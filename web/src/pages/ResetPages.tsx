@@ -1,30 +1,97 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import { api, type Account } from '../api';
+import { api, setCsrfToken, type Account } from '../api';
 import { ErrorMessage, Field } from '../components';
 import { PasswordRules } from '../PasswordRules';
 import { Link } from '../router';
 
-/** AC-11: "Forgot your password?" — a code from the authenticator app or a recovery code, then a new password. */
+interface ResetState {
+  next: 'email' | 'new_password';
+  username: string;
+  expiresAt: string;
+  emailedTo: string | null;
+  csrfToken: string;
+}
+
+/** The code an e-mailed link carries after `#`, which browsers never send to the server. */
+function emailCodeFromFragment(): string | null {
+  const match = /(?:^|[#&])code=([a-z0-9]+)/.exec(window.location.hash);
+  if (match) window.history.replaceState(null, '', window.location.pathname);
+  return match ? match[1]! : null;
+}
+
+/**
+ * AC-10/AC-11: "Forgot your password?" — a code from the authenticator app or a recovery code, then
+ * (as the school's profile asks: staff always) the link e-mailed to the address on file, then a new
+ * password. The reset lives in an HttpOnly cookie of this browser, so the e-mailed link opened in
+ * another tab of it carries on here.
+ */
 export function ForgotPasswordPage({ schoolName }: { schoolName: string }) {
   const [username, setUsername] = useState('');
   const [code, setCode] = useState('');
-  const [token, setToken] = useState<string | null>(null);
+  const [emailCode, setEmailCode] = useState('');
+  const [state, setState] = useState<ResetState | null>(null);
+  const [fromLink, setFromLink] = useState<string | null>(null);
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
   const [done, setDone] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
 
+  const took = (r: ResetState) => {
+    setCsrfToken(r.csrfToken);
+    setState(r);
+    setUsername(r.username);
+  };
+
+  // Opened from the e-mailed link (also into a tab already on this page): find the reset this
+  // browser holds and give it the code.
+  useEffect(() => {
+    const follow = () => {
+      const linked = emailCodeFromFragment();
+      if (!linked) return;
+      setFromLink(linked);
+      setDone(false);
+      setError(null);
+      setBusy(true);
+      void (async () => {
+        try {
+          const current = await api<ResetState>('GET', '/api/password-reset');
+          setCsrfToken(current.csrfToken);
+          took(current.next === 'email' ? await api<ResetState>('POST', '/api/password-reset/email', { code: linked }) : current);
+        } catch (e) {
+          setState(null);
+          setError(e);
+        } finally {
+          setBusy(false);
+        }
+      })();
+    };
+    follow();
+    window.addEventListener('hashchange', follow);
+    return () => window.removeEventListener('hashchange', follow);
+  }, []);
+
   const start = async (event: FormEvent) => {
     event.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      const r = await api<{ token: string }>('POST', '/api/password-reset/start', { username, code });
-      setToken(r.token);
+      took(await api<ResetState>('POST', '/api/password-reset/start', { username, code }));
     } catch (e) {
       setError(e);
       setCode('');
+    } finally {
+      setBusy(false);
+    }
+  };
+  const confirmEmail = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      took(await api<ResetState>('POST', '/api/password-reset/email', { code: emailCode }));
+    } catch (e) {
+      setError(e);
     } finally {
       setBusy(false);
     }
@@ -38,7 +105,8 @@ export function ForgotPasswordPage({ schoolName }: { schoolName: string }) {
     setBusy(true);
     setError(null);
     try {
-      await api('POST', '/api/password-reset/finish', { token, newPassword: password });
+      await api('POST', '/api/password-reset/finish', { newPassword: password });
+      setCsrfToken(null);
       setDone(true);
     } catch (e) {
       setError(e);
@@ -56,16 +124,16 @@ export function ForgotPasswordPage({ schoolName }: { schoolName: string }) {
       </div>
     );
   }
-  if (token) {
+  if (state?.next === 'new_password') {
     return (
       <form className="card narrow" onSubmit={finish} aria-labelledby="reset-title">
         <h1 id="reset-title">Choose a new password</h1>
-        <p className="muted">For <strong>{username}</strong> at {schoolName}. This page works for 10 minutes.</p>
+        <p className="muted">For <strong>{state.username}</strong> at {schoolName}. This page works for 10 minutes.</p>
         <ErrorMessage error={error} />
         <Field label="New password">
           <input name="newPassword" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="new-password" required autoFocus />
         </Field>
-        <PasswordRules password={password} username={username} />
+        <PasswordRules password={password} username={state.username} />
         <Field label="New password again">
           <input name="confirm" type="password" value={confirm} onChange={(e) => setConfirm(e.target.value)} autoComplete="new-password" required />
         </Field>
@@ -73,12 +141,52 @@ export function ForgotPasswordPage({ schoolName }: { schoolName: string }) {
       </form>
     );
   }
+  if (state?.next === 'email') {
+    return (
+      <form className="card narrow" onSubmit={confirmEmail} aria-labelledby="email-title">
+        <h1 id="email-title">Check your e-mail</h1>
+        <p>
+          Your code is right. To make sure it is really you, we have e-mailed a link to {state.emailedTo ? <strong>{state.emailedTo}</strong> : 'the address the school has for you'}.
+          Open it in this browser within 15 minutes — or type the code from the e-mail here.
+        </p>
+        <ErrorMessage error={error} />
+        <Field label="Code from the e-mail" hint="Ten letters and numbers, e.g. abcde-fgh23. It works once.">
+          <input name="emailCode" value={emailCode} onChange={(e) => setEmailCode(e.target.value)} autoComplete="one-time-code" required autoFocus />
+        </Field>
+        <div className="row">
+          <button type="submit" className="button" disabled={busy}>Continue</button>
+          <Link href="/" className="link-button">Back to sign-in</Link>
+        </div>
+      </form>
+    );
+  }
+  if (fromLink && (busy || error)) {
+    return (
+      <div className="card narrow" aria-labelledby="link-title">
+        <h1 id="link-title">Reset your password</h1>
+        {busy ? <p role="status">Checking the link…</p> : null}
+        <ErrorMessage error={error} />
+        {error ? (
+          <p>
+            The link works only once, for 15 minutes, and only in the browser where you entered the code from your authenticator app.
+            If that was another browser or device, type the code from the e-mail there. Or start again.
+          </p>
+        ) : null}
+        {error ? (
+          <div className="row">
+            <button type="button" className="button" onClick={() => { setFromLink(null); setError(null); }}>Start again</button>
+            <Link href="/" className="link-button">Back to sign-in</Link>
+          </div>
+        ) : null}
+      </div>
+    );
+  }
   return (
     <form className="card narrow" onSubmit={start} aria-labelledby="forgot-title">
       <h1 id="forgot-title">Forgot your password?</h1>
       <p>
-        If you set up an authenticator app or have your recovery codes, you can choose a new password yourself. Otherwise,
-        staff ask the IT team (a second person approves the reset), and pupils ask their teacher.
+        If you set up an authenticator app or have your recovery codes, you can choose a new password yourself (staff also get a
+        link by e-mail). Otherwise, staff ask the IT team (a second person approves the reset), and pupils ask their teacher.
       </p>
       <ErrorMessage error={error} />
       <Field label="Username">

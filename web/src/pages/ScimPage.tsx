@@ -6,6 +6,10 @@ interface ScimToken {
   id: string;
   name: string;
   defaultRole: string;
+  roles: string[];
+  allowPrivileged: boolean;
+  adoptExisting: boolean;
+  source: string;
   createdAt: string;
   createdBy: string | null;
   lastUsedAt: string | null;
@@ -22,7 +26,10 @@ const roles: Array<[string, string]> = [
   ['office', 'School office (reception)'],
   ['guest', 'Guest'],
 ];
+/** Roles a token gives only with an explicit privileged grant (core/authz privilegedRoles). */
+const privileged = new Set(['senior_leader', 'dsl', 'dpo', 'governor', 'office']);
 const roleName = (r: string) => roles.find(([k]) => k === r)?.[1] ?? r;
+const grantText = (t: ScimToken) => t.roles.map(roleName).join(', ');
 const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' }) : '—');
 
 /** The address Entra ID and Google call: this server's own, as the browser reached it. */
@@ -48,7 +55,8 @@ function NewToken({ made, onClose }: { made: { token: ScimToken; secret: string 
         the users and groups to provision. Set the provisioning status to On.
       </p>
       <p className="small">
-        People it creates are <strong>{roleName(made.token.defaultRole)}</strong> unless their <code>userType</code> names another role (e.g. Student,
+        It may give and change <strong>{grantText(made.token)}</strong> only{made.token.adoptExisting ? ', and may take over existing accounts of those roles' : ', and only people it makes'}.
+        People it creates are <strong>{roleName(made.token.defaultRole)}</strong> unless their <code>userType</code> names another of those roles (e.g. Student,
         Teacher). They have no password until you issue a temporary one. See docs/scim.md for Google Workspace and the full attribute mapping.
       </p>
       <button type="button" className="button small" onClick={onClose}>I have copied it</button>
@@ -61,7 +69,9 @@ export function ScimPage() {
   const [tokens, setTokens] = useState<ScimToken[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [made, setMade] = useState<{ token: ScimToken; secret: string } | null>(null);
-  const [form, setForm] = useState({ name: '', role: 'pupil' });
+  const [form, setForm] = useState({ name: '', role: 'pupil', roles: ['pupil'], allowPrivileged: false, adoptExisting: false, source: '' });
+  const grant = [...new Set([form.role, ...form.roles])];
+  const privilegedChosen = grant.filter((r) => privileged.has(r));
 
   const load = useCallback(async () => {
     try {
@@ -78,8 +88,17 @@ export function ScimPage() {
     event.preventDefault();
     setError(null);
     try {
-      setMade(await api<{ token: ScimToken; secret: string }>('POST', '/api/scim/tokens', { name: form.name, role: form.role }));
-      setForm({ name: '', role: form.role });
+      setMade(
+        await api<{ token: ScimToken; secret: string }>('POST', '/api/scim/tokens', {
+          name: form.name,
+          role: form.role,
+          roles: grant,
+          ...(privilegedChosen.length ? { allowPrivileged: form.allowPrivileged } : {}),
+          ...(form.adoptExisting ? { adoptExisting: true } : {}),
+          ...(form.source.trim() ? { source: form.source.trim() } : {}),
+        }),
+      );
+      setForm({ ...form, name: '', allowPrivileged: false, adoptExisting: false, source: '' });
       await load();
     } catch (e) {
       setError(e);
@@ -103,7 +122,7 @@ export function ScimPage() {
       <h1>Provisioning</h1>
       <p className="muted">
         Microsoft Entra ID or Google Workspace can keep the directory up to date over SCIM 2.0: people joining, changing name, being disabled and
-        leaving, and their groups. Each system that provisions needs a token of its own. Administrator accounts are never created or changed this way.
+        leaving, and their groups. Each system that provisions needs a token of its own, and gives only the roles you grant it, to the people it made. Administrator accounts are never created or changed this way.
       </p>
       <ErrorMessage error={error} />
       {made ? <NewToken made={made} onClose={() => setMade(null)} /> : null}
@@ -113,9 +132,37 @@ export function ScimPage() {
           <input name="name" value={form.name} maxLength={100} onChange={(e) => setForm({ ...form, name: e.target.value })} required />
         </Field>
         <Field label="Role for new people" hint="When their userType names no role.">
-          <select name="role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value })}>
+          <select name="role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value, roles: [...new Set([...form.roles, e.target.value])] })}>
             {roles.map(([value, label]) => <option key={value} value={value}>{label}</option>)}
           </select>
+        </Field>
+        <fieldset className="field" aria-label="Roles it may give">
+          <legend className="field-label">Roles it may give and change</legend>
+          {roles.map(([value, label]) => (
+            <label key={value} className="checkbox">
+              <input
+                type="checkbox"
+                checked={grant.includes(value)}
+                disabled={value === form.role}
+                onChange={(e) => setForm({ ...form, roles: e.target.checked ? [...form.roles, value] : form.roles.filter((r) => r !== value) })}
+              />{' '}
+              {label}
+              {privileged.has(value) ? <span className="muted small"> (privileged)</span> : null}
+            </label>
+          ))}
+        </fieldset>
+        {privilegedChosen.length ? (
+          <label className="checkbox">
+            <input type="checkbox" checked={form.allowPrivileged} onChange={(e) => setForm({ ...form, allowPrivileged: e.target.checked })} /> Allow it to give privileged roles ({privilegedChosen.map(roleName).join(', ')}): recorded in the audit trail as a
+            high-severity event
+          </label>
+        ) : null}
+        <label className="checkbox">
+          <input type="checkbox" checked={form.adoptExisting} onChange={(e) => setForm({ ...form, adoptExisting: e.target.checked })} /> Let it take over existing accounts of these roles (made by hand, imported, or by another
+          token)
+        </label>
+        <Field label="Provisioning source" hint="Tokens with the same source share the people they made. Leave empty for a new source; give the old token’s source when replacing it.">
+          <input name="source" value={form.source} maxLength={100} onChange={(e) => setForm({ ...form, source: e.target.value })} />
         </Field>
         <button type="submit" className="button">Make a token</button>
       </form>
@@ -125,6 +172,7 @@ export function ScimPage() {
         <thead>
           <tr>
             <th>Used by</th>
+            <th>May give</th>
             <th>Role for new people</th>
             <th>Made</th>
             <th>Last used</th>
@@ -136,6 +184,12 @@ export function ScimPage() {
           {(tokens ?? []).map((t) => (
             <tr key={t.id} data-token={t.name}>
               <td>{t.name}</td>
+              <td>
+                {grantText(t)}
+                {t.allowPrivileged ? <span className="tag">privileged</span> : null}
+                {t.adoptExisting ? <span className="tag">adopts existing</span> : null}
+                {t.source !== t.name ? <span className="muted small"> source {t.source}</span> : null}
+              </td>
               <td>{roleName(t.defaultRole)}</td>
               <td>{when(t.createdAt)}{t.createdBy ? <span className="muted small"> by {t.createdBy}</span> : null}</td>
               <td>{t.lastUsedAt ? when(t.lastUsedAt) : <span className="muted">never</span>}</td>
