@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { Role } from './authz.js';
+import { roles, type Role } from './authz.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -172,6 +172,24 @@ const filteringSchema = z
   })
   .strict();
 
+/**
+ * FI-06, FI-07, FI-08, FI-12, AU-03: who may approve a change to the filtering (never the person who
+ * asked for it), how soon an emergency change still awaiting approval is escalated, and how long a
+ * lesson allowance or a period with filtering off may last.
+ */
+const governanceSchema = z
+  .object({
+    /** The roles whose members approve filtering changes and filter-off requests (FI-06, FI-08). */
+    changeApprovers: z.array(z.enum(roles)).min(1).max(9).optional(),
+    /** An emergency change that took effect at once is escalated after this many hours unapproved. */
+    emergencyEscalateAfterHours: z.number().int().min(1).max(168).optional(),
+    /** FI-12: the longest a teacher may open a site or category for a class. */
+    lessonAllowanceMaxMinutes: z.number().int().min(5).max(480).optional(),
+    /** FI-08: the longest filtering may be turned off for a person, group or device. */
+    filterOffMaxHours: z.number().int().min(1).max(24 * 31).optional(),
+  })
+  .strict();
+
 export const profileFileSchema = z
   .object({
     name: z.string().min(1).max(200),
@@ -191,6 +209,8 @@ export const profileFileSchema = z
     sharedSecrets: z.object({ rotation: z.union([z.literal('termly'), z.object({ days: z.number().int().min(1).max(3650) }).strict()]) }).strict().optional(),
     /** FI-02, FI-03, FI-05, MO-01: filtering. */
     filtering: filteringSchema.optional(),
+    /** FI-06, FI-07, FI-08, FI-12, AU-03: change control. */
+    governance: governanceSchema.optional(),
     defaults: partialSettings.optional(),
     groups: z.object(Object.fromEntries(groups.map((g) => [g, partialSettings.optional()]))).strict().optional(),
   })
@@ -223,6 +243,12 @@ export interface Profile {
     staleAfterSchedules: number;
     captiveUntil: string;
     policies: Record<FilterPolicyGroup, FilterPolicySettings>;
+  };
+  governance: {
+    changeApprovers: Role[];
+    emergencyEscalateAfterHours: number;
+    lessonAllowanceMaxMinutes: number;
+    filterOffMaxHours: number;
   };
   name: string;
   description: string | undefined;
@@ -325,9 +351,14 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
   for (const group of filterPolicyGroups) {
     if (!filtering.policies[group]) throw new ConfigError(`profile ${file}: filtering.policies.${group} is not set (the baseline profile sets it)`);
   }
+  const governance = { ...base?.governance, ...data.governance };
+  for (const key of ['changeApprovers', 'emergencyEscalateAfterHours', 'lessonAllowanceMaxMinutes', 'filterOffMaxHours'] as const) {
+    if (governance[key] === undefined) throw new ConfigError(`profile ${file}: governance.${key} is not set (the baseline profile sets it)`);
+  }
   return {
     timeZone: inherited('timeZone'),
     filtering: filtering as Profile['filtering'],
+    governance: governance as Profile['governance'],
     accessReview: inherited('accessReview'),
     guests: inherited('guests'),
     sharedSecrets: sharedSecrets as Profile['sharedSecrets'],
