@@ -131,7 +131,8 @@ const validQuery: fc.Arbitrary<ValidQuery> = fc.record({
   qtype: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(1, 28, 5, 16, 15, 6, 65, 255, 252, 251) }, { weight: 1, arbitrary: u16 }),
   qclass: fc.oneof({ weight: 4, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constantFrom(3, 254, 255) }, { weight: 1, arbitrary: u16 }),
   edns: fc.option(fc.record({ udpSize: u16, version: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), dnssecOk: fc.boolean() })),
-  extra: fc.option(fc.tuple(labels, u16, fc.uint8Array({ maxLength: 40 })).map(([ls, type, rdata]) => Buffer.concat([nameWire(ls), Buffer.from([type >> 8, type & 0xff, 0, 255, 0, 0, 0, 0, rdata.length >> 8, rdata.length & 0xff]), Buffer.from(rdata)])), { freq: 4 }),
+  // (never type 41: an OPT record in the additional section is EDNS, which `edns` generates on purpose)
+  extra: fc.option(fc.tuple(labels, u16.filter((t) => t !== 41), fc.uint8Array({ maxLength: 40 })).map(([ls, type, rdata]) => Buffer.concat([nameWire(ls), Buffer.from([type >> 8, type & 0xff, 0, 255, 0, 0, 0, 0, rdata.length >> 8, rdata.length & 0xff]), Buffer.from(rdata)])), { freq: 4 }),
 });
 
 function encodeQuery(q: ValidQuery): Buffer {
