@@ -3,7 +3,7 @@ import { notFound } from '../core/errors.js';
 import type { App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
-import { actionsSchema, getCheck, guidedCheckSchema, listChecks, manualCheckSchema, recordManualCheck, runGuidedCheck, setCheckActions } from './checks.js';
+import { actionsSchema, checker, getCheck, guidedCheckSchema, listChecks, manualCheckSchema, recordManualCheck, runGuidedCheck, setCheckActions } from './checks.js';
 import { CHECK_CATEGORIES } from './guided-check.js';
 import { availablePeriods, findPeriod, issuedReport, issueTermlyReport, termlyReport, termlyReportPdf } from './termly.js';
 
@@ -25,9 +25,9 @@ export function registerReportRoutes(app: App, rt: Runtime): void {
     '/api/reports/termly/pdf',
     { config: { access: 'reports.read' }, schema: { summary: 'The termly monitoring report as a PDF, as it stands now (not an issued copy)', tags, querystring: periodQuery } },
     async (request, reply) => {
-      const actor = actorOf(request);
+      const who = await checker(rt, actorOf(request));
       const report = await termlyReport(rt, findPeriod(rt, request.query.period));
-      const { pdf, filename } = await termlyReportPdf(rt, report, actor.name);
+      const { pdf, filename } = await termlyReportPdf(rt, report, who.name);
       return reply.header('content-type', 'application/pdf').header('content-disposition', `attachment; filename="${filename}"`).header('cache-control', 'no-store').send(pdf);
     },
   );
