@@ -4,6 +4,7 @@ import { contactRoles } from '../school/service.js';
 import { reviewStatus } from '../access/review.js';
 import { dueSecrets } from '../registers/shared-secrets.js';
 import type { Runtime } from '../runtime.js';
+import { lastEndedPeriod, periodBounds, periodOf, reportingPeriods } from '../reports/periods.js';
 
 /**
  * The automatic evidence behind the compliance view (GV-08): each probe looks at Gatehouse's live
@@ -398,6 +399,44 @@ const builtIn: Probe[] = [
       const missing = groups.filter((g) => !f.rt.profile.groups[g].banner?.trim());
       const evidence = [{ label: 'Policy profile', href: '/policy' }];
       return missing.length === 0 ? { status: 'met', summary: 'Every group sees a sign-in message.', evidence } : { status: 'not_met', summary: `No sign-in message for ${missing.join(', ')}.`, evidence };
+    },
+  },
+  {
+    id: 'filtering-checks',
+    title: 'The filtering and monitoring were checked this term, recorded with who, what, where and the resulting actions',
+    kind: 'record',
+    requirements: ['GV-03', 'AU-04'],
+    async evaluate(f) {
+      const { profile, timeZone } = { profile: f.rt.profile, timeZone: f.rt.profile.timeZone };
+      const evidence = [{ label: 'Filtering checks', href: '/reports/checks' }];
+      const periods = reportingPeriods(profile, f.now, 2);
+      const current = periodOf(profile, f.now) ?? periods[0] ?? null;
+      if (!current) return { status: 'not_met', summary: 'The profile lists no term that has started.', evidence, dueAt: null };
+      const bounds = periodBounds(current, timeZone);
+      const checks = await f.get('filtering-checks', () => f.rt.db.kysely.selectFrom('filtering_check').select(['checked_at', 'outcome', 'actions', 'checked_by_name']).orderBy('checked_at', 'desc').limit(200).execute());
+      const unactioned = checks.filter((c) => c.outcome === 'fail' && c.actions === '');
+      if (unactioned.length > 0) return { status: 'not_met', summary: `${unactioned.length} check${unactioned.length === 1 ? '' : 's'} found problems and no action is recorded (latest ${dateOf(unactioned[0]!.checked_at)}).`, evidence, dueAt: null };
+      const inTerm = checks.filter((c) => c.checked_at >= bounds.start.toISOString() && c.checked_at < bounds.end.toISOString());
+      if (inTerm.length > 0) return { status: 'met', summary: `${inTerm.length} check${inTerm.length === 1 ? '' : 's'} recorded in ${current.name}; the latest on ${dateOf(inTerm[0]!.checked_at)} by ${inTerm[0]!.checked_by_name}.`, evidence, dueAt: bounds.end.toISOString() };
+      const latest = checks[0];
+      if (latest) return { status: 'due_soon', summary: `No check yet in ${current.name}; the last was on ${dateOf(latest.checked_at)}. One is due by ${dateOf(bounds.end.toISOString())}.`, evidence, dueAt: bounds.end.toISOString() };
+      return { status: 'not_met', summary: 'No check of the filtering and monitoring has been recorded.', evidence, dueAt: null };
+    },
+  },
+  {
+    id: 'termly-report',
+    title: 'The termly monitoring report for the term just ended was issued to senior leaders and governors',
+    kind: 'record',
+    requirements: ['MO-05'],
+    async evaluate(f) {
+      const evidence = [{ label: 'Termly report', href: '/reports' }];
+      const ended = lastEndedPeriod(f.rt.profile, f.now);
+      const current = periodOf(f.rt.profile, f.now);
+      const nextDue = current ? periodBounds(current, f.rt.profile.timeZone).end.toISOString() : null;
+      if (!ended) return { status: 'due_soon', summary: `No term has ended yet; the first report is due${nextDue ? ` by ${dateOf(nextDue)}` : ' at the end of term'}.`, evidence, dueAt: nextDue };
+      const issued = await f.get(`termly-report:${ended.from}`, () => f.rt.db.kysely.selectFrom('monitoring_report').select(['issued_at', 'issued_by_name']).where('period_from', '=', ended.from).orderBy('issued_at').limit(1).executeTakeFirst());
+      if (!issued) return { status: 'not_met', summary: `The report for ${ended.name} has not been issued.`, evidence, dueAt: periodBounds(ended, f.rt.profile.timeZone).end.toISOString() };
+      return { status: 'met', summary: `The report for ${ended.name} was issued on ${dateOf(issued.issued_at)} by ${issued.issued_by_name}.`, evidence, dueAt: nextDue };
     },
   },
 ];

@@ -57,6 +57,10 @@ export const permissions = {
   'filtering.manage': 'Change filtering policies, list sources and the school’s allow and block lists, devices and identity tokens; confirm held list updates',
   'activity.read': 'See filtering activity: who reached or was refused which site, when, from which device (MO-01)',
   'compliance.read': 'See where the school stands against the DfE standards, Cyber Essentials and its own policy, with the evidence (GV-08)',
+  'reports.read': 'See the termly monitoring report (counts only, no pupil named) and download it as a PDF (MO-05)',
+  'reports.issue': 'Issue the termly monitoring report to senior leaders and governors (its PDF kept as issued)',
+  'checks.read': 'See the register of filtering and monitoring checks (GV-03, AU-04)',
+  'checks.record': 'Run a guided filtering check or record one made by hand, and record the resulting actions',
   'compliance.signoff': 'Sign off a compliance clause by hand with the evidence seen, or withdraw a sign-off (each clause names who may)',
 } as const;
 export type Permission = keyof typeof permissions;
@@ -92,6 +96,12 @@ const grants: Record<Permission, readonly Role[]> = {
   'filtering.read': ['administrator', 'senior_leader', 'dsl'],
   'filtering.manage': ['administrator'],
   'activity.read': ['administrator', 'dsl'],
+  // MO-05: the report is for senior leaders and governors; the DSL and IT lead prepare it.
+  'reports.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
+  'reports.issue': ['senior_leader', 'dsl'],
+  // GV-03 (P4 9.18): checks from a safeguarding and an IT perspective; governors see that they happen.
+  'checks.read': ['administrator', 'senior_leader', 'dsl', 'governor'],
+  'checks.record': ['administrator', 'senior_leader', 'dsl'],
   // Governors and the DPO are who the compliance view is for; the DSL owns the filtering standards.
   'compliance.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
   // Each clause names its signers (frameworks/*.yaml); administrators never attest their own work.

@@ -6,6 +6,8 @@ import { sharedSecretsDue } from '../registers/shared-secrets.js';
 import { openLeavers } from '../directory/leavers.js';
 import { filteringDue } from '../filtering/lists-service.js';
 import { complianceDue } from '../compliance/service.js';
+import { checksDue } from '../reports/checks.js';
+import { termlyReportDue } from '../reports/termly.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -16,4 +18,6 @@ export const dueProviders: DueProvider[] = [
   openLeavers,
   filteringDue,
   complianceDue,
+  checksDue,
+  termlyReportDue,
 ];

@@ -456,6 +456,41 @@ export interface FilterRequestTable {
   decision_note: string | null;
 }
 
+/** GV-03, AU-04: one check of the filtering and monitoring (P4 9.18-9.20). */
+export interface FilteringCheckTable {
+  id: string;
+  kind: string;
+  checked_at: string;
+  checked_by: string;
+  checked_by_name: string;
+  perspective: string;
+  device: string;
+  location: string;
+  user_group: string;
+  policy_id: string | null;
+  what: string;
+  results: string | null;
+  passed: number;
+  failed: number;
+  outcome: string;
+  actions: string;
+}
+
+/** MO-05: a termly monitoring report issued to senior leaders and governors. */
+export interface MonitoringReportTable {
+  id: string;
+  period_name: string;
+  period_from: string;
+  period_to: string;
+  issued_at: string;
+  issued_by: string;
+  issued_by_name: string;
+  sha256: string;
+  bytes: number;
+  filename: string;
+  document: string;
+}
+
 /** GV-08: a person's attestation that a framework clause is met, with its evidence, until a date. */
 export interface ComplianceSignoffTable {
   id: string;
@@ -529,4 +564,6 @@ export interface Schema {
   filter_state: FilterStateTable;
   compliance_signoff: ComplianceSignoffTable;
   compliance_snapshot: ComplianceSnapshotTable;
+  filtering_check: FilteringCheckTable;
+  monitoring_report: MonitoringReportTable;
 }

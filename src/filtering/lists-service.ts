@@ -379,7 +379,7 @@ async function refreshEditableCounts(db: Parameters<typeof bumpGeneration>[0], s
 
 // --- Files on disk ---------------------------------------------------------------------------------
 
-interface ManifestCategory {
+export interface ManifestCategory {
   /** the UT1 folder name, or null for a single list */
   folder: string | null;
   name: string;
@@ -495,6 +495,27 @@ export class ListStore {
       urls: lines(`${meta.file}.urls`, meta.urls),
       expressions: lines(`${meta.file}.expressions`, meta.expressions),
     }));
+  }
+
+  /**
+   * The first few names (or host/path prefixes) of one category of the version in use, read from the start of its file (a
+   * guided filtering check needs a handful of real addresses to try, never the whole list).
+   */
+  entriesHead(sourceId: string, file: string, kind: 'domains' | 'urls', count: number, maxBytes = 65_536): string[] {
+    const version = this.current(sourceId);
+    if (!version || !/^[0-9]+$/.test(file) || count <= 0) return [];
+    const target = path.join(this.dir(sourceId), version, `${file}.${kind}`);
+    if (!existsSync(target)) return [];
+    const fd = openSync(target, 'r');
+    try {
+      const buffer = Buffer.alloc(maxBytes);
+      const read = readSync(fd, buffer, 0, maxBytes, 0);
+      const lines = buffer.subarray(0, read).toString('utf8').split('\n');
+      if (read === maxBytes) lines.pop(); // the last line may be cut short
+      return lines.map((l) => l.trim()).filter(Boolean).slice(0, count);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   workFolder(sourceId: string): string {

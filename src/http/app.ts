@@ -42,6 +42,7 @@ import { registerLeaverRoutes } from '../directory/leaver-routes.js';
 import { registerFilteringRoutes } from '../filtering/routes.js';
 import { registerProxyPacRoutes } from '../filtering/proxy/pac-route.js';
 import { registerComplianceRoutes } from '../compliance/routes.js';
+import { registerReportRoutes } from '../reports/routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -248,6 +249,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerFilteringRoutes(app, runtime);
   registerProxyPacRoutes(app, runtime);
   registerComplianceRoutes(app, runtime);
+  registerReportRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

@@ -26,6 +26,8 @@ const RELEASED: Record<string, string> = {
   '0009-session-totp-enrolment.ts': '5b4b33f1',
   // (issue 12: the compliance view's sign-offs and history)
   '0010-compliance.ts': '77e600fb',
+  // (issue 11: the register of filtering checks and the issued termly reports)
+  '0015-monitoring-reports.ts': 'ab230bac',
 };
 
 const available = await dialects();

@@ -24,6 +24,7 @@ import { FilterActivityPage } from './pages/FilterActivityPage';
 import { FilterDevicesPage, FilterRequestsPage } from './pages/FilterDevicesPage';
 import { BlockedPage, ConnectPage } from './pages/FilterPublicPages';
 import { CompliancePage } from './pages/CompliancePage';
+import { FilteringChecksPage, TermlyReportPage } from './pages/ReportsPage';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -49,6 +50,8 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/filtering/requests': 'Filtering',
   '/secrets': 'Records',
   '/compliance': 'Records',
+  '/reports': 'Records',
+  '/reports/checks': 'Filtering',
   '/audit': 'Records',
   '/school': 'School',
   '/policy': 'School',
@@ -186,6 +189,8 @@ export function App() {
     { href: '/filtering/activity', label: 'Activity', show: may(account, 'activity.read'), render: () => <FilterActivityPage /> },
     { href: '/filtering/devices', label: 'Devices', show: may(account, 'filtering.read'), render: () => <FilterDevicesPage account={account} /> },
     { href: '/filtering/requests', label: 'Requests', show: may(account, 'filtering.read'), render: () => <FilterRequestsPage /> },
+    { href: '/reports/checks', label: 'Checks', show: may(account, 'checks.read'), render: () => <FilteringChecksPage account={account} /> },
+    { href: '/reports', label: 'Termly report', show: may(account, 'reports.read'), render: () => <TermlyReportPage account={account} /> },
     { href: '/policy', label: 'Policy', show: may(account, 'profile.read'), render: () => <PolicyPage canManageAup={may(account, 'aup.manage')} /> },
     { href: '/compliance', label: 'Compliance', show: may(account, 'compliance.read'), render: () => <CompliancePage account={account} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },

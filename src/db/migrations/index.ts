@@ -8,6 +8,7 @@ import * as scimGrants from './0006-scim-grants.js';
 import * as secretsHardening from './0007-secrets-hardening.js';
 import * as sessionTotpEnrolment from './0009-session-totp-enrolment.js';
 import * as compliance from './0010-compliance.js';
+import * as monitoringReports from './0015-monitoring-reports.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0007-secrets-hardening': secretsHardening,
   '0009-session-totp-enrolment': sessionTotpEnrolment,
   '0010-compliance': compliance,
+  '0015-monitoring-reports': monitoringReports,
 };
