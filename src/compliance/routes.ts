@@ -2,6 +2,12 @@ import { z } from 'zod';
 import type { App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
+import { checker } from '../reports/checks.js';
+import { findPeriod } from '../reports/termly.js';
+import { governorsReportPdf } from './governors-report.js';
+import { diffLines, policyVersions, policyVersionText, recordPolicyVersion, writtenPolicy } from './written-policy.js';
+import { renderPdf, pdfFilename } from '../core/pdf.js';
+import { notFound } from '../core/errors.js';
 import { complianceHistory, evaluateCompliance, listSignoffs, recordSnapshot, signOffClause, signoffSchema, withdrawSchema, withdrawSignoff } from './service.js';
 
 const status = z.enum(['met', 'due_soon', 'not_met']);
@@ -65,6 +71,49 @@ export function registerComplianceRoutes(app: App, rt: Runtime): void {
       const result = await withdrawSignoff(rt, actorOf(request), request.params.id, request.body, metaOf(request));
       await recordSnapshot(rt).catch((error: unknown) => rt.logger.warn({ err: error }, 'compliance snapshot after a withdrawal failed'));
       return result;
+    },
+  );
+
+  // --- The written policy, generated from the configuration in force -----------------------------
+  const pdfReply = <R extends { header(k: string, v: string): R; send(b: Buffer): R }>(reply: R, pdf: Buffer, filename: string) =>
+    reply.header('content-type', 'application/pdf').header('content-disposition', `attachment; filename="${filename}"`).header('cache-control', 'no-store').send(pdf);
+  app.get(
+    '/api/policy-document',
+    { config: { access: 'school.read' }, schema: { summary: 'The school’s technical-security policy, written from what Gatehouse enforces now, with its version', tags } },
+    async () => {
+      const doc = await writtenPolicy(rt);
+      const version = await recordPolicyVersion(rt, doc);
+      return { title: doc.title, subtitle: doc.subtitle, sections: doc.sections, sha256: doc.sha256, version };
+    },
+  );
+  app.get('/api/policy-document/pdf', { config: { access: 'school.read' }, schema: { summary: 'The technical-security policy as a PDF', tags } }, async (request, reply) => {
+    const doc = await writtenPolicy(rt);
+    const version = await recordPolicyVersion(rt, doc);
+    const who = await checker(rt, actorOf(request));
+    const pdf = await renderPdf({ title: doc.title, subtitle: `${doc.subtitle} · version ${version.number} · SHA-256 ${doc.sha256.slice(0, 16)}…`, generatedBy: who.name, generatedAt: rt.clock.now(), marking: 'OFFICIAL', sections: doc.sections });
+    return pdfReply(reply, pdf, pdfFilename(`technical-security-policy-v${version.number}`, rt.clock.now()));
+  });
+  app.get(
+    '/api/compliance/policy-document/changes',
+    { config: { access: 'compliance.read' }, schema: { summary: 'The policy document’s versions, and what changed between two of them (the latest and the one before, by default)', tags, querystring: z.object({ from: z.coerce.number().int().min(1).optional(), to: z.coerce.number().int().min(1).optional() }).strict() } },
+    async (request) => {
+      await recordPolicyVersion(rt, await writtenPolicy(rt));
+      const versions = await policyVersions(rt);
+      const to = request.query.to ?? versions[0]?.number;
+      const from = request.query.from ?? (to !== undefined && to > 1 ? to - 1 : undefined);
+      if (to === undefined || from === undefined) return { versions, from: null, to: to ?? null, diff: [] };
+      const [before, after] = await Promise.all([policyVersionText(rt, from), policyVersionText(rt, to)]);
+      if (before === null || after === null) throw notFound('There is no such version of the policy document.');
+      return { versions, from, to, diff: diffLines(before, after) };
+    },
+  );
+  app.get(
+    '/api/compliance/governors-report/pdf',
+    { config: { access: 'compliance.read' }, schema: { summary: 'The governors’ report as a PDF: where the school stands, what changed this term, what needs a decision', tags, querystring: z.object({ period: z.iso.date({ message: 'must be a date like 2026-09-01' }).optional() }).strict() } },
+    async (request, reply) => {
+      const who = await checker(rt, actorOf(request));
+      const { pdf, filename } = await governorsReportPdf(rt, findPeriod(rt, request.query.period), who.name);
+      return pdfReply(reply, pdf, filename);
     },
   );
 }

@@ -7,6 +7,7 @@ import { lockAuditWriter } from '../audit/writer.js';
 import { schedulePeriodic, type Periodic } from '../core/periodic.js';
 import type { DueItem } from '../dashboard/due.js';
 import type { Runtime } from '../runtime.js';
+import { recordPolicyVersion, writtenPolicy } from './written-policy.js';
 import { loadFrameworks, type Clause, type Framework } from './frameworks.js';
 import { DUE_SOON_DAYS, Facts, probe, type EvidenceLink, type ProbeStatus } from './probes.js';
 
@@ -268,5 +269,14 @@ export async function complianceDue(rt: Runtime): Promise<DueItem[]> {
 
 /** GV-08 history: today's standing recorded every six hours while the server runs (the day's row is replaced). */
 export function scheduleComplianceSnapshots(rt: Runtime, everyMs = 6 * 3_600_000): Periodic {
-  return schedulePeriodic(rt.logger, 'compliance snapshot', () => recordSnapshot(rt), { everyMs, firstAfterMs: 60_000 });
+  return schedulePeriodic(
+    rt.logger,
+    'compliance snapshot',
+    async () => {
+      await recordSnapshot(rt);
+      // A configuration change shows as a new version of the written policy even if nobody opens it.
+      await recordPolicyVersion(rt, await writtenPolicy(rt));
+    },
+    { everyMs, firstAfterMs: 60_000 },
+  );
 }

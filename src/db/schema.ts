@@ -476,6 +476,15 @@ export interface FilteringCheckTable {
   actions: string;
 }
 
+/** GV-08: a version of the technical-security policy generated from the configuration. */
+export interface PolicyDocumentVersionTable {
+  id: string;
+  number: number;
+  recorded_at: string;
+  sha256: string;
+  text: string;
+}
+
 /** MO-05: a termly monitoring report issued to senior leaders and governors. */
 export interface MonitoringReportTable {
   id: string;
@@ -566,4 +575,5 @@ export interface Schema {
   compliance_snapshot: ComplianceSnapshotTable;
   filtering_check: FilteringCheckTable;
   monitoring_report: MonitoringReportTable;
+  policy_document_version: PolicyDocumentVersionTable;
 }

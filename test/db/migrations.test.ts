@@ -28,6 +28,8 @@ const RELEASED: Record<string, string> = {
   '0010-compliance.ts': '77e600fb',
   // (issue 11: the register of filtering checks and the issued termly reports)
   '0015-monitoring-reports.ts': 'ab230bac',
+  // (issue 12: versions of the written policy generated from the configuration)
+  '0018-policy-document.ts': '747d58a3',
 };
 
 const available = await dialects();

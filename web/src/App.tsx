@@ -25,6 +25,7 @@ import { FilterDevicesPage, FilterRequestsPage } from './pages/FilterDevicesPage
 import { BlockedPage, ConnectPage } from './pages/FilterPublicPages';
 import { CompliancePage } from './pages/CompliancePage';
 import { FilteringChecksPage, TermlyReportPage } from './pages/ReportsPage';
+import { SecurityPolicyPage } from './pages/SecurityPolicyPage';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -55,6 +56,7 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/audit': 'Records',
   '/school': 'School',
   '/policy': 'School',
+  '/security-policy': 'School',
   '/account': 'You',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
@@ -192,6 +194,7 @@ export function App() {
     { href: '/reports/checks', label: 'Checks', show: may(account, 'checks.read'), render: () => <FilteringChecksPage account={account} /> },
     { href: '/reports', label: 'Termly report', show: may(account, 'reports.read'), render: () => <TermlyReportPage account={account} /> },
     { href: '/policy', label: 'Policy', show: may(account, 'profile.read'), render: () => <PolicyPage canManageAup={may(account, 'aup.manage')} /> },
+    { href: '/security-policy', label: 'Security policy', show: true, render: () => <SecurityPolicyPage account={account} /> },
     { href: '/compliance', label: 'Compliance', show: may(account, 'compliance.read'), render: () => <CompliancePage account={account} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },

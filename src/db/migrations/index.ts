@@ -9,6 +9,7 @@ import * as secretsHardening from './0007-secrets-hardening.js';
 import * as sessionTotpEnrolment from './0009-session-totp-enrolment.js';
 import * as compliance from './0010-compliance.js';
 import * as monitoringReports from './0015-monitoring-reports.js';
+import * as policyDocument from './0018-policy-document.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '0009-session-totp-enrolment': sessionTotpEnrolment,
   '0010-compliance': compliance,
   '0015-monitoring-reports': monitoringReports,
+  '0018-policy-document': policyDocument,
 };

@@ -98,6 +98,14 @@ export function CompliancePage({ account }: { account: Account }) {
         sign-offs by the people responsible where a record cannot show it.
       </p>
       <ErrorMessage error={error} />
+      <div className="toolbar">
+        <a className="button secondary" href="/api/compliance/governors-report/pdf" download>
+          Governors’ report (PDF)
+        </a>
+        <Link className="button secondary" href="/security-policy">
+          The written policy
+        </Link>
+      </div>
       {frameworks ? (
         <div className="compliance-cards">
           {frameworks.map((f) => (
