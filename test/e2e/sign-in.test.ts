@@ -90,7 +90,7 @@ describe('sign-in flows in Chromium (profile p4)', () => {
     await page.getByRole('button', { name: 'Unlock pupil9' }).click();
     await page.getByText('No accounts match.').waitFor();
 
-    await page.getByRole('link', { name: 'Policy' }).click();
+    await page.getByRole('link', { name: 'Policy', exact: true }).click();
     await page.getByTestId('profile-warnings').waitFor();
     expect(await page.getByTestId('profile-warnings').textContent()).toContain('NIST SP 800-63B');
     await e2e.shot(page, '08-policy');
