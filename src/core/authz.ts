@@ -62,6 +62,10 @@ export const permissions = {
   'checks.read': 'See the register of filtering and monitoring checks (GV-03, AU-04)',
   'checks.record': 'Run a guided filtering check or record one made by hand, and record the resulting actions',
   'compliance.signoff': 'Sign off a compliance clause by hand with the evidence seen, or withdraw a sign-off (each clause names who may)',
+  // Issue 11: change control (src/governance/)
+  'changes.read': 'See the filtering change-control log and export it as CSV or PDF (MO-06)',
+  'changes.request': 'Ask for a change to filtering (policies, lists, entries, devices), or make an emergency block at once',
+  'changes.approve': 'Approve, refuse or roll back another person’s filtering change (only the roles the profile names as change approvers)',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -106,6 +110,11 @@ const grants: Record<Permission, readonly Role[]> = {
   'compliance.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
   // Each clause names its signers (frameworks/*.yaml); administrators never attest their own work.
   'compliance.signoff': ['senior_leader', 'dsl', 'dpo', 'governor'],
+  // Issue 11: change control. Governors, senior leaders and the DPO read the log (MO-06); the profile's
+  // governance.changeApprovers narrows who of the approvers may approve (FI-06), never the requester.
+  'changes.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
+  'changes.request': ['administrator'],
+  'changes.approve': ['administrator', 'senior_leader'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

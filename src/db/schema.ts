@@ -576,4 +576,31 @@ export interface Schema {
   filtering_check: FilteringCheckTable;
   monitoring_report: MonitoringReportTable;
   policy_document_version: PolicyDocumentVersionTable;
+  // Issue 11: change control (src/governance/)
+  change_request: ChangeRequestTable;
+}
+
+// --- Issue 11: change control (src/governance/) ---
+export interface ChangeRequestTable {
+  id: string;
+  kind: string;
+  target: string;
+  summary: string;
+  /** JSON: the typed, validated mutation */
+  payload: string;
+  /** JSON: the target as it was when requested (stale check, rollback) */
+  before_state: string;
+  reason: string;
+  emergency: number;
+  /** pending | applied | refused | withdrawn | applied_pending_approval | rolled_back */
+  state: string;
+  requested_by: string;
+  requested_by_name: string;
+  requested_at: string;
+  decided_by: string | null;
+  decided_by_name: string | null;
+  decided_at: string | null;
+  decision_reason: string | null;
+  applied_at: string | null;
+  escalated_at: string | null;
 }

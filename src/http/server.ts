@@ -10,6 +10,8 @@ import { buildApp, type App } from './app.js';
 import { ProcessLock } from '../core/process-lock.js';
 import { scheduleGuestSweep } from '../guests/service.js';
 import { scheduleComplianceSnapshots } from '../compliance/service.js';
+// Issue 11: change control
+import { scheduleChangeEscalation } from '../governance/changes.js';
 import { scheduleExpiryReminders } from '../identity/reminders.js';
 import { scheduleFingerprintEmails } from '../audit/fingerprint.js';
 import { startFiltering } from '../filtering/serve.js';
@@ -70,6 +72,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
     const fingerprints = scheduleFingerprintEmails(runtime);
     // GV-08: each framework's standing recorded daily, for the compliance history.
     const complianceSnapshots = scheduleComplianceSnapshots(runtime);
+    // FI-06 (issue 11): emergency filtering changes unapproved too long are escalated to the approvers.
+    const changeEscalation = scheduleChangeEscalation(runtime);
     // Internet filtering: the service, and the DNS resolver and proxy when their ports are set.
     const filtering = await startFiltering(runtime, url);
     if (filtering.proxy) app.metrics.watchProxy(filtering.proxy.stats);
@@ -93,6 +97,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
           await reminders.stop();
           await fingerprints.stop();
           await complianceSnapshots.stop();
+          await changeEscalation.stop();
           await activeRuntime.close();
         } finally {
           clearTimeout(grace);

@@ -8,6 +8,8 @@ import * as scimGrants from './0006-scim-grants.js';
 import * as secretsHardening from './0007-secrets-hardening.js';
 import * as sessionTotpEnrolment from './0009-session-totp-enrolment.js';
 import * as compliance from './0010-compliance.js';
+// Issue 11: change control (src/governance/)
+import * as changeControl from './0011-change-control.js';
 import * as monitoringReports from './0015-monitoring-reports.js';
 import * as policyDocument from './0018-policy-document.js';
 
@@ -22,6 +24,8 @@ export const migrations: Record<string, Migration> = {
   '0007-secrets-hardening': secretsHardening,
   '0009-session-totp-enrolment': sessionTotpEnrolment,
   '0010-compliance': compliance,
+  // Issue 11: change control (src/governance/); in number order, as the migrations test requires
+  '0011-change-control': changeControl,
   '0015-monitoring-reports': monitoringReports,
   '0018-policy-document': policyDocument,
 };
