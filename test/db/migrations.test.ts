@@ -30,6 +30,8 @@ const RELEASED: Record<string, string> = {
   '0015-monitoring-reports.ts': 'ab230bac',
   // (issue 12: versions of the written policy generated from the configuration)
   '0018-policy-document.ts': '747d58a3',
+  // (issue 11: change control, filtering changes approved by a second person, src/governance/)
+  '0011-change-control.ts': '381020fe',
 };
 
 const available = await dialects();
