@@ -26,6 +26,8 @@ import { BlockedPage, ConnectPage } from './pages/FilterPublicPages';
 import { CompliancePage } from './pages/CompliancePage';
 import { FilteringChecksPage, TermlyReportPage } from './pages/ReportsPage';
 import { SecurityPolicyPage } from './pages/SecurityPolicyPage';
+// Issue 11: change control
+import { ChangesPage } from './pages/ChangesPage';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -58,6 +60,8 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/policy': 'School',
   '/security-policy': 'School',
   '/account': 'You',
+  // Issue 11: change control
+  '/changes': 'Filtering',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -197,6 +201,8 @@ export function App() {
     { href: '/security-policy', label: 'Security policy', show: true, render: () => <SecurityPolicyPage account={account} /> },
     { href: '/compliance', label: 'Compliance', show: may(account, 'compliance.read'), render: () => <CompliancePage account={account} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
+    // Issue 11: change control
+    { href: '/changes', label: 'Changes', show: may(account, 'changes.read'), render: () => <ChangesPage account={account} /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
   ];
   const current =
