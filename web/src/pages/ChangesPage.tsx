@@ -132,8 +132,10 @@ export function ChangesPage({ account }: { account: Account }) {
             {Object.entries(states).map(([k, v]) => <option key={k} value={k}>{v}</option>)}
           </select>
         </label>
-        <a className="button secondary" href={`/api/governance/changes/export.csv${exportQuery}`} download>Export CSV</a>
-        <a className="button secondary" href={`/api/governance/changes/export.pdf${exportQuery}`} download>Export PDF</a>
+        <div className="row">
+          <a className="button secondary" href={`/api/governance/changes/export.csv${exportQuery}`} download>Export CSV</a>
+          <a className="button secondary" href={`/api/governance/changes/export.pdf${exportQuery}`} download>Export PDF</a>
+        </div>
       </div>
       {loaded && log.length === 0 ? <p className="muted">No changes {filter ? 'in this state' : 'yet'}.</p> : null}
       {log.length > 0 ? (
