@@ -187,6 +187,8 @@ const governanceSchema = z
     lessonAllowanceMaxMinutes: z.number().int().min(5).max(480).optional(),
     /** FI-08: the longest filtering may be turned off for a person, group or device. */
     filterOffMaxHours: z.number().int().min(1).max(24 * 31).optional(),
+    /** Issue 11 (FI-06): `required`: the filtering routes make change requests a second person approves; `off`: they apply at once (audited). */
+    changeControl: z.enum(['required', 'off'], { error: 'must be required or off' }).optional(),
   })
   .strict();
 
@@ -249,6 +251,8 @@ export interface Profile {
     emergencyEscalateAfterHours: number;
     lessonAllowanceMaxMinutes: number;
     filterOffMaxHours: number;
+    /** Issue 11: change control */
+    changeControl: 'required' | 'off';
   };
   name: string;
   description: string | undefined;
@@ -355,6 +359,8 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
   for (const key of ['changeApprovers', 'emergencyEscalateAfterHours', 'lessonAllowanceMaxMinutes', 'filterOffMaxHours'] as const) {
     if (governance[key] === undefined) throw new ConfigError(`profile ${file}: governance.${key} is not set (the baseline profile sets it)`);
   }
+  // Issue 11: change control
+  if (governance.changeControl === undefined) throw new ConfigError(`profile ${file}: governance.changeControl is not set (the baseline profile sets it)`);
   return {
     timeZone: inherited('timeZone'),
     filtering: filtering as Profile['filtering'],

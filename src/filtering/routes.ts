@@ -45,6 +45,8 @@ import {
 import { createGroupPolicy, deletePolicy, getPolicy, listPolicies, policySettingsSchema, savePolicy, UNKNOWN_POLICY } from './policies.js';
 import { blockPageWords, filterRequestSchema, listFilterRequests, submitFilterRequest } from './requests.js';
 import { filterServiceFor, splitUrl, type FilterService } from './service.js';
+// Issue 11: change control
+import { changeRequestFor } from '../governance/changes.js';
 
 const idParams = z.object({ id: z.string().min(1).max(200) });
 const uuidParams = z.object({ id: z.uuid('must be an id') });
@@ -70,7 +72,9 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
     return { policies: await listPolicies(rt), categories, groups: groups.map((g) => ({ id: g.id, name: g.name, kind: g.kind })), warnings: service.warnings };
   });
 
-  app.put('/api/filtering/policies/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Change a policy: blocked categories, schedules, allow and block lists, SafeSearch, YouTube, downloads, default', tags, params: idParams, body: policySettingsSchema } }, async (request) => {
+  app.put('/api/filtering/policies/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Change a policy: blocked categories, schedules, allow and block lists, SafeSearch, YouTube, downloads, default', tags, params: idParams, body: policySettingsSchema } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'policy.save', policyId: request.params.id, settings: request.body }, request.headers['x-change-reason'], metaOf(request));
+    if (pending) return reply.status(202).send({ ...(await getPolicy(rt, request.params.id)), changeRequest: pending });
     const policy = await savePolicy(rt, actorOf(request), request.params.id, request.body, metaOf(request));
     await changed();
     return policy;
@@ -156,6 +160,8 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
   });
 
   app.delete('/api/filtering/lists/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Remove a list source (never an illegal-content list)', tags, params: uuidParams } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.source_remove', listId: request.params.id }, request.headers['x-change-reason'], metaOf(request));
+    if (pending) return reply.status(202).send({ changeRequest: pending });
     await deleteListSource(rt, service.store, actorOf(request), request.params.id, metaOf(request));
     await changed();
     return reply.status(204).send();
@@ -176,13 +182,17 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
 
   app.get('/api/filtering/lists/:id/entries', { config: { access: 'filtering.read' }, schema: { summary: 'The entries of one of the school’s own lists', tags, params: uuidParams } }, async (request) => ({ entries: await listEntries(rt, request.params.id) }));
 
-  app.post('/api/filtering/lists/:id/entries', { config: { access: 'filtering.manage' }, schema: { summary: 'Add sites to one of the school’s own allow or block lists', tags, params: uuidParams, body: entriesSchema } }, async (request) => {
+  app.post('/api/filtering/lists/:id/entries', { config: { access: 'filtering.manage' }, schema: { summary: 'Add sites to one of the school’s own allow or block lists', tags, params: uuidParams, body: entriesSchema } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.entries_add', listId: request.params.id, entries: request.body }, request.headers['x-change-reason'], metaOf(request));
+    if (pending) return reply.status(202).send({ entries: await listEntries(rt, request.params.id), changeRequest: pending });
     const entries = await addListEntries(rt, actorOf(request), request.params.id, request.body, metaOf(request));
     await changed();
     return { entries };
   });
 
   app.delete('/api/filtering/lists/:id/entries/:host', { config: { access: 'filtering.manage' }, schema: { summary: 'Remove a site from one of the school’s own lists', tags, params: z.object({ id: z.uuid('must be an id'), host: z.string().min(1).max(300) }) } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.entry_remove', listId: request.params.id, host: request.params.host }, request.headers['x-change-reason'], metaOf(request));
+    if (pending) return reply.status(202).send({ changeRequest: pending });
     await removeListEntry(rt, actorOf(request), request.params.id, request.params.host, metaOf(request));
     await changed();
     return reply.status(204).send();
@@ -200,18 +210,24 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
   app.get('/api/filtering/devices', { config: { access: 'filtering.read' }, schema: { summary: 'Registered devices (by address, network or MAC) and their policies', tags } }, async () => ({ devices: await listDevices(rt.db.kysely) }));
 
   app.post('/api/filtering/devices', { config: { access: 'filtering.manage' }, schema: { summary: 'Register a device', tags, body: deviceSchema } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'device.save', deviceId: null, device: request.body }, request.headers['x-change-reason'], metaOf(request));
+    if (pending) return reply.status(202).send({ changeRequest: pending });
     const device = await saveDevice(rt, actorOf(request), null, request.body, metaOf(request));
     await changed();
     return reply.status(201).send(device);
   });
 
-  app.put('/api/filtering/devices/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Change a device', tags, params: uuidParams, body: deviceSchema } }, async (request) => {
+  app.put('/api/filtering/devices/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Change a device', tags, params: uuidParams, body: deviceSchema } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'device.save', deviceId: request.params.id, device: request.body }, request.headers['x-change-reason'], metaOf(request));
+    if (pending) return reply.status(202).send({ changeRequest: pending });
     const device = await saveDevice(rt, actorOf(request), request.params.id, request.body, metaOf(request));
     await changed();
     return device;
   });
 
   app.delete('/api/filtering/devices/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Remove a device', tags, params: uuidParams } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'device.remove', deviceId: request.params.id }, request.headers['x-change-reason'], metaOf(request));
+    if (pending) return reply.status(202).send({ changeRequest: pending });
     await deleteDevice(rt, actorOf(request), request.params.id, metaOf(request));
     await changed();
     return reply.status(204).send();

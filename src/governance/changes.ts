@@ -430,3 +430,15 @@ export function scheduleChangeEscalation(rt: Runtime, everyMs = 15 * 60_000): im
     await escalateEmergencies(rt);
   }, { everyMs, firstAfterMs: 90_000 });
 }
+
+/**
+ * For the filtering routes (issue 11): under `governance.changeControl: required` a mutation becomes a
+ * change request (the caller answers 202 with it); under `off` it is null and the route applies at once.
+ * The reason comes from the `x-change-reason` header (the filtering routes' bodies are unchanged).
+ */
+export async function changeRequestFor(rt: Runtime, actor: Actor, change: ChangePayload, reasonHeader: string | string[] | undefined, meta: Meta): Promise<ChangeSummary | null> {
+  if (rt.profile.governance.changeControl !== 'required') return null;
+  const given = (Array.isArray(reasonHeader) ? reasonHeader[0] : reasonHeader)?.trim().slice(0, 2000);
+  const parsed = newChangeSchema.parse({ change, reason: given && given.length >= 3 ? given : 'Changed through the filtering pages (no reason given)', emergency: false });
+  return requestChange(rt, actor, parsed, meta);
+}

@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+// Issue 11: a profile with change control off
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite } from '../helpers/e2e.js';
@@ -18,7 +21,12 @@ describe('filtering console in Chromium', () => {
   const dnsPort = 20_000 + Math.floor(Math.random() * 20_000);
   // Console errors are problems, but for the 4xx answers the wrong input is meant to get; the first test provokes no 404.
   // The UT1 lists are read from the shared data folder: it is the server's list folder (GATEHOUSE_LIST_FOLDER).
-  const e2e = browserSuite({ prefix: 'filtering-', allow: /status of (400|401|404|409)/, env: { GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: '127.0.0.1:9', GATEHOUSE_LIST_FOLDER: fullUt1() } });
+  const e2e = browserSuite({ prefix: 'filtering-', allow: /status of (400|401|404|409)/, env: (test) => {
+    // Issue 11: this walk is of the filtering pages, so changes apply at once (change control: test/e2e/changes.test.ts).
+    const profile = path.join(test.dataDir, 'school-profile.yaml');
+    writeFileSync(profile, 'name: Changes apply at once\nextends: ncsc\ngovernance:\n  changeControl: "off"\n');
+    return { GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: '127.0.0.1:9', GATEHOUSE_LIST_FOLDER: fullUt1(), GATEHOUSE_PROFILE: profile };
+  } });
   const no404 = { allow: /status of (400|401|409)/ };
   let admin: HttpSessionWithSecret;
 

@@ -78,7 +78,10 @@ for (const dialect of await dialects()) {
     beforeAll(async () => {
       // The list folder (GATEHOUSE_LIST_FOLDER) is this test's work folder; downloads may reach the test origin only.
       work = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-lists-'));
-      t = await startTestApp(dialect, { config: { listFolder: work, listAllowedNetworks: `${LIST_ORIGIN_HOST}/32` } });
+      // Issue 11: these tests are of the filter itself, so changes apply at once (change control: test/governance/).
+      const profile = path.join(work, 'school-profile.yaml');
+      writeFileSync(profile, 'name: Changes apply at once\nextends: ncsc\ngovernance:\n  changeControl: "off"\n');
+      t = await startTestApp(dialect, { config: { listFolder: work, listAllowedNetworks: `${LIST_ORIGIN_HOST}/32`, profile } });
       session = await setUpSchool(t);
       // Setting where a list comes from needs a recent re-authentication (test/identity/reauth.test.ts); this clock moves only when told.
       await reauthenticate(t, session);

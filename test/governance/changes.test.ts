@@ -202,6 +202,22 @@ for (const dialect of await dialects()) {
       expect((await h.api(leader, 'POST', `/api/governance/changes/${asked.body.id}/rollback`, { reason: 'again' })).status).toBe(409);
     });
 
+    it('FI-06 the filtering routes make change requests (202) under the NCSC baseline (changeControl: required): nothing applies until approved', async () => {
+      const added = await t.app.inject({ method: 'POST', url: `/api/filtering/lists/${listId}/entries`, headers: { ...admin.headers, 'x-change-reason': 'Asked from the Lists page' }, payload: { hosts: ['via-route.example'] }, remoteAddress: '127.0.0.1' });
+      expect(added.statusCode).toBe(202);
+      const body = added.json() as any;
+      expect(body.changeRequest).toMatchObject({ state: 'pending', reason: 'Asked from the Lists page', kind: 'list.entries_add' });
+      expect(body.entries.map((e: any) => e.host)).not.toContain('via-route.example');
+      const device = await h.api(admin, 'POST', '/api/filtering/devices', { name: 'ICT suite PC 1', address: '10.0.5.1', policyId: 'role:pupils' });
+      expect(device.status).toBe(202);
+      expect((await h.api(admin, 'GET', '/api/filtering/devices')).body.devices).toEqual([]);
+      const leader = await h.as('senior_leader');
+      expect((await h.api(leader, 'POST', `/api/governance/changes/${body.changeRequest.id}/approve`, {})).body.state).toBe('applied');
+      expect((await h.api(leader, 'POST', `/api/governance/changes/${device.body.changeRequest.id}/approve`, {})).body.state).toBe('applied');
+      expect((await h.api(admin, 'GET', `/api/filtering/lists/${listId}/entries`)).body.entries.map((e: any) => e.host)).toContain('via-route.example');
+      expect((await h.api(admin, 'GET', '/api/filtering/devices')).body.devices.map((d: any) => d.name)).toEqual(['ICT suite PC 1']);
+    });
+
     it('AU-03 every step of a change is in the audit trail, with who and why', async () => {
       for (const action of ['change.requested', 'change.approved', 'change.applied', 'change.refused', 'change.withdrawn', 'change.emergency_requested', 'change.emergency_applied', 'change.escalated', 'change.emergency_approved', 'change.rollback_started', 'change.rolled_back']) {
         expect((await h.events(action)).length, action).toBeGreaterThan(0);
