@@ -10,6 +10,8 @@ import * as sessionTotpEnrolment from './0009-session-totp-enrolment.js';
 import * as compliance from './0010-compliance.js';
 import * as monitoringReports from './0015-monitoring-reports.js';
 import * as policyDocument from './0018-policy-document.js';
+// filter exceptions (issue 11)
+import * as filterExceptions from './0012-filter-exceptions.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +26,6 @@ export const migrations: Record<string, Migration> = {
   '0010-compliance': compliance,
   '0015-monitoring-reports': monitoringReports,
   '0018-policy-document': policyDocument,
+  // filter exceptions (issue 11)
+  '0012-filter-exceptions': filterExceptions,
 };
