@@ -30,6 +30,8 @@ const RELEASED: Record<string, string> = {
   '0015-monitoring-reports.ts': 'ab230bac',
   // (issue 12: versions of the written policy generated from the configuration)
   '0018-policy-document.ts': '747d58a3',
+  // (issue 11: filter exceptions: allowances, filter-off, quarantine, and the review of unblock decisions)
+  '0012-filter-exceptions.ts': 'dd66797e',
 };
 
 const available = await dialects();

@@ -24,8 +24,8 @@ export const migrations: Record<string, Migration> = {
   '0007-secrets-hardening': secretsHardening,
   '0009-session-totp-enrolment': sessionTotpEnrolment,
   '0010-compliance': compliance,
+  // filter exceptions (issue 11); in file order, as the migrations test requires
+  '0012-filter-exceptions': filterExceptions,
   '0015-monitoring-reports': monitoringReports,
   '0018-policy-document': policyDocument,
-  // filter exceptions (issue 11)
-  '0012-filter-exceptions': filterExceptions,
 };
