@@ -62,6 +62,14 @@ export const permissions = {
   'checks.read': 'See the register of filtering and monitoring checks (GV-03, AU-04)',
   'checks.record': 'Run a guided filtering check or record one made by hand, and record the resulting actions',
   'compliance.signoff': 'Sign off a compliance clause by hand with the evidence seen, or withdraw a sign-off (each clause names who may)',
+  // filter exceptions (issue 11)
+  'exceptions.read': 'See filter exceptions (allowances, filtering turned off, quarantined devices) and the log of unblock decisions',
+  'exceptions.decide': 'Decide unblock requests from the block page (allow for a person, group or everyone, or refuse) and end an exception early',
+  'exceptions.review': 'Review the log of unblock decisions (FI-08: reviewed by, when)',
+  'filter_off.request': 'Ask for filtering to be turned off for a person, group or address, with a reason and an end',
+  'filter_off.approve': 'Approve turning filtering off (a second person among the profile’s change approvers)',
+  'lessons.open': 'Open a site or category for a class one teaches, for a lesson (FI-12)',
+  'quarantine.manage': 'Quarantine a device (address or MAC) and release it (IN-06)',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -106,6 +114,14 @@ const grants: Record<Permission, readonly Role[]> = {
   'compliance.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
   // Each clause names its signers (frameworks/*.yaml); administrators never attest their own work.
   'compliance.signoff': ['senior_leader', 'dsl', 'dpo', 'governor'],
+  // filter exceptions (issue 11): the IT administrator and safeguarding decide; teachers open for their class.
+  'exceptions.read': ['administrator', 'senior_leader', 'dsl'],
+  'exceptions.decide': ['administrator', 'senior_leader', 'dsl'],
+  'exceptions.review': ['senior_leader', 'dsl'],
+  'filter_off.request': ['administrator', 'senior_leader', 'dsl'],
+  'filter_off.approve': ['administrator', 'senior_leader', 'dsl'],
+  'lessons.open': ['administrator', 'senior_leader', 'dsl', 'staff'],
+  'quarantine.manage': ['administrator', 'senior_leader', 'dsl'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

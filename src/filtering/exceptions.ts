@@ -66,12 +66,7 @@ async function illegal(rt: Runtime, targetKind: 'domain' | 'category', target: s
   return explained.verdict.rule === 'illegal' || explained.verdict.rule === 'fallback' || explained.matches.some((m) => m.kind === 'illegal' || m.kind === 'fallback');
 }
 
-const target = z.discriminatedUnion('targetKind', [
-  z.object({ targetKind: z.literal('domain'), target: z.string().trim().min(1, 'is required').max(253) }),
-  z.object({ targetKind: z.literal('category'), target: z.string().trim().min(1, 'is required').max(200) }),
-]);
-
-async function checkedTarget(rt: Runtime, t: z.infer<typeof target>): Promise<{ targetKind: 'domain' | 'category'; target: string }> {
+async function checkedTarget(rt: Runtime, t: { targetKind: 'domain' | 'category'; target: string }): Promise<{ targetKind: 'domain' | 'category'; target: string }> {
   let value = t.target;
   if (t.targetKind === 'domain') {
     const host = normaliseHost(value.replace(/^[a-z]+:\/\//i, '').split('/')[0]!);
@@ -84,10 +79,15 @@ async function checkedTarget(rt: Runtime, t: z.infer<typeof target>): Promise<{ 
 
 // --- Unblock requests from the block page (FI-13, FI-08) ---------------------------------------------
 
-export const decideRequestSchema = z.union([
-  z.object({ decision: z.literal('allow'), scope: z.enum(['person', 'group', 'everyone']), groupId: z.string().max(100).optional(), minutes: z.number().int().min(5).max(60 * 24 * 366), note: z.string().trim().max(1000).optional() }).strict(),
-  z.object({ decision: z.literal('refuse'), note: z.string().trim().min(3, 'give the reason for refusing').max(1000) }).strict(),
-]);
+export const decideRequestSchema = z
+  .object({
+    decision: z.enum(['allow', 'refuse'], { error: 'must be allow or refuse' }),
+    scope: z.enum(['person', 'group', 'everyone'], { error: 'must be person, group or everyone' }).optional(),
+    groupId: z.string().max(100).optional(),
+    minutes: z.number().int().min(5, 'at least 5 minutes').max(60 * 24 * 366, 'at most a year').optional(),
+    note: z.string().trim().max(1000).optional(),
+  })
+  .strict();
 
 export async function decideUnblockRequest(rt: Runtime, actor: Actor, requestId: string, input: z.infer<typeof decideRequestSchema>): Promise<{ status: string; exception: ExceptionSummary | null }> {
   const me = named(actor);
@@ -96,9 +96,12 @@ export async function decideUnblockRequest(rt: Runtime, actor: Actor, requestId:
   if (req.account_id !== null && req.account_id === me) throw forbidden('You cannot decide your own request.');
   if (req.status !== 'open') throw conflict('This request has already been decided.');
   let exceptionId: string | null = null;
+  if (input.decision === 'refuse' && (!input.note || input.note.length < 3)) throw badRequest('Give the reason for refusing.', { field: 'note' });
+  if (input.decision === 'allow' && (!input.scope || !input.minutes)) throw badRequest('Say who it is allowed for and for how long.', { field: input.scope ? 'minutes' : 'scope' });
   if (input.decision === 'allow') {
+    const minutes = input.minutes!;
     const t = await checkedTarget(rt, { targetKind: 'domain', target: req.host });
-    let scope: string = input.scope;
+    let scope: string = input.scope!;
     let subject: string | null = null;
     let subjectName: string | null = null;
     if (input.scope === 'person') {
@@ -118,15 +121,15 @@ export async function decideUnblockRequest(rt: Runtime, actor: Actor, requestId:
       if (Number(claimed.numUpdatedRows) !== 1) throw conflict('This request has already been decided.');
       await ctx.db.insertInto('filter_exception').values({
         id: exceptionId!, kind: 'allow', scope, subject, subject_name: subjectName, target_kind: t.targetKind, target: t.target, status: 'active', starts_at: now.toISOString(),
-        ends_at: new Date(now.getTime() + input.minutes * 60_000).toISOString(), reason: input.note || req.reason, request_id: requestId, incident_id: null,
+        ends_at: new Date(now.getTime() + minutes * 60_000).toISOString(), reason: input.note || req.reason, request_id: requestId, incident_id: null,
         created_by: me, created_by_name: actor.name, created_at: now.toISOString(), decided_by: me, decided_by_name: actor.name, decided_at: now.toISOString(), ended_by: null, ended_by_name: null, ended_at: null,
       }).execute();
-      await ctx.audit.record({ action: 'filtering.request_allowed', target: `filter_request:${requestId}`, severity: 'notice', details: { host: t.target, scope, subject: subjectName, minutes: input.minutes, exception: exceptionId } });
+      await ctx.audit.record({ action: 'filtering.request_allowed', target: `filter_request:${requestId}`, severity: 'notice', details: { host: t.target, scope, subject: subjectName, minutes, exception: exceptionId } });
     });
     await changed(rt);
   } else {
     await rt.trail.transaction(actor, async (ctx) => {
-      const claimed = await ctx.db.updateTable('filter_request').set({ status: 'refused', decided_at: rt.clock.now().toISOString(), decided_by: actor.name, decision_note: input.note }).where('id', '=', requestId).where('status', '=', 'open').executeTakeFirst();
+      const claimed = await ctx.db.updateTable('filter_request').set({ status: 'refused', decided_at: rt.clock.now().toISOString(), decided_by: actor.name, decision_note: input.note ?? null }).where('id', '=', requestId).where('status', '=', 'open').executeTakeFirst();
       if (Number(claimed.numUpdatedRows) !== 1) throw conflict('This request has already been decided.');
       await ctx.audit.record({ action: 'filtering.request_refused', target: `filter_request:${requestId}`, severity: 'notice', details: { host: req.host } });
     });
@@ -171,7 +174,15 @@ export async function reviewDecision(rt: Runtime, actor: Actor, requestId: strin
 
 // --- Lesson allowances (FI-12) --------------------------------------------------------------------------
 
-export const lessonAllowanceSchema = z.intersection(target, z.object({ groupId: z.string().min(1).max(100), minutes: z.number().int().min(1, 'at least a minute'), reason: z.string().trim().min(3, 'say what the lesson needs').max(500) }));
+export const lessonAllowanceSchema = z
+  .object({
+    groupId: z.string().min(1, 'choose a class').max(100),
+    targetKind: z.enum(['domain', 'category'], { error: 'must be domain or category' }),
+    target: z.string().trim().min(1, 'is required').max(253),
+    minutes: z.number().int().min(1, 'at least a minute'),
+    reason: z.string().trim().min(3, 'say what the lesson needs').max(500),
+  })
+  .strict();
 
 export async function openForClass(rt: Runtime, actor: Actor, input: z.infer<typeof lessonAllowanceSchema>): Promise<ExceptionSummary> {
   const me = named(actor);
