@@ -27,6 +27,8 @@ import { CompliancePage } from './pages/CompliancePage';
 import { FilteringChecksPage, TermlyReportPage } from './pages/ReportsPage';
 import { SecurityPolicyPage } from './pages/SecurityPolicyPage';
 import { Link, navigate, usePath } from './router';
+// filter exceptions (issue 11)
+import { ExceptionsPage, LessonAllowancePage, RequestStatusPage, UnblockRequestsPage } from './pages/FilterExceptionsPage';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
 
@@ -58,6 +60,10 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/policy': 'School',
   '/security-policy': 'School',
   '/account': 'You',
+  // filter exceptions (issue 11)
+  '/filtering/decide': 'Filtering',
+  '/filtering/exceptions': 'Filtering',
+  '/filtering/lesson': 'Filtering',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -120,6 +126,14 @@ export function App() {
     return (
       <Frame schoolName={info.school?.name ?? null} account={account ?? undefined}>
         <BlockedPage account={account} />
+      </Frame>
+    );
+  }
+  // filter exceptions (issue 11): the requester's outcome, from the block page's link, signed in or not
+  if (path === '/request') {
+    return (
+      <Frame schoolName={info.school?.name ?? null} account={account ?? undefined}>
+        <RequestStatusPage />
       </Frame>
     );
   }
@@ -197,6 +211,10 @@ export function App() {
     { href: '/security-policy', label: 'Security policy', show: true, render: () => <SecurityPolicyPage account={account} /> },
     { href: '/compliance', label: 'Compliance', show: may(account, 'compliance.read'), render: () => <CompliancePage account={account} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
+    // filter exceptions (issue 11)
+    { href: '/filtering/decide', label: 'Unblock requests', show: may(account, 'exceptions.decide'), render: () => <UnblockRequestsPage account={account} /> },
+    { href: '/filtering/exceptions', label: 'Exceptions', show: may(account, 'exceptions.read'), render: () => <ExceptionsPage account={account} /> },
+    { href: '/filtering/lesson', label: 'Open for my class', show: may(account, 'lessons.open'), render: () => <LessonAllowancePage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
   ];
   const current =
