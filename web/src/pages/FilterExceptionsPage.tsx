@@ -107,7 +107,7 @@ export function UnblockRequestsPage({ account }: { account: Account }) {
                 <td>{d.username ?? 'not signed in'}</td>
                 <td>{d.status === 'approved' ? 'Allowed' : 'Refused'}{d.note ? ` — ${d.note}` : ''}</td>
                 <td>{d.decidedBy} · {when(d.decidedAt)}</td>
-                <td>{d.reviewedBy ? `${d.reviewedBy} · ${when(d.reviewedAt)}` : may(account, 'exceptions.review') && d.decidedBy !== account.username ? <button type="button" className="button-small" onClick={() => void review(d.id)}>Mark reviewed</button> : 'not yet'}</td>
+                <td>{d.reviewedBy ? `${d.reviewedBy} · ${when(d.reviewedAt)}` : may(account, 'exceptions.review') && d.decidedBy !== account.username ? <button type="button" className="button small" onClick={() => void review(d.id)}>Mark reviewed</button> : 'not yet'}</td>
               </tr>
             ))}
           </tbody>
@@ -140,7 +140,7 @@ function DecideCard({ request, onDone }: { request: FilterRequest; onDone: () =>
       <p><strong>{request.host}</strong> — asked by {request.username ?? `a device at ${request.clientIp ?? '?'}`}, {when(request.createdAt)}</p>
       <p className="muted">“{request.reason}”</p>
       <ErrorMessage error={error} inline={(f) => f in errors} />
-      <div className="form-row">
+      <div className="inline-form">
         <Field label="Allow for">
           <select value={scope} onChange={(e) => setScope(e.target.value)}>
             {request.username ? <option value="person">{request.username} only</option> : null}
@@ -155,8 +155,8 @@ function DecideCard({ request, onDone }: { request: FilterRequest; onDone: () =>
         </Field>
       </div>
       <div className="actions">
-        <button type="button" onClick={() => void decide('allow')}>Allow</button>
-        <button type="button" className="button-secondary" onClick={() => void decide('refuse')}>Refuse</button>
+        <button type="button" className="button" onClick={() => void decide('allow')}>Allow</button>
+        <button type="button" className="button secondary" onClick={() => void decide('refuse')}>Refuse</button>
       </div>
     </div>
   );
@@ -221,7 +221,7 @@ export function ExceptionsPage({ account }: { account: Account }) {
             {quarantined.map((e) => (
               <tr key={e.id}>
                 <td>{e.subjectName}</td><td>{e.reason}{e.incidentId ? ` (incident ${e.incidentId})` : ''}</td><td>{e.createdBy} · {when(e.startsAt)}</td>
-                <td>{may(account, 'quarantine.manage') ? <button type="button" onClick={() => void act(`/api/filtering/quarantine/${e.id}/release`)}>Release</button> : null}</td>
+                <td>{may(account, 'quarantine.manage') ? <button type="button" className="button" onClick={() => void act(`/api/filtering/quarantine/${e.id}/release`)}>Release</button> : null}</td>
               </tr>
             ))}
           </tbody>
@@ -232,7 +232,7 @@ export function ExceptionsPage({ account }: { account: Account }) {
           <h3>Quarantine a device</h3>
           <p className="small muted">Everything is blocked for it at the resolver and the proxy at once, except the school’s remediation sites (updates, anti-malware).</p>
           <ErrorMessage error={qError} inline={(f) => f in qErrors} />
-          <div className="form-row">
+          <div className="inline-form">
             <Field label="IP address or MAC address" error={qErrors.address ?? qErrors.mac}>
               <input value={q.address} onChange={(e) => setQ({ ...q, address: e.target.value })} placeholder="10.1.20.15" />
             </Field>
@@ -240,7 +240,7 @@ export function ExceptionsPage({ account }: { account: Account }) {
               <input value={q.reason} onChange={(e) => setQ({ ...q, reason: e.target.value })} />
             </Field>
           </div>
-          <button type="submit">Quarantine</button>
+          <button type="submit" className="button">Quarantine</button>
         </form>
       ) : null}
       <h2>Open now</h2>
@@ -256,8 +256,8 @@ export function ExceptionsPage({ account }: { account: Account }) {
                 <td>{when(e.endsAt)}</td>
                 <td>{e.createdBy}{e.decidedBy && e.decidedBy !== e.createdBy ? `, approved by ${e.decidedBy}` : ''}</td>
                 <td>
-                  {e.status === 'pending' && may(account, 'filter_off.approve') && e.createdBy !== account.username ? <button type="button" onClick={() => void act(`/api/filtering/filter-off/${e.id}/approve`)}>Approve</button> : null}
-                  {may(account, 'exceptions.decide') ? <button type="button" className="button-secondary" onClick={() => void act(`/api/filtering/exceptions/${e.id}/end`)}>End now</button> : null}
+                  {e.status === 'pending' && may(account, 'filter_off.approve') && e.createdBy !== account.username ? <button type="button" className="button" onClick={() => void act(`/api/filtering/filter-off/${e.id}/approve`)}>Approve</button> : null}
+                  {may(account, 'exceptions.decide') ? <button type="button" className="button secondary" onClick={() => void act(`/api/filtering/exceptions/${e.id}/end`)}>End now</button> : null}
                 </td>
               </tr>
             ))}
@@ -317,7 +317,7 @@ export function LessonAllowancePage() {
         <form onSubmit={submit} aria-label="Open for my class" noValidate className="card">
           <ErrorMessage error={error} inline={(f) => f in errors} />
           {done ? <div className="alert alert-ok" role="status">{done}</div> : null}
-          <div className="form-row">
+          <div className="inline-form">
             <Field label="Class" error={errors.groupId}>
               <select value={form.groupId} onChange={(e) => setForm({ ...form, groupId: e.target.value })}>
                 {data.classes.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
@@ -339,7 +339,7 @@ export function LessonAllowancePage() {
           <Field label="What the lesson needs it for" error={errors.reason}>
             <input value={form.reason} onChange={(e) => setForm({ ...form, reason: e.target.value })} />
           </Field>
-          <button type="submit">Open for the lesson</button>
+          <button type="submit" className="button">Open for the lesson</button>
         </form>
       )}
       <h2>Open now for your classes</h2>
