@@ -5,6 +5,7 @@ import type { Actor } from '../core/context.js';
 import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { FilterExceptionTable } from '../db/schema.js';
+import type { DueItem } from '../dashboard/due.js';
 import type { Runtime } from '../runtime.js';
 import { ExceptionOverlay, type ExceptionInput, type ExceptionKind } from './engine/exceptions.js';
 import { normaliseHost } from './engine/lists.js';
@@ -346,4 +347,16 @@ function labelOf(r: Selectable<FilterExceptionTable>): string {
   if (r.kind === 'filter-off') return `filtering turned off for ${who}, approved by ${r.decided_by_name ?? '—'}`;
   if (r.kind === 'lesson') return `opened for ${who} for a lesson by ${r.created_by_name}`;
   return `unblocked for ${who} by ${r.decided_by_name ?? r.created_by_name}`;
+}
+
+/** "Needs attention": unblock requests waiting, filter-off waiting for a second approver, devices in quarantine. */
+export async function exceptionsDue(rt: Runtime): Promise<DueItem[]> {
+  const items: DueItem[] = [];
+  const open = await rt.db.kysely.selectFrom('filter_request').select('created_at').where('kind', '=', 'request').where('status', '=', 'open').orderBy('created_at').execute();
+  if (open.length > 0) items.push({ kind: 'unblock_requests', title: `${open.length} unblock request${open.length === 1 ? '' : 's'} from the block page waiting for a decision`, dueAt: open[0]!.created_at, overdue: false, href: '/filtering/decide', requirement: 'FI-13', permission: 'exceptions.decide' });
+  const pending = await rt.db.kysely.selectFrom('filter_exception').select(['subject_name', 'created_at']).where('kind', '=', 'filter-off').where('status', '=', 'pending').execute();
+  for (const p of pending) items.push({ kind: 'filter_off_approval', title: `Turning filtering off for ${p.subject_name ?? '?'} is waiting for a second approver`, dueAt: p.created_at, overdue: false, href: '/filtering/exceptions', requirement: 'FI-07', permission: 'filter_off.approve' });
+  const quarantined = await rt.db.kysely.selectFrom('filter_exception').select(['subject_name', 'starts_at']).where('kind', '=', 'quarantine').where('status', '=', 'active').execute();
+  for (const q of quarantined) items.push({ kind: 'device_quarantined', title: `Device ${q.subject_name ?? '?'} is quarantined`, detail: 'Release it once it has been cleaned (Filtering → Exceptions).', dueAt: null, overdue: false, href: '/filtering/exceptions', requirement: 'IN-06', permission: 'exceptions.read' });
+  return items;
 }

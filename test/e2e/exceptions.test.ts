@@ -54,7 +54,7 @@ describe('filter exceptions in Chromium', () => {
 
     const page = await e2e.page({ width: 1366, height: 900 });
     await e2e.signIn(page, 'dsafe', { totpSecret: dsl.totpSecret });
-    await page.getByRole('link', { name: 'Unblock requests' }).click();
+    await page.getByRole('link', { name: 'Unblock decisions' }).click();
     const card = page.getByTestId('request-card').first();
     await card.waitFor();
     await card.getByRole('button', { name: 'Refuse' }).click();

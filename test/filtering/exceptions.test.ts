@@ -11,7 +11,7 @@ import { createGroup, setMembership } from '../../src/directory/groups.js';
 import { startDnsServer, type DnsServerHandle } from '../../src/filtering/dns/server.js';
 import { ExceptionOverlay } from '../../src/filtering/engine/exceptions.js';
 import { compileSnapshot } from '../../src/filtering/engine/snapshot.js';
-import { approveFilterOff, decideUnblockRequest, decisionLog, listExceptions, openForClass, quarantineDevice, releaseDevice, requestFilterOff, requestOutcome, reviewDecision } from '../../src/filtering/exceptions.js';
+import { approveFilterOff, exceptionsDue, decideUnblockRequest, decisionLog, listExceptions, openForClass, quarantineDevice, releaseDevice, requestFilterOff, requestOutcome, reviewDecision } from '../../src/filtering/exceptions.js';
 import { withExceptions, StaticFilterPoint } from '../../src/filtering/point.js';
 import { startProxy, type ProxyHandle } from '../../src/filtering/proxy/proxy.js';
 import { filterServiceFor, type FilterService } from '../../src/filtering/service.js';
@@ -293,6 +293,8 @@ for (const dialect of await dialects()) {
         expect(await askDns(dns.port, 'download.windowsupdate.com')).toBe('NOERROR');
         expect(await askDns(dns.port, 'illegal.example')).toBe('NXDOMAIN');
         expect(await throughProxy(proxy.port, 'http://news.example/')).toBe(403);
+        // on the overview ("needs attention") until released
+        expect((await exceptionsDue(t.runtime)).map((i) => i.kind)).toContain('device_quarantined');
         await expect(quarantineDevice(t.runtime, actors['d.dsl']!, { address: '127.0.0.1', reason: 'again' })).rejects.toMatchObject({ status: 409 });
         // the system (no named person) cannot release
         await expect(releaseDevice(t.runtime, systemActor('cron'), q.id)).rejects.toMatchObject({ status: 403 });

@@ -212,7 +212,7 @@ export function App() {
     { href: '/compliance', label: 'Compliance', show: may(account, 'compliance.read'), render: () => <CompliancePage account={account} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     // filter exceptions (issue 11)
-    { href: '/filtering/decide', label: 'Unblock requests', show: may(account, 'exceptions.decide'), render: () => <UnblockRequestsPage account={account} /> },
+    { href: '/filtering/decide', label: 'Unblock decisions', show: may(account, 'exceptions.decide'), render: () => <UnblockRequestsPage account={account} /> },
     { href: '/filtering/exceptions', label: 'Exceptions', show: may(account, 'exceptions.read'), render: () => <ExceptionsPage account={account} /> },
     { href: '/filtering/lesson', label: 'Open for my class', show: may(account, 'lessons.open'), render: () => <LessonAllowancePage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },

@@ -87,7 +87,7 @@ export function UnblockRequestsPage({ account }: { account: Account }) {
   };
   return (
     <section className="filter-page">
-      <h1>Unblock requests</h1>
+      <h1>Unblock decisions</h1>
       <p className="muted">Requests from the block page. Allow a site for the person, a group or everyone for a set time, or refuse it with a reason: the person sees the outcome on the link the block page gave them. Illegal content can never be allowed.</p>
       <ErrorMessage error={error} />
       <h2>Waiting for a decision</h2>
