@@ -46,7 +46,7 @@ function askDns(port: number, name: string): Promise<string> {
     socket.on('message', (msg) => {
       clearTimeout(timer);
       socket.close();
-      resolve(dnsPacket.decode(msg).rcode ?? 'NOERROR');
+      resolve((dnsPacket.decode(msg) as { rcode?: string }).rcode ?? 'NOERROR');
     });
     socket.send(dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] }), port, '127.0.0.1');
   });
