@@ -66,6 +66,14 @@ export const permissions = {
   'changes.read': 'See the filtering change-control log and export it as CSV or PDF (MO-06)',
   'changes.request': 'Ask for a change to filtering (policies, lists, entries, devices), or make an emergency block at once',
   'changes.approve': 'Approve, refuse or roll back another person’s filtering change (only the roles the profile names as change approvers)',
+  // filter exceptions (issue 11)
+  'exceptions.read': 'See filter exceptions (allowances, filtering turned off, quarantined devices) and the log of unblock decisions',
+  'exceptions.decide': 'Decide unblock requests from the block page (allow for a person, group or everyone, or refuse) and end an exception early',
+  'exceptions.review': 'Review the log of unblock decisions (FI-08: reviewed by, when)',
+  'filter_off.request': 'Ask for filtering to be turned off for a person, group or address, with a reason and an end',
+  'filter_off.approve': 'Approve turning filtering off (a second person among the profile’s change approvers)',
+  'lessons.open': 'Open a site or category for a class one teaches, for a lesson (FI-12)',
+  'quarantine.manage': 'Quarantine a device (address or MAC) and release it (IN-06)',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -115,6 +123,14 @@ const grants: Record<Permission, readonly Role[]> = {
   'changes.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
   'changes.request': ['administrator'],
   'changes.approve': ['administrator', 'senior_leader'],
+  // filter exceptions (issue 11): the IT administrator and safeguarding decide; teachers open for their class.
+  'exceptions.read': ['administrator', 'senior_leader', 'dsl'],
+  'exceptions.decide': ['administrator', 'senior_leader', 'dsl'],
+  'exceptions.review': ['senior_leader', 'dsl'],
+  'filter_off.request': ['administrator', 'senior_leader', 'dsl'],
+  'filter_off.approve': ['administrator', 'senior_leader', 'dsl'],
+  'lessons.open': ['administrator', 'senior_leader', 'dsl', 'staff'],
+  'quarantine.manage': ['administrator', 'senior_leader', 'dsl'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

@@ -213,6 +213,8 @@ export const profileFileSchema = z
     filtering: filteringSchema.optional(),
     /** FI-06, FI-07, FI-08, FI-12, AU-03: change control. */
     governance: governanceSchema.optional(),
+    /** filter exceptions (issue 11, IN-06): the only sites a quarantined device may reach. */
+    quarantine: z.object({ remediationSites: z.array(z.string().min(1).max(253)).max(100) }).strict().optional(),
     defaults: partialSettings.optional(),
     groups: z.object(Object.fromEntries(groups.map((g) => [g, partialSettings.optional()]))).strict().optional(),
   })
@@ -254,6 +256,8 @@ export interface Profile {
     /** Issue 11: change control */
     changeControl: 'required' | 'off';
   };
+  /** filter exceptions (issue 11, IN-06) */
+  quarantine: { remediationSites: string[] };
   name: string;
   description: string | undefined;
   source: string | undefined;
@@ -339,7 +343,7 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
       throw new ConfigError(`profile ${file}: groups.${group} expires passwords termly, but the profile lists no term dates (terms:)`);
     }
   }
-  const inherited = <K extends 'timeZone' | 'accessReview' | 'guests' | 'sharedSecrets'>(key: K): NonNullable<ProfileFile[K]> => {
+  const inherited = <K extends 'timeZone' | 'accessReview' | 'guests' | 'sharedSecrets' | 'quarantine'>(key: K): NonNullable<ProfileFile[K]> => {
     const value = data[key] ?? base?.[key];
     if (value === undefined) throw new ConfigError(`profile ${file}: ${key} is not set (the baseline profile sets it)`);
     return value as NonNullable<ProfileFile[K]>;
@@ -365,6 +369,8 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
     timeZone: inherited('timeZone'),
     filtering: filtering as Profile['filtering'],
     governance: governance as Profile['governance'],
+    // filter exceptions (issue 11, IN-06)
+    quarantine: inherited('quarantine'),
     accessReview: inherited('accessReview'),
     guests: inherited('guests'),
     sharedSecrets: sharedSecrets as Profile['sharedSecrets'],

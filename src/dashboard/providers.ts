@@ -10,6 +10,8 @@ import { checksDue } from '../reports/checks.js';
 import { termlyReportDue } from '../reports/termly.js';
 // Issue 11: change control
 import { changesDue } from '../governance/changes.js';
+// filter exceptions (issue 11)
+import { exceptionsDue } from '../filtering/exceptions.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -24,4 +26,6 @@ export const dueProviders: DueProvider[] = [
   termlyReportDue,
   // Issue 11: change control
   changesDue,
+  // filter exceptions (issue 11)
+  exceptionsDue,
 ];

@@ -578,6 +578,9 @@ export interface Schema {
   policy_document_version: PolicyDocumentVersionTable;
   // Issue 11: change control (src/governance/)
   change_request: ChangeRequestTable;
+  // filter exceptions (issue 11)
+  filter_exception: FilterExceptionTable;
+  filter_request_review: FilterRequestReviewTable;
 }
 
 // --- Issue 11: change control (src/governance/) ---
@@ -603,4 +606,43 @@ export interface ChangeRequestTable {
   decision_reason: string | null;
   applied_at: string | null;
   escalated_at: string | null;
+}
+
+// filter exceptions (issue 11: FI-07, FI-08, FI-12, FI-13, IN-06)
+export interface FilterExceptionTable {
+  id: string;
+  /** allow | lesson | filter-off | quarantine */
+  kind: string;
+  /** person | group | device | address | mac | everyone */
+  scope: string;
+  /** the person's or group's id, the device id, the address or the MAC; null for everyone */
+  subject: string | null;
+  subject_name: string | null;
+  /** domain | category; null for filter-off and quarantine */
+  target_kind: string | null;
+  target: string | null;
+  /** pending (filter-off awaiting approval) | active | ended | refused */
+  status: string;
+  starts_at: string;
+  ends_at: string | null;
+  reason: string;
+  request_id: string | null;
+  incident_id: string | null;
+  created_by: string;
+  created_by_name: string;
+  created_at: string;
+  decided_by: string | null;
+  decided_by_name: string | null;
+  decided_at: string | null;
+  ended_by: string | null;
+  ended_by_name: string | null;
+  ended_at: string | null;
+}
+
+export interface FilterRequestReviewTable {
+  request_id: string;
+  reviewed_by: string;
+  reviewed_by_name: string;
+  reviewed_at: string;
+  note: string | null;
 }

@@ -1,3 +1,4 @@
+import type { ExceptionOverlay } from './engine/exceptions.js';
 import type { FilterSnapshot, Verdict } from './engine/snapshot.js';
 
 /**
@@ -95,6 +96,14 @@ export interface FilterPoint {
   /** who is at this address now; unknown clients get the profile's policy for unknown devices */
   identify(ip: string, proxyUser?: string | null): ClientIdentity;
   record(activity: ActivityRecord): void;
+  /** filter exceptions (issue 11): allowances, filter-off, quarantine; swapped whole when they change */
+  exceptions?(): ExceptionOverlay;
+}
+
+/** The snapshot's verdict with the point's filter exceptions applied (issue 11); the verdict itself when there are none. */
+export function withExceptions(point: FilterPoint, verdict: Verdict, host: string, identity: ClientIdentity, ip: string, now: number): Verdict {
+  const overlay = point.exceptions?.();
+  return overlay && overlay.size > 0 ? overlay.apply(verdict, host, identity, ip, now) : verdict;
 }
 
 /** For tests and benchmarks: a fixed snapshot, addresses mapped to policies, activity kept in memory. */

@@ -7,6 +7,8 @@ import { schedulePeriodic, type Periodic } from '../core/periodic.js';
 import { checkProxySignIn } from '../identity/sign-in.js';
 import type { Runtime } from '../runtime.js';
 import { ActivityWriter, purgeActivity } from './activity.js';
+import { ExceptionOverlay } from './engine/exceptions.js';
+import { loadExceptionOverlay } from './exceptions.js';
 import { compileSnapshot, type Explanation, type FilterSnapshot } from './engine/snapshot.js';
 import { IdentityIndex, loadIdentityInput, plainIp, recordProxyUser } from './identify.js';
 import { defaultLimits, fetchSource, ListStore, loadCategories, type FetchLimits, type FetchOutcome } from './lists-service.js';
@@ -90,6 +92,27 @@ export class FilterService implements FilterPoint {
     this.activity.add(activity);
   }
 
+  // --- Filter exceptions (issue 11): compiled aside, swapped whole, re-read at the next expiry -----
+  private overlay: ExceptionOverlay = ExceptionOverlay.empty();
+  private overlayTimer: NodeJS.Timeout | undefined;
+
+  exceptions(): ExceptionOverlay {
+    return this.overlay;
+  }
+
+  /** Re-reads the active exceptions and swaps them in; arms a timer for the next start or end. */
+  async reloadExceptions(): Promise<void> {
+    const next = await loadExceptionOverlay(this.rt);
+    this.overlay = next;
+    if (this.overlayTimer) clearTimeout(this.overlayTimer);
+    this.overlayTimer = undefined;
+    if (Number.isFinite(next.nextChange)) {
+      const wait = Math.min(Math.max(next.nextChange - this.rt.clock.now().getTime(), 0) + 50, 2_147_000_000);
+      this.overlayTimer = setTimeout(() => void this.reloadExceptions().catch((error: unknown) => this.rt.logger.error({ err: error }, 'filtering: exceptions could not be reloaded')), wait);
+      this.overlayTimer.unref();
+    }
+  }
+
   // --- Life cycle -------------------------------------------------------------------------------------
 
   /** Compiles what is stored (fetching lists this node has never fetched), then keeps it current. */
@@ -117,6 +140,7 @@ export class FilterService implements FilterPoint {
     await this.fetching;
     await this.work.catch(() => undefined);
     await this.activity.stop();
+    if (this.overlayTimer) clearTimeout(this.overlayTimer);
     this.started = false;
   }
 
@@ -170,6 +194,7 @@ export class FilterService implements FilterPoint {
     // The swap: both in the same tick, so a caller never pairs a new snapshot with old indexes.
     this.current = next;
     this.index = index;
+    await this.reloadExceptions().catch((error: unknown) => this.rt.logger.error({ err: error }, 'filtering: exceptions could not be loaded'));
     this.compileMs = Math.round(performance.now() - started);
     this.compiledAt = this.rt.clock.now().toISOString();
     const names = missing.length > 0 ? await this.rt.db.kysely.selectFrom('filter_list_source').select('name').where('id', 'in', missing).execute() : [];

@@ -45,6 +45,8 @@ import { registerComplianceRoutes } from '../compliance/routes.js';
 import { registerReportRoutes } from '../reports/routes.js';
 // Issue 11: change control
 import { registerChangeRoutes } from '../governance/routes.js';
+// filter exceptions (issue 11)
+import { registerExceptionRoutes } from '../filtering/exception-routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -254,6 +256,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerReportRoutes(app, runtime);
   // Issue 11: change control
   registerChangeRoutes(app, runtime);
+  // filter exceptions (issue 11)
+  registerExceptionRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

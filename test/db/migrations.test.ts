@@ -32,6 +32,8 @@ const RELEASED: Record<string, string> = {
   '0018-policy-document.ts': '747d58a3',
   // (issue 11: change control, filtering changes approved by a second person, src/governance/)
   '0011-change-control.ts': '381020fe',
+  // (issue 11: filter exceptions: allowances, filter-off, quarantine, and the review of unblock decisions)
+  '0012-filter-exceptions.ts': 'dd66797e',
 };
 
 const available = await dialects();

@@ -29,6 +29,8 @@ import { SecurityPolicyPage } from './pages/SecurityPolicyPage';
 // Issue 11: change control
 import { ChangesPage } from './pages/ChangesPage';
 import { Link, navigate, usePath } from './router';
+// filter exceptions (issue 11)
+import { ExceptionsPage, LessonAllowancePage, RequestStatusPage, UnblockRequestsPage } from './pages/FilterExceptionsPage';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
 
@@ -62,6 +64,10 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/account': 'You',
   // Issue 11: change control
   '/changes': 'Filtering',
+  // filter exceptions (issue 11)
+  '/filtering/decide': 'Filtering',
+  '/filtering/exceptions': 'Filtering',
+  '/filtering/lesson': 'Filtering',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -124,6 +130,14 @@ export function App() {
     return (
       <Frame schoolName={info.school?.name ?? null} account={account ?? undefined}>
         <BlockedPage account={account} />
+      </Frame>
+    );
+  }
+  // filter exceptions (issue 11): the requester's outcome, from the block page's link, signed in or not
+  if (path === '/request') {
+    return (
+      <Frame schoolName={info.school?.name ?? null} account={account ?? undefined}>
+        <RequestStatusPage />
       </Frame>
     );
   }
@@ -203,6 +217,10 @@ export function App() {
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     // Issue 11: change control
     { href: '/changes', label: 'Changes', show: may(account, 'changes.read'), render: () => <ChangesPage account={account} /> },
+    // filter exceptions (issue 11)
+    { href: '/filtering/decide', label: 'Unblock decisions', show: may(account, 'exceptions.decide'), render: () => <UnblockRequestsPage account={account} /> },
+    { href: '/filtering/exceptions', label: 'Exceptions', show: may(account, 'exceptions.read'), render: () => <ExceptionsPage account={account} /> },
+    { href: '/filtering/lesson', label: 'Open for my class', show: may(account, 'lessons.open'), render: () => <LessonAllowancePage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
   ];
   const current =

@@ -12,6 +12,8 @@ import * as compliance from './0010-compliance.js';
 import * as changeControl from './0011-change-control.js';
 import * as monitoringReports from './0015-monitoring-reports.js';
 import * as policyDocument from './0018-policy-document.js';
+// filter exceptions (issue 11)
+import * as filterExceptions from './0012-filter-exceptions.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -26,6 +28,8 @@ export const migrations: Record<string, Migration> = {
   '0010-compliance': compliance,
   // Issue 11: change control (src/governance/); in number order, as the migrations test requires
   '0011-change-control': changeControl,
+  // filter exceptions (issue 11); in file order, as the migrations test requires
+  '0012-filter-exceptions': filterExceptions,
   '0015-monitoring-reports': monitoringReports,
   '0018-policy-document': policyDocument,
 };

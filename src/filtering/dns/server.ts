@@ -3,7 +3,7 @@ import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import { clientKey, DEFAULT_FILTER_CLIENT_NETWORKS, everyInterfaceWarning, TrustedNetworks } from '../../core/networks.js';
 import type { FilterSnapshot, Verdict } from '../engine/snapshot.js';
-import { activityRecord, type ClientIdentity, type FilterPoint } from '../point.js';
+import { activityRecord, withExceptions, type ClientIdentity, type FilterPoint } from '../point.js';
 import { AnswerCache } from './cache.js';
 import { BatchedUdpSocket, nativeUdpBinding, nativeUdpUnavailable } from './native-udp.js';
 import { Forwarder, parseUpstream, type RejectedAnswers, type Upstream } from './upstream.js';
@@ -463,7 +463,7 @@ export function createResolver(point: FilterPoint, options: DnsServerOptions, se
     const at = now();
     const identity = point.identify(ip);
     const snapshot = point.snapshot();
-    const verdict = snapshot.decide(query.name, identity.policyIndex, at);
+    const verdict = withExceptions(point, snapshot.decide(query.name, identity.policyIndex, at), query.name, identity, ip, at);
     if (verdict.action === 'allow') return forward(msg, query, identity, snapshot, verdict, at, ip, port, tcp);
     if (verdict.action === 'block') {
       record(ip, identity, query.name, verdict, at);

@@ -4,7 +4,7 @@ import net, { type LookupFunction, type Socket } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { DEFAULT_FILTER_CLIENT_NETWORKS, everyInterfaceWarning, TrustedNetworks } from '../../core/networks.js';
 import type { Verdict } from '../engine/snapshot.js';
-import { activityRecord, decideConnect, DOT_PORT, searchTermOf, type ClientIdentity, type FilterPoint } from '../point.js';
+import { activityRecord, withExceptions, decideConnect, DOT_PORT, searchTermOf, type ClientIdentity, type FilterPoint } from '../point.js';
 import { blockPageHtml, proxyErrorHtml } from './block-page.js';
 import { readClientHello, TLS_ACCESS_DENIED } from './client-hello.js';
 import { pacFile } from './pac.js';
@@ -500,7 +500,7 @@ class FilterProxy {
     const snapshot = this.point.snapshot();
     const identity = this.point.identify(ip, auth.user);
     const at = this.now();
-    const verdict = snapshot.decideUrl(target.host, target.path, identity.policyIndex, at);
+    const verdict = withExceptions(this.point, snapshot.decideUrl(target.host, target.path, identity.policyIndex, at), target.host, identity, ip, at);
     const url = `http://${target.authority}${target.path}`;
     if (verdict.action === 'block') {
       this.record(identity, ip, auth.user, at, target.host, url, verdict);
@@ -777,7 +777,7 @@ class FilterProxy {
       const snapshot = this.point.snapshot();
       const identity = this.point.identify(ip, a.user);
       const at = this.now();
-      const verdict = snapshot.decideUrl(target.host, target.path, identity.policyIndex, at);
+      const verdict = withExceptions(this.point, snapshot.decideUrl(target.host, target.path, identity.policyIndex, at), target.host, identity, ip, at);
       const url = `http://${target.authority}${target.path}`;
       this.record(identity, ip, a.user, at, target.host, url, verdict);
       if (verdict.action === 'block') return refuseRaw(socket, 403, 'Forbidden', `Blocked by the school’s web filter: ${verdict.reason}`);
@@ -822,7 +822,7 @@ class FilterProxy {
     const snapshot = this.point.snapshot();
     const identity = this.point.identify(ip, auth.user);
     const at = this.now();
-    const verdict = decideConnect(snapshot, host, port, identity.policyIndex, at);
+    const verdict = withExceptions(this.point, decideConnect(snapshot, host, port, identity.policyIndex, at), host, identity, ip, at);
     if (port === DOT_PORT) {
       // FI-10: DNS over TLS would bypass the school's resolver, for everyone.
       this.record(identity, ip, auth.user, at, host, null, verdict);
@@ -863,7 +863,7 @@ class FilterProxy {
           this.record(identity, ip, auth.user, now, host, null, verdict);
           return this.openTunnel(socket, hello.data, host, port, false, ip);
         }
-        const byName = decideConnect(snapshot, hello.serverName, port, identity.policyIndex, now);
+        const byName = withExceptions(this.point, decideConnect(snapshot, hello.serverName, port, identity.policyIndex, now), hello.serverName, identity, ip, now);
         this.record(identity, ip, auth.user, now, hello.serverName, null, byName);
         if (byName.action === 'block') {
           socket.write(TLS_ACCESS_DENIED);

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Verdict } from '../engine/snapshot.js';
-import { activityRecord, decideConnect, searchTermOf, type FilterPoint } from '../point.js';
+import { activityRecord, withExceptions, decideConnect, searchTermOf, type FilterPoint } from '../point.js';
 
 /**
  * `gatehouse squid-helper`: Squid's external ACL helper protocol (Squid 3.2 and later), so a school
@@ -170,7 +170,7 @@ export class SquidHelper {
       const authority = splitAuthority(squidDecode(request.url));
       if (!authority) return this.broken(request.channel, `"${request.url.slice(0, 100)}" is not host:port for CONNECT`);
       host = authority.host;
-      verdict = decideConnect(snapshot, host, authority.port, identity.policyIndex, now);
+      verdict = withExceptions(point, decideConnect(snapshot, host, authority.port, identity.policyIndex, now), host, identity, request.clientIp, now);
     } else {
       try {
         url = new URL(request.url);
@@ -180,7 +180,7 @@ export class SquidHelper {
       host = url.hostname;
       if (host.startsWith('[')) host = host.slice(1, -1);
       if (!host) return this.broken(request.channel, `"${request.url.slice(0, 100)}" has no host`);
-      verdict = snapshot.decideUrl(host, `${url.pathname}${url.search}`, identity.policyIndex, now);
+      verdict = withExceptions(point, snapshot.decideUrl(host, `${url.pathname}${url.search}`, identity.policyIndex, now), host, identity, request.clientIp, now);
     }
     point.record(activityRecord('squid', now, request.clientIp, identity, verdict, { host, url: url ? url.href : null, searchTerm: url ? searchTermOf(url.searchParams) : null, user: request.user }));
     const { category, rule } = verdict;

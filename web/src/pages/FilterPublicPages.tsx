@@ -50,13 +50,15 @@ export function BlockedPage({ account }: { account: Account | null }) {
     );
   }, [host, url]);
 
+  const [sentId, setSentId] = useState<string | null>(null);
   const send = async (event: FormEvent) => {
     event.preventDefault();
     const problems = formProblems({ reason: reason.trim().length >= 3 ? null : 'Say in a few words why, e.g. which lesson it is for.' });
     setError(problems);
     if (problems) return;
     try {
-      await api('POST', '/api/filtering/requests', { action: kind, host, url: url || null, category: params.get('category') || null, reason });
+      const saved = await api<{ id: string }>('POST', '/api/filtering/requests', { action: kind, host, url: url || null, category: params.get('category') || null, reason });
+      setSentId(saved.id);
       setSent(true);
     } catch (e) {
       setError(e);
@@ -89,7 +91,7 @@ export function BlockedPage({ account }: { account: Account | null }) {
         </>
       ) : null}
       {unreadable ? null : sent ? (
-        <div className="alert alert-ok" role="status">Thank you: your {kind === 'request' ? 'request' : 'report'} has been sent to the school’s IT team. Nothing more to do.</div>
+        <div className="alert alert-ok" role="status">Thank you: your {kind === 'request' ? 'request' : 'report'} has been sent to the school’s IT team. Nothing more to do.{kind === 'request' && sentId ? <> <a href={`/request?id=${sentId}`}>See what happens to your request</a> (keep this link).</> : null}</div>
       ) : (
         <form onSubmit={send} aria-label="Ask about this page" noValidate>
           <fieldset className="field">
