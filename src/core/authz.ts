@@ -62,6 +62,11 @@ export const permissions = {
   'checks.read': 'See the register of filtering and monitoring checks (GV-03, AU-04)',
   'checks.record': 'Run a guided filtering check or record one made by hand, and record the resulting actions',
   'compliance.signoff': 'Sign off a compliance clause by hand with the evidence seen, or withdraw a sign-off (each clause names who may)',
+  // issue 11: safeguarding alerts (FI-11, MO-02, MO-03, MO-07)
+  'alerts.read': 'Open the alerts page (each person sees only the kinds of alert their role is for)',
+  'alerts.handle': 'Acknowledge an alert and close it with the action taken and the outcome',
+  'alerts.safeguarding': 'See and handle safeguarding alerts (concerning sites, searches, circumvention): who, device, what, when, why',
+  'alerts.security': 'See and handle security alerts (lockouts, failed sign-ins to privileged accounts, scans)',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -106,6 +111,13 @@ const grants: Record<Permission, readonly Role[]> = {
   'compliance.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
   // Each clause names its signers (frameworks/*.yaml); administrators never attest their own work.
   'compliance.signoff': ['senior_leader', 'dsl', 'dpo', 'governor'],
+  // issue 11: safeguarding alerts go to the DSL (and the senior leaders who deputise); security
+  // alerts to the IT administrators, the DPO (a possible breach) and senior leaders. Pupils, staff,
+  // governors and the office never see alerts; a profile's recipients cannot widen this.
+  'alerts.read': ['administrator', 'senior_leader', 'dsl', 'dpo'],
+  'alerts.handle': ['administrator', 'senior_leader', 'dsl', 'dpo'],
+  'alerts.safeguarding': ['senior_leader', 'dsl'],
+  'alerts.security': ['administrator', 'senior_leader', 'dpo'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

@@ -90,6 +90,11 @@ export class FilterService implements FilterPoint {
     this.activity.add(activity);
   }
 
+  /** Another module (the alert rules) is told of each written batch of activity, off the hot path. */
+  onActivityWritten(observer: (batch: readonly ActivityRecord[]) => void): void {
+    if (!this.activity.observers.includes(observer)) this.activity.observers.push(observer);
+  }
+
   // --- Life cycle -------------------------------------------------------------------------------------
 
   /** Compiles what is stored (fetching lists this node has never fetched), then keeps it current. */

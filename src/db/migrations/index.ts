@@ -10,6 +10,8 @@ import * as sessionTotpEnrolment from './0009-session-totp-enrolment.js';
 import * as compliance from './0010-compliance.js';
 import * as monitoringReports from './0015-monitoring-reports.js';
 import * as policyDocument from './0018-policy-document.js';
+// issue 11: safeguarding alerts
+import * as alerts from './0013-alerts.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +26,6 @@ export const migrations: Record<string, Migration> = {
   '0010-compliance': compliance,
   '0015-monitoring-reports': monitoringReports,
   '0018-policy-document': policyDocument,
+  // issue 11: safeguarding alerts
+  '0013-alerts': alerts,
 };
