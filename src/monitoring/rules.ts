@@ -31,8 +31,13 @@ const LEET: Record<string, string> = { '0': 'o', '1': 'i', '!': 'i', '|': 'i', '
 /** Lower case, accents off (ó → o, ß → ss), leetspeak read as letters, runs of a letter folded, punctuation as spaces. */
 export function normaliseText(text: string): string {
   const lower = text.toLowerCase().replace(/ß/g, 'ss').replace(/ł/g, 'l').normalize('NFKD').replace(/\p{M}/gu, '');
+  // "!" and "|" at a word's ends are punctuation ("help!!"), inside it letters ("k!ll")
   let out = '';
-  for (const ch of lower) out += LEET[ch] ?? ch;
+  for (const token of lower.split(/\s+/)) {
+    const word = token.replace(/^[!|.,?]+|[!|.,?]+$/g, '');
+    for (const ch of word) out += LEET[ch] ?? ch;
+    out += ' ';
+  }
   return out
     .replace(/[^\p{L}\p{N}]+/gu, ' ')
     .replace(/(\p{L})\1{2,}/gu, '$1$1')
@@ -74,7 +79,6 @@ export function compileWatchList(list: Profile['alerts']['watchList']): WatchTer
 /** The watch-list entry a search matches (its words in order, each exactly or one letter off for 5+ letters; also written together), or null. */
 export function matchWatchList(search: string, terms: WatchTerm[]): WatchTerm | null {
   const words = normaliseText(search).split(' ').filter(Boolean);
-  const joined = words.join('');
   let best: WatchTerm | null = null;
   const rank = { high: 3, medium: 2, low: 1 } as const;
   for (const t of terms) {
@@ -83,10 +87,16 @@ export function matchWatchList(search: string, terms: WatchTerm[]): WatchTerm | 
     for (let i = 0; !found && i + t.words.length <= words.length; i++) {
       found = t.words.every((w, k) => wordMatches(words[i + k]!, w));
     }
-    // "killmyself", "selfharm": the words run together
-    if (!found && t.words.length > 1) {
-      const together = t.words.join('');
-      found = joined.includes(together) || words.some((w) => wordMatches(w, together));
+    // "killmyself", "self harm" as "selfharm", "sui cide": whole words run together or split
+    const together = t.words.join('');
+    for (let i = 0; !found && i < words.length; i++) {
+      let run = '';
+      for (let j = i; !found && j < words.length && run.length <= together.length; j++) {
+        run += words[j];
+        // one word may be one letter off; words run together must be exact
+        if (j > i) found = run === together;
+        else if (t.words.length > 1) found = wordMatches(run, together);
+      }
     }
     if (found && (!best || rank[t.severity] > rank[best.severity])) best = t;
   }
