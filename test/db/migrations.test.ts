@@ -30,6 +30,8 @@ const RELEASED: Record<string, string> = {
   '0015-monitoring-reports.ts': 'ab230bac',
   // (issue 12: versions of the written policy generated from the configuration)
   '0018-policy-document.ts': '747d58a3',
+  // (issue 11: safeguarding alerts, their lifecycle and the security-event reader's place)
+  '0013-alerts.ts': '5e114647',
 };
 
 const available = await dialects();

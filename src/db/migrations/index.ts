@@ -24,8 +24,8 @@ export const migrations: Record<string, Migration> = {
   '0007-secrets-hardening': secretsHardening,
   '0009-session-totp-enrolment': sessionTotpEnrolment,
   '0010-compliance': compliance,
+  // issue 11: safeguarding alerts (in file-name order, as the migrations test requires)
+  '0013-alerts': alerts,
   '0015-monitoring-reports': monitoringReports,
   '0018-policy-document': policyDocument,
-  // issue 11: safeguarding alerts
-  '0013-alerts': alerts,
 };
