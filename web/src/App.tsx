@@ -26,6 +26,8 @@ import { BlockedPage, ConnectPage } from './pages/FilterPublicPages';
 import { CompliancePage } from './pages/CompliancePage';
 import { FilteringChecksPage, TermlyReportPage } from './pages/ReportsPage';
 import { SecurityPolicyPage } from './pages/SecurityPolicyPage';
+// issue 11: safeguarding alerts
+import { AlertsPage } from './pages/AlertsPage';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -58,6 +60,8 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/policy': 'School',
   '/security-policy': 'School',
   '/account': 'You',
+  // issue 11: safeguarding alerts
+  '/alerts': 'Records',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -198,6 +202,8 @@ export function App() {
     { href: '/compliance', label: 'Compliance', show: may(account, 'compliance.read'), render: () => <CompliancePage account={account} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
+    // issue 11: safeguarding alerts
+    { href: '/alerts', label: 'Alerts', show: may(account, 'alerts.read'), render: () => <AlertsPage account={account} /> },
   ];
   const current =
     pages.filter((p) => p.show && p.href !== '/' && (path === p.href || path.startsWith(`${p.href}/`))).sort((a, b) => b.href.length - a.href.length)[0] ?? pages[0]!;
