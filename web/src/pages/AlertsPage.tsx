@@ -70,7 +70,20 @@ export function AlertsPage({ account }: { account: Account }) {
     void load();
   }, [load]);
 
-  const open = alerts?.find((a) => a.id === selected) ?? null;
+  // The alert opened (from the list or a mail's link) is fetched on its own: it stays shown once closed.
+  const [open, setOpen] = useState<Alert | null>(null);
+  const loadOne = useCallback(async (id: string | null) => {
+    if (!id) return setOpen(null);
+    try {
+      setOpen(await api<Alert>('GET', `/api/alerts/${id}`));
+    } catch (e) {
+      setOpen(null);
+      setError(e);
+    }
+  }, []);
+  useEffect(() => {
+    void loadOne(selected);
+  }, [selected, loadOne]);
   return (
     <section>
       <h1>Alerts</h1>
@@ -115,7 +128,7 @@ export function AlertsPage({ account }: { account: Account }) {
           <input value={filter.person} onChange={(e) => setFilter({ ...filter, person: e.target.value })} placeholder="username" maxLength={100} />
         </label>
       </form>
-      {open ? <AlertDetail alert={open} outcomes={outcomes} canHandle={canHandle} onChanged={() => void load()} onClose={() => setSelected(null)} /> : null}
+      {open ? <AlertDetail alert={open} outcomes={outcomes} canHandle={canHandle} onChanged={() => { void load(); void loadOne(open.id); }} onClose={() => setSelected(null)} /> : null}
       {alerts === null ? (
         <p className="muted">Loading…</p>
       ) : alerts.length === 0 ? (
