@@ -274,6 +274,18 @@ for (const dialect of await dialects()) {
       }
     });
 
+    it('FI-11 the hot path never waits on alert work: record() only buffers; the rules run after the batch is written', async () => {
+      const before = await t.runtime.db.kysely.selectFrom('alert').select('id').execute();
+      const started = performance.now();
+      for (let i = 0; i < 1000; i++) service.record(activity({ host: `x${i}.hate-site-2.example`, category: 'agressif', personId: null, username: null, clientIp: '10.0.9.9' }));
+      expect(performance.now() - started).toBeLessThan(200);
+      expect(service.activityStats.pending).toBeGreaterThan(0);
+      expect(await t.runtime.db.kysely.selectFrom('alert').select('id').execute()).toHaveLength(before.length);
+      await service.flushActivity();
+      await engine.settle();
+      expect((await t.runtime.db.kysely.selectFrom('alert').select('id').execute()).length).toBeGreaterThan(before.length + 900);
+    });
+
     it('MO-05 the termly report counts alerts by kind, rule and outcome, naming nobody', async () => {
       const report = await termlyReport(t.runtime, findPeriod(t.runtime, undefined));
       const section = report.sections.find((s) => s.heading === 'Alerts');
