@@ -74,6 +74,11 @@ export const permissions = {
   'filter_off.approve': 'Approve turning filtering off (a second person among the profile’s change approvers)',
   'lessons.open': 'Open a site or category for a class one teaches, for a lesson (FI-12)',
   'quarantine.manage': 'Quarantine a device (address or MAC) and release it (IN-06)',
+  // issue 11: safeguarding alerts (FI-11, MO-02, MO-03, MO-07)
+  'alerts.read': 'Open the alerts page (each person sees only the kinds of alert their role is for)',
+  'alerts.handle': 'Acknowledge an alert and close it with the action taken and the outcome',
+  'alerts.safeguarding': 'See and handle safeguarding alerts (concerning sites, searches, circumvention): who, device, what, when, why',
+  'alerts.security': 'See and handle security alerts (lockouts, failed sign-ins to privileged accounts, scans)',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -131,6 +136,13 @@ const grants: Record<Permission, readonly Role[]> = {
   'filter_off.approve': ['administrator', 'senior_leader', 'dsl'],
   'lessons.open': ['administrator', 'senior_leader', 'dsl', 'staff'],
   'quarantine.manage': ['administrator', 'senior_leader', 'dsl'],
+  // issue 11: safeguarding alerts go to the DSL (and the senior leaders who deputise); security
+  // alerts to the IT administrators, the DPO (a possible breach) and senior leaders. Pupils, staff,
+  // governors and the office never see alerts; a profile's recipients cannot widen this.
+  'alerts.read': ['administrator', 'senior_leader', 'dsl', 'dpo'],
+  'alerts.handle': ['administrator', 'senior_leader', 'dsl', 'dpo'],
+  'alerts.safeguarding': ['senior_leader', 'dsl'],
+  'alerts.security': ['administrator', 'senior_leader', 'dpo'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

@@ -192,6 +192,33 @@ const governanceSchema = z
   })
   .strict();
 
+// issue 11: safeguarding alerts (FI-11, MO-02, MO-03, MO-07)
+const alertSeverity = z.enum(['high', 'medium', 'low']);
+const alertsSchema = z
+  .object({
+    /** blocked categories of concern (list category ids) and how serious a block in each is */
+    concernCategories: z.record(z.string().min(1).max(100), alertSeverity).optional(),
+    /** repeated blocked attempts by one person or device within a window raise an alert */
+    repeated: z.object({ attempts: z.number().int().min(2).max(1000), withinMinutes: z.number().int().min(1).max(1440), severity: alertSeverity }).strict().optional(),
+    /** categories that mean getting round the filter (VPN, DNS over HTTPS, proxies) */
+    circumventionCategories: z.array(z.string().min(1).max(100)).max(100).optional(),
+    circumventionSeverity: alertSeverity.optional(),
+    /** watch-list search terms, any language; matched after leetspeak and accents are normalised, one letter off for words of 5+ letters */
+    watchList: z.array(z.object({ term: z.string().trim().min(2).max(100), severity: alertSeverity, theme: z.string().trim().min(1).max(100) }).strict()).max(5000).optional(),
+    /** security events: blocked connections to this many distinct ports or hosts from one address within a minute look like a scan */
+    portScanDistinct: z.number().int().min(3).max(10_000).optional(),
+    /** who is told, by role, for each kind of alert */
+    recipients: z.object({ safeguarding: z.array(z.enum(roles)).min(1).max(9), security: z.array(z.enum(roles)).min(1).max(9) }).strict().optional(),
+    /** unacknowledged alerts go to these roles in turn, one step every `escalateAfterMinutes` */
+    escalation: z.object({ safeguarding: z.array(z.enum(roles)).max(9), security: z.array(z.enum(roles)).max(9) }).strict().optional(),
+    escalateAfterMinutes: z.number().int().min(1).max(7 * 1440).optional(),
+    /** low-severity alerts are sent as one digest this often (minutes); 0 sends them at once */
+    lowSeverityDigestMinutes: z.number().int().min(0).max(1440).optional(),
+    /** webhooks (Teams, Slack or generic JSON); https to a public address only */
+    webhooks: z.array(z.object({ url: z.string().url().max(2000), format: z.enum(['teams', 'slack', 'json']), kinds: z.array(z.enum(['safeguarding', 'security'])).min(1) }).strict()).max(10).optional(),
+  })
+  .strict();
+
 export const profileFileSchema = z
   .object({
     name: z.string().min(1).max(200),
@@ -215,6 +242,8 @@ export const profileFileSchema = z
     governance: governanceSchema.optional(),
     /** filter exceptions (issue 11, IN-06): the only sites a quarantined device may reach. */
     quarantine: z.object({ remediationSites: z.array(z.string().min(1).max(253)).max(100) }).strict().optional(),
+    // issue 11: safeguarding alerts
+    alerts: alertsSchema.optional(),
     defaults: partialSettings.optional(),
     groups: z.object(Object.fromEntries(groups.map((g) => [g, partialSettings.optional()]))).strict().optional(),
   })
@@ -258,6 +287,8 @@ export interface Profile {
   };
   /** filter exceptions (issue 11, IN-06) */
   quarantine: { remediationSites: string[] };
+  // issue 11: safeguarding alerts
+  alerts: Required<z.infer<typeof alertsSchema>>;
   name: string;
   description: string | undefined;
   source: string | undefined;
@@ -365,7 +396,13 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
   }
   // Issue 11: change control
   if (governance.changeControl === undefined) throw new ConfigError(`profile ${file}: governance.changeControl is not set (the baseline profile sets it)`);
+  // issue 11: safeguarding alerts
+  const alerts = { ...base?.alerts, ...data.alerts };
+  for (const key of ['concernCategories', 'repeated', 'circumventionCategories', 'circumventionSeverity', 'watchList', 'portScanDistinct', 'recipients', 'escalation', 'escalateAfterMinutes', 'lowSeverityDigestMinutes', 'webhooks'] as const) {
+    if (alerts[key] === undefined) throw new ConfigError(`profile ${file}: alerts.${key} is not set (the baseline profile sets it)`);
+  }
   return {
+    alerts: alerts as Profile['alerts'],
     timeZone: inherited('timeZone'),
     filtering: filtering as Profile['filtering'],
     governance: governance as Profile['governance'],

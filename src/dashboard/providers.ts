@@ -12,6 +12,8 @@ import { termlyReportDue } from '../reports/termly.js';
 import { changesDue } from '../governance/changes.js';
 // filter exceptions (issue 11)
 import { exceptionsDue } from '../filtering/exceptions.js';
+// issue 11: safeguarding alerts
+import { alertsDue } from '../monitoring/alerts.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -28,4 +30,6 @@ export const dueProviders: DueProvider[] = [
   changesDue,
   // filter exceptions (issue 11)
   exceptionsDue,
+  // issue 11: safeguarding alerts
+  alertsDue,
 ];

@@ -581,6 +581,9 @@ export interface Schema {
   // filter exceptions (issue 11)
   filter_exception: FilterExceptionTable;
   filter_request_review: FilterRequestReviewTable;
+  // issue 11: safeguarding alerts
+  alert: AlertTable;
+  alert_state: AlertStateTable;
 }
 
 // --- Issue 11: change control (src/governance/) ---
@@ -645,4 +648,40 @@ export interface FilterRequestReviewTable {
   reviewed_by_name: string;
   reviewed_at: string;
   note: string | null;
+}
+
+// issue 11: safeguarding alerts (FI-11, MO-02, MO-03, MO-07)
+export interface AlertTable {
+  id: string;
+  kind: string;
+  rule: string;
+  severity: string;
+  dedupe_key: string;
+  first_at: string;
+  last_at: string;
+  count: number;
+  person_id: string | null;
+  username: string | null;
+  device: string | null;
+  client_ip: string | null;
+  what: string;
+  why: string;
+  status: string;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+  acknowledged_by_name: string | null;
+  closed_at: string | null;
+  closed_by: string | null;
+  closed_by_name: string | null;
+  action_taken: string | null;
+  outcome: string | null;
+  escalations: number;
+  escalated_at: string | null;
+  notified_at: string | null;
+}
+
+export interface AlertStateTable {
+  id: number;
+  audit_seq: number;
+  digest_at: string | null;
 }

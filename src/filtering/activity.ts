@@ -24,6 +24,8 @@ export class ActivityWriter {
   /** records dropped because the database could not keep up (shown on the lists page) */
   dropped = 0;
   written = 0;
+  /** told of each batch once it is written (the alert rules, issue 11); must only queue, never wait */
+  readonly observers: Array<(batch: readonly ActivityRecord[]) => void> = [];
 
   constructor(
     private readonly db: Kysely<Schema>,
@@ -76,6 +78,13 @@ export class ActivityWriter {
           }));
           await this.db.insertInto('filter_activity').values(rows).execute();
           this.written += rows.length;
+        }
+        for (const observe of this.observers) {
+          try {
+            observe(batch);
+          } catch (error) {
+            this.onError(error);
+          }
         }
       } catch (error) {
         // Keep the records for the next attempt, within the buffer's limit.

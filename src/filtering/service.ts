@@ -113,6 +113,11 @@ export class FilterService implements FilterPoint {
     }
   }
 
+  /** Another module (the alert rules) is told of each written batch of activity, off the hot path. */
+  onActivityWritten(observer: (batch: readonly ActivityRecord[]) => void): void {
+    if (!this.activity.observers.includes(observer)) this.activity.observers.push(observer);
+  }
+
   // --- Life cycle -------------------------------------------------------------------------------------
 
   /** Compiles what is stored (fetching lists this node has never fetched), then keeps it current. */

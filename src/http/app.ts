@@ -47,6 +47,8 @@ import { registerReportRoutes } from '../reports/routes.js';
 import { registerChangeRoutes } from '../governance/routes.js';
 // filter exceptions (issue 11)
 import { registerExceptionRoutes } from '../filtering/exception-routes.js';
+// issue 11: safeguarding alerts
+import { registerAlertRoutes } from '../monitoring/routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -258,6 +260,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerChangeRoutes(app, runtime);
   // filter exceptions (issue 11)
   registerExceptionRoutes(app, runtime);
+  // issue 11: safeguarding alerts
+  registerAlertRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

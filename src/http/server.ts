@@ -15,6 +15,8 @@ import { scheduleChangeEscalation } from '../governance/changes.js';
 import { scheduleExpiryReminders } from '../identity/reminders.js';
 import { scheduleFingerprintEmails } from '../audit/fingerprint.js';
 import { startFiltering } from '../filtering/serve.js';
+// issue 11: safeguarding alerts
+import { startAlerts } from '../monitoring/alerts.js';
 
 export interface RunningServer {
   app: App;
@@ -78,6 +80,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
     const filtering = await startFiltering(runtime, url);
     if (filtering.proxy) app.metrics.watchProxy(filtering.proxy.stats);
     if (filtering.dns) app.metrics.watchDns(filtering.dns.stats);
+    // issue 11: safeguarding alerts: rules over each written batch of activity, security events, escalation
+    const alerts = startAlerts(runtime);
 
     const activeRuntime = runtime;
     let stopping: Promise<void> | undefined;
@@ -92,6 +96,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
         grace.unref();
         try {
           await filtering.stop();
+          await alerts.stop();
           await app.close();
           await guestSweep.stop();
           await reminders.stop();

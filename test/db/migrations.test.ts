@@ -34,6 +34,8 @@ const RELEASED: Record<string, string> = {
   '0011-change-control.ts': '381020fe',
   // (issue 11: filter exceptions: allowances, filter-off, quarantine, and the review of unblock decisions)
   '0012-filter-exceptions.ts': 'dd66797e',
+  // (issue 11: safeguarding alerts, their lifecycle and the security-event reader's place)
+  '0013-alerts.ts': '5e114647',
 };
 
 const available = await dialects();

@@ -28,6 +28,8 @@ import { FilteringChecksPage, TermlyReportPage } from './pages/ReportsPage';
 import { SecurityPolicyPage } from './pages/SecurityPolicyPage';
 // Issue 11: change control
 import { ChangesPage } from './pages/ChangesPage';
+// issue 11: safeguarding alerts
+import { AlertsPage } from './pages/AlertsPage';
 import { Link, navigate, usePath } from './router';
 // filter exceptions (issue 11)
 import { ExceptionsPage, LessonAllowancePage, RequestStatusPage, UnblockRequestsPage } from './pages/FilterExceptionsPage';
@@ -68,6 +70,8 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/filtering/decide': 'Filtering',
   '/filtering/exceptions': 'Filtering',
   '/filtering/lesson': 'Filtering',
+  // issue 11: safeguarding alerts
+  '/alerts': 'Records',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -222,6 +226,8 @@ export function App() {
     { href: '/filtering/exceptions', label: 'Exceptions', show: may(account, 'exceptions.read'), render: () => <ExceptionsPage account={account} /> },
     { href: '/filtering/lesson', label: 'Open for my class', show: may(account, 'lessons.open'), render: () => <LessonAllowancePage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
+    // issue 11: safeguarding alerts
+    { href: '/alerts', label: 'Alerts', show: may(account, 'alerts.read'), render: () => <AlertsPage account={account} /> },
   ];
   const current =
     pages.filter((p) => p.show && p.href !== '/' && (path === p.href || path.startsWith(`${p.href}/`))).sort((a, b) => b.href.length - a.href.length)[0] ?? pages[0]!;

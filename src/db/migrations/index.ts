@@ -14,6 +14,8 @@ import * as monitoringReports from './0015-monitoring-reports.js';
 import * as policyDocument from './0018-policy-document.js';
 // filter exceptions (issue 11)
 import * as filterExceptions from './0012-filter-exceptions.js';
+// issue 11: safeguarding alerts
+import * as alerts from './0013-alerts.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -30,6 +32,8 @@ export const migrations: Record<string, Migration> = {
   '0011-change-control': changeControl,
   // filter exceptions (issue 11); in file order, as the migrations test requires
   '0012-filter-exceptions': filterExceptions,
+  // issue 11: safeguarding alerts (in file-name order, as the migrations test requires)
+  '0013-alerts': alerts,
   '0015-monitoring-reports': monitoringReports,
   '0018-policy-document': policyDocument,
 };
