@@ -8,6 +8,8 @@ import { filteringDue } from '../filtering/lists-service.js';
 import { complianceDue } from '../compliance/service.js';
 import { checksDue } from '../reports/checks.js';
 import { termlyReportDue } from '../reports/termly.js';
+// incidents and breaches (issue 11)
+import { incidentsDue } from '../incidents/service.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -20,4 +22,6 @@ export const dueProviders: DueProvider[] = [
   complianceDue,
   checksDue,
   termlyReportDue,
+  // incidents and breaches (issue 11)
+  incidentsDue,
 ];

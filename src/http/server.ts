@@ -11,6 +11,8 @@ import { ProcessLock } from '../core/process-lock.js';
 import { scheduleGuestSweep } from '../guests/service.js';
 import { scheduleComplianceSnapshots } from '../compliance/service.js';
 import { scheduleExpiryReminders } from '../identity/reminders.js';
+// incidents and breaches (issue 11)
+import { scheduleBreachReminders } from '../incidents/service.js';
 import { scheduleFingerprintEmails } from '../audit/fingerprint.js';
 import { startFiltering } from '../filtering/serve.js';
 
@@ -70,6 +72,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
     const fingerprints = scheduleFingerprintEmails(runtime);
     // GV-08: each framework's standing recorded daily, for the compliance history.
     const complianceSnapshots = scheduleComplianceSnapshots(runtime);
+    // IN-04 (issue 11): the DPO reminded at 24, 48 and 66 hours of an undecided personal-data breach.
+    const breachReminders = scheduleBreachReminders(runtime);
     // Internet filtering: the service, and the DNS resolver and proxy when their ports are set.
     const filtering = await startFiltering(runtime, url);
     if (filtering.proxy) app.metrics.watchProxy(filtering.proxy.stats);
@@ -93,6 +97,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
           await reminders.stop();
           await fingerprints.stop();
           await complianceSnapshots.stop();
+          await breachReminders.stop();
           await activeRuntime.close();
         } finally {
           clearTimeout(grace);

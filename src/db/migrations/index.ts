@@ -10,6 +10,8 @@ import * as sessionTotpEnrolment from './0009-session-totp-enrolment.js';
 import * as compliance from './0010-compliance.js';
 import * as monitoringReports from './0015-monitoring-reports.js';
 import * as policyDocument from './0018-policy-document.js';
+// incidents and breaches (issue 11)
+import * as incidents from './0014-incidents.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -22,6 +24,8 @@ export const migrations: Record<string, Migration> = {
   '0007-secrets-hardening': secretsHardening,
   '0009-session-totp-enrolment': sessionTotpEnrolment,
   '0010-compliance': compliance,
+  // incidents and breaches (issue 11); in number order, which the migrations test checks
+  '0014-incidents': incidents,
   '0015-monitoring-reports': monitoringReports,
   '0018-policy-document': policyDocument,
 };
