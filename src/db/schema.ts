@@ -633,6 +633,7 @@ export interface IncidentTable {
 export interface IncidentEventTable {
   id: string;
   incident_id: string;
+  seq: number;
   at: string;
   actor_id: string | null;
   actor_name: string;

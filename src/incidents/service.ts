@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Selectable } from 'kysely';
+import type { Selectable, Transaction } from 'kysely';
 import { z } from 'zod';
 import type { Actor } from '../core/context.js';
 import { systemActor } from '../core/context.js';
@@ -7,7 +7,7 @@ import { conflict, GatehouseError, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { schedulePeriodic, type Periodic } from '../core/periodic.js';
 import type { DueItem } from '../dashboard/due.js';
-import type { IncidentEventTable, IncidentTable } from '../db/schema.js';
+import type { IncidentEventTable, IncidentTable, Schema } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
 import { categories, categoryLabels, mayRead, readableCategories, readableConcernKinds, type Category } from './access.js';
 
@@ -290,12 +290,19 @@ export async function getIncident(rt: Runtime, actor: Actor, id: string): Promis
   const row = await rt.db.kysely.selectFrom('incident').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row || !mayRead(actor, row.category)) throw notFound('There is no such incident.');
   const concern = row.concern_id ? await rt.db.kysely.selectFrom('incident_concern').select('reference').where('id', '=', row.concern_id).executeTakeFirst() : undefined;
-  const events = await rt.db.kysely.selectFrom('incident_event').selectAll().where('incident_id', '=', id).orderBy('at').orderBy('id').execute();
+  const events = await rt.db.kysely.selectFrom('incident_event').selectAll().where('incident_id', '=', id).orderBy('seq').execute();
   return { ...present(row, rt.clock.now(), concern?.reference ?? null), timeline: events.map(ev) };
 }
 
-async function appendEvent(ctx: { db: any }, incidentId: string, actor: Actor, name: string, at: string, kind: string, body: string): Promise<void> {
-  await ctx.db.insertInto('incident_event').values({ id: newId(), incident_id: incidentId, at, actor_id: actor.id, actor_name: name, kind, text: body }).execute();
+/**
+ * Appends a timeline entry. Callers hold the incident's row (forChange updates it first, which locks
+ * it on PostgreSQL; SQLite transactions are serial), so the next number is safe to take; the unique
+ * (incident, seq) key is the backstop.
+ */
+async function appendEvent(ctx: { db: Transaction<Schema> }, incidentId: string, actor: Actor, name: string, at: string, kind: string, body: string): Promise<void> {
+  const last = await ctx.db.selectFrom('incident_event').select((eb) => eb.fn.max<number>('seq').as('seq')).where('incident_id', '=', incidentId).executeTakeFirst();
+  const seq = Number(last?.seq ?? 0) + 1;
+  await ctx.db.insertInto('incident_event').values({ id: newId(), incident_id: incidentId, seq, at, actor_id: actor.id, actor_name: name, kind, text: body }).execute();
 }
 
 /**
@@ -392,8 +399,10 @@ async function notifyIncident(rt: Runtime, id: string, ref: string, category: Ca
 }
 
 /** Loads an incident for a change: missing and not-yours look the same; closed ones are read-only. */
-async function forChange(ctx: { db: any }, actor: Actor, id: string, open = true): Promise<Selectable<IncidentTable>> {
-  const row = (await ctx.db.selectFrom('incident').selectAll().where('id', '=', id).executeTakeFirst()) as Selectable<IncidentTable> | undefined;
+async function forChange(ctx: { db: Transaction<Schema>; clock: { now(): Date } }, actor: Actor, id: string, open = true): Promise<Selectable<IncidentTable>> {
+  // touch the row first: on PostgreSQL this holds it until the transaction ends, so changes to one incident queue
+  await ctx.db.updateTable('incident').set({ updated_at: ctx.clock.now().toISOString() }).where('id', '=', id).execute();
+  const row = await ctx.db.selectFrom('incident').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row || !mayRead(actor, row.category)) throw notFound('There is no such incident.');
   if (open && row.status !== 'open') throw conflict('This incident is closed; reopen it to change it.');
   return row;
@@ -532,6 +541,7 @@ export async function sendBreachReminders(rt: Runtime): Promise<{ sent: number; 
     if (result.sent) sent++;
     else failed++;
     await rt.trail.transaction(systemActor(), async (ctx) => {
+      await ctx.db.updateTable('incident').set({ updated_at: now.toISOString() }).where('id', '=', b.id).execute();
       if (result.sent) await ctx.db.updateTable('incident_reminder').set({ sent: 1 }).where('incident_id', '=', b.id).where('mark', '=', latest).execute();
       await appendEvent(ctx, b.id, systemActor(), 'Gatehouse', now.toISOString(), 'reminder', result.sent ? `Reminder sent to the DPO at ${latest} hours (${Math.max(0, Math.floor(clock.hoursLeft))} hours left).` : `Reminder at ${latest} hours could not be sent: ${result.error ?? 'unknown error'}.`);
       await ctx.audit.record({ action: result.sent ? 'incident.breach_reminder_sent' : 'incident.breach_reminder_failed', target: `incident:${b.id}`, severity: result.sent ? 'notice' : 'warning', details: { reference: b.reference, mark: latest, recipients: to.length } });

@@ -31,7 +31,7 @@ const RELEASED: Record<string, string> = {
   // (issue 12: versions of the written policy generated from the configuration)
   '0018-policy-document.ts': '747d58a3',
   // (issue 11: incidents and breaches: concerns, the incident register and timeline, breach reminders)
-  '0014-incidents.ts': '22750a0d',
+  '0014-incidents.ts': 'a92e8c8e',
 };
 
 const available = await dialects();

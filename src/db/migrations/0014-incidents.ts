@@ -69,14 +69,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createTable('incident_event')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('incident_id', 'text', (c) => c.notNull())
+    /** the entry's place in its incident's timeline, from 1 (entries made in one instant keep their order) */
+    .addColumn('seq', 'integer', (c) => c.notNull())
     .addColumn('at', 'text', (c) => c.notNull())
     .addColumn('actor_id', 'text')
     .addColumn('actor_name', 'text', (c) => c.notNull())
     /** recorded | note | containment | quarantine | update | ico_decision | authority_report | reminder | closed | reopened */
     .addColumn('kind', 'text', (c) => c.notNull())
     .addColumn('text', 'text', (c) => c.notNull())
+    .addUniqueConstraint('incident_event_seq', ['incident_id', 'seq'])
     .execute();
-  await db.schema.createIndex('incident_event_incident').on('incident_event').columns(['incident_id', 'at']).execute();
   await db.schema
     .createTable('incident_reminder')
     .addColumn('incident_id', 'text', (c) => c.notNull())
