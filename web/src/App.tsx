@@ -26,6 +26,8 @@ import { BlockedPage, ConnectPage } from './pages/FilterPublicPages';
 import { CompliancePage } from './pages/CompliancePage';
 import { FilteringChecksPage, TermlyReportPage } from './pages/ReportsPage';
 import { SecurityPolicyPage } from './pages/SecurityPolicyPage';
+// incidents and breaches (issue 11)
+import { ConcernPage, IncidentsPage } from './pages/IncidentsPage';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -58,6 +60,8 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/policy': 'School',
   '/security-policy': 'School',
   '/account': 'You',
+  // incidents and breaches (issue 11)
+  '/incidents': 'Records',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -137,6 +141,14 @@ export function App() {
       </Frame>
     );
   }
+  // incidents and breaches (issue 11): anyone reports a concern, signed in or not (IN-01)
+  if (path === '/concern') {
+    return (
+      <Frame schoolName={info.school?.name ?? null} account={account ?? undefined}>
+        <ConcernPage />
+      </Frame>
+    );
+  }
   if (!account && path === '/reset') {
     return (
       <Frame schoolName={info.school?.name ?? null}>
@@ -198,6 +210,8 @@ export function App() {
     { href: '/compliance', label: 'Compliance', show: may(account, 'compliance.read'), render: () => <CompliancePage account={account} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
+    // incidents and breaches (issue 11)
+    { href: '/incidents', label: 'Incidents', show: may(account, 'incidents.read') || may(account, 'incidents.record') || may(account, 'concerns.read'), render: () => <IncidentsPage account={account} /> },
   ];
   const current =
     pages.filter((p) => p.show && p.href !== '/' && (path === p.href || path.startsWith(`${p.href}/`))).sort((a, b) => b.href.length - a.href.length)[0] ?? pages[0]!;
