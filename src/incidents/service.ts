@@ -233,7 +233,8 @@ export interface Incident {
 export function breachClock(awareAt: string, now: Date): BreachClock {
   const deadline = Date.parse(awareAt) + BREACH_HOURS * HOUR;
   const left = (deadline - now.getTime()) / HOUR;
-  return { awareAt, deadline: new Date(deadline).toISOString(), hoursLeft: Math.round(left * 10) / 10, overdue: left < 0 };
+  // to a tenth, towards zero: 41.99 hours left is "41 hours", never rounded up to 42
+  return { awareAt, deadline: new Date(deadline).toISOString(), hoursLeft: Math.trunc(left * 10) / 10, overdue: left < 0 };
 }
 
 function present(r: Selectable<IncidentTable>, now: Date, concernReference: string | null): Incident {

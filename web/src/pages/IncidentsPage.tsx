@@ -128,7 +128,7 @@ export function IncidentsPage({ account }: { account: Account }) {
 }
 
 function IncidentList({ account }: { account: Account }) {
-  const tab = new URLSearchParams(location.search).get('tab') === 'concerns' && may(account, 'concerns.read') ? 'concerns' : 'incidents';
+  const [tab, setTab] = useState<'incidents' | 'concerns'>(new URLSearchParams(location.search).get('tab') === 'concerns' && may(account, 'concerns.read') ? 'concerns' : 'incidents');
   const [incidents, setIncidents] = useState<Incident[] | null>(null);
   const [concerns, setConcerns] = useState<Concern[] | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -153,8 +153,8 @@ function IncidentList({ account }: { account: Account }) {
       </div>
       {may(account, 'concerns.read') ? (
         <div className="tabs" role="tablist">
-          <Link className={tab === 'incidents' ? 'tab active' : 'tab'} href="/incidents">Register</Link>
-          <Link className={tab === 'concerns' ? 'tab active' : 'tab'} href="/incidents?tab=concerns">Concerns{newConcerns ? ` (${newConcerns} new)` : ''}</Link>
+          <button type="button" role="tab" aria-selected={tab === 'incidents'} className={tab === 'incidents' ? 'tab active' : 'tab'} onClick={() => setTab('incidents')}>Register</button>
+          <button type="button" role="tab" aria-selected={tab === 'concerns'} className={tab === 'concerns' ? 'tab active' : 'tab'} onClick={() => setTab('concerns')}>Concerns{newConcerns ? ` (${newConcerns} new)` : ''}</button>
         </div>
       ) : null}
       <ErrorMessage error={error} />
@@ -212,7 +212,7 @@ function ConcernList({ concerns, onChanged }: { concerns: Concern[] | null; onCh
             <td className="mono nowrap">{c.reference}<div className="small muted">{when(c.createdAt)}</div></td>
             <td>{c.kind === 'online_safety' ? 'Online safety' : 'Technical'}</td>
             <td>{c.reporterName ?? <em>anonymous</em>}<div className="small muted">{c.source === 'block_page' ? `block page${c.blockedHost ? ` (${c.blockedHost})` : ''}` : c.source === 'sign_in' ? 'sign-in page' : 'console'}</div></td>
-            <td className="cell-note">{c.details}</td>
+            <td className="incident-text">{c.details}</td>
             <td>{c.status === 'new' ? <span className="tag tag-warn">new</span> : c.status === 'taken_up' ? <Link href={`/incidents/${c.incidentId}`}>taken up</Link> : <span className="tag">dismissed</span>}</td>
             <td>
               {c.status === 'new' ? (
