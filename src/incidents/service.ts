@@ -230,6 +230,11 @@ export interface Incident {
   timeline?: IncidentEvent[];
 }
 
+/** A time as the school reads it: "Friday 4 December 2026, 00:20" in the profile's time zone. */
+function local(rt: Runtime, iso: string): string {
+  return new Intl.DateTimeFormat('en-GB', { timeZone: rt.profile.timeZone, weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+}
+
 export function breachClock(awareAt: string, now: Date): BreachClock {
   const deadline = Date.parse(awareAt) + BREACH_HOURS * HOUR;
   const left = (deadline - now.getTime()) / HOUR;
@@ -367,7 +372,7 @@ export async function recordIncident(rt: Runtime, actor: Actor, input: z.infer<t
       })
       .execute();
     const from = concernRef ? ` from concern ${concernRef}` : input.alertRef ? ` from alert ${input.alertRef}` : '';
-    await appendEvent(ctx, id, actor, name, nowIso, 'recorded', `Recorded${from}.${awareAt ? ` Aware of the breach since ${awareAt}; the ICO decision is due within ${BREACH_HOURS} hours.` : ''}`);
+    await appendEvent(ctx, id, actor, name, nowIso, 'recorded', `Recorded${from}.${awareAt ? ` Aware of the breach since ${local(rt, awareAt)}; the ICO decision is due by ${local(rt, breachClock(awareAt, now).deadline)}.` : ''}`);
     if (input.containment) await appendEvent(ctx, id, actor, name, nowIso, 'containment', input.containment);
     await ctx.audit.record({
       action: 'incident.recorded',
@@ -479,7 +484,7 @@ export async function recordAuthorityReport(rt: Runtime, actor: Actor, id: strin
     const done = await ctx.db.updateTable('incident').set({ authority: input.authority, authority_reference: input.reference, authority_reported_at: at, updated_at: now }).where('id', '=', id).where('authority', 'is', null).executeTakeFirst();
     if (Number(done.numUpdatedRows) !== 1) throw conflict('The report to the authorities is already recorded for this incident.');
     const label = { action_fraud: 'Action Fraud', ncsc: 'the NCSC', police: 'the police', other: 'the authorities' }[input.authority];
-    await appendEvent(ctx, id, actor, name, now, 'authority_report', `Reported to ${label} on ${at}, reference ${input.reference}.`);
+    await appendEvent(ctx, id, actor, name, now, 'authority_report', `Reported to ${label} on ${local(rt, at)}, reference ${input.reference}.`);
     await ctx.audit.record({ action: 'incident.authority_reported', target: `incident:${id}`, severity: 'notice', details: { reference: row.reference, authority: input.authority, authorityReference: input.reference } });
   }, meta);
   return getIncident(rt, actor, id);
@@ -536,7 +541,7 @@ export async function sendBreachReminders(rt: Runtime): Promise<{ sent: number; 
       ? await rt.mailer.send({
           to: to.join(', '),
           subject: `Breach ${b.reference}: ${Math.max(0, Math.floor(clock.hoursLeft))} hours left to decide on reporting to the ICO`,
-          text: `Personal-data breach ${b.reference}: the school became aware of it ${latest} hours ago (${b.aware_at}). A report to the ICO, where it is reportable, is due by ${clock.deadline} (72 hours, UK GDPR Art 33).\n\nNo decision is recorded yet. Please sign in to Gatehouse, open the incident and record whether it is reportable, and why.\n\n— Gatehouse`,
+          text: `Personal-data breach ${b.reference}: the school became aware of it ${latest} hours ago (${local(rt, b.aware_at!)}). A report to the ICO, where it is reportable, is due by ${local(rt, clock.deadline)} (72 hours, UK GDPR Art 33).\n\nNo decision is recorded yet. Please sign in to Gatehouse, open the incident and record whether it is reportable, and why.\n\n— Gatehouse`,
         })
       : { sent: false, error: to.length ? 'no SMTP server is configured' : 'no DPO e-mail address is known (name the DPO under School)' };
     if (result.sent) sent++;
@@ -595,7 +600,7 @@ export async function incidentsDue(rt: Runtime): Promise<DueItem[]> {
     items.push({
       kind: 'data_breach',
       title: c.overdue ? `Breach ${b.reference}: the 72 hours to decide on reporting to the ICO have passed` : `Breach ${b.reference}: ${Math.floor(c.hoursLeft)} hours left to decide on reporting to the ICO`,
-      detail: `Aware since ${b.aware_at}; due by ${c.deadline}.`,
+      detail: `Aware since ${local(rt, b.aware_at)}; the decision is due by ${local(rt, c.deadline)}.`,
       dueAt: c.deadline,
       overdue: c.overdue,
       href: `/incidents/${b.id}`,

@@ -378,7 +378,7 @@ function BreachPanel({ account, incident, onChanged }: { account: Account; incid
   return (
     <section className="section-card" data-testid="breach">
       <h2>Personal-data breach: 72 hours</h2>
-      <p><BreachClock breach={b} /></p>
+      <p className="breach-clock"><BreachClock breach={b} /></p>
       <dl className="facts">
         <dt>Aware since</dt><dd>{when(b.awareAt)}</dd>
         <dt>ICO decision due by</dt><dd>{when(b.deadline)}</dd>
