@@ -6,6 +6,8 @@ import { createAccount } from '../../src/identity/service.js';
 import { setContact } from '../../src/school/service.js';
 import { incidentsDue, sendBreachReminders } from '../../src/incidents/service.js';
 import { incidentsSection } from '../../src/incidents/termly-section.js';
+import { breachDecisionsProbe } from '../../src/incidents/probes.js';
+import { Facts } from '../../src/compliance/probes.js';
 import { dialects } from '../helpers/databases.js';
 import { startSmtpSink } from '../helpers/smtp-sink.js';
 import { setUpSchool, startTestApp, type TestApp } from '../helpers/runtime.js';
@@ -278,6 +280,18 @@ for (const dialect of await dialects()) {
       expect(rows.find((r) => r[0] === 'Personal-data breach')![1]).toBe('2');
       expect(JSON.stringify(section)).not.toContain('Class list');
       expect(section!.paragraphs![0]).toContain('1 personal-data breach(es) were reported to the ICO');
+    });
+
+    it('IN-04 the compliance probe: breaches decided within 72 hours are met; an undecided one is due; a late one is not met', async () => {
+      // the decided breach (66 h) and one recorded in the Art 33(5) test, still within its 72 hours
+      const now = await breachDecisionsProbe.evaluate(new Facts(t.runtime));
+      expect(now.status).toBe('due_soon');
+      expect(now.summary).not.toContain('Class list');
+      t.clock.advance(73 * HOUR);
+      await startSessions();
+      expect((await breachDecisionsProbe.evaluate(new Facts(t.runtime))).status).toBe('not_met');
+      const compliance = await api('dpo', 'GET', '/api/compliance');
+      expect(JSON.stringify(compliance.body)).toContain('breach-decisions');
     });
   });
 }
