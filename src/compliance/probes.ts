@@ -5,6 +5,8 @@ import { reviewStatus } from '../access/review.js';
 import { dueSecrets } from '../registers/shared-secrets.js';
 import type { Runtime } from '../runtime.js';
 import { lastEndedPeriod, periodBounds, periodOf, reportingPeriods } from '../reports/periods.js';
+// incidents and breaches (issue 11)
+import { breachDecisionsProbe } from '../incidents/probes.js';
 
 /**
  * The automatic evidence behind the compliance view (GV-08): each probe looks at Gatehouse's live
@@ -439,6 +441,8 @@ const builtIn: Probe[] = [
       return { status: 'met', summary: `The report for ${ended.name} was issued on ${dateOf(issued.issued_at)} by ${issued.issued_by_name}.`, evidence, dueAt: nextDue };
     },
   },
+  // incidents and breaches (issue 11)
+  breachDecisionsProbe,
 ];
 
 const registry = new Map<string, Probe>(builtIn.map((p) => [p.id, p]));

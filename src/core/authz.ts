@@ -79,6 +79,12 @@ export const permissions = {
   'alerts.handle': 'Acknowledge an alert and close it with the action taken and the outcome',
   'alerts.safeguarding': 'See and handle safeguarding alerts (concerning sites, searches, circumvention): who, device, what, when, why',
   'alerts.security': 'See and handle security alerts (lockouts, failed sign-ins to privileged accounts, scans)',
+  // incidents and breaches (issue 11: IN-01..IN-07, MO-03)
+  'concerns.read': 'See the concerns reported by anyone (online-safety ones: the DSL; technical ones: the IT lead) and take them up as incidents',
+  'incidents.record': 'Record an incident by hand or from an alert (given back its reference; reading it needs incidents.read and its category)',
+  'incidents.read': 'See the incident register: only the categories one’s role is told about (safeguarding: the DSL; security and cyber: IT, headteacher, DPO; data breaches: DPO, IT, headteacher)',
+  'incidents.manage': 'Add to an incident’s timeline, record containment, cause, actions, policy updates and outcome, report to Action Fraud or the NCSC, close it (its categories only)',
+  'incidents.breach': 'Record the ICO decision on a personal-data breach (reportable or not, why, the ICO reference) and export the Art 33(5) breach record',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -143,6 +149,15 @@ const grants: Record<Permission, readonly Role[]> = {
   'alerts.handle': ['administrator', 'senior_leader', 'dsl', 'dpo'],
   'alerts.safeguarding': ['senior_leader', 'dsl'],
   'alerts.security': ['administrator', 'senior_leader', 'dpo'],
+  // incidents and breaches (issue 11). Anyone reports a concern (a public form, no permission).
+  // Staff record what they see (IN-01, MO-03) but read nothing back beyond the reference; which
+  // categories each reader sees is decided in src/incidents/access.ts (docs/incidents.md).
+  'concerns.read': ['administrator', 'dsl'],
+  'incidents.record': ['administrator', 'senior_leader', 'dsl', 'dpo', 'staff'],
+  'incidents.read': ['administrator', 'senior_leader', 'dsl', 'dpo'],
+  'incidents.manage': ['administrator', 'senior_leader', 'dsl', 'dpo'],
+  // The DPO decides on reporting to the ICO (P3 8.4); the headteacher may record it in their absence.
+  'incidents.breach': ['senior_leader', 'dpo'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

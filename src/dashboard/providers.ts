@@ -14,6 +14,8 @@ import { changesDue } from '../governance/changes.js';
 import { exceptionsDue } from '../filtering/exceptions.js';
 // issue 11: safeguarding alerts
 import { alertsDue } from '../monitoring/alerts.js';
+// incidents and breaches (issue 11)
+import { incidentsDue } from '../incidents/service.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -32,4 +34,6 @@ export const dueProviders: DueProvider[] = [
   exceptionsDue,
   // issue 11: safeguarding alerts
   alertsDue,
+  // incidents and breaches (issue 11)
+  incidentsDue,
 ];

@@ -584,6 +584,11 @@ export interface Schema {
   // issue 11: safeguarding alerts
   alert: AlertTable;
   alert_state: AlertStateTable;
+  // incidents and breaches (issue 11)
+  incident_concern: IncidentConcernTable;
+  incident: IncidentTable;
+  incident_event: IncidentEventTable;
+  incident_reminder: IncidentReminderTable;
 }
 
 // --- Issue 11: change control (src/governance/) ---
@@ -684,4 +689,69 @@ export interface AlertStateTable {
   id: number;
   audit_seq: number;
   digest_at: string | null;
+}
+
+// incidents and breaches (issue 11: IN-01..IN-07, MO-03)
+export interface IncidentConcernTable {
+  id: string;
+  reference: string;
+  kind: string;
+  source: string;
+  reporter_name: string | null;
+  details: string;
+  blocked_host: string | null;
+  created_at: string;
+  status: string;
+  incident_id: string | null;
+}
+
+export interface IncidentTable {
+  id: string;
+  reference: string;
+  category: string;
+  title: string;
+  summary: string;
+  status: string;
+  source: string;
+  alert_ref: string | null;
+  concern_id: string | null;
+  people: string;
+  devices: string;
+  containment: string;
+  cause: string;
+  actions: string;
+  policy_updates: string;
+  outcome: string;
+  recorded_by: string | null;
+  recorded_by_name: string;
+  created_at: string;
+  updated_at: string;
+  closed_at: string | null;
+  aware_at: string | null;
+  ico_decision: string | null;
+  ico_reasoning: string | null;
+  ico_reference: string | null;
+  ico_decided_at: string | null;
+  ico_decided_by: string | null;
+  authority: string | null;
+  authority_reference: string | null;
+  authority_reported_at: string | null;
+}
+
+export interface IncidentEventTable {
+  id: string;
+  incident_id: string;
+  seq: number;
+  at: string;
+  actor_id: string | null;
+  actor_name: string;
+  kind: string;
+  text: string;
+}
+
+export interface IncidentReminderTable {
+  incident_id: string;
+  mark: number;
+  sent_at: string;
+  sent: number;
 }

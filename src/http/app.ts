@@ -49,6 +49,8 @@ import { registerChangeRoutes } from '../governance/routes.js';
 import { registerExceptionRoutes } from '../filtering/exception-routes.js';
 // issue 11: safeguarding alerts
 import { registerAlertRoutes } from '../monitoring/routes.js';
+// incidents and breaches (issue 11)
+import { registerIncidentRoutes } from '../incidents/routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -262,6 +264,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerExceptionRoutes(app, runtime);
   // issue 11: safeguarding alerts
   registerAlertRoutes(app, runtime);
+  // incidents and breaches (issue 11)
+  registerIncidentRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

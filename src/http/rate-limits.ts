@@ -33,6 +33,8 @@ export function rateClassOf(method: string, route: string | undefined): RateClas
   if (route.startsWith('/api/password-reset/') || route === '/api/setup') return 'reset';
   if (route === '/api/filtering/blocked' || route === '/api/filtering/connect') return 'blockPage';
   if (route === '/api/filtering/requests' && method === 'POST') return 'report';
+  // incidents and breaches (issue 11): the public concern form shares the block page's report budget
+  if (route === '/api/concerns' && method === 'POST') return 'report';
   if (route === '/api/filtering/identity' || route === '/scim/v2' || route.startsWith('/scim/v2/')) return 'api';
   return null;
 }

@@ -13,6 +13,8 @@ import { scheduleComplianceSnapshots } from '../compliance/service.js';
 // Issue 11: change control
 import { scheduleChangeEscalation } from '../governance/changes.js';
 import { scheduleExpiryReminders } from '../identity/reminders.js';
+// incidents and breaches (issue 11)
+import { scheduleBreachReminders } from '../incidents/service.js';
 import { scheduleFingerprintEmails } from '../audit/fingerprint.js';
 import { startFiltering } from '../filtering/serve.js';
 // issue 11: safeguarding alerts
@@ -76,6 +78,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
     const complianceSnapshots = scheduleComplianceSnapshots(runtime);
     // FI-06 (issue 11): emergency filtering changes unapproved too long are escalated to the approvers.
     const changeEscalation = scheduleChangeEscalation(runtime);
+    // IN-04 (issue 11): the DPO reminded at 24, 48 and 66 hours of an undecided personal-data breach.
+    const breachReminders = scheduleBreachReminders(runtime);
     // Internet filtering: the service, and the DNS resolver and proxy when their ports are set.
     const filtering = await startFiltering(runtime, url);
     if (filtering.proxy) app.metrics.watchProxy(filtering.proxy.stats);
@@ -103,6 +107,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
           await fingerprints.stop();
           await complianceSnapshots.stop();
           await changeEscalation.stop();
+          await breachReminders.stop();
           await activeRuntime.close();
         } finally {
           clearTimeout(grace);

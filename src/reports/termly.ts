@@ -10,6 +10,9 @@ import type { Runtime } from '../runtime.js';
 import { checker } from './checks.js';
 import { lastEndedPeriod, periodBounds, periodOf, reportingPeriods, type Period } from './periods.js';
 
+// incidents and breaches (issue 11)
+import { incidentsSection } from '../incidents/termly-section.js';
+
 /**
  * The termly monitoring report (MO-05) for senior leaders and governors: what the filter blocked, by
  * category and by group; the requests and reports from the block page and what was decided; changes
@@ -32,7 +35,10 @@ export interface ReportContext {
 export type TermlySection = (context: ReportContext) => Promise<PdfSection | null>;
 
 /** Sections other modules add (alerts, incidents, exceptions), in order after the filtering ones. */
-export const termlySections: TermlySection[] = [];
+export const termlySections: TermlySection[] = [
+  // incidents and breaches (issue 11)
+  incidentsSection,
+];
 
 export interface TermlyReport {
   period: Period;

@@ -36,6 +36,8 @@ const RELEASED: Record<string, string> = {
   '0012-filter-exceptions.ts': 'dd66797e',
   // (issue 11: safeguarding alerts, their lifecycle and the security-event reader's place)
   '0013-alerts.ts': '5e114647',
+  // (issue 11: incidents and breaches: concerns, the incident register and timeline, breach reminders)
+  '0014-incidents.ts': 'a92e8c8e',
 };
 
 const available = await dialects();

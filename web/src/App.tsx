@@ -30,6 +30,8 @@ import { SecurityPolicyPage } from './pages/SecurityPolicyPage';
 import { ChangesPage } from './pages/ChangesPage';
 // issue 11: safeguarding alerts
 import { AlertsPage } from './pages/AlertsPage';
+// incidents and breaches (issue 11)
+import { ConcernPage, IncidentsPage } from './pages/IncidentsPage';
 import { Link, navigate, usePath } from './router';
 // filter exceptions (issue 11)
 import { ExceptionsPage, LessonAllowancePage, RequestStatusPage, UnblockRequestsPage } from './pages/FilterExceptionsPage';
@@ -72,6 +74,8 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/filtering/lesson': 'Filtering',
   // issue 11: safeguarding alerts
   '/alerts': 'Records',
+  // incidents and breaches (issue 11)
+  '/incidents': 'Records',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -159,6 +163,14 @@ export function App() {
       </Frame>
     );
   }
+  // incidents and breaches (issue 11): anyone reports a concern, signed in or not (IN-01)
+  if (path === '/concern') {
+    return (
+      <Frame schoolName={info.school?.name ?? null} account={account ?? undefined}>
+        <ConcernPage />
+      </Frame>
+    );
+  }
   if (!account && path === '/reset') {
     return (
       <Frame schoolName={info.school?.name ?? null}>
@@ -228,6 +240,8 @@ export function App() {
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
     // issue 11: safeguarding alerts
     { href: '/alerts', label: 'Alerts', show: may(account, 'alerts.read'), render: () => <AlertsPage account={account} /> },
+    // incidents and breaches (issue 11)
+    { href: '/incidents', label: 'Incidents', show: may(account, 'incidents.read') || may(account, 'incidents.record') || may(account, 'concerns.read'), render: () => <IncidentsPage account={account} /> },
   ];
   const current =
     pages.filter((p) => p.show && p.href !== '/' && (path === p.href || path.startsWith(`${p.href}/`))).sort((a, b) => b.href.length - a.href.length)[0] ?? pages[0]!;

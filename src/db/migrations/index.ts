@@ -16,6 +16,8 @@ import * as policyDocument from './0018-policy-document.js';
 import * as filterExceptions from './0012-filter-exceptions.js';
 // issue 11: safeguarding alerts
 import * as alerts from './0013-alerts.js';
+// incidents and breaches (issue 11)
+import * as incidents from './0014-incidents.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -34,6 +36,8 @@ export const migrations: Record<string, Migration> = {
   '0012-filter-exceptions': filterExceptions,
   // issue 11: safeguarding alerts (in file-name order, as the migrations test requires)
   '0013-alerts': alerts,
+  // incidents and breaches (issue 11); in number order, which the migrations test checks
+  '0014-incidents': incidents,
   '0015-monitoring-reports': monitoringReports,
   '0018-policy-document': policyDocument,
 };

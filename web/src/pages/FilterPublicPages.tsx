@@ -113,6 +113,10 @@ export function BlockedPage({ account }: { account: Account | null }) {
           <button type="submit" className="button">Send</button>
         </form>
       )}
+      {/* incidents and breaches (issue 11, IN-01): something worrying, not just a blocked site */}
+      <p className="small">
+        Saw something that worried you? <a href={`/concern?from=block_page${host ? `&host=${encodeURIComponent(host)}` : ''}`}>Report a concern</a> to the school’s safeguarding lead or IT lead.
+      </p>
     </div>
   );
 }

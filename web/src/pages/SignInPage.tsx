@@ -85,6 +85,8 @@ function PasswordStep({ schoolName, insecure, onNext }: { schoolName: string; in
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
         <Link href="/reset" className="link-button">Forgot your password?</Link>
+        {/* incidents and breaches (issue 11, IN-01): anyone, signed in or not, can report a concern */}
+        <Link href="/concern?from=sign_in" className="link-button">Report a concern</Link>
       </div>
     </form>
   );
