@@ -62,6 +62,12 @@ export const permissions = {
   'checks.read': 'See the register of filtering and monitoring checks (GV-03, AU-04)',
   'checks.record': 'Run a guided filtering check or record one made by hand, and record the resulting actions',
   'compliance.signoff': 'Sign off a compliance clause by hand with the evidence seen, or withdraw a sign-off (each clause names who may)',
+  // equipment registers (issue 12: AS-01..AS-07, AS-10..AS-13)
+  'registers.read': 'See the equipment, disposal, software and licence, removable media and device health registers; export them as CSV',
+  'registers.manage': 'Record equipment, loans, stock-takes, certificates, software titles, licences and removable media; import inventory CSVs',
+  'registers.dispose': 'Authorise and record the disposal of an item (its certificates must be attached first)',
+  'software.approve': 'Approve or refuse a software title before use, as the headteacher (AS-07)',
+  'software.gdpr': 'Record the GDPR check of a software title before use, as the DPO (AS-07)',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -106,6 +112,13 @@ const grants: Record<Permission, readonly Role[]> = {
   'compliance.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
   // Each clause names its signers (frameworks/*.yaml); administrators never attest their own work.
   'compliance.signoff': ['senior_leader', 'dsl', 'dpo', 'governor'],
+  // equipment registers (issue 12): the IT administrator and the school office (business manager)
+  // keep them; a senior leader authorises disposals and approves software, the DPO checks it.
+  'registers.read': ['administrator', 'senior_leader', 'dpo', 'office'],
+  'registers.manage': ['administrator', 'office'],
+  'registers.dispose': ['senior_leader'],
+  'software.approve': ['senior_leader'],
+  'software.gdpr': ['dpo'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

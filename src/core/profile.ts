@@ -190,6 +190,22 @@ const governanceSchema = z
   })
   .strict();
 
+/** Equipment registers (issue 12): how often things are reviewed and when a device's state is stale. */
+const registersSchema = z
+  .object({
+    /** AS-01: a stock-take of the equipment at least this often. */
+    stockTakeEveryMonths: z.number().int().min(1).max(36),
+    /** AS-11: anti-virus signatures older than this many days are stale. */
+    antivirusStaleDays: z.number().int().min(1).max(90),
+    /** AS-12: a critical update pending longer than this many days is overdue (Cyber Essentials: 14). */
+    criticalPatchDays: z.number().int().min(1).max(90),
+    /** AS-13: a device not seen (inventory check-in or on the network) for this many days is flagged. */
+    deviceUnseenDays: z.number().int().min(1).max(365),
+    /** AS-06: a licence expiring within this many days shows on the overview. */
+    licenceExpiryWarnDays: z.number().int().min(1).max(365),
+  })
+  .strict();
+
 export const profileFileSchema = z
   .object({
     name: z.string().min(1).max(200),
@@ -213,6 +229,8 @@ export const profileFileSchema = z
     governance: governanceSchema.optional(),
     defaults: partialSettings.optional(),
     groups: z.object(Object.fromEntries(groups.map((g) => [g, partialSettings.optional()]))).strict().optional(),
+    // equipment registers (issue 12: AS-01, AS-06, AS-11, AS-12, AS-13)
+    registers: registersSchema.optional(),
   })
   .strict();
 
@@ -250,6 +268,8 @@ export interface Profile {
     lessonAllowanceMaxMinutes: number;
     filterOffMaxHours: number;
   };
+  // equipment registers (issue 12)
+  registers: z.infer<typeof registersSchema>;
   name: string;
   description: string | undefined;
   source: string | undefined;
@@ -335,7 +355,7 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
       throw new ConfigError(`profile ${file}: groups.${group} expires passwords termly, but the profile lists no term dates (terms:)`);
     }
   }
-  const inherited = <K extends 'timeZone' | 'accessReview' | 'guests' | 'sharedSecrets'>(key: K): NonNullable<ProfileFile[K]> => {
+  const inherited = <K extends 'timeZone' | 'accessReview' | 'guests' | 'sharedSecrets' | 'registers'>(key: K): NonNullable<ProfileFile[K]> => {
     const value = data[key] ?? base?.[key];
     if (value === undefined) throw new ConfigError(`profile ${file}: ${key} is not set (the baseline profile sets it)`);
     return value as NonNullable<ProfileFile[K]>;
@@ -362,6 +382,8 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
     accessReview: inherited('accessReview'),
     guests: inherited('guests'),
     sharedSecrets: sharedSecrets as Profile['sharedSecrets'],
+    // equipment registers (issue 12)
+    registers: inherited('registers'),
     name: data.name,
     description: data.description ?? base?.description,
     source: data.source,

@@ -50,6 +50,8 @@ import { registerRateLimits } from './rate-limits.js';
 import { registerInputGuard } from './input-guard.js';
 import { registerSystemRoutes } from './system-routes.js';
 import { VERSION } from './version.js';
+// equipment registers (issue 12)
+import { registerEquipmentRoutes } from '../registers/equipment-routes.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -250,6 +252,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerProxyPacRoutes(app, runtime);
   registerComplianceRoutes(app, runtime);
   registerReportRoutes(app, runtime);
+  // equipment registers (issue 12)
+  registerEquipmentRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

@@ -9,6 +9,8 @@ import * as secretsHardening from './0007-secrets-hardening.js';
 import * as sessionTotpEnrolment from './0009-session-totp-enrolment.js';
 import * as compliance from './0010-compliance.js';
 import * as monitoringReports from './0015-monitoring-reports.js';
+// equipment registers (issue 12)
+import * as equipmentRegisters from './0016-equipment-registers.js';
 import * as policyDocument from './0018-policy-document.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
@@ -23,5 +25,7 @@ export const migrations: Record<string, Migration> = {
   '0009-session-totp-enrolment': sessionTotpEnrolment,
   '0010-compliance': compliance,
   '0015-monitoring-reports': monitoringReports,
+  // equipment registers (issue 12); sorted by number, as the migrations test requires
+  '0016-equipment-registers': equipmentRegisters,
   '0018-policy-document': policyDocument,
 };
