@@ -26,6 +26,8 @@ import { BlockedPage, ConnectPage } from './pages/FilterPublicPages';
 import { CompliancePage } from './pages/CompliancePage';
 import { FilteringChecksPage, TermlyReportPage } from './pages/ReportsPage';
 import { SecurityPolicyPage } from './pages/SecurityPolicyPage';
+// equipment registers (issue 12)
+import { DevicesHealthPage, EquipmentPage, SoftwarePage } from './pages/EquipmentPages';
 import { Link, navigate, usePath } from './router';
 
 const may = (account: Account, permission: string) => account.permissions.includes(permission);
@@ -58,6 +60,10 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/policy': 'School',
   '/security-policy': 'School',
   '/account': 'You',
+  // equipment registers (issue 12)
+  '/equipment': 'Records',
+  '/software': 'Records',
+  '/devices-health': 'Records',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -198,6 +204,10 @@ export function App() {
     { href: '/compliance', label: 'Compliance', show: may(account, 'compliance.read'), render: () => <CompliancePage account={account} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
+    // equipment registers (issue 12)
+    { href: '/equipment', label: 'Equipment', show: may(account, 'registers.read'), render: () => <EquipmentPage account={account} /> },
+    { href: '/software', label: 'Software & licences', show: may(account, 'registers.read'), render: () => <SoftwarePage account={account} /> },
+    { href: '/devices-health', label: 'Device health', show: may(account, 'registers.read'), render: () => <DevicesHealthPage account={account} /> },
   ];
   const current =
     pages.filter((p) => p.show && p.href !== '/' && (path === p.href || path.startsWith(`${p.href}/`))).sort((a, b) => b.href.length - a.href.length)[0] ?? pages[0]!;
