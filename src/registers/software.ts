@@ -76,18 +76,21 @@ const statusOf = (r: Selectable<SoftwareTitleTable>): TitleSummary['status'] =>
   r.head_decision === 'refused' || r.dpo_decision === 'refused' ? 'refused' : r.head_decision === 'approved' && r.dpo_decision === 'approved' ? 'approved' : 'pending';
 
 /** Installations per title, from the last inventory: a title counts once per device. */
-async function installationCounts(rt: Runtime): Promise<Map<string, number>> {
+async function installationCounts(rt: Runtime): Promise<{ counts: Map<string, number>; names: Map<string, string> }> {
   const counts = new Map<string, number>();
+  const names = new Map<string, string>();
   for (const d of await rt.db.kysely.selectFrom('inventory_device').select('apps').execute()) {
-    for (const app of new Set((JSON.parse(d.apps) as string[]).map((a) => a.toLowerCase()))) counts.set(app, (counts.get(app) ?? 0) + 1);
+    const apps = JSON.parse(d.apps) as string[];
+    for (const app of apps) if (!names.has(app.toLowerCase())) names.set(app.toLowerCase(), app);
+    for (const app of new Set(apps.map((a) => a.toLowerCase()))) counts.set(app, (counts.get(app) ?? 0) + 1);
   }
-  return counts;
+  return { counts, names };
 }
 
 export async function listTitles(rt: Runtime): Promise<{ titles: TitleSummary[]; unlicensed: Array<{ name: string; installations: number }> }> {
   const rows = await rt.db.kysely.selectFrom('software_title').selectAll().orderBy('match_key').execute();
   const licences = await rt.db.kysely.selectFrom('software_licence').selectAll().orderBy('bought_on').execute();
-  const counts = await installationCounts(rt);
+  const { counts, names } = await installationCounts(rt);
   const day = rt.clock.now().toISOString().slice(0, 10);
   const titles = rows.map((r): TitleSummary => {
     const own = licences.filter((l) => l.title_id === r.id).map((l) => ({ id: l.id, seats: l.seats, boughtOn: l.bought_on, expiresOn: l.expires_on, reference: l.reference, expired: !!l.expires_on && l.expires_on < day }));
@@ -110,7 +113,7 @@ export async function listTitles(rt: Runtime): Promise<{ titles: TitleSummary[];
     };
   });
   const known = new Set(rows.map((r) => r.match_key));
-  const unlicensed = [...counts].filter(([k]) => !known.has(k)).map(([name, installations]) => ({ name, installations })).sort((a, b) => b.installations - a.installations);
+  const unlicensed = [...counts].filter(([k]) => !known.has(k)).map(([key, installations]) => ({ name: names.get(key) ?? key, installations })).sort((a, b) => b.installations - a.installations);
   return { titles, unlicensed };
 }
 

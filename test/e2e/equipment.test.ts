@@ -148,7 +148,7 @@ describe('the equipment registers in Chromium', () => {
     const row = officePage.locator('tr[data-title="Microsoft Office"]');
     await row.getByTestId('over-used').waitFor();
     expect(await row.innerText()).toContain('awaiting decisions');
-    expect(await officePage.getByTestId('unlicensed').innerText()).toContain('zoom');
+    expect(await officePage.getByTestId('unlicensed').innerText()).toContain('Zoom');
     await e2e.shot(officePage, '08-software-over-used');
 
     await officePage.getByRole('link', { name: 'Device health' }).click();

@@ -268,7 +268,7 @@ for (const dialect of await dialects()) {
       expect(imported.body).toEqual({ devices: 3, installations: 5 });
       const software = (await api(office, 'GET', '/api/software')).body;
       expect(software.titles.find((x: any) => x.name === 'Microsoft Office')).toMatchObject({ seats: 2, installations: 3, overUsed: true });
-      expect(software.unlicensed).toEqual([{ name: 'zoom', installations: 1 }]);
+      expect(software.unlicensed).toEqual([{ name: 'Zoom', installations: 1 }]);
       const due = await softwareDue(t.runtime);
       expect(due).toEqual(expect.arrayContaining([
         expect.objectContaining({ kind: 'licence_over_used', requirement: 'AS-06' }),
@@ -294,6 +294,21 @@ for (const dialect of await dialects()) {
       await api(office, 'POST', '/api/inventory/import', { csv: `Device name,Critical updates pending since,Antivirus,Antivirus updated,Last check-in,Apps\nA,${day(14)},Defender,${day(0)},${day(0)},\nB,${day(15)},Defender,${day(0)},${day(0)},\n` });
       const again = (await api(office, 'GET', '/api/devices-health')).body.devices;
       expect(again.map((d: any) => [d.name, d.patchOverdue])).toEqual([['A', false], ['B', true]]);
+    });
+
+    it('GV-08 AS-01 AS-06 AS-11 AS-12 the compliance view judges the stock-take, licences, anti-virus and 14-day patching clauses from the registers', async () => {
+      const response = await t.app.inject({ method: 'GET', url: '/api/compliance', headers: (await as('senior_leader')).headers });
+      expect(response.statusCode).toBe(200);
+      const body = response.json() as any;
+      const frameworks = (Array.isArray(body) ? body : body.frameworks) as Array<{ id: string; clauses: Array<{ id: string; evidence: Array<{ id?: string; status: string; summary: string }> }> }>;
+      const probe = (fw: string, clause: string, id: string) => frameworks.find((f) => f.id === fw)!.clauses.find((c) => c.id === clause)!.evidence.find((e) => e.id === id)!;
+      // The last inventory (from the AS-11 test) has devices A (14 days, not overdue) and B (15 days, overdue).
+      expect(probe('cyber-essentials', 'A6.4', 'patches-14-days')).toMatchObject({ status: 'not_met' });
+      expect(probe('cyber-essentials', 'A6.4', 'patches-14-days').summary).toContain('B');
+      expect(probe('cyber-essentials', 'A8.1', 'antivirus-current')).toMatchObject({ status: 'met' });
+      expect(probe('school-policy', 'AS-01', 'equipment-stocktake').status).toBe('met');
+      // Microsoft Office is licensed for 2 seats and no longer installed; nothing is over-used now.
+      expect(probe('dfe-cyber-security', '8', 'licences-reconciled').status).toBe('met');
     });
 
     it('AS-06 attack: a hostile inventory CSV (bad dates, duplicate devices, NUL bytes, unclosed quotes) imports nothing and keeps the last inventory', async () => {
