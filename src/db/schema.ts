@@ -542,7 +542,7 @@ export interface EquipmentItemTable {
   status: string; personal_data: number; last_found_at: string | null; disposed_at: string | null; created_at: string; updated_at: string;
 }
 export interface EquipmentLoanTable {
-  id: string; item_id: string; account_id: string | null; borrower_name: string; purpose: string; lent_at: string; due_back: string; returned_at: string | null; returned_to: string | null;
+  id: string; item_id: string; account_id: string | null; borrower_name: string; purpose: string; lent_at: string; due_back: string; returned_at: string | null; returned_to: string | null; kind: string; data_assessment: string | null;
 }
 export interface EquipmentStocktakeTable { id: string; started_at: string; started_by: string; closed_at: string | null; missing: string | null }
 export interface EquipmentStocktakeFoundTable { stocktake_id: string; item_id: string; found_at: string; found_by: string }

@@ -5,7 +5,7 @@ import type { Runtime } from '../runtime.js';
 import { CSV_MAX_BYTES } from './csv.js';
 import {
   attachCertificate, certificateFile, certificateSchema, closeStocktake, currentStocktake, disposalSchema, disposeItem, exportEquipmentCsv, getItem,
-  importEquipmentCsv, itemSchema, lendItem, listItems, loanSchema, markFound, registerItem, returnItem, startStocktake, updateItem,
+  importEquipmentCsv, itemSchema, lendItem, listItems, loanSchema, markFound, registerItem, repairSchema, returnItem, sendForRepair, startStocktake, updateItem,
 } from './equipment.js';
 import {
   addLicence, addTitle, decideTitle, decisionSchema, deviceHealth, exportDevicesCsv, exportSoftwareCsv, importInventoryCsv, issueMedia, licenceSchema,
@@ -52,6 +52,9 @@ export function registerEquipmentRoutes(app: App, rt: Runtime): void {
   );
   app.post('/api/equipment/:id/loan', { config: { access: 'registers.manage' }, schema: { summary: 'Lend an item off site to a person until a date (AS-02, audited)', tags, params: idParams, body: loanSchema } }, async (request) =>
     lendItem(rt, actorOf(request), request.params.id, request.body, metaOf(request)),
+  );
+  app.post('/api/equipment/:id/repair', { config: { access: 'registers.manage' }, schema: { summary: 'Send an item to a third party for repair, with the personal data on it assessed and protected first (AS-05, audited)', tags, params: idParams, body: repairSchema } }, async (request) =>
+    sendForRepair(rt, actorOf(request), request.params.id, request.body, metaOf(request)),
   );
   app.post('/api/equipment/:id/return', { config: { access: 'registers.manage' }, schema: { summary: 'Record an item’s return (closes its loan; with fromHolder, no longer issued to its holder); ticks a leaver’s checklist (audited)', tags, params: idParams, body: z.object({ fromHolder: z.boolean().default(false), location: z.string().trim().min(1).max(200).optional() }).strict() } }, async (request) =>
     returnItem(rt, actorOf(request), request.params.id, request.body, metaOf(request)),

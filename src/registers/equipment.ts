@@ -59,6 +59,16 @@ export const loanSchema = z
   })
   .strict();
 
+/** AS-05: before a third-party repair, the personal data on the device is assessed and protected. */
+export const repairSchema = z
+  .object({
+    repairer: text('who repairs it (the company or person)', 200),
+    fault: text('what is wrong', 500),
+    dueBack: z.iso.date('must be a date like 2026-07-22'),
+    dataAssessment: text('what personal data is on it and how it is protected (e.g. “drive removed and kept in the safe”, “no personal data: wiped”)', 1000),
+  })
+  .strict();
+
 export const disposalMethods = ['waste', 'gift', 'sale'] as const;
 export const certificateKinds = ['weee', 'data_destruction', 'pat'] as const;
 export type CertificateKind = (typeof certificateKinds)[number];
@@ -106,6 +116,8 @@ export interface Certificate {
 
 export interface Loan {
   id: string;
+  kind: 'loan' | 'repair';
+  dataAssessment: string | null;
   borrower: string;
   purpose: string;
   lentAt: string;
@@ -145,7 +157,7 @@ export interface ItemDetail extends ItemSummary {
 const today = (rt: Runtime) => rt.clock.now().toISOString().slice(0, 10);
 
 function loanOf(rt: Runtime, r: Selectable<Schema['equipment_loan']>): Loan {
-  return { id: r.id, borrower: r.borrower_name, purpose: r.purpose, lentAt: r.lent_at, dueBack: r.due_back, returnedAt: r.returned_at, returnedTo: r.returned_to, overdue: !r.returned_at && r.due_back < today(rt) };
+  return { id: r.id, kind: r.kind as Loan['kind'], dataAssessment: r.data_assessment, borrower: r.borrower_name, purpose: r.purpose, lentAt: r.lent_at, dueBack: r.due_back, returnedAt: r.returned_at, returnedTo: r.returned_to, overdue: !r.returned_at && r.due_back < today(rt) };
 }
 
 /**
@@ -313,13 +325,33 @@ export async function lendItem(rt: Runtime, actor: Actor, id: string, input: z.o
       if (row.status !== 'in_use') throw conflict(row.status === 'on_loan' ? `${row.tag} is already on loan.` : `${row.tag} has been disposed of.`, row.status === 'on_loan' ? 'on_loan' : 'disposed');
       const who = await accountByUsername(ctx.db, input.borrower);
       const loanId = newId();
-      await ctx.db.insertInto('equipment_loan').values({ id: loanId, item_id: id, account_id: who.id, borrower_name: who.display_name, purpose: input.purpose, lent_at: ctx.clock.now().toISOString(), due_back: input.dueBack, returned_at: null, returned_to: null }).execute();
+      await ctx.db.insertInto('equipment_loan').values({ id: loanId, item_id: id, account_id: who.id, borrower_name: who.display_name, purpose: input.purpose, lent_at: ctx.clock.now().toISOString(), due_back: input.dueBack, returned_at: null, returned_to: null, kind: 'loan', data_assessment: null }).execute();
       const updated = await ctx.db.updateTable('equipment_item').set({ status: 'on_loan', updated_at: ctx.clock.now().toISOString() }).where('id', '=', id).where('status', '=', 'in_use').executeTakeFirst();
       if (Number(updated.numUpdatedRows) !== 1) throw conflict(`${row.tag} is already on loan.`, 'on_loan');
       await ctx.audit.record({ action: 'equipment.lent', target: `equipment_item:${id}`, severity: 'info', details: { tag: row.tag, loan: loanId, borrower: who.username, purpose: input.purpose, dueBack: input.dueBack } });
     }, m);
   } catch (error) {
     if (uniqueViolation(error)) throw conflict('That item is already on loan.', 'on_loan');
+    throw error;
+  }
+  return getItem(rt, id);
+}
+
+/** AS-05: sent to a third party for repair, with the personal-data assessment recorded first. */
+export async function sendForRepair(rt: Runtime, actor: Actor, id: string, input: z.output<typeof repairSchema>, m: Meta): Promise<ItemDetail> {
+  if (input.dueBack < today(rt)) throw validationFailed('The return date is in the past.', { fields: { dueBack: 'must be today or later' } });
+  try {
+    await rt.trail.transaction(actor, async (ctx) => {
+      const row = await loadItem(ctx.db, id);
+      if (row.status !== 'in_use') throw conflict(row.status === 'on_loan' ? `${row.tag} is already out.` : `${row.tag} has been disposed of.`, row.status === 'on_loan' ? 'on_loan' : 'disposed');
+      const loanId = newId();
+      await ctx.db.insertInto('equipment_loan').values({ id: loanId, item_id: id, account_id: null, borrower_name: input.repairer, purpose: `Repair: ${input.fault}`, lent_at: ctx.clock.now().toISOString(), due_back: input.dueBack, returned_at: null, returned_to: null, kind: 'repair', data_assessment: input.dataAssessment }).execute();
+      const updated = await ctx.db.updateTable('equipment_item').set({ status: 'on_loan', updated_at: ctx.clock.now().toISOString() }).where('id', '=', id).where('status', '=', 'in_use').executeTakeFirst();
+      if (Number(updated.numUpdatedRows) !== 1) throw conflict(`${row.tag} is already out.`, 'on_loan');
+      await ctx.audit.record({ action: 'equipment.sent_for_repair', target: `equipment_item:${id}`, severity: row.personal_data ? 'notice' : 'info', details: { tag: row.tag, loan: loanId, repairer: input.repairer, fault: input.fault, dueBack: input.dueBack, personalData: !!row.personal_data, dataAssessment: input.dataAssessment } });
+    }, m);
+  } catch (error) {
+    if (uniqueViolation(error)) throw conflict('That item is already out.', 'on_loan');
     throw error;
   }
   return getItem(rt, id);

@@ -31,7 +31,7 @@ const RELEASED: Record<string, string> = {
   // (issue 12: versions of the written policy generated from the configuration)
   '0018-policy-document.ts': '747d58a3',
   // (issue 12: the equipment, disposal, software and licence, removable media and device health registers)
-  '0016-equipment-registers.ts': '6a2c526e',
+  '0016-equipment-registers.ts': '34ed39ec',
 };
 
 const available = await dialects();

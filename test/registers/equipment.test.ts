@@ -131,6 +131,21 @@ for (const dialect of await dialects()) {
       expect((await events('equipment.stocktake_closed'))[0]!.details.missing).toEqual(['GH-RACE']);
     });
 
+    it('AS-05 before a third-party repair the personal data on the device is assessed and recorded; without the assessment it cannot go', async () => {
+      const item = await register('GH-0500', { personalData: true });
+      const office = await as('office');
+      const missing = await api(office, 'POST', `/api/equipment/${item.id}/repair`, { repairer: 'FixIt Ltd', fault: 'Cracked screen', dueBack: '2026-12-01' });
+      expect(missing.status).toBe(400);
+      expect(JSON.stringify(missing.body)).toContain('dataAssessment');
+      const sent = await api(office, 'POST', `/api/equipment/${item.id}/repair`, { repairer: 'FixIt Ltd', fault: 'Cracked screen', dueBack: '2026-12-01', dataAssessment: 'Staff documents on the drive: drive removed and kept in the office safe' });
+      expect(sent.status).toBe(200);
+      expect(sent.body.loan).toMatchObject({ kind: 'repair', borrower: 'FixIt Ltd', dataAssessment: 'Staff documents on the drive: drive removed and kept in the office safe' });
+      expect((await api(office, 'POST', `/api/equipment/${item.id}/loan`, { borrower: 'mrsmith', purpose: 'x', dueBack: '2026-12-01' })).status).toBe(409);
+      expect((await events('equipment.sent_for_repair'))[0]).toMatchObject({ actor: 'office1', details: { personalData: true, repairer: 'FixIt Ltd' } });
+      expect((await api(await as('staff'), 'POST', `/api/equipment/${item.id}/repair`, { repairer: 'x', fault: 'y', dueBack: '2026-12-01', dataAssessment: 'z' })).status).toBe(403);
+      expect((await api(office, 'POST', `/api/equipment/${item.id}/return`, {})).body.status).toBe('in_use');
+    });
+
     it('AS-03 AS-04 an item cannot be disposed of without the WEEE and data-destruction certificates (and PAT for a sale); with them the record keeps who authorised, method, recipient and the SHA-256s', async () => {
       const item = await register('GH-0003', { personalData: true });
       const head = await as('senior_leader');

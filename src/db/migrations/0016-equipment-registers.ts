@@ -39,6 +39,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('due_back', 'text', (c) => c.notNull())
     .addColumn('returned_at', 'text')
     .addColumn('returned_to', 'text')
+    /** loan (off site with a person, AS-02) | repair (with a third party, AS-05) */
+    .addColumn('kind', 'text', (c) => c.notNull())
+    /** AS-05, repairs: the personal data on the device and how it was protected before it went */
+    .addColumn('data_assessment', 'text')
     .execute();
   await db.schema.createIndex('equipment_loan_item').on('equipment_loan').column('item_id').execute();
   // At most one open loan per item, whatever two requests race to do.

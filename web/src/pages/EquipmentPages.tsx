@@ -8,7 +8,7 @@ import { Link, navigate, usePath } from '../router';
  * its certificates), software and licences, and device health (anti-virus, patches, removable media).
  */
 
-interface Loan { id: string; borrower: string; purpose: string; lentAt: string; dueBack: string; returnedAt: string | null; overdue: boolean }
+interface Loan { id: string; kind: 'loan' | 'repair'; dataAssessment: string | null; borrower: string; purpose: string; lentAt: string; dueBack: string; returnedAt: string | null; overdue: boolean }
 interface Item {
   id: string; tag: string; serial: string | null; type: string; description: string; location: string; holder: string | null; holderName: string | null;
   mac: string | null; address: string | null; personalData: boolean; status: 'in_use' | 'on_loan' | 'disposed'; lastSeenAt: string | null; lastSeenBy: string | null;
@@ -214,7 +214,7 @@ function ItemPage({ id, account }: { id: string; account: Account }) {
   const canManage = account.permissions.includes('registers.manage');
   const canDispose = account.permissions.includes('registers.dispose');
   const [item, setItem] = useState<ItemDetail | null>(null);
-  const [panel, setPanel] = useState<'edit' | 'loan' | 'certificate' | 'dispose' | null>(null);
+  const [panel, setPanel] = useState<'edit' | 'loan' | 'repair' | 'certificate' | 'dispose' | null>(null);
   const load = useCallback(async () => setItem(await api<ItemDetail>('GET', `/api/equipment/${id}`)), [id]);
   const { error, setError, message, act } = useAction(load);
   useEffect(() => {
@@ -242,6 +242,7 @@ function ItemPage({ id, account }: { id: string; account: Account }) {
           <span>
             {canManage ? <button type="button" className="button secondary" onClick={() => setPanel(panel === 'edit' ? null : 'edit')}>Change</button> : null}{' '}
             {canManage && item.status === 'in_use' ? <button type="button" className="button secondary" onClick={() => setPanel(panel === 'loan' ? null : 'loan')}>Lend off site</button> : null}{' '}
+            {canManage && item.status === 'in_use' ? <button type="button" className="button secondary" onClick={() => setPanel(panel === 'repair' ? null : 'repair')}>Send for repair</button> : null}{' '}
             {canManage && out ? <button type="button" className="button" onClick={() => void act(async () => { await api('POST', `/api/equipment/${id}/return`, { fromHolder: true }); return `${item.tag} is back.`; })}>Record its return</button> : null}{' '}
             {canManage ? <button type="button" className="button secondary" onClick={() => setPanel(panel === 'certificate' ? null : 'certificate')}>Attach a certificate</button> : null}{' '}
             {canDispose && item.status === 'in_use' ? <button type="button" className="button danger" onClick={() => setPanel(panel === 'dispose' ? null : 'dispose')}>Dispose of it</button> : null}
@@ -250,6 +251,7 @@ function ItemPage({ id, account }: { id: string; account: Account }) {
       ) : null}
       {panel === 'edit' ? <ItemForm item={item} onSaved={(m) => { setPanel(null); void act(async () => m); }} /> : null}
       {panel === 'loan' ? <LoanForm item={item} onSaved={(m) => { setPanel(null); void act(async () => m); }} /> : null}
+      {panel === 'repair' ? <RepairForm item={item} onSaved={(m) => { setPanel(null); void act(async () => m); }} /> : null}
       {panel === 'certificate' ? <CertificateForm item={item} onSaved={(m) => { setPanel(null); void act(async () => m); }} /> : null}
       {panel === 'dispose' ? <DisposalForm item={item} onSaved={(m) => { setPanel(null); void act(async () => m); }} /> : null}
       {item.disposal ? (
@@ -268,7 +270,7 @@ function ItemPage({ id, account }: { id: string; account: Account }) {
       {item.loans.length === 0 ? <p className="muted">Never lent off site.</p> : (
         <table className="table" data-testid="loans">
           <thead><tr><th>To</th><th>Why</th><th>Lent</th><th>Due back</th><th>Returned</th></tr></thead>
-          <tbody>{item.loans.map((l) => <tr key={l.id}><td>{l.borrower}</td><td>{l.purpose}</td><td>{day(l.lentAt)}</td><td>{day(l.dueBack)}{l.overdue ? <span className="tag tag-bad">overdue</span> : null}</td><td>{l.returnedAt ? day(l.returnedAt) : <span className="tag tag-warn">out</span>}</td></tr>)}</tbody>
+          <tbody>{item.loans.map((l) => <tr key={l.id}><td>{l.borrower}{l.kind === 'repair' ? <span className="tag">repair</span> : null}</td><td>{l.purpose}{l.dataAssessment ? <div className="small muted">Personal data: {l.dataAssessment}</div> : null}</td><td>{day(l.lentAt)}</td><td>{day(l.dueBack)}{l.overdue ? <span className="tag tag-bad">overdue</span> : null}</td><td>{l.returnedAt ? day(l.returnedAt) : <span className="tag tag-warn">out</span>}</td></tr>)}</tbody>
         </table>
       )}
     </section>
@@ -287,6 +289,24 @@ function LoanForm({ item, onSaved }: { item: ItemDetail; onSaved: (m: string) =>
       <Field label="Why it goes off site" error={errors.purpose}><input value={form.purpose} onChange={(e) => setForm({ ...form, purpose: e.target.value })} /></Field>
       <Field label="Due back" error={errors.dueBack}><input type="date" value={form.dueBack} onChange={(e) => setForm({ ...form, dueBack: e.target.value })} /></Field>
       <button type="submit" className="button">Lend</button>
+    </form>
+  );
+}
+
+function RepairForm({ item, onSaved }: { item: ItemDetail; onSaved: (m: string) => void }) {
+  const [form, setForm] = useState({ repairer: '', fault: '', dueBack: '', dataAssessment: '' });
+  const [error, setError] = useState<unknown>(null);
+  const errors = fieldErrors(error);
+  return (
+    <form className="card" data-testid="repair-form" noValidate onSubmit={(e) => { e.preventDefault(); setError(null); api('POST', `/api/equipment/${item.id}/repair`, form).then(() => onSaved(`${item.tag} is with ${form.repairer} for repair.`), setError); }}>
+      <h2>Send {item.tag} for repair</h2>
+      {item.personalData ? <div className="alert alert-warn">This device may hold personal data: say what is on it and how it is protected before it leaves (AS-05).</div> : null}
+      <ErrorMessage error={error} inline={(f) => f in form} />
+      <Field label="Repairer" error={errors.repairer}><input value={form.repairer} onChange={(e) => setForm({ ...form, repairer: e.target.value })} /></Field>
+      <Field label="Fault" error={errors.fault}><input value={form.fault} onChange={(e) => setForm({ ...form, fault: e.target.value })} /></Field>
+      <Field label="Personal data on it and how it is protected" error={errors.dataAssessment}><input value={form.dataAssessment} onChange={(e) => setForm({ ...form, dataAssessment: e.target.value })} /></Field>
+      <Field label="Due back" error={errors.dueBack}><input type="date" value={form.dueBack} onChange={(e) => setForm({ ...form, dueBack: e.target.value })} /></Field>
+      <button type="submit" className="button">Send for repair</button>
     </form>
   );
 }
