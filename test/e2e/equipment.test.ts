@@ -30,7 +30,7 @@ describe('the equipment registers in Chromium', () => {
   it('AS-01 AS-02 AC-13 AS-03 AS-04 an item registered, lent off site, returned by a leaver, and disposed of with its certificates', async () => {
     const page = await e2e.page({ width: 1366, height: 900 });
     await e2e.signIn(page, 'ooffice', { totpSecret: office.totpSecret });
-    await page.getByRole('link', { name: 'Equipment' }).click();
+    await page.getByRole('link', { name: 'Equipment', exact: true }).click();
     await page.getByRole('heading', { name: 'Equipment', exact: true }).waitFor();
     await page.getByTestId('empty').waitFor();
     await e2e.shot(page, '01-empty');
@@ -99,7 +99,7 @@ describe('the equipment registers in Chromium', () => {
     // A senior leader authorises the disposal.
     const leader = await e2e.page({ width: 1366, height: 900 });
     await e2e.signIn(leader, 'hhead', { totpSecret: head.totpSecret });
-    await leader.getByRole('link', { name: 'Equipment' }).click();
+    await leader.getByRole('link', { name: 'Equipment', exact: true }).click();
     await leader.getByRole('link', { name: 'GH-0042' }).click();
     await leader.getByRole('button', { name: 'Dispose of it' }).click();
     const disposal = leader.getByTestId('disposal-form');
