@@ -173,6 +173,11 @@ for (const dialect of await dialects()) {
       const file = await api(await as('office'), 'GET', `/api/equipment/${item.id}/certificates/${cert.id}`);
       expect(file.raw.equals(PDF)).toBe(true);
       expect(file.headers['x-content-type-options']).toBe('nosniff');
+      // A certificate is reached only through its own item, and only by those who may read the register.
+      const other = await register('GH-0003B');
+      expect((await api(await as('office'), 'GET', `/api/equipment/${other.id}/certificates/${cert.id}`)).status).toBe(404);
+      expect((await api(await as('governor'), 'GET', `/api/equipment/${item.id}/certificates/${cert.id}`)).status).toBe(403);
+      expect((await api(await as('staff'), 'GET', `/api/equipment/${item.id}/certificates/${cert.id}`)).status).toBe(403);
       expect(existsSync(path.join(t.runtime.config.dataDir, 'certificates', cert.sha256))).toBe(true);
       const [event] = await events('equipment.disposed');
       expect(event).toMatchObject({ actor: 'seniorleader1', target: `equipment_item:${item.id}`, details: { method: 'sale', recipient: 'Greenbridge Recycling Ltd' } });
