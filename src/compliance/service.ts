@@ -10,6 +10,8 @@ import type { Runtime } from '../runtime.js';
 import { recordPolicyVersion, writtenPolicy } from './written-policy.js';
 import { loadFrameworks, type Clause, type Framework } from './frameworks.js';
 import { DUE_SOON_DAYS, Facts, probe, type EvidenceLink, type ProbeStatus } from './probes.js';
+// equipment registers (issue 12): their compliance probes, registered before any framework loads
+import '../registers/register-probes.js';
 
 /**
  * GV-08: where the school stands against each framework, computed from live data on every request

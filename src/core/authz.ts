@@ -85,6 +85,12 @@ export const permissions = {
   'incidents.read': 'See the incident register: only the categories one’s role is told about (safeguarding: the DSL; security and cyber: IT, headteacher, DPO; data breaches: DPO, IT, headteacher)',
   'incidents.manage': 'Add to an incident’s timeline, record containment, cause, actions, policy updates and outcome, report to Action Fraud or the NCSC, close it (its categories only)',
   'incidents.breach': 'Record the ICO decision on a personal-data breach (reportable or not, why, the ICO reference) and export the Art 33(5) breach record',
+  // equipment registers (issue 12: AS-01..AS-07, AS-10..AS-13)
+  'registers.read': 'See the equipment, disposal, software and licence, removable media and device health registers; export them as CSV',
+  'registers.manage': 'Record equipment, loans, stock-takes, certificates, software titles, licences and removable media; import inventory CSVs',
+  'registers.dispose': 'Authorise and record the disposal of an item (its certificates must be attached first)',
+  'software.approve': 'Approve or refuse a software title before use, as the headteacher (AS-07)',
+  'software.gdpr': 'Record the GDPR check of a software title before use, as the DPO (AS-07)',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -158,6 +164,13 @@ const grants: Record<Permission, readonly Role[]> = {
   'incidents.manage': ['administrator', 'senior_leader', 'dsl', 'dpo'],
   // The DPO decides on reporting to the ICO (P3 8.4); the headteacher may record it in their absence.
   'incidents.breach': ['senior_leader', 'dpo'],
+  // equipment registers (issue 12): the IT administrator and the school office (business manager)
+  // keep them; a senior leader authorises disposals and approves software, the DPO checks it.
+  'registers.read': ['administrator', 'senior_leader', 'dpo', 'office'],
+  'registers.manage': ['administrator', 'office'],
+  'registers.dispose': ['senior_leader'],
+  'software.approve': ['senior_leader'],
+  'software.gdpr': ['dpo'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

@@ -219,6 +219,22 @@ const alertsSchema = z
   })
   .strict();
 
+/** Equipment registers (issue 12): how often things are reviewed and when a device's state is stale. */
+const registersSchema = z
+  .object({
+    /** AS-01: a stock-take of the equipment at least this often. */
+    stockTakeEveryMonths: z.number().int().min(1).max(36),
+    /** AS-11: anti-virus signatures older than this many days are stale. */
+    antivirusStaleDays: z.number().int().min(1).max(90),
+    /** AS-12: a critical update pending longer than this many days is overdue (Cyber Essentials: 14). */
+    criticalPatchDays: z.number().int().min(1).max(90),
+    /** AS-13: a device not seen (inventory check-in or on the network) for this many days is flagged. */
+    deviceUnseenDays: z.number().int().min(1).max(365),
+    /** AS-06: a licence expiring within this many days shows on the overview. */
+    licenceExpiryWarnDays: z.number().int().min(1).max(365),
+  })
+  .strict();
+
 export const profileFileSchema = z
   .object({
     name: z.string().min(1).max(200),
@@ -246,6 +262,8 @@ export const profileFileSchema = z
     alerts: alertsSchema.optional(),
     defaults: partialSettings.optional(),
     groups: z.object(Object.fromEntries(groups.map((g) => [g, partialSettings.optional()]))).strict().optional(),
+    // equipment registers (issue 12: AS-01, AS-06, AS-11, AS-12, AS-13)
+    registers: registersSchema.optional(),
   })
   .strict();
 
@@ -289,6 +307,8 @@ export interface Profile {
   quarantine: { remediationSites: string[] };
   // issue 11: safeguarding alerts
   alerts: Required<z.infer<typeof alertsSchema>>;
+  // equipment registers (issue 12)
+  registers: z.infer<typeof registersSchema>;
   name: string;
   description: string | undefined;
   source: string | undefined;
@@ -374,7 +394,7 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
       throw new ConfigError(`profile ${file}: groups.${group} expires passwords termly, but the profile lists no term dates (terms:)`);
     }
   }
-  const inherited = <K extends 'timeZone' | 'accessReview' | 'guests' | 'sharedSecrets' | 'quarantine'>(key: K): NonNullable<ProfileFile[K]> => {
+  const inherited = <K extends 'timeZone' | 'accessReview' | 'guests' | 'sharedSecrets' | 'quarantine' | 'registers'>(key: K): NonNullable<ProfileFile[K]> => {
     const value = data[key] ?? base?.[key];
     if (value === undefined) throw new ConfigError(`profile ${file}: ${key} is not set (the baseline profile sets it)`);
     return value as NonNullable<ProfileFile[K]>;
@@ -411,6 +431,8 @@ export function loadProfile(reference: string, from?: string, seen: string[] = [
     accessReview: inherited('accessReview'),
     guests: inherited('guests'),
     sharedSecrets: sharedSecrets as Profile['sharedSecrets'],
+    // equipment registers (issue 12)
+    registers: inherited('registers'),
     name: data.name,
     description: data.description ?? base?.description,
     source: data.source,

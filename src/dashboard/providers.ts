@@ -16,6 +16,9 @@ import { exceptionsDue } from '../filtering/exceptions.js';
 import { alertsDue } from '../monitoring/alerts.js';
 // incidents and breaches (issue 11)
 import { incidentsDue } from '../incidents/service.js';
+// equipment registers (issue 12)
+import { equipmentDue } from '../registers/equipment.js';
+import { softwareDue } from '../registers/software.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -36,4 +39,7 @@ export const dueProviders: DueProvider[] = [
   alertsDue,
   // incidents and breaches (issue 11)
   incidentsDue,
+  // equipment registers (issue 12)
+  equipmentDue,
+  softwareDue,
 ];

@@ -535,6 +535,28 @@ export interface FilterStateTable {
   identity_generation: number;
 }
 
+// --- Equipment registers (issue 12: AS-01..AS-07, AS-10..AS-13) ---
+export interface EquipmentItemTable {
+  id: string; tag: string; serial: string | null; type: string; description: string; location: string;
+  holder_account_id: string | null; holder_name: string | null; mac: string | null; address: string | null;
+  status: string; personal_data: number; last_found_at: string | null; disposed_at: string | null; created_at: string; updated_at: string;
+}
+export interface EquipmentLoanTable {
+  id: string; item_id: string; account_id: string | null; borrower_name: string; purpose: string; lent_at: string; due_back: string; returned_at: string | null; returned_to: string | null; kind: string; data_assessment: string | null;
+}
+export interface EquipmentStocktakeTable { id: string; started_at: string; started_by: string; closed_at: string | null; missing: string | null }
+export interface EquipmentStocktakeFoundTable { stocktake_id: string; item_id: string; found_at: string; found_by: string }
+export interface EquipmentCertificateTable { id: string; item_id: string; kind: string; filename: string; content_type: string; bytes: number; sha256: string; uploaded_at: string; uploaded_by: string }
+export interface EquipmentDisposalTable { item_id: string; disposed_on: string; authorised_by: string; licences_checked: number; personal_data: string; destruction: string; method: string; recipient: string; recorded_at: string; recorded_by: string }
+export interface SoftwareTitleTable {
+  id: string; name: string; match_key: string; publisher: string | null; purpose: string; requested_by: string; created_at: string;
+  head_decision: string | null; head_by: string | null; head_at: string | null; head_note: string | null;
+  dpo_decision: string | null; dpo_by: string | null; dpo_at: string | null; dpo_note: string | null;
+}
+export interface SoftwareLicenceTable { id: string; title_id: string; seats: number; bought_on: string; expires_on: string | null; reference: string; created_at: string }
+export interface InventoryDeviceTable { name: string; serial: string | null; os: string | null; last_check_in: string | null; antivirus: string | null; av_updated_at: string | null; last_patched_at: string | null; critical_pending_since: string | null; apps: string; imported_at: string }
+export interface RemovableMediaTable { id: string; label: string; encrypted: number; holder_name: string; issued_on: string; returned_on: string | null }
+
 export interface Schema {
   school: SchoolTable;
   school_contact: SchoolContactTable;
@@ -589,6 +611,17 @@ export interface Schema {
   incident: IncidentTable;
   incident_event: IncidentEventTable;
   incident_reminder: IncidentReminderTable;
+  // equipment registers (issue 12)
+  equipment_item: EquipmentItemTable;
+  equipment_loan: EquipmentLoanTable;
+  equipment_stocktake: EquipmentStocktakeTable;
+  equipment_stocktake_found: EquipmentStocktakeFoundTable;
+  equipment_certificate: EquipmentCertificateTable;
+  equipment_disposal: EquipmentDisposalTable;
+  software_title: SoftwareTitleTable;
+  software_licence: SoftwareLicenceTable;
+  inventory_device: InventoryDeviceTable;
+  removable_media: RemovableMediaTable;
 }
 
 // --- Issue 11: change control (src/governance/) ---

@@ -8,6 +8,7 @@ import { localDate } from '../core/local-time.js';
 import type { DueProvider } from '../dashboard/due.js';
 import type { AccountTable, LeaverChecklistTable } from '../db/schema.js';
 import { flagSecretsHeldBy } from '../registers/shared-secrets.js';
+import { registeredEquipment } from '../registers/equipment.js';
 import type { Runtime } from '../runtime.js';
 import { allDone, parseItems, recordCompleted, type LeaverItem } from './leaver-checklist.js';
 
@@ -77,7 +78,9 @@ export const equipmentOnLoan: LeaverItemProvider = async () => [
   },
 ];
 
-export const leaverItemProviders: LeaverItemProvider[] = [equipmentOnLoan];
+// equipment registers (issue 12): one linked item per registered item issued or lent to the leaver;
+// the manual item stays for what the register does not hold (keys, fobs, badges).
+export const leaverItemProviders: LeaverItemProvider[] = [equipmentOnLoan, registeredEquipment];
 
 // --- Reading ----------------------------------------------------------------------------------
 

@@ -58,6 +58,8 @@ import { registerRateLimits } from './rate-limits.js';
 import { registerInputGuard } from './input-guard.js';
 import { registerSystemRoutes } from './system-routes.js';
 import { VERSION } from './version.js';
+// equipment registers (issue 12)
+import { registerEquipmentRoutes } from '../registers/equipment-routes.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -266,6 +268,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerAlertRoutes(app, runtime);
   // incidents and breaches (issue 11)
   registerIncidentRoutes(app, runtime);
+  // equipment registers (issue 12)
+  registerEquipmentRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

@@ -38,6 +38,8 @@ const RELEASED: Record<string, string> = {
   '0013-alerts.ts': '5e114647',
   // (issue 11: incidents and breaches: concerns, the incident register and timeline, breach reminders)
   '0014-incidents.ts': 'a92e8c8e',
+  // (issue 12: the equipment, disposal, software and licence, removable media and device health registers)
+  '0016-equipment-registers.ts': '34ed39ec',
 };
 
 const available = await dialects();

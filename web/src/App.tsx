@@ -32,6 +32,8 @@ import { ChangesPage } from './pages/ChangesPage';
 import { AlertsPage } from './pages/AlertsPage';
 // incidents and breaches (issue 11)
 import { ConcernPage, IncidentsPage } from './pages/IncidentsPage';
+// equipment registers (issue 12)
+import { DevicesHealthPage, EquipmentPage, SoftwarePage } from './pages/EquipmentPages';
 import { Link, navigate, usePath } from './router';
 // filter exceptions (issue 11)
 import { ExceptionsPage, LessonAllowancePage, RequestStatusPage, UnblockRequestsPage } from './pages/FilterExceptionsPage';
@@ -76,6 +78,10 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/alerts': 'Records',
   // incidents and breaches (issue 11)
   '/incidents': 'Records',
+  // equipment registers (issue 12)
+  '/equipment': 'Records',
+  '/software': 'Records',
+  '/devices-health': 'Records',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -242,6 +248,10 @@ export function App() {
     { href: '/alerts', label: 'Alerts', show: may(account, 'alerts.read'), render: () => <AlertsPage account={account} /> },
     // incidents and breaches (issue 11)
     { href: '/incidents', label: 'Incidents', show: may(account, 'incidents.read') || may(account, 'incidents.record') || may(account, 'concerns.read'), render: () => <IncidentsPage account={account} /> },
+    // equipment registers (issue 12)
+    { href: '/equipment', label: 'Equipment', show: may(account, 'registers.read'), render: () => <EquipmentPage account={account} /> },
+    { href: '/software', label: 'Software & licences', show: may(account, 'registers.read'), render: () => <SoftwarePage account={account} /> },
+    { href: '/devices-health', label: 'Device health', show: may(account, 'registers.read'), render: () => <DevicesHealthPage account={account} /> },
   ];
   const current =
     pages.filter((p) => p.show && p.href !== '/' && (path === p.href || path.startsWith(`${p.href}/`))).sort((a, b) => b.href.length - a.href.length)[0] ?? pages[0]!;

@@ -11,6 +11,8 @@ import * as compliance from './0010-compliance.js';
 // Issue 11: change control (src/governance/)
 import * as changeControl from './0011-change-control.js';
 import * as monitoringReports from './0015-monitoring-reports.js';
+// equipment registers (issue 12)
+import * as equipmentRegisters from './0016-equipment-registers.js';
 import * as policyDocument from './0018-policy-document.js';
 // filter exceptions (issue 11)
 import * as filterExceptions from './0012-filter-exceptions.js';
@@ -39,5 +41,7 @@ export const migrations: Record<string, Migration> = {
   // incidents and breaches (issue 11); in number order, which the migrations test checks
   '0014-incidents': incidents,
   '0015-monitoring-reports': monitoringReports,
+  // equipment registers (issue 12); sorted by number, as the migrations test requires
+  '0016-equipment-registers': equipmentRegisters,
   '0018-policy-document': policyDocument,
 };
