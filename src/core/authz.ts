@@ -62,6 +62,12 @@ export const permissions = {
   'checks.read': 'See the register of filtering and monitoring checks (GV-03, AU-04)',
   'checks.record': 'Run a guided filtering check or record one made by hand, and record the resulting actions',
   'compliance.signoff': 'Sign off a compliance clause by hand with the evidence seen, or withdraw a sign-off (each clause names who may)',
+  // backups and risk registers (issue 12, src/registers/)
+  'backups.read': 'See the backups register: jobs, check-ins, test restores and the continuity plan (BK-01..05)',
+  'backups.manage': 'Add and retire backup jobs and issue their check-in tokens',
+  'backups.record': 'Record test restores and the reviewed continuity and disaster recovery plan',
+  'risks.read': 'See the risk register',
+  'risks.manage': 'Add, review and close risks',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -106,6 +112,12 @@ const grants: Record<Permission, readonly Role[]> = {
   'compliance.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
   // Each clause names its signers (frameworks/*.yaml); administrators never attest their own work.
   'compliance.signoff': ['senior_leader', 'dsl', 'dpo', 'governor'],
+  // backups and risk registers (issue 12): the IT lead runs backups; leaders and governors see them.
+  'backups.read': ['administrator', 'senior_leader', 'dpo', 'governor'],
+  'backups.manage': ['administrator'],
+  'backups.record': ['administrator', 'senior_leader'],
+  'risks.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
+  'risks.manage': ['administrator', 'senior_leader'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

@@ -8,6 +8,9 @@ import { filteringDue } from '../filtering/lists-service.js';
 import { complianceDue } from '../compliance/service.js';
 import { checksDue } from '../reports/checks.js';
 import { termlyReportDue } from '../reports/termly.js';
+// backups and risk registers (issue 12)
+import { backupsDue } from '../registers/backups.js';
+import { risksDue } from '../registers/risks.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -20,4 +23,7 @@ export const dueProviders: DueProvider[] = [
   complianceDue,
   checksDue,
   termlyReportDue,
+  // backups and risk registers (issue 12)
+  backupsDue,
+  risksDue,
 ];

@@ -43,6 +43,8 @@ import { registerFilteringRoutes } from '../filtering/routes.js';
 import { registerProxyPacRoutes } from '../filtering/proxy/pac-route.js';
 import { registerComplianceRoutes } from '../compliance/routes.js';
 import { registerReportRoutes } from '../reports/routes.js';
+// backups and risk registers (issue 12)
+import { registerBackupRoutes } from '../registers/backup-routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -250,6 +252,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerProxyPacRoutes(app, runtime);
   registerComplianceRoutes(app, runtime);
   registerReportRoutes(app, runtime);
+  // backups and risk registers (issue 12)
+  registerBackupRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

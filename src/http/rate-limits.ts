@@ -34,6 +34,8 @@ export function rateClassOf(method: string, route: string | undefined): RateClas
   if (route === '/api/filtering/blocked' || route === '/api/filtering/connect') return 'blockPage';
   if (route === '/api/filtering/requests' && method === 'POST') return 'report';
   if (route === '/api/filtering/identity' || route === '/scim/v2' || route.startsWith('/scim/v2/')) return 'api';
+  // backup check-ins (issue 12): public URLs holding a token
+  if (route.startsWith('/api/backups/checkin/')) return 'api';
   return null;
 }
 

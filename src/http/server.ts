@@ -12,6 +12,7 @@ import { scheduleGuestSweep } from '../guests/service.js';
 import { scheduleComplianceSnapshots } from '../compliance/service.js';
 import { scheduleExpiryReminders } from '../identity/reminders.js';
 import { scheduleFingerprintEmails } from '../audit/fingerprint.js';
+import { scheduleBackupMonitor } from '../registers/backups.js';
 import { startFiltering } from '../filtering/serve.js';
 
 export interface RunningServer {
@@ -70,6 +71,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
     const fingerprints = scheduleFingerprintEmails(runtime);
     // GV-08: each framework's standing recorded daily, for the compliance history.
     const complianceSnapshots = scheduleComplianceSnapshots(runtime);
+    // BK-02: backup jobs that miss or fail a run alert the IT lead (issue 12).
+    const backupMonitor = scheduleBackupMonitor(runtime);
     // Internet filtering: the service, and the DNS resolver and proxy when their ports are set.
     const filtering = await startFiltering(runtime, url);
     if (filtering.proxy) app.metrics.watchProxy(filtering.proxy.stats);
@@ -93,6 +96,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
           await reminders.stop();
           await fingerprints.stop();
           await complianceSnapshots.stop();
+          await backupMonitor.stop();
           await activeRuntime.close();
         } finally {
           clearTimeout(grace);

@@ -30,6 +30,8 @@ const RELEASED: Record<string, string> = {
   '0015-monitoring-reports.ts': 'ab230bac',
   // (issue 12: versions of the written policy generated from the configuration)
   '0018-policy-document.ts': '747d58a3',
+  // (issue 12: the backups register with check-ins, test restores, the continuity plan; governance and risk registers)
+  '0017-backups-governance.ts': 'd83d9209',
 };
 
 const available = await dialects();

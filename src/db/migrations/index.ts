@@ -10,6 +10,8 @@ import * as sessionTotpEnrolment from './0009-session-totp-enrolment.js';
 import * as compliance from './0010-compliance.js';
 import * as monitoringReports from './0015-monitoring-reports.js';
 import * as policyDocument from './0018-policy-document.js';
+// issue 12: backups and governance registers (src/registers/)
+import * as backupsGovernance from './0017-backups-governance.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +26,6 @@ export const migrations: Record<string, Migration> = {
   '0010-compliance': compliance,
   '0015-monitoring-reports': monitoringReports,
   '0018-policy-document': policyDocument,
+  // issue 12: backups and governance registers
+  '0017-backups-governance': backupsGovernance,
 };
