@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemActor } from '../../src/core/context.js';
 import { createAccount } from '../../src/identity/service.js';
+import { Facts, probe } from '../../src/compliance/probes.js';
 import { alertJobs, backupsDue } from '../../src/registers/backups.js';
 import { risksDue } from '../../src/registers/risks.js';
 import { dialects } from '../helpers/databases.js';
@@ -51,6 +52,7 @@ for (const dialect of available) {
       expect(ok.body).toBe('OK\n');
       const listed = (await call('GET', '/api/backups')).json().jobs[0];
       expect(listed).toMatchObject({ state: 'ok', lastStatus: 'ok' });
+      expect((await probe('backups-fresh')!.evaluate(new Facts(t.runtime))).status).toBe('met');
       expect(await events('backup.checked_in')).toBe(1);
     });
 
@@ -113,6 +115,9 @@ for (const dialect of available) {
       await start();
       const kinds = async () => (await backupsDue(t.runtime)).map((i) => i.kind);
       expect(await kinds()).toEqual(expect.arrayContaining(['backup_restore_test', 'continuity_plan']));
+      const judged = async (id: string) => (await probe(id)!.evaluate(new Facts(t.runtime))).status;
+      expect(await judged('restore-tested')).toBe('not_met');
+      expect(await judged('continuity-plan')).toBe('not_met');
       const restore = await call('POST', '/api/backups/restore-tests', { result: 'pass', notes: 'Restored the MIS database to a spare VM and opened it' });
       expect(restore.statusCode).toBe(201);
       expect(restore.json()).toMatchObject({ result: 'pass', testedBy: 'Master Administrator' });
@@ -124,8 +129,11 @@ for (const dialect of available) {
       expect(plan.statusCode).toBe(200);
       expect(await kinds()).not.toContain('backup_restore_test');
       expect(await kinds()).not.toContain('continuity_plan');
+      expect(await judged('restore-tested')).toBe('met');
+      expect(await judged('continuity-plan')).toBe('met');
       t.clock.advance(366 * 24 * HOUR);
       expect(await kinds()).toEqual(expect.arrayContaining(['backup_restore_test', 'continuity_plan']));
+      expect(await judged('restore-tested')).toBe('not_met');
     });
 
     it('BK-01 role escalation: staff and governors cannot add jobs or rotate tokens; governors can read; hostile input is refused', async () => {
@@ -155,6 +163,7 @@ for (const dialect of available) {
       const made = await call('POST', '/api/risks', { title: 'Ransomware', owner: 'IT lead', likelihood: 3, impact: 5, treatment: 'Offline backups, MFA', reviewAt: '2026-09-14' });
       expect(made.statusCode).toBe(201);
       expect(made.json()).toMatchObject({ score: 15, overdue: false });
+      expect((await probe('risk-register-reviewed')!.evaluate(new Facts(t.runtime))).status).toBe('due_soon');
       expect((await risksDue(t.runtime)).map((i) => i.kind)).toEqual(['risk_review']);
       const reviewed = await call('PUT', `/api/risks/${made.json().id}`, { title: 'Ransomware', owner: 'Business manager', likelihood: 2, impact: 5, treatment: 'Offline backups, MFA, tested restore', reviewAt: '2027-01-31' });
       expect(reviewed.json()).toMatchObject({ score: 10, owner: 'Business manager' });
