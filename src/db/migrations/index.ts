@@ -25,7 +25,7 @@ export const migrations: Record<string, Migration> = {
   '0009-session-totp-enrolment': sessionTotpEnrolment,
   '0010-compliance': compliance,
   '0015-monitoring-reports': monitoringReports,
-  '0018-policy-document': policyDocument,
-  // issue 12: backups and governance registers
+  // issue 12: backups and governance registers (in numeric order: the test compares with the sorted files)
   '0017-backups-governance': backupsGovernance,
+  '0018-policy-document': policyDocument,
 };
