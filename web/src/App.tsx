@@ -15,6 +15,7 @@ import { ForgotPasswordPage, MyPupilsPage, ResetRequestsPage } from './pages/Res
 import { GroupsPage } from './pages/GroupsPage';
 import { ImportPage } from './pages/ImportPage';
 import { LeaversPage } from './pages/LeaversPage';
+import { BackupsPage, RisksPage } from './pages/BackupsPage';
 import { SecretsPage } from './pages/SecretsPage';
 import { ScimPage } from './pages/ScimPage';
 import { FilterPoliciesPage } from './pages/FilterPoliciesPage';
@@ -58,6 +59,9 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/policy': 'School',
   '/security-policy': 'School',
   '/account': 'You',
+  // backups and risk registers (issue 12)
+  '/backups': 'Records',
+  '/risks': 'Records',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -197,6 +201,9 @@ export function App() {
     { href: '/security-policy', label: 'Security policy', show: true, render: () => <SecurityPolicyPage account={account} /> },
     { href: '/compliance', label: 'Compliance', show: may(account, 'compliance.read'), render: () => <CompliancePage account={account} /> },
     { href: '/audit', label: 'Audit trail', show: may(account, 'audit.read'), render: () => <AuditPage /> },
+    // backups and risk registers (issue 12)
+    { href: '/backups', label: 'Backups', show: may(account, 'backups.read'), render: () => <BackupsPage account={account} /> },
+    { href: '/risks', label: 'Risks', show: may(account, 'risks.read'), render: () => <RisksPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
   ];
   const current =
