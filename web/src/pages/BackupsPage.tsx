@@ -90,8 +90,8 @@ export function BackupsPage({ account }: { account: Account }) {
           </Field>
           <Field label="Runs every (minutes)" error={errors.intervalMinutes}><input inputMode="numeric" value={form.intervalMinutes} onChange={(e) => setForm({ ...form, intervalMinutes: e.target.value })} /></Field>
           <Field label="Grace (minutes)" error={errors.graceMinutes}><input inputMode="numeric" value={form.graceMinutes} onChange={(e) => setForm({ ...form, graceMinutes: e.target.value })} /></Field>
-          <label><input type="checkbox" checked={form.encrypted} onChange={(e) => setForm({ ...form, encrypted: e.target.checked })} /> The copies are encrypted</label>
-          <button type="submit">Add job</button>
+          <label className="checkbox"><input type="checkbox" checked={form.encrypted} onChange={(e) => setForm({ ...form, encrypted: e.target.checked })} /> The copies are encrypted</label>
+          <p><button type="submit" className="button">Add job</button></p>
         </form>
       ) : null}
       <h2>Test restores</h2>
@@ -103,7 +103,7 @@ export function BackupsPage({ account }: { account: Account }) {
             <select value={restore.result} onChange={(e) => setRestore({ ...restore, result: e.target.value })}><option value="pass">Passed</option><option value="partial">Partly</option><option value="fail">Failed</option></select>
           </Field>
           <Field label="What was restored and how it went" error={errors.notes}><textarea value={restore.notes} onChange={(e) => setRestore({ ...restore, notes: e.target.value })} /></Field>
-          <button type="submit">Record test restore</button>
+          <p><button type="submit" className="button">Record test restore</button></p>
         </form>
       ) : null}
       <h2>Continuity and disaster recovery plan</h2>
