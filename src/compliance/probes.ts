@@ -3,6 +3,9 @@ import { groupOf, groups, type Group } from '../core/profile.js';
 import { contactRoles } from '../school/service.js';
 import { reviewStatus } from '../access/review.js';
 import { dueSecrets } from '../registers/shared-secrets.js';
+// backups and risk registers (issue 12)
+import { currentPlan, lastRestoreTest, listJobs } from '../registers/backups.js';
+import { listRisks } from '../registers/risks.js';
 import type { Runtime } from '../runtime.js';
 import { lastEndedPeriod, periodBounds, periodOf, reportingPeriods } from '../reports/periods.js';
 // incidents and breaches (issue 11)
@@ -443,6 +446,64 @@ const builtIn: Probe[] = [
   },
   // incidents and breaches (issue 11)
   breachDecisionsProbe,
+  // backups and risk registers (issue 12): records that make these clauses automatically checkable
+  {
+    id: 'restore-tested',
+    title: 'A test restore of the backups passed within the last 12 months',
+    kind: 'record',
+    requirements: ['BK-03'],
+    async evaluate(f) {
+      const evidence = [{ label: 'Backups', href: '/backups' }];
+      const last = await f.get('restore-tested', () => lastRestoreTest(f.rt));
+      if (!last) return { status: 'not_met', summary: 'No passed test restore is recorded.', evidence, dueAt: null };
+      const left = Date.parse(last.dueAt) - f.now.getTime();
+      if (left <= 0) return { status: 'not_met', summary: `The last passed test restore was on ${dateOf(last.testedAt)}, more than 12 months ago.`, evidence, dueAt: last.dueAt };
+      return { status: left < DUE_SOON_DAYS * DAY ? 'due_soon' : 'met', summary: `A test restore passed on ${dateOf(last.testedAt)}; the next is due by ${dateOf(last.dueAt)}.`, evidence, dueAt: last.dueAt };
+    },
+  },
+  {
+    id: 'continuity-plan',
+    title: 'The business continuity and disaster recovery plan, with the ransomware response, is within its review date',
+    kind: 'record',
+    requirements: ['BK-05'],
+    async evaluate(f) {
+      const evidence = [{ label: 'Backups', href: '/backups' }];
+      const plan = await f.get('continuity-plan', () => currentPlan(f.rt));
+      if (!plan) return { status: 'not_met', summary: 'No continuity and disaster recovery plan is recorded.', evidence, dueAt: null };
+      const left = Date.parse(plan.nextReviewAt) - f.now.getTime();
+      if (left <= 0) return { status: 'not_met', summary: `“${plan.title}” was due for review on ${dateOf(plan.nextReviewAt)}.`, evidence, dueAt: plan.nextReviewAt };
+      return { status: left < DUE_SOON_DAYS * DAY ? 'due_soon' : 'met', summary: `“${plan.title}” was reviewed on ${dateOf(plan.reviewedAt)}; next review by ${dateOf(plan.nextReviewAt)}.`, evidence, dueAt: plan.nextReviewAt };
+    },
+  },
+  {
+    id: 'backups-fresh',
+    title: 'Every backup job has checked in successfully on schedule',
+    kind: 'automatic',
+    requirements: ['BK-01', 'BK-02'],
+    async evaluate(f) {
+      const evidence = [{ label: 'Backups', href: '/backups' }];
+      const jobs = await f.get('backup-jobs', () => listJobs(f.rt));
+      if (jobs.length === 0) return { status: 'not_met', summary: 'No backup job is registered.', evidence };
+      const bad = jobs.filter((j) => j.state !== 'ok');
+      if (bad.length > 0) return { status: 'not_met', summary: `${bad.length} of ${jobs.length} backup jobs have missed, failed or not yet checked in (${bad.map((j) => j.name).join(', ')}).`, evidence };
+      return { status: 'met', summary: `All ${jobs.length} backup jobs checked in on schedule.`, evidence };
+    },
+  },
+  {
+    id: 'risk-register-reviewed',
+    title: 'The risk register has risks and none is past its review date',
+    kind: 'record',
+    requirements: ['GV-01'],
+    async evaluate(f) {
+      const evidence = [{ label: 'Risks', href: '/risks' }];
+      const risks = await f.get('risks', () => listRisks(f.rt));
+      if (risks.length === 0) return { status: 'not_met', summary: 'The risk register is empty.', evidence, dueAt: null };
+      const overdue = risks.filter((r) => r.overdue);
+      if (overdue.length > 0) return { status: 'not_met', summary: `${overdue.length} of ${risks.length} risks are past their review date.`, evidence, dueAt: null };
+      const next = risks.map((r) => r.reviewAt).sort()[0]!;
+      return { status: Date.parse(next) - f.now.getTime() < DUE_SOON_DAYS * DAY ? 'due_soon' : 'met', summary: `${risks.length} risks, all within their review dates; the next review is by ${dateOf(next)}.`, evidence, dueAt: next };
+    },
+  },
 ];
 
 const registry = new Map<string, Probe>(builtIn.map((p) => [p.id, p]));

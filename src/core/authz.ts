@@ -91,6 +91,12 @@ export const permissions = {
   'registers.dispose': 'Authorise and record the disposal of an item (its certificates must be attached first)',
   'software.approve': 'Approve or refuse a software title before use, as the headteacher (AS-07)',
   'software.gdpr': 'Record the GDPR check of a software title before use, as the DPO (AS-07)',
+  // backups and risk registers (issue 12, src/registers/)
+  'backups.read': 'See the backups register: jobs, check-ins, test restores and the continuity plan (BK-01..05)',
+  'backups.manage': 'Add and retire backup jobs and issue their check-in tokens',
+  'backups.record': 'Record test restores and the reviewed continuity and disaster recovery plan',
+  'risks.read': 'See the risk register',
+  'risks.manage': 'Add, review and close risks',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -171,6 +177,12 @@ const grants: Record<Permission, readonly Role[]> = {
   'registers.dispose': ['senior_leader'],
   'software.approve': ['senior_leader'],
   'software.gdpr': ['dpo'],
+  // backups and risk registers (issue 12): the IT lead runs backups; leaders and governors see them.
+  'backups.read': ['administrator', 'senior_leader', 'dpo', 'governor'],
+  'backups.manage': ['administrator'],
+  'backups.record': ['administrator', 'senior_leader'],
+  'risks.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
+  'risks.manage': ['administrator', 'senior_leader'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

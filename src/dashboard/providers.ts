@@ -19,6 +19,9 @@ import { incidentsDue } from '../incidents/service.js';
 // equipment registers (issue 12)
 import { equipmentDue } from '../registers/equipment.js';
 import { softwareDue } from '../registers/software.js';
+// backups and risk registers (issue 12)
+import { backupsDue } from '../registers/backups.js';
+import { risksDue } from '../registers/risks.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -42,4 +45,7 @@ export const dueProviders: DueProvider[] = [
   // equipment registers (issue 12)
   equipmentDue,
   softwareDue,
+  // backups and risk registers (issue 12)
+  backupsDue,
+  risksDue,
 ];

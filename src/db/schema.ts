@@ -622,6 +622,17 @@ export interface Schema {
   software_licence: SoftwareLicenceTable;
   inventory_device: InventoryDeviceTable;
   removable_media: RemovableMediaTable;
+  // backups and governance registers (issue 12, 0017-backups-governance)
+  backup_job: BackupJobTable;
+  backup_checkin: BackupCheckinTable;
+  backup_restore_test: BackupRestoreTestTable;
+  continuity_plan: ContinuityPlanTable;
+  governance_review: GovernanceReviewTable;
+  governance_recommendation: GovernanceRecommendationTable;
+  training_record: TrainingRecordTable;
+  policy_review: PolicyReviewTable;
+  resource_shortfall: ResourceShortfallTable;
+  risk: RiskTable;
 }
 
 // --- Issue 11: change control (src/governance/) ---
@@ -787,4 +798,111 @@ export interface IncidentReminderTable {
   mark: number;
   sent_at: string;
   sent: number;
+}
+
+// backups and governance registers (issue 12, 0017-backups-governance)
+export interface BackupJobTable {
+  id: string;
+  name: string;
+  what: string;
+  location: string;
+  encrypted: number;
+  interval_minutes: number;
+  grace_minutes: number;
+  token_hash: string;
+  token_issued_at: string;
+  last_checkin_at: string | null;
+  last_status: string | null;
+  last_success_at: string | null;
+  alerted_at: string | null;
+  system: string | null;
+  created_at: string;
+  updated_at: string;
+  retired_at: string | null;
+}
+export interface BackupCheckinTable {
+  id: string;
+  job_id: string;
+  at: string;
+  status: string;
+  ip: string | null;
+}
+export interface BackupRestoreTestTable {
+  id: string;
+  job_id: string | null;
+  tested_at: string;
+  result: string;
+  tested_by: string;
+  tested_by_name: string;
+  notes: string;
+}
+export interface ContinuityPlanTable {
+  id: string;
+  title: string;
+  document_link: string;
+  ransomware_response: string;
+  reviewed_at: string;
+  next_review_at: string;
+  recorded_by_name: string;
+}
+export interface GovernanceReviewTable {
+  id: string;
+  kind: string;
+  title: string;
+  reviewed_at: string;
+  reviewed_by: string;
+  reviewed_by_name: string;
+  checklist: string;
+  findings: string;
+  reported_to: string;
+  created_at: string;
+}
+export interface GovernanceRecommendationTable {
+  id: string;
+  review_id: string;
+  text: string;
+  owner: string;
+  due_at: string;
+  done_at: string | null;
+}
+export interface TrainingRecordTable {
+  id: string;
+  account_id: string;
+  course: string;
+  completed_at: string;
+  expires_at: string | null;
+  certificate_name: string | null;
+  certificate_type: string | null;
+  certificate_sha256: string | null;
+  certificate: string | null;
+  recorded_by_name: string;
+  created_at: string;
+}
+export interface PolicyReviewTable {
+  id: string;
+  policy: string;
+  reviewed_at: string;
+  next_review_at: string;
+  reviewed_by_name: string;
+  notes: string;
+}
+export interface ResourceShortfallTable {
+  id: string;
+  title: string;
+  risk: string;
+  recorded_at: string;
+  reported_to_governors_at: string | null;
+  resolved_at: string | null;
+}
+export interface RiskTable {
+  id: string;
+  title: string;
+  owner: string;
+  likelihood: number;
+  impact: number;
+  treatment: string;
+  review_at: string;
+  reviewed_at: string;
+  closed_at: string | null;
+  created_at: string;
 }

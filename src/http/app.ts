@@ -51,6 +51,8 @@ import { registerExceptionRoutes } from '../filtering/exception-routes.js';
 import { registerAlertRoutes } from '../monitoring/routes.js';
 // incidents and breaches (issue 11)
 import { registerIncidentRoutes } from '../incidents/routes.js';
+// backups and risk registers (issue 12)
+import { registerBackupRoutes } from '../registers/backup-routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -270,6 +272,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerIncidentRoutes(app, runtime);
   // equipment registers (issue 12)
   registerEquipmentRoutes(app, runtime);
+  // backups and risk registers (issue 12)
+  registerBackupRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

@@ -36,6 +36,8 @@ export function rateClassOf(method: string, route: string | undefined): RateClas
   // incidents and breaches (issue 11): the public concern form shares the block page's report budget
   if (route === '/api/concerns' && method === 'POST') return 'report';
   if (route === '/api/filtering/identity' || route === '/scim/v2' || route.startsWith('/scim/v2/')) return 'api';
+  // backup check-ins (issue 12): public URLs holding a token
+  if (route.startsWith('/api/backups/checkin/')) return 'api';
   return null;
 }
 

@@ -16,6 +16,7 @@ import { scheduleExpiryReminders } from '../identity/reminders.js';
 // incidents and breaches (issue 11)
 import { scheduleBreachReminders } from '../incidents/service.js';
 import { scheduleFingerprintEmails } from '../audit/fingerprint.js';
+import { scheduleBackupMonitor } from '../registers/backups.js';
 import { startFiltering } from '../filtering/serve.js';
 // issue 11: safeguarding alerts
 import { startAlerts } from '../monitoring/alerts.js';
@@ -80,6 +81,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
     const changeEscalation = scheduleChangeEscalation(runtime);
     // IN-04 (issue 11): the DPO reminded at 24, 48 and 66 hours of an undecided personal-data breach.
     const breachReminders = scheduleBreachReminders(runtime);
+    // BK-02: backup jobs that miss or fail a run alert the IT lead (issue 12).
+    const backupMonitor = scheduleBackupMonitor(runtime);
     // Internet filtering: the service, and the DNS resolver and proxy when their ports are set.
     const filtering = await startFiltering(runtime, url);
     if (filtering.proxy) app.metrics.watchProxy(filtering.proxy.stats);
@@ -108,6 +111,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
           await complianceSnapshots.stop();
           await changeEscalation.stop();
           await breachReminders.stop();
+          await backupMonitor.stop();
           await activeRuntime.close();
         } finally {
           clearTimeout(grace);

@@ -40,6 +40,8 @@ const RELEASED: Record<string, string> = {
   '0014-incidents.ts': 'a92e8c8e',
   // (issue 12: the equipment, disposal, software and licence, removable media and device health registers)
   '0016-equipment-registers.ts': '34ed39ec',
+  // (issue 12: the backups register with check-ins, test restores, the continuity plan; governance and risk registers)
+  '0017-backups-governance.ts': 'd83d9209',
 };
 
 const available = await dialects();

@@ -15,6 +15,7 @@ import { ForgotPasswordPage, MyPupilsPage, ResetRequestsPage } from './pages/Res
 import { GroupsPage } from './pages/GroupsPage';
 import { ImportPage } from './pages/ImportPage';
 import { LeaversPage } from './pages/LeaversPage';
+import { BackupsPage, RisksPage } from './pages/BackupsPage';
 import { SecretsPage } from './pages/SecretsPage';
 import { ScimPage } from './pages/ScimPage';
 import { FilterPoliciesPage } from './pages/FilterPoliciesPage';
@@ -82,6 +83,9 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   '/equipment': 'Records',
   '/software': 'Records',
   '/devices-health': 'Records',
+  // backups and risk registers (issue 12)
+  '/backups': 'Records',
+  '/risks': 'Records',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -243,6 +247,9 @@ export function App() {
     { href: '/filtering/decide', label: 'Unblock decisions', show: may(account, 'exceptions.decide'), render: () => <UnblockRequestsPage account={account} /> },
     { href: '/filtering/exceptions', label: 'Exceptions', show: may(account, 'exceptions.read'), render: () => <ExceptionsPage account={account} /> },
     { href: '/filtering/lesson', label: 'Open for my class', show: may(account, 'lessons.open'), render: () => <LessonAllowancePage /> },
+    // backups and risk registers (issue 12)
+    { href: '/backups', label: 'Backups', show: may(account, 'backups.read'), render: () => <BackupsPage account={account} /> },
+    { href: '/risks', label: 'Risks', show: may(account, 'risks.read'), render: () => <RisksPage /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
     // issue 11: safeguarding alerts
     { href: '/alerts', label: 'Alerts', show: may(account, 'alerts.read'), render: () => <AlertsPage account={account} /> },

@@ -20,6 +20,8 @@ import * as filterExceptions from './0012-filter-exceptions.js';
 import * as alerts from './0013-alerts.js';
 // incidents and breaches (issue 11)
 import * as incidents from './0014-incidents.js';
+// issue 12: backups and governance registers (src/registers/)
+import * as backupsGovernance from './0017-backups-governance.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -43,5 +45,7 @@ export const migrations: Record<string, Migration> = {
   '0015-monitoring-reports': monitoringReports,
   // equipment registers (issue 12); sorted by number, as the migrations test requires
   '0016-equipment-registers': equipmentRegisters,
+  // issue 12: backups and governance registers (in numeric order: the test compares with the sorted files)
+  '0017-backups-governance': backupsGovernance,
   '0018-policy-document': policyDocument,
 };

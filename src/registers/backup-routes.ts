@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import type { App } from '../http/app.js';
+import { actorOf, metaOf } from '../http/request-context.js';
+import type { Runtime } from '../runtime.js';
+import { checkIn, createJob, currentPlan, exportJobsCsv, getJob, listJobs, listRestoreTests, jobSchema, planSchema, recordPlan, recordRestoreTest, restoreTestSchema, retireJob, rotateToken } from './backups.js';
+import { addRisk, closeRisk, exportRisksCsv, listRisks, reviewRisk, riskSchema } from './risks.js';
+
+const idParams = z.object({ id: z.uuid('must be an id') });
+const checkinParams = z.object({ id: z.string().max(100), token: z.string().max(200) });
+
+/** BK-01..05 (backups register and check-ins) and the risk register over HTTP. */
+export function registerBackupRoutes(app: App, rt: Runtime): void {
+  const tags = ['registers'];
+  app.get('/api/backups', { config: { access: 'backups.read' }, schema: { summary: 'Backup jobs with their state, test restores and the continuity plan', tags } },
+    async () => ({ jobs: await listJobs(rt), restoreTests: await listRestoreTests(rt), plan: await currentPlan(rt) }));
+  app.get('/api/backups/export.csv', { config: { access: 'backups.read' }, schema: { summary: 'The backups register as CSV (audited)', tags } },
+    async (request, reply) => reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="backups.csv"').send(await exportJobsCsv(rt, actorOf(request), metaOf(request))));
+  app.post('/api/backups', { config: { access: 'backups.manage' }, schema: { summary: 'Add a backup job; answers its check-in URL once (audited)', tags, body: jobSchema } },
+    async (request, reply) => reply.code(201).header('cache-control', 'no-store').send(await createJob(rt, actorOf(request), request.body, metaOf(request))));
+  app.get('/api/backups/:id', { config: { access: 'backups.read' }, schema: { summary: 'One backup job', tags, params: idParams } }, async (request) => getJob(rt, request.params.id));
+  app.post('/api/backups/:id/token', { config: { access: 'backups.manage' }, schema: { summary: 'Issue a new check-in token; the old one stops working (audited)', tags, params: idParams } },
+    async (request, reply) => reply.header('cache-control', 'no-store').send(await rotateToken(rt, actorOf(request), request.params.id, metaOf(request))));
+  app.delete('/api/backups/:id', { config: { access: 'backups.manage' }, schema: { summary: 'Retire a backup job (audited)', tags, params: idParams } },
+    async (request, reply) => {
+      await retireJob(rt, actorOf(request), request.params.id, metaOf(request));
+      return reply.code(204).send();
+    });
+  app.post('/api/backups/restore-tests', { config: { access: 'backups.record' }, schema: { summary: 'Record a test restore and its result (audited)', tags, body: restoreTestSchema } },
+    async (request, reply) => reply.code(201).send(await recordRestoreTest(rt, actorOf(request), request.body, metaOf(request))));
+  app.put('/api/backups/plan', { config: { access: 'backups.record' }, schema: { summary: 'Record the reviewed continuity and disaster recovery plan with its ransomware response (audited)', tags, body: planSchema } },
+    async (request) => recordPlan(rt, actorOf(request), request.body, metaOf(request)));
+
+  // The check-in: a public URL holding the job's secret token (`curl -fsS URL`; `/fail` for a failed run).
+  for (const method of ['GET', 'POST'] as const) {
+    for (const [suffix, status] of [['', 'ok'], ['/fail', 'fail']] as const) {
+      app.route({
+        method,
+        url: `/api/backups/checkin/:id/:token${suffix}`,
+        config: { access: 'public' },
+        schema: { summary: `Check-in from a backup run (${status === 'ok' ? 'success' : 'failure'}); the token is the job's secret`, tags, params: checkinParams },
+        handler: async (request, reply) => {
+          await checkIn(rt, request.params.id, request.params.token, status, request.ip);
+          return reply.header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send('OK\n');
+        },
+      });
+    }
+  }
+
+  app.get('/api/risks', { config: { access: 'risks.read' }, schema: { summary: 'The risk register, highest score first', tags } }, async () => ({ risks: await listRisks(rt) }));
+  app.get('/api/risks/export.csv', { config: { access: 'risks.read' }, schema: { summary: 'The risk register as CSV (audited)', tags } },
+    async (request, reply) => reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="risks.csv"').send(await exportRisksCsv(rt, actorOf(request), metaOf(request))));
+  app.post('/api/risks', { config: { access: 'risks.manage' }, schema: { summary: 'Add a risk (audited)', tags, body: riskSchema } },
+    async (request, reply) => reply.code(201).send(await addRisk(rt, actorOf(request), request.body, metaOf(request))));
+  app.put('/api/risks/:id', { config: { access: 'risks.manage' }, schema: { summary: 'Review a risk: re-score it and set the next review (audited)', tags, params: idParams, body: riskSchema } },
+    async (request) => reviewRisk(rt, actorOf(request), request.params.id, request.body, metaOf(request)));
+  app.delete('/api/risks/:id', { config: { access: 'risks.manage' }, schema: { summary: 'Close a risk (audited)', tags, params: idParams } },
+    async (request, reply) => {
+      await closeRisk(rt, actorOf(request), request.params.id, metaOf(request));
+      return reply.code(204).send();
+    });
+}

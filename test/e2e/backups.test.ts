@@ -1,0 +1,42 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite } from '../helpers/e2e.js';
+import { setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
+
+/**
+ * The backups register in Chromium (BK-01, BK-02, BK-04): the IT administrator adds a job, is shown
+ * its check-in URL once, the backup run checks in with it, and the job shows as on schedule.
+ * Screenshots: test-results/screenshots/backups-*.png.
+ */
+describe('backups register in Chromium', () => {
+  const e2e = browserSuite({ prefix: 'backups-', allow: /status of (400|401)/ });
+  let admin: HttpSessionWithSecret;
+  beforeAll(async () => {
+    admin = await setupAndSignIn(e2e.server);
+  }, 120_000);
+
+  it('BK-01 BK-02 BK-04 the administrator adds a job, gets its check-in URL once, and a run checks in', async () => {
+    const page = await e2e.page({ width: 1366, height: 900 });
+    await e2e.signIn(page, 'master', { totpSecret: admin.totpSecret });
+    await page.getByRole('link', { name: 'Backups' }).click();
+    await page.getByRole('heading', { name: 'Backups', exact: true }).waitFor();
+    await page.getByText('No backup job is registered yet.').waitFor();
+    const form = page.getByRole('form', { name: 'Add a backup job' });
+    await form.getByLabel('Name').fill('Admin server nightly');
+    await form.getByLabel('What is backed up').fill('MIS database and staff shares');
+    await e2e.shot(page, 'empty-form');
+    await form.getByRole('button', { name: 'Add job' }).click();
+    const shown = page.getByTestId('checkin-url');
+    await shown.waitFor();
+    const text = (await shown.locator('code').textContent())!;
+    const url = text.replace(/^curl -fsS /, '');
+    expect(url).toMatch(/\/api\/backups\/checkin\/[0-9a-f-]{36}\/[A-Za-z0-9_-]{43}$/);
+    const target = url.startsWith('http') ? url : `${e2e.server.url}${url}`;
+    expect((await fetch(target)).status).toBe(200);
+    await page.reload();
+    await page.getByRole('link', { name: 'Backups' }).click().catch(() => undefined);
+    await page.getByTestId('backup-jobs').getByText('On schedule').waitFor();
+    await expect(page.getByTestId('checkin-url').count()).resolves.toBe(0);
+    await e2e.shot(page, 'on-schedule');
+    e2e.expectNoProblems();
+  });
+});

@@ -1,0 +1,176 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemActor } from '../../src/core/context.js';
+import { createAccount } from '../../src/identity/service.js';
+import { Facts, probe } from '../../src/compliance/probes.js';
+import { alertJobs, backupsDue } from '../../src/registers/backups.js';
+import { risksDue } from '../../src/registers/risks.js';
+import { dialects } from '../helpers/databases.js';
+import { ADMIN_PASSWORD, masterSecrets, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { startSmtpSink } from '../helpers/smtp-sink.js';
+
+const available = await dialects();
+const HOUR = 3_600_000;
+
+const job = { name: 'Admin server nightly', what: 'MIS and file server shares', location: 'off_site', encrypted: true, intervalMinutes: 24 * 60, graceMinutes: 120 };
+
+for (const dialect of available) {
+  describe(`backups and risk registers (${dialect})`, () => {
+    let t: TestApp;
+    let admin: Session;
+    let sink: Awaited<ReturnType<typeof startSmtpSink>> | undefined;
+    afterEach(async () => {
+      await t?.close();
+      await sink?.close();
+      sink = undefined;
+    });
+
+    async function start(withMail = false) {
+      if (withMail) sink = await startSmtpSink();
+      t = await startTestApp(dialect, sink ? { config: { smtpUrl: sink.url } } : {});
+      admin = await setUpSchool(t);
+    }
+    /** The clock moved on: a fresh session, as an idle one would have expired. */
+    const again = async () => (admin = await signIn(t, 'master', ADMIN_PASSWORD, { totpSecret: masterSecrets.get(t)! }));
+    const call = (method: string, url: string, payload?: unknown, session: Session | null = admin) =>
+      t.app.inject({ method: method as 'GET', url, payload: payload as object, headers: session?.headers ?? {} });
+    const events = async (action: string) => (await t.runtime.db.kysely.selectFrom('audit_event').select('action').where('action', '=', action).execute()).length;
+
+    it('BK-01 BK-04 BK-02 a job with schedule, location and encryption checks in with its token, shown once and stored only as a hash', async () => {
+      await start();
+      const created = await call('POST', '/api/backups', job);
+      expect(created.statusCode).toBe(201);
+      const { job: made, token, checkinUrl } = created.json();
+      expect(made).toMatchObject({ name: job.name, location: 'off_site', encrypted: true, state: 'waiting' });
+      expect(checkinUrl).toContain(`/api/backups/checkin/${made.id}/${token}`);
+      const row = await t.runtime.db.kysely.selectFrom('backup_job').selectAll().where('id', '=', made.id).executeTakeFirstOrThrow();
+      expect(JSON.stringify(row)).not.toContain(token);
+      expect((await call('GET', '/api/backups')).body).not.toContain(token);
+      expect(t.logs.text).not.toContain(token);
+
+      const ok = await t.app.inject({ method: 'GET', url: `/api/backups/checkin/${made.id}/${token}` });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.body).toBe('OK\n');
+      const listed = (await call('GET', '/api/backups')).json().jobs[0];
+      expect(listed).toMatchObject({ state: 'ok', lastStatus: 'ok' });
+      expect((await probe('backups-fresh')!.evaluate(new Facts(t.runtime))).status).toBe('met');
+      expect(await events('backup.checked_in')).toBe(1);
+    });
+
+    it('BK-02 attacks: a wrong token, another job’s token, a rotated (replayed) token and an unknown job all get the same 404', async () => {
+      await start();
+      const a = (await call('POST', '/api/backups', job)).json();
+      const b = (await call('POST', '/api/backups', { ...job, name: 'Cloud mail' })).json();
+      const url = (id: string, token: string) => `/api/backups/checkin/${id}/${token}`;
+      for (const u of [url(a.job.id, 'x'.repeat(43)), url(a.job.id, b.token), url('00000000-0000-4000-8000-000000000000', a.token), url('not-an-id', a.token)]) {
+        const r = await t.app.inject({ method: 'POST', url: u });
+        expect(r.statusCode, u).toBe(404);
+      }
+      // A token with a NUL byte appended is refused before any lookup.
+      expect([400, 404]).toContain((await t.app.inject({ method: 'POST', url: url(a.job.id, `${a.token}%00`) })).statusCode);
+      const rotated = await call('POST', `/api/backups/${a.job.id}/token`);
+      expect(rotated.statusCode).toBe(200);
+      expect((await t.app.inject({ method: 'GET', url: url(a.job.id, a.token) })).statusCode).toBe(404);
+      expect((await t.app.inject({ method: 'GET', url: url(a.job.id, rotated.json().token) })).statusCode).toBe(200);
+      expect(await events('backup.checkin_refused')).toBeGreaterThanOrEqual(3);
+      // A retired job's token no longer works.
+      expect((await call('DELETE', `/api/backups/${b.job.id}`)).statusCode).toBe(204);
+      expect((await t.app.inject({ method: 'GET', url: url(b.job.id, b.token) })).statusCode).toBe(404);
+    });
+
+    it('BK-02 check-ins are rate-limited per address', async () => {
+      await start();
+      const limit = t.runtime.config.rateLimitApiPerMinute;
+      let last = 0;
+      for (let i = 0; i <= limit; i++) last = (await t.app.inject({ method: 'GET', url: `/api/backups/checkin/00000000-0000-4000-8000-000000000000/${i}`, remoteAddress: '203.0.113.9' })).statusCode;
+      expect(last).toBe(429);
+    });
+
+    it('BK-02 a missed run e-mails the IT lead once and is a needs-attention item until the next success; a failed run alerts at once', async () => {
+      await start(true);
+      const { job: made, token } = (await call('POST', '/api/backups', job)).json();
+      expect((await t.app.inject({ method: 'GET', url: `/api/backups/checkin/${made.id}/${token}` })).statusCode).toBe(200);
+      t.clock.advance(25 * HOUR);
+      expect(await alertJobs(t.runtime)).toEqual({ alerted: 0 });
+      t.clock.advance(2 * HOUR);
+      // The sweep and check-ins at once: no "database is locked", exactly one alert.
+      const [a, b] = await Promise.all([alertJobs(t.runtime), alertJobs(t.runtime)]);
+      expect(a.alerted + b.alerted).toBe(1);
+      await sink!.waitFor(1);
+      expect(sink!.messages[0]!.to).toEqual(['it@school.example']);
+      expect(sink!.messages[0]!.raw).toContain('Backup missed: Admin server nightly');
+      expect((await backupsDue(t.runtime)).map((i) => i.kind)).toContain('backup_missed');
+      await again();
+      const overview = await call('GET', '/api/dashboard/due');
+      expect(overview.body).toContain('has not checked in on time');
+      expect(await alertJobs(t.runtime)).toEqual({ alerted: 0 });
+      expect((await t.app.inject({ method: 'GET', url: `/api/backups/checkin/${made.id}/${token}` })).statusCode).toBe(200);
+      expect((await backupsDue(t.runtime)).map((i) => i.kind)).not.toContain('backup_missed');
+      expect((await t.app.inject({ method: 'POST', url: `/api/backups/checkin/${made.id}/${token}/fail` })).statusCode).toBe(200);
+      await sink!.waitFor(2);
+      expect(sink!.messages[1]!.raw).toContain('Backup failed: Admin server nightly');
+      expect(await events('backup.alert_sent')).toBe(2);
+    });
+
+    it('BK-03 BK-05 test restores are due yearly and the continuity plan with its ransomware response has a review date', async () => {
+      await start();
+      const kinds = async () => (await backupsDue(t.runtime)).map((i) => i.kind);
+      expect(await kinds()).toEqual(expect.arrayContaining(['backup_restore_test', 'continuity_plan']));
+      const judged = async (id: string) => (await probe(id)!.evaluate(new Facts(t.runtime))).status;
+      expect(await judged('restore-tested')).toBe('not_met');
+      expect(await judged('continuity-plan')).toBe('not_met');
+      const restore = await call('POST', '/api/backups/restore-tests', { result: 'pass', notes: 'Restored the MIS database to a spare VM and opened it' });
+      expect(restore.statusCode).toBe(201);
+      expect(restore.json()).toMatchObject({ result: 'pass', testedBy: 'Master Administrator' });
+      const future = await call('POST', '/api/backups/restore-tests', { result: 'pass', notes: 'x', testedAt: '2030-01-01T00:00:00Z' });
+      expect(future.statusCode).toBe(400);
+      const badPlan = await call('PUT', '/api/backups/plan', { title: 'BC/DR', documentLink: 'javascript:alert(1)', ransomwareResponse: '', nextReviewAt: '2027-09-01' });
+      expect(badPlan.statusCode).toBe(400);
+      const plan = await call('PUT', '/api/backups/plan', { title: 'Business continuity and DR plan', documentLink: 'https://sharepoint.example/bcdr.pdf', ransomwareResponse: 'Isolate the network, call the IT provider, report to Action Fraud, restore from the offline copy.', nextReviewAt: '2027-09-01' });
+      expect(plan.statusCode).toBe(200);
+      expect(await kinds()).not.toContain('backup_restore_test');
+      expect(await kinds()).not.toContain('continuity_plan');
+      expect(await judged('restore-tested')).toBe('met');
+      expect(await judged('continuity-plan')).toBe('met');
+      t.clock.advance(366 * 24 * HOUR);
+      expect(await kinds()).toEqual(expect.arrayContaining(['backup_restore_test', 'continuity_plan']));
+      expect(await judged('restore-tested')).toBe('not_met');
+    });
+
+    it('BK-01 role escalation: staff and governors cannot add jobs or rotate tokens; governors can read; hostile input is refused', async () => {
+      await start();
+      await t.runtime.trail.transaction(systemActor('test'), async (ctx) => {
+        await createAccount(ctx, { username: 'gov', displayName: 'A Governor', email: null, role: 'governor', passwordHash: null });
+      });
+      const made = (await call('POST', '/api/backups', job)).json();
+      expect((await call('POST', '/api/backups', job)).statusCode).toBe(409);
+      expect((await call('POST', '/api/backups', { ...job, name: 'x', intervalMinutes: 1 })).statusCode).toBe(400);
+      expect((await call('POST', '/api/backups', { ...job, name: 'y', location: 'moon' })).statusCode).toBe(400);
+      expect((await call('POST', '/api/backups', { ...job, name: 'z', extra: 1 })).statusCode).toBe(400);
+      expect((await call('POST', `/api/backups/${made.job.id}/token`, undefined, null)).statusCode).toBe(401);
+      // CSV export neutralises formulas and is audited.
+      await call('POST', '/api/backups', { ...job, name: '=HYPERLINK("http://evil")' });
+      const csv = await call('GET', '/api/backups/export.csv');
+      expect(csv.body).toContain(`"'=HYPERLINK(""http://evil"")"`);
+      expect(await events('backup.register_exported')).toBe(1);
+    });
+
+    it('GV-01 the risk register scores likelihood × impact, is reviewed on a date and due on the overview', async () => {
+      await start();
+      const bad = await call('POST', '/api/risks', { title: 'Ransomware', owner: 'IT lead', likelihood: 6, impact: 0, treatment: 'x', reviewAt: '2026-10-01' });
+      expect(bad.statusCode).toBe(400);
+      const past = await call('POST', '/api/risks', { title: 'Ransomware', owner: 'IT lead', likelihood: 3, impact: 5, treatment: 'Offline backups', reviewAt: '2020-01-01' });
+      expect(past.statusCode).toBe(400);
+      const made = await call('POST', '/api/risks', { title: 'Ransomware', owner: 'IT lead', likelihood: 3, impact: 5, treatment: 'Offline backups, MFA', reviewAt: '2026-09-14' });
+      expect(made.statusCode).toBe(201);
+      expect(made.json()).toMatchObject({ score: 15, overdue: false });
+      expect((await probe('risk-register-reviewed')!.evaluate(new Facts(t.runtime))).status).toBe('due_soon');
+      expect((await risksDue(t.runtime)).map((i) => i.kind)).toEqual(['risk_review']);
+      const reviewed = await call('PUT', `/api/risks/${made.json().id}`, { title: 'Ransomware', owner: 'Business manager', likelihood: 2, impact: 5, treatment: 'Offline backups, MFA, tested restore', reviewAt: '2027-01-31' });
+      expect(reviewed.json()).toMatchObject({ score: 10, owner: 'Business manager' });
+      expect(await risksDue(t.runtime)).toEqual([]);
+      expect(await events('risk.reviewed')).toBe(1);
+      const csv = await call('GET', '/api/risks/export.csv');
+      expect(csv.body).toContain('Business manager');
+    });
+  });
+}
