@@ -219,16 +219,23 @@ export async function requestFilterOff(rt: Runtime, actor: Actor, input: z.infer
   const me = named(actor);
   const max = rt.profile.governance.filterOffMaxHours;
   if (input.hours > max) throw badRequest(`Filtering can be turned off for at most ${max} hours.`, { code: 'too_long' });
+  // A person by id or username, a group by id or name (the console's form gives names); stored by id.
   let subjectName: string | null = null;
-  if (input.scope === 'person') subjectName = (await rt.db.kysely.selectFrom('account').select('username').where('id', '=', input.subject).executeTakeFirst())?.username ?? null;
-  else if (input.scope === 'group') subjectName = (await rt.db.kysely.selectFrom('directory_group').select('name').where('id', '=', input.subject).executeTakeFirst())?.name ?? null;
-  else subjectName = isIP(input.subject) ? input.subject : null;
+  let subject = input.subject;
+  if (input.scope === 'person') {
+    const row = await rt.db.kysely.selectFrom('account').select(['id', 'username']).where((eb) => eb.or([eb('id', '=', input.subject), eb('username', '=', input.subject.toLowerCase())])).executeTakeFirst();
+    if (row) [subject, subjectName] = [row.id, row.username];
+  } else if (input.scope === 'group') {
+    const rows = await rt.db.kysely.selectFrom('directory_group').select(['id', 'name']).where((eb) => eb.or([eb('id', '=', input.subject), eb('name', '=', input.subject)])).limit(2).execute();
+    if (rows.length === 2) throw badRequest('More than one group has that name; choose it by id.');
+    if (rows[0]) [subject, subjectName] = [rows[0].id, rows[0].name];
+  } else subjectName = isIP(input.subject) ? input.subject : null;
   if (!subjectName) throw badRequest('There is no such person, group or address.');
   const id = newId();
   const now = rt.clock.now();
   await rt.trail.transaction(actor, async (ctx) => {
     await ctx.db.insertInto('filter_exception').values({
-      id, kind: 'filter-off', scope: input.scope, subject: input.subject, subject_name: subjectName, target_kind: null, target: null, status: 'pending', starts_at: now.toISOString(),
+      id, kind: 'filter-off', scope: input.scope, subject, subject_name: subjectName, target_kind: null, target: null, status: 'pending', starts_at: now.toISOString(),
       ends_at: new Date(now.getTime() + input.hours * 3_600_000).toISOString(), reason: input.reason, request_id: null, incident_id: null,
       created_by: me, created_by_name: actor.name, created_at: now.toISOString(), decided_by: null, decided_by_name: null, decided_at: null, ended_by: null, ended_by_name: null, ended_at: null,
     }).execute();

@@ -12,6 +12,7 @@ import { lastEndedPeriod, periodBounds, periodOf, reportingPeriods, type Period 
 
 // incidents and breaches (issue 11)
 import { incidentsSection } from '../incidents/termly-section.js';
+import { governanceSection } from '../governance/termly-section.js';
 
 /**
  * The termly monitoring report (MO-05) for senior leaders and governors: what the filter blocked, by
@@ -36,6 +37,8 @@ export type TermlySection = (context: ReportContext) => Promise<PdfSection | nul
 
 /** Sections other modules add (alerts, incidents, exceptions), in order after the filtering ones. */
 export const termlySections: TermlySection[] = [
+  // change control and filter exceptions (issue 11)
+  governanceSection,
   // incidents and breaches (issue 11)
   incidentsSection,
 ];

@@ -56,7 +56,8 @@ describe('the compliance view in Chromium', () => {
     await e2e.shot(page, '04-sign-off');
     await a41.getByRole('button', { name: 'Sign off', exact: true }).click();
     await page.getByRole('status').getByText(/Clause A4\.1 signed off until/).waitFor();
-    expect(await a41.locator('td').nth(1).textContent()).toBe('met');
+    // the table is read again after the sign-off's notice shows: wait for it rather than read it once
+    await expect.poll(() => a41.locator('td').nth(1).textContent()).toBe('met');
     await a41.getByText(/Signed off by hhead on/).waitFor();
     await page.getByTestId('history').waitFor();
     await e2e.shot(page, '05-signed-off');

@@ -28,7 +28,7 @@ describe('incidents and breaches in Chromium', () => {
     await sink.close();
   });
 
-  it('IN-01 a pupil reports a concern from the sign-in page, and it reaches the DSL, who takes it up and quarantines the device (IN-06 slot)', async () => {
+  it('IN-01 a pupil reports a concern from the sign-in page, and it reaches the DSL, who takes it up and quarantines the device through the filter (IN-06)', async () => {
     const page = await e2e.page({ width: 1280, height: 860 });
     await page.goto(e2e.server.url);
     await page.getByRole('link', { name: 'Report a concern' }).click();
@@ -72,9 +72,16 @@ describe('incidents and breaches in Chromium', () => {
     await dslPage.getByTestId('incident').waitFor();
     await dslPage.getByText(`Recorded from concern ${reference}.`).waitFor();
     const slot = dslPage.locator('[data-slot="quarantine"]');
-    await slot.getByLabel('Device').fill('Year 6 laptop 14');
+    // A name is not enough for the filter: it asks for the address or MAC, and keeps what was typed.
+    await slot.getByLabel('Device IP or MAC address').fill('Year 6 laptop 14');
     await slot.getByRole('button', { name: 'Quarantine device' }).click();
-    await dslPage.getByTestId('timeline').getByText('Device Year 6 laptop 14 put in quarantine').waitFor();
+    await slot.getByText('that is not an IP address or a MAC address').waitFor();
+    await slot.getByLabel('Device IP or MAC address').fill('10.0.6.14');
+    await slot.getByRole('button', { name: 'Quarantine device' }).click();
+    await dslPage.getByTestId('timeline').getByText('Device 10.0.6.14 put in quarantine').waitFor();
+    // IN-06: the quarantine is the filter's, in force and named after the incident.
+    const quarantined = await dslPage.evaluate(async () => (await fetch('/api/filtering/exceptions?kind=quarantine&current=true')).json());
+    expect(JSON.stringify(quarantined)).toContain('10.0.6.14');
     await dslPage.getByLabel('What was done or found').fill('Parents of both pupils contacted');
     await dslPage.getByRole('button', { name: 'Add', exact: true }).click();
     await dslPage.getByTestId('timeline').getByText('Parents of both pupils contacted').waitFor();

@@ -11,7 +11,7 @@ import { createGroup, setMembership } from '../../src/directory/groups.js';
 import { startDnsServer, type DnsServerHandle } from '../../src/filtering/dns/server.js';
 import { ExceptionOverlay } from '../../src/filtering/engine/exceptions.js';
 import { compileSnapshot } from '../../src/filtering/engine/snapshot.js';
-import { approveFilterOff, exceptionsDue, decideUnblockRequest, decisionLog, listExceptions, openForClass, quarantineDevice, releaseDevice, requestFilterOff, requestOutcome, reviewDecision } from '../../src/filtering/exceptions.js';
+import { approveFilterOff, endException, exceptionsDue, decideUnblockRequest, decisionLog, listExceptions, openForClass, quarantineDevice, releaseDevice, requestFilterOff, requestOutcome, reviewDecision } from '../../src/filtering/exceptions.js';
 import { withExceptions, StaticFilterPoint } from '../../src/filtering/point.js';
 import { startProxy, type ProxyHandle } from '../../src/filtering/proxy/proxy.js';
 import { filterServiceFor, type FilterService } from '../../src/filtering/service.js';
@@ -279,6 +279,14 @@ for (const dialect of await dialects()) {
       expect(decideFor('illegal.example', 'pupil.two')).toMatchObject({ action: 'block', rule: 'illegal' });
       t.clock.advance(2 * 3_600_000);
       expect(decideFor('adult.example', 'pupil.two').action).toBe('block');
+    });
+
+    it('FI-07 filtering off asked for by username (as the console form does) is stored against the account; an unknown name or address is refused', async () => {
+      const asked = await requestFilterOff(t.runtime, actors['s.leader']!, { scope: 'person', subject: 'pupil.one', hours: 1, reason: 'Research project on harmful content' });
+      expect(asked).toMatchObject({ status: 'pending', subject: actors['pupil.one']!.id, subjectName: 'pupil.one' });
+      await expect(requestFilterOff(t.runtime, actors['s.leader']!, { scope: 'person', subject: 'nobody.here', hours: 1, reason: 'Research project on harmful content' })).rejects.toMatchObject({ status: 400 });
+      await expect(requestFilterOff(t.runtime, actors['s.leader']!, { scope: 'address', subject: 'not-an-address', hours: 1, reason: 'Research project on harmful content' })).rejects.toMatchObject({ status: 400 });
+      await endException(t.runtime, actors['s.leader2']!, asked.id);
     });
 
     it('IN-06 a quarantined address is blocked by the real resolver and proxy at once, but reaches remediation sites; released by a named person', async () => {

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, api, setCsrfToken, type Account, type Info, type SessionResponse } from './api';
+import { ApiError, api, CHANGE_REQUESTED_EVENT, setCsrfToken, type Account, type ChangeRequestNotice, type Info, type SessionResponse } from './api';
 import { ErrorMessage, HealthBadge, ReauthPrompt } from './components';
 import { AccountPage } from './pages/AccountPage';
 import { AccessPage } from './pages/AccessPage';
@@ -115,6 +115,14 @@ export function App() {
   useEffect(() => {
     void refresh();
   }, [refresh]);
+
+  // FI-06: a filtering edit sent for approval (202) is said so wherever it was made.
+  const [pendingChange, setPendingChange] = useState<ChangeRequestNotice | null>(null);
+  useEffect(() => {
+    const onRequested = (event: Event) => setPendingChange((event as CustomEvent<ChangeRequestNotice>).detail);
+    window.addEventListener(CHANGE_REQUESTED_EVENT, onRequested);
+    return () => window.removeEventListener(CHANGE_REQUESTED_EVENT, onRequested);
+  }, []);
 
   if (error) {
     return (
@@ -291,6 +299,12 @@ export function App() {
               <button type="button" className="link-button" onClick={() => setNotices({ ...notices, banner: null })}>Dismiss</button>
             </div>
           ) : null}
+        </div>
+      ) : null}
+      {pendingChange ? (
+        <div className="alert alert-warn" role="status" data-testid="change-requested">
+          Sent for approval, not yet in force: {pendingChange.summary}. A second person named in the school’s policy must approve it (<Link href="/changes">Changes</Link>).{' '}
+          <button type="button" className="link-button" onClick={() => setPendingChange(null)}>Dismiss</button>
         </div>
       ) : null}
       {current.render()}

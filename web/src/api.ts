@@ -71,7 +71,17 @@ async function send<T>(method: string, path: string, body?: unknown): Promise<T>
     const error = (data as { error?: ApiErrorBody } | undefined)?.error;
     throw new ApiError(response.status, error ?? { code: 'http_error', message: `The server answered ${response.status}.` });
   }
+  // FI-06: under change control a filtering edit is not applied but sent for approval (202 with the
+  // request). Every page that edits the filter tells the person so, through the console's notice.
+  const pending = response.status === 202 ? (data as { changeRequest?: ChangeRequestNotice } | undefined)?.changeRequest : undefined;
+  if (pending) window.dispatchEvent(new CustomEvent<ChangeRequestNotice>(CHANGE_REQUESTED_EVENT, { detail: pending }));
   return data as T;
+}
+
+export const CHANGE_REQUESTED_EVENT = 'gatehouse:change-requested';
+export interface ChangeRequestNotice {
+  id: string;
+  summary: string;
 }
 
 export interface Info {

@@ -168,9 +168,15 @@ export function ExceptionsPage({ account }: { account: Account }) {
   const [error, setError] = useState<unknown>(null);
   const [q, setQ] = useState({ address: '', reason: '' });
   const [qError, setQError] = useState<unknown>(null);
+  const [off, setOff] = useState({ scope: 'person', subject: '', hours: '2', reason: '' });
+  const [offError, setOffError] = useState<unknown>(null);
+  const [offSent, setOffSent] = useState<string | null>(null);
+  const [maxHours, setMaxHours] = useState<number | null>(null);
   const load = useCallback(async () => {
     try {
-      setItems((await api<{ exceptions: Exception[] }>('GET', '/api/filtering/exceptions')).exceptions);
+      const data = await api<{ exceptions: Exception[]; limits: { filterOffMaxHours: number } }>('GET', '/api/filtering/exceptions');
+      setMaxHours(data.limits.filterOffMaxHours);
+      setItems(data.exceptions);
     } catch (e) {
       setError(e);
     }
@@ -205,6 +211,28 @@ export function ExceptionsPage({ account }: { account: Account }) {
       setQError(e);
     }
   };
+  /** FI-07: turning filtering off is a request with a reason and an end; a second approver makes it start. */
+  const requestOff = async (event: FormEvent) => {
+    event.preventDefault();
+    setOffSent(null);
+    const hours = Number(off.hours);
+    const problems = formProblems({
+      subject: off.subject.trim() ? null : off.scope === 'person' ? 'Give the username.' : off.scope === 'group' ? 'Give the group’s name.' : 'Give the IP address.',
+      hours: Number.isInteger(hours) && hours >= 1 && (maxHours === null || hours <= maxHours) ? null : `A whole number of hours from 1 to ${maxHours ?? '…'}.`,
+      reason: off.reason.trim().length >= 10 ? null : 'Give the reason (at least a few words).',
+    });
+    setOffError(problems);
+    if (problems) return;
+    try {
+      const made = await api<Exception>('POST', '/api/filtering/filter-off', { scope: off.scope, subject: off.subject.trim(), hours, reason: off.reason.trim() });
+      setOff({ ...off, subject: '', reason: '' });
+      setOffSent(`Asked: filtering off for ${made.subjectName ?? off.subject.trim()} for ${hours} hour${hours === 1 ? '' : 's'}. It starts when a second person approves it.`);
+      await load();
+    } catch (e) {
+      setOffError(e);
+    }
+  };
+  const offErrors = fieldErrors(offError);
   const qErrors = fieldErrors(qError);
   const quarantined = items.filter((e) => e.kind === 'quarantine' && e.status === 'active');
   const others = items.filter((e) => e.kind !== 'quarantine');
@@ -241,6 +269,33 @@ export function ExceptionsPage({ account }: { account: Account }) {
             </Field>
           </div>
           <button type="submit" className="button">Quarantine</button>
+        </form>
+      ) : null}
+      {may(account, 'filter_off.request') ? (
+        <form onSubmit={requestOff} aria-label="Turn filtering off" noValidate className="card">
+          <h3>Turn filtering off</h3>
+          <p className="small muted">For a person, a group or a device’s address, with a reason and an end{maxHours ? ` (at most ${maxHours} hours)` : ''}. It starts only when a second person named in the school’s policy approves it, and ends by itself. Illegal content stays blocked.</p>
+          <ErrorMessage error={offError} inline={(f) => f in offErrors} />
+          {offSent ? <p className="alert alert-ok" role="status" data-testid="filter-off-sent">{offSent}</p> : null}
+          <div className="inline-form">
+            <Field label="For">
+              <select value={off.scope} onChange={(e) => setOff({ ...off, scope: e.target.value })}>
+                <option value="person">a person (username)</option>
+                <option value="group">a group (name)</option>
+                <option value="address">a device (IP address)</option>
+              </select>
+            </Field>
+            <Field label="Who or which" error={offErrors.subject}>
+              <input value={off.subject} onChange={(e) => setOff({ ...off, subject: e.target.value })} maxLength={100} />
+            </Field>
+            <Field label="Hours" error={offErrors.hours}>
+              <input type="number" min={1} max={maxHours ?? undefined} value={off.hours} onChange={(e) => setOff({ ...off, hours: e.target.value })} />
+            </Field>
+            <Field label="Reason for turning it off" error={offErrors.reason}>
+              <input value={off.reason} onChange={(e) => setOff({ ...off, reason: e.target.value })} maxLength={1000} />
+            </Field>
+          </div>
+          <button type="submit" className="button">Ask for approval</button>
         </form>
       ) : null}
       <h2>Open now</h2>

@@ -340,7 +340,7 @@ function IncidentDetail({ account, id }: { account: Account; id: string }) {
       {incident.category === 'cyber' || incident.category === 'security' ? <AuthorityPanel canManage={may(account, 'incidents.manage')} incident={incident} onChanged={setIncident} /> : null}
       <ErrorMessage error={error} />
       <RecordFields incident={incident} canManage={canManage} onChanged={setIncident} />
-      {canManage ? <QuarantineSlot incident={incident} onChanged={setIncident} /> : null}
+      {canManage && may(account, 'quarantine.manage') ? <QuarantineSlot incident={incident} onChanged={setIncident} /> : null}
       <section className="section-card">
         <h2>Timeline</h2>
         <ol className="steps" data-testid="timeline">
@@ -477,17 +477,26 @@ function RecordFields({ incident, canManage, onChanged }: { incident: Incident; 
 }
 
 /**
- * IN-06: the quarantine action's slot. Today it records the containment step in the timeline; the
- * lead wires it to quarantineDevice() (src/filtering/exceptions.ts, branch h-exceptions) after merging.
+ * IN-06: one action quarantines a device for this incident. The filter's quarantine (src/filtering/
+ * exceptions.ts: everything blocked at the resolver and proxy but the remediation sites, at once) is
+ * made first, carrying the incident's id; the containment step is then added to the timeline. A named
+ * person releases it from Filtering → Exceptions.
  */
+const macPattern = /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i;
+const ipPattern = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]+)$/i;
+
 function QuarantineSlot({ incident, onChanged }: { incident: Incident; onChanged: (i: Incident) => void }) {
   const [device, setDevice] = useState('');
   const [error, setError] = useState<unknown>(null);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    if (!device.trim()) return setError(formProblems({ device: 'say which device (name or address)' }));
+    const value = device.trim();
+    if (!value) return setError(formProblems({ device: 'give the device’s IP address or MAC address' }));
+    const isMac = macPattern.test(value);
+    if (!isMac && !ipPattern.test(value)) return setError(formProblems({ device: 'that is not an IP address or a MAC address (like 10.0.4.27 or 00:11:22:33:44:55)' }));
     try {
-      onChanged(await api<Incident>('POST', `/api/incidents/${incident.id}/timeline`, { kind: 'quarantine', text: `Device ${device.trim()} put in quarantine (cut off from the network by the DNS resolver and proxy).` }));
+      await api('POST', '/api/filtering/quarantine', { ...(isMac ? { mac: value } : { address: value }), reason: `Incident ${incident.reference}: ${incident.title}`.slice(0, 1000), incidentId: incident.id });
+      onChanged(await api<Incident>('POST', `/api/incidents/${incident.id}/timeline`, { kind: 'quarantine', text: `Device ${value} put in quarantine: everything blocked by the DNS resolver and proxy except the remediation sites, until a named person releases it (Filtering → Exceptions).` }));
       setDevice('');
       setError(null);
     } catch (err) {
@@ -497,10 +506,10 @@ function QuarantineSlot({ incident, onChanged }: { incident: Incident; onChanged
   return (
     <section className="section-card" data-slot="quarantine">
       <h2>Quarantine device</h2>
-      <p className="muted">A device suspected of being infected is disconnected and reported (IN-06).</p>
+      <p className="muted">A device suspected of being infected or misused is cut off at once by the DNS resolver and the proxy, except the school’s remediation sites (IN-06). It stays so until a named person releases it.</p>
       <form className="row-form" onSubmit={(e) => void submit(e)} noValidate>
-        <ErrorMessage error={error} inline={() => true} />
-        <Field label="Device" error={fieldErrors(error).device}><input name="device" maxLength={200} value={device} onChange={(e) => setDevice(e.target.value)} /></Field>
+        <ErrorMessage error={error} inline={(f) => f === 'device'} />
+        <Field label="Device IP or MAC address" error={fieldErrors(error).device}><input name="device" maxLength={45} value={device} onChange={(e) => setDevice(e.target.value)} /></Field>
         <button type="submit" className="button secondary">Quarantine device</button>
       </form>
     </section>
