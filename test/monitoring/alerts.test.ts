@@ -42,7 +42,7 @@ describe('alert rules (pure)', () => {
     expect(matchWatchList('skill my self', terms)).toBeNull();
     expect(matchWatchList('homework help fractions', terms)).toBeNull();
   });
-  it('MO-02 attack: a webhook to this machine, a private network or over plain http is refused (the list fetcher’s guard)', async () => {
+  it('MO-02 DP-01 attack: a webhook to this machine, a private network or over plain http is refused (the list fetcher’s guard)', async () => {
     expect(await checkWebhook('https://127.0.0.1/hook')).toMatchObject({ problem: expect.stringContaining('loopback') });
     expect(await checkWebhook('https://[::1]/hook')).toMatchObject({ problem: expect.stringContaining('loopback') });
     expect(await checkWebhook('https://10.1.2.3/hook')).toMatchObject({ problem: expect.stringContaining('private') });
