@@ -1,16 +1,11 @@
 import { roleLabels, type Role } from '../core/authz.js';
+import { csvField } from '../core/csv.js';
 import type { Actor } from '../core/context.js';
 import { listAccounts, type listQuerySchema } from '../identity/accounts.js';
 import type { Runtime } from '../runtime.js';
 import type { z } from 'zod';
 import { membershipsOf } from './groups.js';
 
-/** RFC 4180 field: quoted when needed; a leading = + - @ is neutralised so a spreadsheet does not run it. */
-export function csvField(value: string | null | undefined): string {
-  let v = value ?? '';
-  if (/^[=+\-@\t\r]/.test(v)) v = `'${v}`;
-  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}
 
 export const EXPORT_COLUMNS = ['username', 'display_name', 'given_name', 'family_name', 'email', 'role', 'status', 'groups', 'teaches', 'administrator_account', 'linked_to', 'external_id', 'source', 'created_at', 'left_at'];
 

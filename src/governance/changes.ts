@@ -1,3 +1,4 @@
+import { csvField } from '../core/csv.js';
 import type { Selectable } from 'kysely';
 import { z } from 'zod';
 import { can } from '../core/authz.js';
@@ -348,13 +349,6 @@ export async function listChanges(rt: Runtime, actor: Actor, query: z.infer<type
   return (await q.execute()).map(toSummary);
 }
 
-const csvCell = (v: string | null): string => {
-  let s = v ?? '';
-  // A spreadsheet must not run a cell as a formula.
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
-
 /** MO-06: the log as CSV or PDF, for governors, the local authority or the police; the export is audited. */
 export async function exportChanges(rt: Runtime, actor: Actor, format: 'csv' | 'pdf', query: z.infer<typeof logQuerySchema>, meta: Meta): Promise<{ body: Buffer; filename: string; contentType: string }> {
   const changes = await listChanges(rt, actor, query);
@@ -365,7 +359,7 @@ export async function exportChanges(rt: Runtime, actor: Actor, format: 'csv' | '
     await ctx.audit.record({ action: 'change.log_exported', target: 'change_request', severity: 'notice', details: { format, count: changes.length, filter: query } });
   }, meta);
   if (format === 'csv') {
-    const text = [columns, ...rows].map((r) => r.map((v) => csvCell(v ?? null)).join(',')).join('\r\n') + '\r\n';
+    const text = [columns, ...rows].map((r) => r.map((v) => csvField(v)).join(',')).join('\r\n') + '\r\n';
     return { body: Buffer.from(text, 'utf8'), filename: `change-control-log-${now.toISOString().slice(0, 10)}.csv`, contentType: 'text/csv; charset=utf-8' };
   }
   const school = await rt.db.kysely.selectFrom('school').select('name').executeTakeFirst().catch(() => undefined);

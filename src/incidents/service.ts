@@ -1,3 +1,4 @@
+import { csvField } from '../core/csv.js';
 import { randomBytes } from 'node:crypto';
 import type { Selectable, Transaction } from 'kysely';
 import { z } from 'zod';
@@ -582,9 +583,7 @@ export async function breachRecord(rt: Runtime): Promise<Array<Record<string, st
 export function toCsv(rows: Array<Record<string, string>>): string {
   if (rows.length === 0) return 'reference,awareAt,deadline,title,facts,peopleAffected,containment,cause,remedialAction,policyUpdates,icoDecision,icoReasoning,icoReference,icoDecidedAt,status,outcome\r\n';
   const cols = Object.keys(rows[0]!);
-  // a leading = + - @ would be a formula in a spreadsheet
-  const cell = (v: string) => `"${(/^[=+\-@\t\r]/.test(v) ? `'${v}` : v).replace(/"/g, '""')}"`;
-  return [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c] ?? '')).join(','))].join('\r\n') + '\r\n';
+  return [cols.join(','), ...rows.map((r) => cols.map((c) => csvField(r[c])).join(','))].join('\r\n') + '\r\n';
 }
 
 // ---------------------------------------------------------------- overview, termly report

@@ -8,7 +8,7 @@ import { newId } from '../core/ids.js';
 import { schedulePeriodic, type Periodic } from '../core/periodic.js';
 import type { DueItem, DueProvider } from '../dashboard/due.js';
 import type { BackupJobTable } from '../db/schema.js';
-import { csvField } from '../directory/export.js';
+import { csvField } from '../core/csv.js';
 import type { Runtime } from '../runtime.js';
 
 /**

@@ -1,4 +1,5 @@
 import { parse } from 'csv-parse/sync';
+import { csvField } from '../core/csv.js';
 import { validationFailed } from '../core/errors.js';
 
 /**
@@ -19,9 +20,7 @@ export interface CsvError {
 }
 
 export function csvCell(value: string | number | null | undefined): string {
-  let v = value === null || value === undefined ? '' : String(value);
-  if (/^[=+\-@\t\r]/.test(v)) v = `'${v}`;
-  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+  return csvField(value === null || value === undefined ? null : String(value));
 }
 
 export function toCsv(header: string[], rows: Array<Array<string | number | null | undefined>>): string {

@@ -3,7 +3,7 @@ import type { Actor } from '../core/context.js';
 import { GatehouseError, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { DueItem, DueProvider } from '../dashboard/due.js';
-import { csvField } from '../directory/export.js';
+import { csvField } from '../core/csv.js';
 import type { Runtime } from '../runtime.js';
 
 /**
