@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { bumpGeneration } from './state.js';
 import type { Selectable } from 'kysely';
 import { z } from 'zod';
 import type { Actor } from '../core/context.js';
@@ -51,9 +52,14 @@ const named = (actor: Actor): string => {
 };
 
 /** Ask the filter service (if this runtime has one) to swap in the exceptions now. */
+/**
+ * After an exception changed: the identity counter tells every node sharing the database (each
+ * reloads who is where and the exceptions at its next poll), and this node reloads now.
+ */
 async function changed(rt: Runtime): Promise<void> {
   const { filterServiceFor } = await import('./service.js');
-  await filterServiceFor(rt).reloadExceptions();
+  await bumpGeneration(rt.db.kysely, 'identity');
+  await filterServiceFor(rt).changed();
 }
 
 /** Is this target illegal content (an illegal-list category, or a name on one)? */

@@ -212,6 +212,8 @@ export class FilterService implements FilterPoint {
     const identities = await loadIdentityInput(this.rt.db.kysely, this.rt.clock.now());
     const index = new IdentityIndex(identities, (id) => snapshot.policy(id));
     if (this.current === snapshot) this.index = index;
+    // Exceptions name groups and registered devices, so who-is-where changing changes them too.
+    await this.reloadExceptions().catch((error: unknown) => this.rt.logger.error({ err: error }, 'filtering: exceptions could not be reloaded'));
   }
 
   // --- Lists --------------------------------------------------------------------------------------

@@ -319,6 +319,30 @@ for (const dialect of await dialects()) {
       }
     });
 
+    it('IN-06 FI-02 another node sharing the database enforces a quarantine and its release after its next poll of the change counter', async () => {
+      const { FilterService } = await import('../../src/filtering/service.js');
+      const other = new FilterService(t.runtime);
+      await other.ready();
+      const onOther = (host: string, ip: string) => {
+        const identity = other.identify(ip, null);
+        return withExceptions(other, other.snapshot().decide(host, identity.policyIndex, at()), host, identity, ip, at());
+      };
+      try {
+        expect(onOther('news.example', '10.30.9.9').action).toBe('allow');
+        const q = await quarantineDevice(t.runtime, actors['d.dsl']!, { address: '10.30.9.9', reason: 'Seen on another node' });
+        expect(decideFor('news.example', null, '10.30.9.9').action).toBe('block');
+        // Not yet seen by the other node until it polls.
+        expect(onOther('news.example', '10.30.9.9').action).toBe('allow');
+        await other.refresh();
+        expect(onOther('news.example', '10.30.9.9').action).toBe('block');
+        await releaseDevice(t.runtime, actors['d.dsl']!, q.id);
+        await other.refresh();
+        expect(onOther('news.example', '10.30.9.9').action).toBe('allow');
+      } finally {
+        await other.stop();
+      }
+    });
+
     it('IN-06 attacks: a hostile address or MAC is refused at the edge; a pupil cannot quarantine or release', async () => {
       const pupilHttp = await t.app.inject({ method: 'POST', url: '/api/filtering/quarantine', payload: { address: '10.0.0.1', reason: 'x' } });
       expect(pupilHttp.statusCode).toBe(401);
