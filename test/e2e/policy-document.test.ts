@@ -41,7 +41,7 @@ describe('the written policy and the governors’ report in Chromium', () => {
     const page = await e2e.page({ width: 1366, height: 900 });
     await e2e.signIn(page, 'hhead', { totpSecret: head.totpSecret });
     await page.getByRole('link', { name: 'Security policy' }).click();
-    await page.getByRole('heading', { name: 'Technical-security policy' }).waitFor();
+    await page.getByRole('heading', { name: 'Technical-security policy', exact: true }).waitFor();
     const roles = page.locator('[data-section="2. Roles and responsibilities"]');
     await roles.getByRole('row', { name: /Designated safeguarding lead \(DSL\) NOT NAMED/ }).waitFor();
     await page.getByText(/^Version 1 of/).waitFor();
