@@ -56,7 +56,6 @@ const test = await createTestDatabase(values.dialect as 'sqlite' | 'postgres');
 const dnsPort = 20_000 + Math.floor(Math.random() * 20_000);
 const server = await startServerProcess(
   { GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1', GATEHOUSE_LIST_FOLDER: folder, GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: upstream.spec, GATEHOUSE_SMTP_URL: smtpUrl },
-  { built: true },
 );
 try {
   const admin = await setupAndSignIn(server);

@@ -7,5 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci
+npm run --silent build >/dev/null   # measure the compiled code that ships
 mkdir -p bench/results
 exec node --import tsx bench/dns.ts "$@" | tee "bench/results/dns-$(date -u +%Y%m%dT%H%M%SZ).json"

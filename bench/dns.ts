@@ -283,7 +283,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const env = udp === 'dgram' ? { ...process.env, GATEHOUSE_DNS_NATIVE: '0' } : process.env;
     let said = '';
-    const child = start(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts'), 'dns', '--policies', path.join(dir, 'policies.yaml'), '--ut1', ut1Folder!, '--upstream', upstream.spec, '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--cache-entries', '200000'], env);
+    const child = start(process.execPath, [path.join(ROOT, 'bin', 'gatehouse.js'), 'dns', '--policies', path.join(dir, 'policies.yaml'), '--ut1', ut1Folder!, '--upstream', upstream.spec, '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--cache-entries', '200000'], env);
     child.stdout?.on('data', (chunk: Buffer) => (said += chunk.toString()));
     await waitForAnswer(port, 180_000);
     // The start-up line names the transport that answers: a benchmark of the wrong one would mislead.

@@ -308,7 +308,7 @@ try {
   // The origin is nginx on loopback, which the proxy otherwise refuses as a destination; wrk's
   // connections all come from one address, so the per-device cap must hold them.
   const caps = ['--allowed-destinations', '127.0.0.1/32', '--max-connections-per-client', String(Math.max(256, CONNECTIONS * 2))];
-  start('gatehouse', process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'filtering', 'proxy', 'cli.ts'), '--policy', path.join(dir, 'policy.yaml'), '--host', '127.0.0.1', '--port', String(GATEHOUSE_PORT), '--workers', String(WORKERS), '--activity', path.join(dir, 'gatehouse-activity.jsonl'), ...caps], env);
+  start('gatehouse', process.execPath, [path.join(ROOT, 'dist', 'filtering', 'proxy', 'cli.js'), '--policy', path.join(dir, 'policy.yaml'), '--host', '127.0.0.1', '--port', String(GATEHOUSE_PORT), '--workers', String(WORKERS), '--activity', path.join(dir, 'gatehouse-activity.jsonl'), ...caps], env);
   start('e2guardian', 'e2guardian', ['-N', '-c', path.join(E2G, 'e2guardian.conf')]);
   await waitForPort(ORIGIN_PORT, 'nginx');
   await waitForPort(GATEHOUSE_PORT, 'gatehouse');

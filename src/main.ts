@@ -26,7 +26,6 @@ import { profileTable } from './core/profile-describe.js';
 import { profileWarnings } from './core/profile-warnings.js';
 import { POSTGRES_BACKUP_ADVICE, backupSqlite, checkRestorable, inspectBackup, restoreSqlite } from './db/backup.js';
 import { migrate, openDatabase, pendingMigrations } from './db/database.js';
-import { startServer } from './http/server.js';
 import { VERSION } from './http/version.js';
 import { openRuntime } from './runtime.js';
 import { rotateSecretKey, secretKeyUsage } from './identity/secret-key-rotation.js';
@@ -139,6 +138,9 @@ export function buildCli(): Command {
     .action(async () => {
       const { config: cfg } = config();
       const logger = createLogger(cfg.logLevel);
+      // Loaded here, not at the top: the web server and every route module are most of the
+      // command's start-up time, and only `serve` needs them.
+      const { startServer } = await import('./http/server.js');
       let server: Awaited<ReturnType<typeof startServer>>;
       try {
         server = await startServer(cfg, { logger });

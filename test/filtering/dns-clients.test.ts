@@ -10,7 +10,7 @@ import { compileSnapshot } from '../../src/filtering/engine/snapshot.js';
 import { StaticFilterPoint } from '../../src/filtering/point.js';
 import { nativeUdpUnavailable } from '../../src/filtering/dns/native-udp.js';
 import { OUTSIDE_ANSWERS_PER_SECOND, startDnsServer, type DnsServerHandle, type DnsServerOptions } from '../../src/filtering/dns/server.js';
-import { childEnv, ROOT } from '../helpers/cli.js';
+import { childEnv, GATEHOUSE_BIN, ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { startStubUpstream, type StubUpstream } from '../helpers/dns-upstream.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
@@ -319,7 +319,7 @@ describe('`gatehouse serve` and `gatehouse dns` refuse devices outside the clien
     writeFileSync(path.join(dir, 'policies.yaml'), ['unknownPolicy: pupils', 'policies:', '  - { id: pupils, name: Pupils }'].join('\n'));
     const run = async (extra: string[], check: (port: number, output: () => string) => Promise<void>) => {
       const port = await freePort();
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts'), 'dns', '--policies', path.join(dir, 'policies.yaml'), '--upstream', upstream.spec, '--port', String(port), ...extra], {
+      const child = spawn(process.execPath, [GATEHOUSE_BIN, 'dns', '--policies', path.join(dir, 'policies.yaml'), '--upstream', upstream.spec, '--port', String(port), ...extra], {
         cwd: ROOT,
         env: childEnv({}),
         stdio: ['ignore', 'pipe', 'pipe'],

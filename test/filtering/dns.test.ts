@@ -12,7 +12,7 @@ import { StaticFilterPoint } from '../../src/filtering/point.js';
 import { nativeUdpUnavailable } from '../../src/filtering/dns/native-udp.js';
 import { startDnsServer, type DnsServerHandle, type DnsServerOptions } from '../../src/filtering/dns/server.js';
 import { inspectAnswer, parseQuery, readName, type Query } from '../../src/filtering/dns/wire.js';
-import { childEnv, ROOT } from '../helpers/cli.js';
+import { childEnv, GATEHOUSE_BIN, ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { startStubUpstream, type StubUpstream } from '../helpers/dns-upstream.js';
 
@@ -553,7 +553,7 @@ describe('gatehouse dns', () => {
     const log = path.join(dir, 'activity');
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts'), 'dns', '--policies', path.join(dir, 'policies.yaml'), '--ut1', path.join(dir, 'ut1'), '--upstream', upstream.spec, '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--activity-log', log],
+      [GATEHOUSE_BIN, 'dns', '--policies', path.join(dir, 'policies.yaml'), '--ut1', path.join(dir, 'ut1'), '--upstream', upstream.spec, '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--activity-log', log],
       { cwd: ROOT, env: childEnv({}), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -599,7 +599,7 @@ describe('gatehouse dns', () => {
   it('explains a mistake in the policy file in one line', async () => {
     writeFileSync(path.join(dir, 'bad.yaml'), 'unknownPolicy: nobody\npolicies:\n  - { id: pupils, name: Pupils }\n');
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts'), 'dns', '--policies', path.join(dir, 'bad.yaml'), '--upstream', '192.0.2.1', '--port', '0', '--workers', '1'], { cwd: ROOT, env: childEnv({}) });
+      const child = spawn(process.execPath, [GATEHOUSE_BIN, 'dns', '--policies', path.join(dir, 'bad.yaml'), '--upstream', '192.0.2.1', '--port', '0', '--workers', '1'], { cwd: ROOT, env: childEnv({}) });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
       child.on('close', (code) => resolve({ code, stderr }));

@@ -9,7 +9,8 @@ import { childEnv, ROOT } from '../helpers/cli.js';
 
 /** `gatehouse proxy` as a process, from a policy file, with curl -x as the client. */
 
-const CLI = path.join(ROOT, 'src', 'filtering', 'proxy', 'cli.ts');
+/** The built module, run directly (npm test builds first). */
+const CLI = path.join(ROOT, 'dist', 'filtering', 'proxy', 'cli.js');
 let dir: string;
 let origin: http.Server;
 let originPort: number;
@@ -51,7 +52,7 @@ afterAll(() => {
 describe('gatehouse proxy (standalone)', () => {
   it('MO-01 FI-13 runs from a policy file: blocks with the block page, forwards the rest, writes every decision, reloads on SIGHUP, stops on SIGTERM', async () => {
     const activity = path.join(dir, 'activity.jsonl');
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--policy', path.join(dir, 'filter.yaml'), '--port', '0', '--host', '127.0.0.1', '--console-url', 'https://gatehouse.school.example/', '--activity', activity], {
+    const child = spawn(process.execPath, [CLI, '--policy', path.join(dir, 'filter.yaml'), '--port', '0', '--host', '127.0.0.1', '--console-url', 'https://gatehouse.school.example/', '--activity', activity], {
       cwd: ROOT,
       env: childEnv({ GATEHOUSE_PROXY_ALLOWED_DESTINATIONS: '127.0.0.1/32' /* the test origin is on loopback, otherwise refused */ }),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -108,7 +109,7 @@ describe('gatehouse proxy (standalone)', () => {
   }, 60_000);
 
   it('FI-01 --workers 2: two processes share the port, and SIGTERM stops them all', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--policy', path.join(dir, 'filter.yaml'), '--port', '0', '--host', '127.0.0.1', '--workers', '2'], { cwd: ROOT, env: childEnv({ GATEHOUSE_PROXY_ALLOWED_DESTINATIONS: '127.0.0.1/32' /* the test origin is on loopback, otherwise refused */ }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, '--policy', path.join(dir, 'filter.yaml'), '--port', '0', '--host', '127.0.0.1', '--workers', '2'], { cwd: ROOT, env: childEnv({ GATEHOUSE_PROXY_ALLOWED_DESTINATIONS: '127.0.0.1/32' /* the test origin is on loopback, otherwise refused */ }), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
@@ -143,7 +144,7 @@ describe('gatehouse proxy (standalone)', () => {
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: childEnv({ GATEHOUSE_PROXY_ALLOWED_DESTINATIONS: '127.0.0.1/32' /* the test origin is on loopback, otherwise refused */ }), encoding: 'utf8', timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv({ GATEHOUSE_PROXY_ALLOWED_DESTINATIONS: '127.0.0.1/32' /* the test origin is on loopback, otherwise refused */ }), encoding: 'utf8', timeout: 30_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });

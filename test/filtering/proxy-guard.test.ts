@@ -87,7 +87,6 @@ beforeAll(async () => {
       GATEHOUSE_FILTER_CLIENT_NETWORKS: '127.0.0.1/32',
       GATEHOUSE_PROXY_ALLOWED_DESTINATIONS: '127.0.0.2/32',
     },
-    { built: true },
   );
   // The server's own /metrics, asked directly from this machine, works: the guard below is what stops the proxy.
   const direct = await curl([`http://127.0.0.1:${serverPort}/metrics`]);

@@ -14,7 +14,9 @@ import { childEnv, ROOT } from '../helpers/cli.js';
 // Monday 7 September 2026, 10:00 in London (school hours) and 19:00.
 const SCHOOL_HOURS = Date.parse('2026-09-07T09:00:00Z');
 const EVENING = Date.parse('2026-09-07T18:00:00Z');
-const CLI = path.join(ROOT, 'src', 'filtering', 'squid', 'cli.ts');
+/** The built module, run directly (npm test builds first). */
+const CLI = path.join(ROOT, 'dist', 'filtering', 'squid', 'cli.js');
+const CLI_SOURCE = path.join(ROOT, 'src', 'filtering', 'squid', 'cli.ts');
 
 const policy = (over: Partial<PolicyInput>): PolicyInput => ({
   id: 'pupils',
@@ -238,7 +240,7 @@ users:
 
 function runHelper(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: childEnv({}), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv({}), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -269,7 +271,7 @@ function packagesImportedBy(entry: string): Set<string> {
 
 describe('gatehouse squid-helper (the process)', () => {
   it('FI-01 starts fast: nothing in its import graph loads the database, the HTTP server, commander or zod', () => {
-    const packages = packagesImportedBy(CLI);
+    const packages = packagesImportedBy(CLI_SOURCE);
     expect([...packages].sort()).toEqual(['node:', 're2js', 'yaml']);
     // The launcher sends squid-helper straight to that module, before the full CLI is loaded.
     const launcher = readFileSync(path.join(ROOT, 'bin', 'gatehouse.js'), 'utf8');
@@ -384,7 +386,7 @@ describe.skipIf(e2eMissing !== null)('Squid from Debian with gatehouse squid-hel
     // The block page shipped in docs/squid/, pointed at a console address.
     writeFileSync(path.join(errors, 'ERR_GATEHOUSE_BLOCKED'), readFileSync(path.join(ROOT, 'docs', 'squid', 'ERR_GATEHOUSE_BLOCKED'), 'utf8').replaceAll('https://gatehouse.school.example', 'https://console.test'));
     const helper = path.join(dir, 'helper.sh');
-    writeFileSync(helper, `#!/bin/sh\ncd '${ROOT}' && exec '${process.execPath}' --import tsx '${CLI}' "$@"\n`);
+    writeFileSync(helper, `#!/bin/sh\ncd '${ROOT}' && exec '${process.execPath}' '${CLI}' "$@"\n`);
     chmodSync(helper, 0o755);
     writeFileSync(
       path.join(dir, 'squid.conf'),

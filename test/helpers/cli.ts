@@ -3,7 +3,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const ENTRY = path.join(ROOT, 'test', 'helpers', 'cli-entry.ts');
+/**
+ * Child processes run the BUILT command (bin/gatehouse.js → dist/), as a school runs it: `npm test`
+ * builds first, and a built start is about half the CPU of transpiling every source file through tsx
+ * at each spawn. Run `npm run build` before running a single test file that spawns the CLI.
+ */
+export const GATEHOUSE_BIN = path.join(ROOT, 'bin', 'gatehouse.js');
 
 /** The environment a child gets: ours without GATEHOUSE_* settings, plus the given ones. */
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
@@ -12,7 +17,7 @@ export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 export function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [GATEHOUSE_BIN, ...args], { cwd: ROOT, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 export interface CliResult {

@@ -74,7 +74,7 @@ export function browserSuite(options: BrowserSuiteOptions): BrowserSuite {
     mkdirSync(SCREENSHOTS, { recursive: true });
     test = await createTestDatabase('sqlite');
     const env = typeof options.env === 'function' ? options.env(test) : options.env;
-    server = await startServerProcess({ GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1', ...env }, { built: true });
+    server = await startServerProcess({ GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1', ...env });
     browser = await launchChromium([FIELDS_FOLLOW_PAGE_LANGUAGE]);
   });
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { generate } from 'otplib';
-import { ROOT, childEnv } from './cli.js';
+import { GATEHOUSE_BIN, ROOT, childEnv } from './cli.js';
 
 /**
  * A real `gatehouse serve` in its own process, on a free port: for the tests that must kill,
@@ -19,15 +19,12 @@ export interface ServerProcess {
 }
 
 export interface ServerProcessOptions {
-  /** Run the built bin/gatehouse.js (dist) instead of the source through tsx. */
-  built?: boolean;
   timeoutMs?: number;
 }
 
 export async function startServerProcess(env: Record<string, string>, options: ServerProcessOptions = {}): Promise<ServerProcess> {
-  const args = options.built
-    ? [path.join(ROOT, 'bin', 'gatehouse.js'), 'serve']
-    : ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts'), 'serve'];
+  // The built command, as a school runs it (see GATEHOUSE_BIN).
+  const args = [GATEHOUSE_BIN, 'serve'];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: childEnv({ GATEHOUSE_PORT: '0', GATEHOUSE_LOG_LEVEL: 'info', ...env }),
