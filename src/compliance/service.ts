@@ -12,6 +12,8 @@ import { loadFrameworks, type Clause, type Framework } from './frameworks.js';
 import { DUE_SOON_DAYS, Facts, probe, type EvidenceLink, type ProbeStatus } from './probes.js';
 // equipment registers (issue 12): their compliance probes, registered before any framework loads
 import '../registers/register-probes.js';
+// governance registers (issue 12): GV-01, GV-02, GV-05, GV-06, GV-07, GV-09, GV-10 probes
+import '../registers/governance-probes.js';
 
 /**
  * GV-08: where the school stands against each framework, computed from live data on every request

@@ -97,6 +97,10 @@ export const permissions = {
   'backups.record': 'Record test restores and the reviewed continuity and disaster recovery plan',
   'risks.read': 'See the risk register',
   'risks.manage': 'Add, review and close risks',
+  // governance registers (issue 12: GV-01, GV-02, GV-05..07, GV-09, GV-10)
+  'governance.read': 'See the governance registers: reviews and audits with recommendations, the filtering and monitoring review, walks, physical checks, policy reviews, shortfalls and everyone’s training; export them as CSV',
+  'governance.manage': 'Record reviews, audits, the filtering and monitoring review, data-protection walks, physical-security checks, policy reviews and resource shortfalls',
+  'training.manage': 'Record staff training and import training records from a spreadsheet',
 } as const;
 export type Permission = keyof typeof permissions;
 
@@ -183,6 +187,12 @@ const grants: Record<Permission, readonly Role[]> = {
   'backups.record': ['administrator', 'senior_leader'],
   'risks.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
   'risks.manage': ['administrator', 'senior_leader'],
+  // governance registers (issue 12): senior leaders, the DSL (filtering review, P4 9.14), the DPO
+  // (data-protection walks) and the IT lead record; governors read. Staff see only their own
+  // training (GET /api/my/training, any signed-in person).
+  'governance.read': ['administrator', 'senior_leader', 'dsl', 'dpo', 'governor'],
+  'governance.manage': ['administrator', 'senior_leader', 'dsl', 'dpo'],
+  'training.manage': ['administrator', 'senior_leader'],
 };
 
 const matrix = new Map<Role, Set<Permission>>(

@@ -22,6 +22,8 @@ import { softwareDue } from '../registers/software.js';
 // backups and risk registers (issue 12)
 import { backupsDue } from '../registers/backups.js';
 import { risksDue } from '../registers/risks.js';
+// governance registers (issue 12)
+import { governanceDue } from '../registers/governance.js';
 
 /** Every module's contribution to "needs attention" (add yours here). */
 export const dueProviders: DueProvider[] = [
@@ -48,4 +50,6 @@ export const dueProviders: DueProvider[] = [
   // backups and risk registers (issue 12)
   backupsDue,
   risksDue,
+  // governance registers (issue 12)
+  governanceDue,
 ];

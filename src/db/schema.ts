@@ -633,6 +633,8 @@ export interface Schema {
   policy_review: PolicyReviewTable;
   resource_shortfall: ResourceShortfallTable;
   risk: RiskTable;
+  // governance registers (issue 12, 0019-governance-registers)
+  governance_change: GovernanceChangeTable;
 }
 
 // --- Issue 11: change control (src/governance/) ---
@@ -864,6 +866,9 @@ export interface GovernanceRecommendationTable {
   owner: string;
   due_at: string;
   done_at: string | null;
+  /** open | in_progress | done (0019) */
+  status: Generated<string>;
+  updated_at: string | null;
 }
 export interface TrainingRecordTable {
   id: string;
@@ -877,6 +882,16 @@ export interface TrainingRecordTable {
   certificate: string | null;
   recorded_by_name: string;
   created_at: string;
+  /** the certificate's number or where the school keeps it (0019) */
+  certificate_reference: string | null;
+}
+/** A change that brings the filtering and monitoring review forward (GV-02, P4 9.17; 0019). */
+export interface GovernanceChangeTable {
+  id: string;
+  kind: string;
+  description: string;
+  recorded_at: string;
+  recorded_by_name: string;
 }
 export interface PolicyReviewTable {
   id: string;
