@@ -35,6 +35,8 @@ import { AlertsPage } from './pages/AlertsPage';
 import { ConcernPage, IncidentsPage } from './pages/IncidentsPage';
 // equipment registers (issue 12)
 import { DevicesHealthPage, EquipmentPage, SoftwarePage } from './pages/EquipmentPages';
+// governance registers (issue 12)
+import { GovernancePage, MyTrainingPage } from './pages/GovernancePage';
 import { Link, navigate, usePath } from './router';
 // filter exceptions (issue 11)
 import { ExceptionsPage, LessonAllowancePage, RequestStatusPage, UnblockRequestsPage } from './pages/FilterExceptionsPage';
@@ -86,6 +88,9 @@ const navPlacement: Record<string, (typeof navGroups)[number]> = {
   // backups and risk registers (issue 12)
   '/backups': 'Records',
   '/risks': 'Records',
+  // governance registers (issue 12)
+  '/governance': 'Records',
+  '/my-training': 'You',
 };
 const navGroupOf = (href: string) => navPlacement[href] ?? 'More';
 
@@ -267,6 +272,9 @@ export function App() {
     { href: '/equipment', label: 'Equipment', show: may(account, 'registers.read'), render: () => <EquipmentPage account={account} /> },
     { href: '/software', label: 'Software & licences', show: may(account, 'registers.read'), render: () => <SoftwarePage account={account} /> },
     { href: '/devices-health', label: 'Device health', show: may(account, 'registers.read'), render: () => <DevicesHealthPage account={account} /> },
+    // governance registers (issue 12)
+    { href: '/governance', label: 'Governance', show: may(account, 'governance.read'), render: () => <GovernancePage account={account} /> },
+    { href: '/my-training', label: 'My training', show: account.role !== 'pupil' && account.role !== 'guest', render: () => <MyTrainingPage /> },
   ];
   const current =
     pages.filter((p) => p.show && p.href !== '/' && (path === p.href || path.startsWith(`${p.href}/`))).sort((a, b) => b.href.length - a.href.length)[0] ?? pages[0]!;
