@@ -399,6 +399,9 @@ export async function trainingRegister(rt: Runtime, accountId?: string): Promise
   });
 }
 
+/** The unique index on (account, course, completion date) refused a second copy made at the same moment. */
+const isDuplicate = (error: unknown) => ['23505', 'SQLITE_CONSTRAINT_UNIQUE'].includes(String((error as { code?: unknown }).code));
+
 async function insertTraining(ctx: { db: Runtime['db']['kysely'] }, row: { accountId: string; course: string; completedAt: string; certificateReference: string | null; recordedBy: string; now: string }) {
   const id = newId();
   await ctx.db.insertInto('training_record').values({ id, account_id: row.accountId, course: row.course, completed_at: row.completedAt, expires_at: addMonths(row.completedAt, YEAR_MONTHS), certificate_name: null, certificate_type: null, certificate_sha256: null, certificate: null, certificate_reference: row.certificateReference, recorded_by_name: row.recordedBy, created_at: row.now }).execute();
@@ -411,11 +414,14 @@ export async function recordTraining(rt: Runtime, actor: Actor, input: z.infer<t
   const completedAt = pastDate(rt, input.completedAt, 'completedAt');
   if ((await trainees(rt, input.accountId)).length === 0) throw notFound('There is no such member of staff (pupils, guests and separate administrator accounts have no training record).');
   await rt.trail.transaction(actor, async (ctx) => {
-    // The same course on the same day for the same person is one record: a replayed request is refused.
+    // The same course on the same day for the same person is one record: a replayed request is refused
+    // here, and two sent at the same moment by the unique index (caught below).
     if (await ctx.db.selectFrom('training_record').select('id').where('account_id', '=', input.accountId).where('course', '=', input.course).where('completed_at', '=', completedAt).executeTakeFirst()) throw conflict('This course on this date is already recorded for this person.');
     const id = await insertTraining(ctx, { accountId: input.accountId, course: input.course, completedAt, certificateReference: input.certificateReference || null, recordedBy: person.name, now: rt.clock.now().toISOString() });
     await ctx.audit.record({ action: 'governance.training_recorded', target: `training_record:${id}`, details: { accountId: input.accountId, course: input.course, completedAt, certificateReference: input.certificateReference || null } });
-  }, meta);
+  }, meta).catch((error: unknown) => {
+    throw isDuplicate(error) ? conflict('This course on this date is already recorded for this person.') : error;
+  });
   return (await trainingRegister(rt, input.accountId))[0]!;
 }
 
@@ -463,7 +469,9 @@ export async function importTrainingCsv(rt: Runtime, actor: Actor, csv: string, 
   await rt.trail.transaction(actor, async (ctx) => {
     for (const g of good) await insertTraining(ctx, { ...g, recordedBy: person.name, now: at });
     await ctx.audit.record({ action: 'governance.training_imported', target: 'training_record', details: { rows: good.length } });
-  }, meta);
+  }, meta).catch((error: unknown) => {
+    throw isDuplicate(error) ? conflict('Some of these records were stored by someone else meanwhile; nothing was imported. Import the file again to see which.') : error;
+  });
   return { imported: good.length };
 }
 

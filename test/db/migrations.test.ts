@@ -43,7 +43,7 @@ const RELEASED: Record<string, string> = {
   // (issue 12: the backups register with check-ins, test restores, the continuity plan; governance and risk registers)
   '0017-backups-governance.ts': 'd83d9209',
   // (issue 12: governance registers: recommendation status, certificate references, filtering-review triggers)
-  '0019-governance-registers.ts': '16b82057',
+  '0019-governance-registers.ts': 'ffbcd3fe',
 };
 
 const available = await dialects();

@@ -11,6 +11,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('governance_recommendation').addColumn('status', 'text', (c) => c.notNull().defaultTo('open')).execute();
   await db.schema.alterTable('governance_recommendation').addColumn('updated_at', 'text').execute();
   await db.schema.alterTable('training_record').addColumn('certificate_reference', 'text').execute();
+  // One record per person, course and completion date: two identical requests at once store one.
+  await db.schema.createIndex('training_record_once').on('training_record').columns(['account_id', 'course', 'completed_at']).unique().execute();
   await db.schema
     .createTable('governance_change')
     .addColumn('id', 'text', (c) => c.primaryKey())
