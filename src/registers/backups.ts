@@ -9,6 +9,7 @@ import { schedulePeriodic, type Periodic } from '../core/periodic.js';
 import type { DueItem, DueProvider } from '../dashboard/due.js';
 import type { BackupJobTable } from '../db/schema.js';
 import { csvField } from '../core/csv.js';
+import { alertEngineFor } from '../monitoring/alerts.js';
 import type { Runtime } from '../runtime.js';
 
 /**
@@ -137,7 +138,13 @@ export async function createJob(rt: Runtime, actor: Actor, input: z.infer<typeof
 }
 
 /** A new check-in token; the old one stops working at once (audited). */
+const refuseBuiltIn = async (rt: Runtime, id: string) => {
+  const row = await rt.db.kysely.selectFrom('backup_job').select('system').where('id', '=', id).executeTakeFirst();
+  if (row?.system) throw new GatehouseError('conflict', 409, 'This is Gatehouse’s own backup job: it reports in from inside the server, set up by GATEHOUSE_BACKUP_DIR (docs/backup.md).');
+};
+
 export async function rotateToken(rt: Runtime, actor: Actor, id: string, meta: Meta): Promise<{ job: BackupJob; token: string; checkinUrl: string }> {
+  await refuseBuiltIn(rt, id);
   const token = randomBytes(32).toString('base64url');
   await rt.trail.transaction(actor, async (ctx) => {
     const r = await ctx.db.updateTable('backup_job').set({ token_hash: hashToken(token).toString('hex'), token_issued_at: rt.clock.now().toISOString(), updated_at: rt.clock.now().toISOString() }).where('id', '=', id).where('retired_at', 'is', null).executeTakeFirst();
@@ -148,6 +155,7 @@ export async function rotateToken(rt: Runtime, actor: Actor, id: string, meta: M
 }
 
 export async function retireJob(rt: Runtime, actor: Actor, id: string, meta: Meta): Promise<void> {
+  await refuseBuiltIn(rt, id);
   await rt.trail.transaction(actor, async (ctx) => {
     const r = await ctx.db.updateTable('backup_job').set({ retired_at: rt.clock.now().toISOString() }).where('id', '=', id).where('retired_at', 'is', null).executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) throw notFound('There is no such backup job.');
@@ -184,6 +192,23 @@ export async function checkIn(rt: Runtime, id: string, token: string, status: 'o
   return { status, at };
 }
 
+/**
+ * DP-03: a run of a built-in job (Gatehouse's own backup) reports in from inside the server, with no
+ * token: the same record, audit and alerting as a check-in over HTTP.
+ */
+export async function recordBuiltInRun(rt: Runtime, id: string, status: 'ok' | 'fail', details: Record<string, unknown>): Promise<void> {
+  const at = rt.clock.now().toISOString();
+  await rt.trail.transaction(systemActor('backup-scheduler'), async (ctx) => {
+    const r = await ctx.db.updateTable('backup_job')
+      .set(status === 'ok' ? { last_checkin_at: at, last_status: 'ok', last_success_at: at, alerted_at: null } : { last_checkin_at: at, last_status: 'fail' })
+      .where('id', '=', id).where('system', 'is not', null).where('retired_at', 'is', null).executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) throw notFound('There is no such built-in backup job.');
+    await ctx.db.insertInto('backup_checkin').values({ id: newId(), job_id: id, at, status, ip: null }).execute();
+    await ctx.audit.record({ action: status === 'ok' ? 'backup.checked_in' : 'backup.run_failed', target: `backup_job:${id}`, severity: status === 'ok' ? 'info' : 'warning', details });
+  });
+  if (status === 'fail') await alertJobs(rt);
+}
+
 async function itLeadEmails(rt: Runtime): Promise<string[]> {
   const contact = await rt.db.kysely.selectFrom('school_contact').select('email').where('role', '=', 'it_provider').executeTakeFirst();
   if (contact?.email) return [contact.email];
@@ -212,6 +237,28 @@ export async function alertJobs(rt: Runtime): Promise<{ alerted: number }> {
     if (!claimed) continue;
     alerted++;
     const failed = r.last_status === 'fail';
+    // Also an alert in the alerts engine (security kind): on the Alerts page, e-mailed and sent to the
+    // webhooks the profile names, acknowledged and closed like any other. One per missed or failed run:
+    // the claim above holds until the next success, and the key names the run.
+    try {
+      await alertEngineFor(rt).raise([{
+        kind: 'security',
+        rule: failed ? 'backup_failed' : 'backup_missed',
+        severity: failed ? 'high' : 'medium',
+        dedupeKey: `backup|${r.id}|${failed ? `fail:${r.last_checkin_at}` : `missed:${dueByOf(r).toISOString()}`}`,
+        at: now.toISOString(),
+        personId: null,
+        username: null,
+        device: `backup job “${r.name}”`,
+        clientIp: null,
+        what: failed ? `backup “${r.name}” reported a failure` : `backup “${r.name}” has not checked in on time`,
+        why: failed
+          ? `the run reported a failure at ${r.last_checkin_at} (BK-02); last success ${r.last_success_at ?? 'never'}`
+          : `no successful check-in since ${r.last_success_at ?? 'it was added'}; expected every ${r.interval_minutes} minutes with ${r.grace_minutes} minutes' grace (BK-02)`,
+      }]);
+    } catch (error) {
+      rt.logger.error({ err: error, job: r.id }, 'backup monitor: the alert could not be raised');
+    }
     const to = await itLeadEmails(rt);
     for (const address of to) {
       const result = await rt.mailer.send({
