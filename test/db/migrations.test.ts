@@ -42,6 +42,8 @@ const RELEASED: Record<string, string> = {
   '0016-equipment-registers.ts': '34ed39ec',
   // (issue 12: the backups register with check-ins, test restores, the continuity plan; governance and risk registers)
   '0017-backups-governance.ts': 'd83d9209',
+  // (issue 12: the continuity plan's contacts, change note and history, BK-05)
+  '0020-backups-more.ts': 'feda1eb9',
 };
 
 const available = await dialects();

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemActor } from '../../src/core/context.js';
 import { createAccount } from '../../src/identity/service.js';
+import { csrfTokenFor, startSession } from '../../src/identity/sessions.js';
 import { Facts, probe } from '../../src/compliance/probes.js';
 import { alertJobs, backupsDue } from '../../src/registers/backups.js';
 import { alertEngineFor } from '../../src/monitoring/alerts.js';
@@ -219,7 +220,7 @@ for (const dialect of available) {
       expect(future.statusCode).toBe(400);
       const badPlan = await call('PUT', '/api/backups/plan', { title: 'BC/DR', documentLink: 'javascript:alert(1)', ransomwareResponse: '', nextReviewAt: '2027-09-01' });
       expect(badPlan.statusCode).toBe(400);
-      const plan = await call('PUT', '/api/backups/plan', { title: 'Business continuity and DR plan', documentLink: 'https://sharepoint.example/bcdr.pdf', ransomwareResponse: 'Isolate the network, call the IT provider, report to Action Fraud, restore from the offline copy.', nextReviewAt: '2027-09-01' });
+      const plan = await call('PUT', '/api/backups/plan', { title: 'Business continuity and DR plan', documentLink: 'https://sharepoint.example/bcdr.pdf', ransomwareResponse: 'Isolate the network, call the IT provider, report to Action Fraud, restore from the offline copy.', contacts: 'IT provider: 01632 960000', nextReviewAt: '2027-09-01' });
       expect(plan.statusCode).toBe(200);
       expect(await kinds()).not.toContain('backup_restore_test');
       expect(await kinds()).not.toContain('continuity_plan');
@@ -228,6 +229,95 @@ for (const dialect of available) {
       t.clock.advance(366 * 24 * HOUR);
       expect(await kinds()).toEqual(expect.arrayContaining(['backup_restore_test', 'continuity_plan']));
       expect(await judged('restore-tested')).toBe('not_met');
+    });
+
+    it('BK-05 the continuity plan is edited in the console with its contacts; every version is kept as its history, audited with what changed', async () => {
+      await start();
+      const v1 = { title: 'Business continuity and DR plan', ransomwareResponse: '1. Unplug the network. 2. Call the IT provider. 3. Report to Action Fraud. 4. Restore from the offline copy.', contacts: 'IT provider: Acme IT, 01632 960000\nInsurer: RPA, 0300 000 0000', nextReviewAt: '2027-09-01' };
+      const missing = await call('PUT', '/api/backups/plan', { ...v1, contacts: ' ' });
+      expect(missing.statusCode).toBe(400);
+      expect(missing.body).toContain('contacts');
+      expect((await call('PUT', '/api/backups/plan', { ...v1, nextReviewAt: '2026-01-01' })).json().error.message).toContain('must be in the future');
+      expect((await call('GET', '/api/backups/plan/history')).json().versions).toEqual([]);
+      const first = await call('PUT', '/api/backups/plan', v1);
+      expect(first.statusCode).toBe(200);
+      expect(first.json()).toMatchObject({ documentLink: null, contacts: v1.contacts, recordedBy: 'Master Administrator' });
+      t.clock.advance(HOUR);
+      await again();
+      const second = await call('PUT', '/api/backups/plan', { ...v1, contacts: `${v1.contacts}\nDPO: dpo@school.example`, changeNote: 'Added the DPO' });
+      expect(second.json()).toMatchObject({ changeNote: 'Added the DPO' });
+      const history = (await call('GET', '/api/backups/plan/history')).json().versions;
+      expect(history.map((v: { changeNote: string | null }) => v.changeNote)).toEqual(['Added the DPO', null]);
+      expect(history[1].contacts).toBe(v1.contacts);
+      expect((await call('GET', '/api/backups')).json().plan.contacts).toContain('DPO: dpo@school.example');
+      const audited = await t.runtime.db.kysely.selectFrom('audit_event').select('body').where('action', '=', 'backup.plan_reviewed').orderBy('seq').execute();
+      expect(audited.map((a) => JSON.parse(a.body).details.changed)).toEqual([['created'], ['contacts']]);
+      // Read, not written, by a governor.
+      await t.runtime.trail.transaction(systemActor('test'), (ctx) => createAccount(ctx, { username: 'gov', displayName: 'A Governor', email: null, role: 'governor', passwordHash: null }));
+      const gov = await t.runtime.trail.transaction(systemActor('test'), async (ctx) => {
+        const row = await ctx.db.selectFrom('account').select('id').where('username', '=', 'gov').executeTakeFirstOrThrow();
+        return startSession(ctx, row.id, 'governor', t.runtime.profile, { ip: null, userAgent: null });
+      });
+      const govHeaders = { cookie: `__Host-gatehouse-session=${gov.token}`, 'x-csrf-token': csrfTokenFor(gov.token) };
+      expect((await t.app.inject({ method: 'GET', url: '/api/backups/plan/history', headers: govHeaders })).statusCode).toBe(200);
+      expect((await t.app.inject({ method: 'PUT', url: '/api/backups/plan', headers: govHeaders, payload: v1 })).statusCode).toBe(403);
+    });
+
+    it('BK-01 BK-04 backup jobs import from CSV all or nothing, each problem named by line and column; the export round-trips and neutralises formulas', async () => {
+      await start();
+      await call('POST', '/api/backups', job);
+      const bad = [
+        'name,what,location,encrypted,interval_minutes,grace_minutes',
+        'Cloud mail,Staff and pupil mailboxes,cloud,yes,1440,120',
+        'Cloud mail,Again,cloud,yes,1440,120',
+        'Admin server nightly,Clash with an existing job,off_site,no,1440,60',
+        'Tapes,Weekly tape,moon,maybe,2,0',
+      ].join('\n');
+      const refused = await call('POST', '/api/backups/import', { csv: bad });
+      expect(refused.statusCode).toBe(400);
+      const errors = refused.json().error.details.errors as Array<{ line: number; column: string }>;
+      expect(errors).toEqual(expect.arrayContaining([
+        expect.objectContaining({ line: 3, column: 'name' }),
+        expect.objectContaining({ line: 4, column: 'name' }),
+        expect.objectContaining({ line: 5, column: 'location' }),
+        expect.objectContaining({ line: 5, column: 'encrypted' }),
+        expect.objectContaining({ line: 5, column: 'interval_minutes' }),
+        expect.objectContaining({ line: 5, column: 'grace_minutes' }),
+      ]));
+      expect(refused.json().error.message).toContain('nothing was imported');
+      expect((await call('GET', '/api/backups')).json().jobs).toHaveLength(1);
+      expect((await call('POST', '/api/backups/import', { csv: 'name,what\nx,y' })).json().error.message).toContain('no “location”');
+      expect((await call('POST', '/api/backups/import', { csv: 'a\0b' })).statusCode).toBe(400);
+
+      const good = [
+        'Name,What,Location,Encrypted,Interval minutes,Grace minutes,State',
+        'Cloud mail,Staff and pupil mailboxes,cloud,yes,1440,120,ok',
+        '"=HYPERLINK(""http://evil"")",Formula in a name,off site,no,60,15,',
+      ].join('\r\n');
+      const imported = await call('POST', '/api/backups/import', { csv: good });
+      expect(imported.statusCode).toBe(201);
+      expect(imported.headers['cache-control']).toBe('no-store');
+      const body = imported.json();
+      expect(body.imported).toBe(2);
+      const mail = body.jobs.find((j: { job: { name: string } }) => j.job.name === 'Cloud mail');
+      expect(mail.job).toMatchObject({ location: 'cloud', encrypted: true, intervalMinutes: 1440, state: 'waiting' });
+      expect((await t.app.inject({ method: 'GET', url: `/api/backups/checkin/${mail.job.id}/${mail.token}` })).statusCode).toBe(200);
+      expect(await events('backup.jobs_imported')).toBe(1);
+
+      const csv = (await call('GET', '/api/backups/export.csv')).body;
+      expect(csv).toContain(`"'=HYPERLINK(""http://evil"")"`);
+      // The export imports into another school's register (state and check-in columns ignored).
+      const other = await startTestApp(dialect);
+      try {
+        const otherAdmin = await setUpSchool(other);
+        const again = await other.app.inject({ method: 'POST', url: '/api/backups/import', headers: otherAdmin.headers, payload: { csv } });
+        expect(again.statusCode, again.body).toBe(201);
+        expect(again.json().imported).toBe(3);
+      } finally {
+        await other.close();
+      }
+      // Staff cannot import.
+      expect((await call('POST', '/api/backups/import', { csv: good }, null)).statusCode).toBe(401);
     });
 
     it('BK-01 role escalation: staff and governors cannot add jobs or rotate tokens; governors can read; hostile input is refused', async () => {

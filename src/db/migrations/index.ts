@@ -22,6 +22,7 @@ import * as alerts from './0013-alerts.js';
 import * as incidents from './0014-incidents.js';
 // issue 12: backups and governance registers (src/registers/)
 import * as backupsGovernance from './0017-backups-governance.js';
+import * as backupsMore from './0020-backups-more.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -48,4 +49,6 @@ export const migrations: Record<string, Migration> = {
   // issue 12: backups and governance registers (in numeric order: the test compares with the sorted files)
   '0017-backups-governance': backupsGovernance,
   '0018-policy-document': policyDocument,
+  // issue 12: the continuity plan's contacts and history (BK-05)
+  '0020-backups-more': backupsMore,
 };
