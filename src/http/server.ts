@@ -17,7 +17,7 @@ import { scheduleExpiryReminders } from '../identity/reminders.js';
 import { scheduleBreachReminders } from '../incidents/service.js';
 import { scheduleFingerprintEmails } from '../audit/fingerprint.js';
 import { scheduleBackupMonitor } from '../registers/backups.js';
-import { scheduleOwnBackups } from '../registers/own-backup.js';
+import { checkOwnBackupKey, scheduleOwnBackups } from '../registers/own-backup.js';
 import { startFiltering } from '../filtering/serve.js';
 // issue 11: safeguarding alerts
 import { startAlerts } from '../monitoring/alerts.js';
@@ -46,6 +46,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
   let runtime: Runtime | undefined;
   try {
     runtime = await openRuntime(config, { logger, signing: 'create', checkpointTimer: true, recordProfile: true });
+    checkOwnBackupKey(runtime);
     const gate = new SetupGate(config.dataDir);
     const https = config.tlsCertFile && config.tlsKeyFile
       ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }

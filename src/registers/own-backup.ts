@@ -116,6 +116,12 @@ export async function runOwnBackup(rt: Runtime, settings: OwnBackupSettings): Pr
   return result;
 }
 
+/** At start, before listening: a missing, open or wrong backup key stops the start with its message, not a run hours later. */
+export function checkOwnBackupKey(rt: Runtime): void {
+  const settings = ownBackupSettings(rt);
+  if (settings?.keyFile) readBackupKey(settings.keyFile, secretKeyPath(rt.config.dataDir, rt.config.secretKeyFile));
+}
+
 /**
  * In `serve` when GATEHOUSE_BACKUP_DIR is set: the first run when the last success is one interval
  * old (at least a few seconds after start, so a restart does not back up twice in a row), then every
@@ -125,7 +131,7 @@ export async function scheduleOwnBackups(rt: Runtime, options: { minFirstAfterMs
   const settings = ownBackupSettings(rt);
   if (!settings) return null;
   if (!settings.keyFile) rt.logger.warn({ dir: settings.dir }, 'scheduled backups are written unencrypted: set GATEHOUSE_BACKUP_KEY_FILE to encrypt them (DP-01)');
-  else readBackupKey(settings.keyFile, secretKeyPath(rt.config.dataDir, rt.config.secretKeyFile)); // a bad key stops the start, not a run hours later
+  else checkOwnBackupKey(rt);
   const jobId = await ensureOwnJob(rt, settings);
   const job = await rt.db.kysely.selectFrom('backup_job').select('last_success_at').where('id', '=', jobId).executeTakeFirstOrThrow();
   const everyMs = settings.everyMinutes * 60_000;

@@ -1,8 +1,9 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/core/config.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { setUpSchool, startTestApp } from '../helpers/runtime.js';
@@ -159,4 +160,18 @@ describe('DP-01 DP-03 encrypted backups of Gatehouse’s own database', () => {
       db.close();
     }
   }, 90_000);
+
+  it('DP-01 serve refuses to start with a backup key others can read, or a key without a backup folder, naming the setting', async () => {
+    test = await createTestDatabase('sqlite');
+    const keys = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-keys-'));
+    const key = path.join(keys, 'backup.key');
+    const env = { GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_PORT: '0' };
+    expect((await runCli(['backup-key', key], env)).code).toBe(0);
+    chmodSync(key, 0o644);
+    const open = await runCli(['serve'], { ...env, GATEHOUSE_BACKUP_DIR: path.join(keys, 'b'), GATEHOUSE_BACKUP_KEY_FILE: key });
+    expect(open.code).toBe(1);
+    expect(open.stderr).toMatch(/Backup key .*backup\.key: .*can be read by other users; run: chmod 600/);
+    expect(existsSync(path.join(keys, 'b'))).toBe(false);
+    expect(() => loadConfig({ GATEHOUSE_DATA_DIR: test!.dataDir, GATEHOUSE_BACKUP_KEY_FILE: key })).toThrow(/GATEHOUSE_BACKUP_KEY_FILE: set GATEHOUSE_BACKUP_DIR too/);
+  }, 60_000);
 });
