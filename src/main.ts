@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, renameSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
@@ -11,7 +12,7 @@ import { parseHead } from './audit/fingerprint.js';
 import { parseVkey } from './audit/witness.js';
 import { lookUpUsername } from './audit/username-lookup.js';
 import { hmacKeyPath, normaliseUsername } from './core/keyed-hash.js';
-import { secretKeyPath } from './core/secret-box.js';
+import { secretKeyPath, writeNewKeyFile } from './core/secret-box.js';
 import { verifyTrail, type VerifyReport } from './audit/verify.js';
 import { describeSettings, loadConfig, redactedConfig, type Config, type LoadedConfig } from './core/config.js';
 import { systemActor } from './core/context.js';
@@ -24,7 +25,8 @@ import { groups, loadProfile, type Group } from './core/profile.js';
 import { acceptable, checkPassword } from './identity/password-rules.js';
 import { profileTable } from './core/profile-describe.js';
 import { profileWarnings } from './core/profile-warnings.js';
-import { POSTGRES_BACKUP_ADVICE, backupSqlite, checkRestorable, inspectBackup, restoreSqlite } from './db/backup.js';
+import { POSTGRES_BACKUP_ADVICE, checkRestorable, inspectBackup, openBackup, restoreSqlite, writeBackup } from './db/backup.js';
+import { backupKeyIdOf, readBackupKey } from './db/backup-crypto.js';
 import { migrate, openDatabase, pendingMigrations } from './db/database.js';
 import { VERSION } from './http/version.js';
 import { openRuntime } from './runtime.js';
@@ -575,30 +577,66 @@ export function buildCli(): Command {
 
   program
     .command('backup <file>')
-    .description('write a consistent copy of the live SQLite database to FILE (safe while the server runs)')
+    .description('write a consistent copy of the live SQLite database to FILE (safe while the server runs); encrypted with --key-file')
     .option('--force', 'replace FILE if it exists')
-    .action(async (file: string, options: { force?: boolean }) => {
+    .option('--key-file <file>', 'encrypt the backup (AES-256-GCM) with this backup key (make one with `gatehouse backup-key FILE`; never secret.key)')
+    .action(async (file: string, options: { force?: boolean; keyFile?: string }) => {
       const { config: cfg } = config();
       if (!cfg.databaseUrl.startsWith('sqlite:')) throw new CliError(POSTGRES_BACKUP_ADVICE);
-      const summary = backupSqlite(cfg.databaseUrl, file, { overwrite: options.force === true });
+      const key = options.keyFile ? readBackupKey(options.keyFile, secretKeyPath(cfg.dataDir, cfg.secretKeyFile)) : null;
+      const summary = await writeBackup(cfg.databaseUrl, cfg.dataDir, file, { overwrite: options.force === true, key });
       await withRuntime(cfg, 'none', (rt) =>
         rt.trail.transaction(cliActor(), (ctx) =>
           ctx.audit.record({
             action: 'platform.backup_created',
             target: 'database',
-            details: { file: summary.file, bytes: summary.bytes, sha256: summary.sha256, auditEvents: summary.auditEvents },
+            details: { file: summary.file, bytes: summary.bytes, sha256: summary.sha256, auditEvents: summary.auditEvents, encryptedWithKey: summary.encryptedWithKey ?? null },
           }),
         ),
       );
-      process.stdout.write(`Backed up to ${summary.file}: ${number(summary.bytes)} bytes, ${number(summary.auditEvents)} audit events, sha256 ${summary.sha256}\n`);
-      process.stdout.write(`Keep the key files backed up too, separately: the audit signing key (${signingKeyPath(cfg.dataDir)}), ${secretKeyPath(cfg.dataDir, cfg.secretKeyFile)} and ${hmacKeyPath(cfg.dataDir, cfg.hmacKeyFile)} (docs/security-keys.md).\n`);
+      process.stdout.write(`Backed up to ${summary.file}: ${number(summary.bytes)} bytes, ${number(summary.auditEvents)} audit events, sha256 ${summary.sha256}${summary.encryptedWithKey ? `, encrypted with backup key ${summary.encryptedWithKey}` : ''}\n`);
+      process.stdout.write(`Keep the key files backed up too, separately: the audit signing key (${signingKeyPath(cfg.dataDir)}), ${secretKeyPath(cfg.dataDir, cfg.secretKeyFile)} and ${hmacKeyPath(cfg.dataDir, cfg.hmacKeyFile)}${options.keyFile ? `, and the backup key (${options.keyFile}) somewhere other than the backups` : ''} (docs/security-keys.md).\n`);
+    });
+
+  program
+    .command('backup-key <file>')
+    .description('make a new backup key (256 bits, owner-only) for encrypted backups; keep it apart from the backups and from the data folder')
+    .action((file: string) => {
+      const { config: cfg } = config();
+      const target = path.resolve(file);
+      if (target === secretKeyPath(cfg.dataDir, cfg.secretKeyFile)) throw new CliError(`${target} is the server's own secret.key; choose another file.`);
+      if (existsSync(target)) throw new CliError(`${target} already exists; a backup key is never overwritten (the backups made with it would be lost).`);
+      const key = writeNewKeyFile(target);
+      process.stdout.write(`Made backup key ${backupKeyIdOf(key)} in ${target} (0600). Keep a copy off the server (a password manager or a sealed envelope): without it, no encrypted backup can be restored.\n`);
+    });
+
+  program
+    .command('decrypt-backup <file> <out>')
+    .description('decrypt an encrypted backup into OUT (0600), after checking it was not altered and is a Gatehouse database')
+    .requiredOption('--key-file <file>', 'the backup key it was made with')
+    .option('--force', 'replace OUT if it exists')
+    .action(async (file: string, out: string, options: { keyFile: string; force?: boolean }) => {
+      const { config: cfg } = config();
+      const key = readBackupKey(options.keyFile, secretKeyPath(cfg.dataDir, cfg.secretKeyFile));
+      const target = path.resolve(out);
+      if (existsSync(target) && !options.force) throw new CliError(`${target} already exists. Choose a new name, or pass --force to replace it.`);
+      const opened = await openBackup(file, key, path.dirname(target));
+      try {
+        if (!opened.encryptedWithKey) throw new CliError(`${file} is not encrypted; there is nothing to decrypt.`);
+        const summary = inspectBackup(opened.plainFile);
+        renameSync(opened.plainFile, target);
+        process.stdout.write(`Decrypted ${file} into ${target}: ${number(summary.bytes)} bytes, ${number(summary.auditEvents)} audit events, sha256 ${summary.sha256}\n`);
+      } finally {
+        opened.done();
+      }
     });
 
   program
     .command('restore <file>')
-    .description('replace the SQLite database with a backup, after checking the backup and its audit trail')
+    .description('replace the SQLite database with a backup, after checking the backup and its audit trail (--key-file for an encrypted one)')
     .option('--force', 'restore even though a server is running on this database')
-    .action(async (file: string, options: { force?: boolean }) => {
+    .option('--key-file <file>', 'the backup key an encrypted backup was made with')
+    .action(async (file: string, options: { force?: boolean; keyFile?: string }) => {
       const { config: cfg } = config();
       if (!cfg.databaseUrl.startsWith('sqlite:')) throw new CliError(POSTGRES_BACKUP_ADVICE);
       const running = ProcessLock.holder(cfg.dataDir);
@@ -607,30 +645,36 @@ export function buildCli(): Command {
           `A Gatehouse server (process ${running}) is running on this database. Stop it first, or pass --force to restore underneath it (its sessions and any writes since the backup are replaced).`,
         );
       }
-      const summary = inspectBackup(file);
-      checkRestorable(summary);
-      const backupDb = await openDatabase({ databaseUrl: `sqlite:${summary.file}`, readonly: true });
-      let report: VerifyReport;
+      const key = options.keyFile ? readBackupKey(options.keyFile, secretKeyPath(cfg.dataDir, cfg.secretKeyFile)) : null;
+      const opened = await openBackup(file, key, cfg.dataDir);
       try {
-        report = await verifyTrail(backupDb);
+        const summary = inspectBackup(opened.plainFile);
+        checkRestorable({ ...summary, file });
+        const backupDb = await openDatabase({ databaseUrl: `sqlite:${summary.file}`, readonly: true });
+        let report: VerifyReport;
+        try {
+          report = await verifyTrail(backupDb);
+        } finally {
+          await backupDb.close();
+        }
+        if (!report.ok) {
+          throw new CliError(`Refusing to restore ${file}: its audit trail is broken at sequence ${report.firstBrokenSeq} (${report.problems[0]!.message}).`);
+        }
+        await restoreSqlite(cfg.databaseUrl, summary.file);
+        await withRuntime(cfg, 'none', async (rt) => {
+          await rt.trail.transaction(cliActor(), (ctx) =>
+            ctx.audit.record({
+              action: 'platform.restored',
+              target: 'database',
+              severity: 'high',
+              details: { file: path.resolve(file), sha256: summary.sha256, auditEvents: summary.auditEvents, whileRunning: running !== undefined, encryptedWithKey: opened.encryptedWithKey },
+            }),
+          );
+        });
+        process.stdout.write(`Restored ${path.resolve(file)}: ${number(summary.auditEvents)} audit events, chain verified${opened.encryptedWithKey ? `, decrypted with backup key ${opened.encryptedWithKey}` : ''}.\n`);
       } finally {
-        await backupDb.close();
+        opened.done();
       }
-      if (!report.ok) {
-        throw new CliError(`Refusing to restore ${file}: its audit trail is broken at sequence ${report.firstBrokenSeq} (${report.problems[0]!.message}).`);
-      }
-      await restoreSqlite(cfg.databaseUrl, summary.file);
-      await withRuntime(cfg, 'none', async (rt) => {
-        await rt.trail.transaction(cliActor(), (ctx) =>
-          ctx.audit.record({
-            action: 'platform.restored',
-            target: 'database',
-            severity: 'high',
-            details: { file: summary.file, sha256: summary.sha256, auditEvents: summary.auditEvents, whileRunning: running !== undefined },
-          }),
-        );
-      });
-      process.stdout.write(`Restored ${summary.file}: ${number(summary.auditEvents)} audit events, chain verified.\n`);
     });
 
   const access = program.command('access').description('the access-rights matrix and the annual access review (AC-01, AC-02)');

@@ -430,6 +430,30 @@ export const settings = {
     description:
       'Let anyone fetch the newest signed audit checkpoint at /api/audit/checkpoint (for `gatehouse audit witness --url` on another machine). It shows how many audit events there are and a hash, nothing else; off, it needs the audit.read permission.',
   },
+  backupDir: {
+    env: 'GATEHOUSE_BACKUP_DIR',
+    schema: z.string().min(1, 'must be a folder path'),
+    description:
+      'DP-03: a folder for the scheduled backups of Gatehouse’s own database, made by `serve` (SQLite only; on PostgreSQL use pg_dump). Each run is a check-in of the built-in “Gatehouse database” job in the backups register, so a missed or failed run alerts like any other. Unset: no scheduled backups.',
+  },
+  backupEveryMinutes: {
+    env: 'GATEHOUSE_BACKUP_EVERY_MINUTES',
+    schema: positiveInt('minutes', 60 * 24 * 31),
+    default: 1440,
+    description: 'How often `serve` backs up its own database into GATEHOUSE_BACKUP_DIR (also the built-in job’s expected interval).',
+  },
+  backupKeep: {
+    env: 'GATEHOUSE_BACKUP_KEEP',
+    schema: positiveInt('backups', 10_000),
+    default: 14,
+    description: 'How many scheduled backups to keep in GATEHOUSE_BACKUP_DIR; older ones are deleted after each successful run.',
+  },
+  backupKeyFile: {
+    env: 'GATEHOUSE_BACKUP_KEY_FILE',
+    schema: z.string().min(1, 'must be a file path'),
+    description:
+      'DP-01: encrypt the scheduled backups (AES-256-GCM) with this backup key (`gatehouse backup-key FILE`); never the server’s secret.key, so a stolen backup and data folder do not give both. Unset: the backups are written unencrypted (0600), with a warning at start.',
+  },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof settings;
@@ -490,6 +514,10 @@ export interface Config {
   proxyRefusedDestinations: string | undefined;
   auditFingerprintEmail: 'off' | 'daily' | 'weekly' | 'monthly';
   auditCheckpointPublic: boolean;
+  backupDir: string | undefined;
+  backupEveryMinutes: number;
+  backupKeep: number;
+  backupKeyFile: string | undefined;
 }
 
 export type SettingSource = 'default' | 'file' | 'environment' | 'derived';
@@ -626,6 +654,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
 
   const dataDir = path.resolve(config.dataDir as string);
   config.dataDir = dataDir;
+  if (config.backupDir !== undefined && typeof config.databaseUrl === 'string' && config.databaseUrl.startsWith('postgres')) {
+    throw new ConfigError(`Gatehouse cannot start: ${origin.backupDir}: the scheduled backup is for SQLite; on PostgreSQL back up with pg_dump (docs/backup.md) and record it as a job in the backups register`);
+  }
+  if (config.backupKeyFile !== undefined && config.backupDir === undefined) {
+    throw new ConfigError(`Gatehouse cannot start: ${origin.backupKeyFile}: set GATEHOUSE_BACKUP_DIR too (the key encrypts the scheduled backups written there)`);
+  }
   if (config.databaseUrl === undefined) {
     config.databaseUrl = `sqlite:${path.join(dataDir, 'gatehouse.db')}`;
     sources.databaseUrl = 'derived';

@@ -6,6 +6,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { GatehouseError } from '../core/errors.js';
 import { migrations } from './migrations/index.js';
 import { openSqliteHandle, sqlitePathOf } from './database.js';
+import { decryptBackupFile, encryptBackupFile, isEncryptedBackup } from './backup-crypto.js';
 
 /**
  * DP-03: the platform's own backups. SQLite: `VACUUM INTO` copies one read snapshot of the live
@@ -22,6 +23,8 @@ export interface BackupSummary {
   auditEvents: number;
   auditHeadHash: string | null;
   migrations: string[];
+  /** the backup key's id when the file is encrypted (DP-01) */
+  encryptedWithKey?: string;
 }
 
 function sha256File(file: string): string {
@@ -128,4 +131,42 @@ export async function restoreSqlite(databaseUrl: string, backupFile: string): Pr
   } finally {
     live.close();
   }
+}
+
+/**
+ * DP-01, DP-03: a backup written encrypted when a backup key is given. The plain snapshot is made
+ * inside the data folder (which already holds the plain database), checked, encrypted into the
+ * target and removed: the plaintext never reaches the backup location, which is often a share.
+ */
+export async function writeBackup(databaseUrl: string, scratchDir: string, target: string, options: { overwrite: boolean; key: Buffer | null }): Promise<BackupSummary> {
+  if (!options.key) return backupSqlite(databaseUrl, target, { overwrite: options.overwrite });
+  const destination = path.resolve(target);
+  if (existsSync(destination) && !options.overwrite) {
+    throw new GatehouseError('target_exists', 409, `${destination} already exists. Choose a new name, or pass --force to replace it.`);
+  }
+  const plain = path.join(scratchDir, `.backup-plain-${process.pid}-${Date.now()}.db`);
+  try {
+    const inner = backupSqlite(databaseUrl, plain, { overwrite: true });
+    const { keyId } = await encryptBackupFile(plain, destination, options.key);
+    return { ...inner, file: destination, bytes: statSync(destination).size, sha256: sha256File(destination), encryptedWithKey: keyId };
+  } finally {
+    rmSync(plain, { force: true });
+  }
+}
+
+/**
+ * A backup ready to inspect and restore: an encrypted one is decrypted (and authenticated) into an
+ * owner-only scratch file first; `done` removes it. An encrypted file without a key is refused.
+ */
+export async function openBackup(file: string, key: Buffer | null, scratchDir: string): Promise<{ plainFile: string; encryptedWithKey: string | null; done: () => void }> {
+  if (!existsSync(file)) throw new GatehouseError('no_backup', 404, `There is no file at ${file}.`);
+  if (!isEncryptedBackup(file)) {
+    if (key) throw new GatehouseError('backup_not_encrypted', 400, `${file} is not encrypted, but a backup key was given: check that this is the backup you mean (or leave out --key-file).`);
+    return { plainFile: path.resolve(file), encryptedWithKey: null, done: () => undefined };
+  }
+  if (!key) throw new GatehouseError('backup_key_needed', 400, `${file} is encrypted: give its backup key with --key-file.`);
+  mkdirSync(scratchDir, { recursive: true, mode: 0o700 });
+  const plainFile = path.join(scratchDir, `.restore-plain-${process.pid}-${Date.now()}.db`);
+  const { keyId } = await decryptBackupFile(file, plainFile, key);
+  return { plainFile, encryptedWithKey: keyId, done: () => rmSync(plainFile, { force: true }) };
 }

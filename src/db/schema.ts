@@ -846,6 +846,12 @@ export interface ContinuityPlanTable {
   reviewed_at: string;
   next_review_at: string;
   recorded_by_name: string;
+  /** 0020: the people to call, one a line */
+  contacts: string;
+  /** 0020: what changed in this version */
+  change_note: string | null;
+  /** 0020: the account that recorded it */
+  recorded_by: string | null;
 }
 export interface GovernanceReviewTable {
   id: string;

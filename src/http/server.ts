@@ -17,6 +17,7 @@ import { scheduleExpiryReminders } from '../identity/reminders.js';
 import { scheduleBreachReminders } from '../incidents/service.js';
 import { scheduleFingerprintEmails } from '../audit/fingerprint.js';
 import { scheduleBackupMonitor } from '../registers/backups.js';
+import { checkOwnBackupKey, scheduleOwnBackups } from '../registers/own-backup.js';
 import { startFiltering } from '../filtering/serve.js';
 // issue 11: safeguarding alerts
 import { startAlerts } from '../monitoring/alerts.js';
@@ -45,6 +46,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
   let runtime: Runtime | undefined;
   try {
     runtime = await openRuntime(config, { logger, signing: 'create', checkpointTimer: true, recordProfile: true });
+    checkOwnBackupKey(runtime);
     const gate = new SetupGate(config.dataDir);
     const https = config.tlsCertFile && config.tlsKeyFile
       ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }
@@ -83,6 +85,8 @@ export async function startServer(config: Config, options: ServeOptions): Promis
     const breachReminders = scheduleBreachReminders(runtime);
     // BK-02: backup jobs that miss or fail a run alert the IT lead (issue 12).
     const backupMonitor = scheduleBackupMonitor(runtime);
+    // DP-01, DP-03: the server's own database backed up on a schedule (GATEHOUSE_BACKUP_DIR), encrypted with the backup key.
+    const ownBackups = await scheduleOwnBackups(runtime);
     // Internet filtering: the service, and the DNS resolver and proxy when their ports are set.
     const filtering = await startFiltering(runtime, url);
     if (filtering.proxy) app.metrics.watchProxy(filtering.proxy.stats);
@@ -112,6 +116,7 @@ export async function startServer(config: Config, options: ServeOptions): Promis
           await changeEscalation.stop();
           await breachReminders.stop();
           await backupMonitor.stop();
+          await ownBackups?.stop();
           await activeRuntime.close();
         } finally {
           clearTimeout(grace);

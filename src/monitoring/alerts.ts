@@ -291,7 +291,7 @@ export class AlertEngine {
   }
 
   private message(a: AlertSummary): AlertMessage {
-    return { id: a.id, kind: a.kind, severity: a.severity, rule: a.rule, at: a.firstAt, who: a.username ?? (a.clientIp ? `address ${a.clientIp}` : 'unknown'), device: a.device, what: a.what, why: a.why, count: a.count, link: this.link(a.id) };
+    return { id: a.id, kind: a.kind, severity: a.severity, rule: a.rule, at: a.firstAt, who: a.username ?? (a.clientIp ? `address ${a.clientIp}` : a.rule.startsWith('backup_') ? 'the backup monitor' : 'unknown'), device: a.device, what: a.what, why: a.why, count: a.count, link: this.link(a.id) };
   }
 
   private async deliver(kind: AlertKind, alerts: AlertSummary[], roleList: readonly Role[], why: 'new' | 'digest' | 'escalation'): Promise<void> {

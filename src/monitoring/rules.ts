@@ -9,7 +9,7 @@ import type { Profile } from '../core/profile.js';
 
 export type Severity = 'high' | 'medium' | 'low';
 export type AlertKind = 'safeguarding' | 'security';
-export type AlertRule = 'concern' | 'repeated' | 'circumvention' | 'search_term' | 'port_scan' | 'privileged_sign_in' | 'lockout';
+export type AlertRule = 'concern' | 'repeated' | 'circumvention' | 'search_term' | 'port_scan' | 'privileged_sign_in' | 'lockout' | 'backup_missed' | 'backup_failed';
 
 export interface Candidate {
   kind: AlertKind;

@@ -2,10 +2,12 @@ import { z } from 'zod';
 import type { App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
-import { checkIn, createJob, currentPlan, exportJobsCsv, getJob, listJobs, listRestoreTests, jobSchema, planSchema, recordPlan, recordRestoreTest, restoreTestSchema, retireJob, rotateToken } from './backups.js';
+import { checkIn, createJob, currentPlan, exportJobsCsv, getJob, importJobsCsv, listJobs, listRestoreTests, jobSchema, planHistory, planSchema, recordPlan, recordRestoreTest, restoreTestSchema, retireJob, rotateToken } from './backups.js';
+import { CSV_MAX_BYTES } from './csv.js';
 import { addRisk, closeRisk, exportRisksCsv, listRisks, reviewRisk, riskSchema } from './risks.js';
 
 const idParams = z.object({ id: z.uuid('must be an id') });
+const csvBody = z.object({ csv: z.string().min(1, 'attach the CSV file').max(CSV_MAX_BYTES, `the file must be at most ${CSV_MAX_BYTES / 1024 / 1024} MB`) }).strict();
 const checkinParams = z.object({ id: z.string().max(100), token: z.string().max(200) });
 
 /** BK-01..05 (backups register and check-ins) and the risk register over HTTP. */
@@ -17,6 +19,10 @@ export function registerBackupRoutes(app: App, rt: Runtime): void {
     async (request, reply) => reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="backups.csv"').send(await exportJobsCsv(rt, actorOf(request), metaOf(request))));
   app.post('/api/backups', { config: { access: 'backups.manage' }, schema: { summary: 'Add a backup job; answers its check-in URL once (audited)', tags, body: jobSchema } },
     async (request, reply) => reply.code(201).header('cache-control', 'no-store').send(await createJob(rt, actorOf(request), request.body, metaOf(request))));
+  app.post('/api/backups/import', { bodyLimit: CSV_MAX_BYTES * 2 + 4096, config: { access: 'backups.manage' }, schema: { summary: 'Import backup jobs from CSV: every row checked first, nothing imported on any error; answers each new check-in URL once (audited)', tags, body: csvBody } },
+    async (request, reply) => reply.code(201).header('cache-control', 'no-store').send(await importJobsCsv(rt, actorOf(request), request.body.csv, metaOf(request))));
+  app.get('/api/backups/plan/history', { config: { access: 'backups.read' }, schema: { summary: 'Every version of the continuity and disaster recovery plan, newest first', tags } },
+    async () => ({ versions: await planHistory(rt) }));
   app.get('/api/backups/:id', { config: { access: 'backups.read' }, schema: { summary: 'One backup job', tags, params: idParams } }, async (request) => getJob(rt, request.params.id));
   app.post('/api/backups/:id/token', { config: { access: 'backups.manage' }, schema: { summary: 'Issue a new check-in token; the old one stops working (audited)', tags, params: idParams } },
     async (request, reply) => reply.header('cache-control', 'no-store').send(await rotateToken(rt, actorOf(request), request.params.id, metaOf(request))));

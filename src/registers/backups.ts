@@ -7,8 +7,10 @@ import { GatehouseError, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { schedulePeriodic, type Periodic } from '../core/periodic.js';
 import type { DueItem, DueProvider } from '../dashboard/due.js';
-import type { BackupJobTable } from '../db/schema.js';
+import type { BackupJobTable, ContinuityPlanTable } from '../db/schema.js';
+import { importErrors, readRows, type CsvError } from './csv.js';
 import { csvField } from '../core/csv.js';
+import { alertEngineFor } from '../monitoring/alerts.js';
 import type { Runtime } from '../runtime.js';
 
 /**
@@ -49,9 +51,11 @@ export const restoreTestSchema = z
 export const planSchema = z
   .object({
     title: text('the plan’s title', 200),
-    documentLink: z.url({ message: 'must be a link to the plan (https://…)', protocol: /^https?$/ }).max(2000),
+    documentLink: z.url({ message: 'must be a link to the plan (https://…)', protocol: /^https?$/ }).max(2000).nullable().default(null),
     ransomwareResponse: text('the response to ransomware (who does what, in which order)', 8000),
+    contacts: text('who to call (IT provider, insurer, Action Fraud, the DPO…), one a line', 4000),
     nextReviewAt: z.iso.date({ message: 'must be a date like 2027-09-01' }),
+    changeNote: z.string().trim().max(1000, 'must be at most 1000 characters').nullable().default(null),
   })
   .strict();
 
@@ -137,7 +141,13 @@ export async function createJob(rt: Runtime, actor: Actor, input: z.infer<typeof
 }
 
 /** A new check-in token; the old one stops working at once (audited). */
+const refuseBuiltIn = async (rt: Runtime, id: string) => {
+  const row = await rt.db.kysely.selectFrom('backup_job').select('system').where('id', '=', id).executeTakeFirst();
+  if (row?.system) throw new GatehouseError('conflict', 409, 'This is Gatehouse’s own backup job: it reports in from inside the server, set up by GATEHOUSE_BACKUP_DIR (docs/backup.md).');
+};
+
 export async function rotateToken(rt: Runtime, actor: Actor, id: string, meta: Meta): Promise<{ job: BackupJob; token: string; checkinUrl: string }> {
+  await refuseBuiltIn(rt, id);
   const token = randomBytes(32).toString('base64url');
   await rt.trail.transaction(actor, async (ctx) => {
     const r = await ctx.db.updateTable('backup_job').set({ token_hash: hashToken(token).toString('hex'), token_issued_at: rt.clock.now().toISOString(), updated_at: rt.clock.now().toISOString() }).where('id', '=', id).where('retired_at', 'is', null).executeTakeFirst();
@@ -148,6 +158,7 @@ export async function rotateToken(rt: Runtime, actor: Actor, id: string, meta: M
 }
 
 export async function retireJob(rt: Runtime, actor: Actor, id: string, meta: Meta): Promise<void> {
+  await refuseBuiltIn(rt, id);
   await rt.trail.transaction(actor, async (ctx) => {
     const r = await ctx.db.updateTable('backup_job').set({ retired_at: rt.clock.now().toISOString() }).where('id', '=', id).where('retired_at', 'is', null).executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) throw notFound('There is no such backup job.');
@@ -184,6 +195,23 @@ export async function checkIn(rt: Runtime, id: string, token: string, status: 'o
   return { status, at };
 }
 
+/**
+ * DP-03: a run of a built-in job (Gatehouse's own backup) reports in from inside the server, with no
+ * token: the same record, audit and alerting as a check-in over HTTP.
+ */
+export async function recordBuiltInRun(rt: Runtime, id: string, status: 'ok' | 'fail', details: Record<string, unknown>): Promise<void> {
+  const at = rt.clock.now().toISOString();
+  await rt.trail.transaction(systemActor('backup-scheduler'), async (ctx) => {
+    const r = await ctx.db.updateTable('backup_job')
+      .set(status === 'ok' ? { last_checkin_at: at, last_status: 'ok', last_success_at: at, alerted_at: null } : { last_checkin_at: at, last_status: 'fail' })
+      .where('id', '=', id).where('system', 'is not', null).where('retired_at', 'is', null).executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) throw notFound('There is no such built-in backup job.');
+    await ctx.db.insertInto('backup_checkin').values({ id: newId(), job_id: id, at, status, ip: null }).execute();
+    await ctx.audit.record({ action: status === 'ok' ? 'backup.checked_in' : 'backup.run_failed', target: `backup_job:${id}`, severity: status === 'ok' ? 'info' : 'warning', details });
+  });
+  if (status === 'fail') await alertJobs(rt);
+}
+
 async function itLeadEmails(rt: Runtime): Promise<string[]> {
   const contact = await rt.db.kysely.selectFrom('school_contact').select('email').where('role', '=', 'it_provider').executeTakeFirst();
   if (contact?.email) return [contact.email];
@@ -212,6 +240,28 @@ export async function alertJobs(rt: Runtime): Promise<{ alerted: number }> {
     if (!claimed) continue;
     alerted++;
     const failed = r.last_status === 'fail';
+    // Also an alert in the alerts engine (security kind): on the Alerts page, e-mailed and sent to the
+    // webhooks the profile names, acknowledged and closed like any other. One per missed or failed run:
+    // the claim above holds until the next success, and the key names the run.
+    try {
+      await alertEngineFor(rt).raise([{
+        kind: 'security',
+        rule: failed ? 'backup_failed' : 'backup_missed',
+        severity: failed ? 'high' : 'medium',
+        dedupeKey: `backup|${r.id}|${failed ? `fail:${r.last_checkin_at}` : `missed:${dueByOf(r).toISOString()}`}`,
+        at: now.toISOString(),
+        personId: null,
+        username: null,
+        device: `backup job “${r.name}”`,
+        clientIp: null,
+        what: failed ? `backup “${r.name}” reported a failure` : `backup “${r.name}” has not checked in on time`,
+        why: failed
+          ? `the run reported a failure at ${r.last_checkin_at} (BK-02); last success ${r.last_success_at ?? 'never'}`
+          : `no successful check-in since ${r.last_success_at ?? 'it was added'}; expected every ${r.interval_minutes} minutes with ${r.grace_minutes} minutes' grace (BK-02)`,
+      }]);
+    } catch (error) {
+      rt.logger.error({ err: error, job: r.id }, 'backup monitor: the alert could not be raised');
+    }
     const to = await itLeadEmails(rt);
     for (const address of to) {
       const result = await rt.mailer.send({
@@ -266,24 +316,44 @@ export async function lastRestoreTest(rt: Runtime): Promise<{ testedAt: string; 
   return r ? { testedAt: r.tested_at, dueAt: new Date(Date.parse(r.tested_at) + YEAR).toISOString() } : null;
 }
 
-/** BK-05: a new version of the continuity and disaster recovery plan (the latest is current). */
+/**
+ * BK-05: a new version of the continuity and disaster recovery plan (the latest is current; every
+ * earlier version is kept as its history). Recorded by a named person, audited with what changed.
+ */
 export async function recordPlan(rt: Runtime, actor: Actor, input: z.infer<typeof planSchema>, meta: Meta) {
   const person = await who(rt, actor);
   const now = rt.clock.now();
   const next = new Date(`${input.nextReviewAt}T00:00:00.000Z`);
-  if (next.getTime() <= now.getTime()) throw new GatehouseError('validation_failed', 400, 'The next review must be in the future.');
-  if (next.getTime() > now.getTime() + 2 * YEAR) throw new GatehouseError('validation_failed', 400, 'Review the plan at least every two years.');
+  if (next.getTime() <= now.getTime()) throw new GatehouseError('validation_failed', 400, 'The next review must be in the future.', { field: 'nextReviewAt' });
+  if (next.getTime() > now.getTime() + 2 * YEAR) throw new GatehouseError('validation_failed', 400, 'Review the plan at least every two years.', { field: 'nextReviewAt' });
   const id = newId();
   await rt.trail.transaction(actor, async (ctx) => {
-    await ctx.db.insertInto('continuity_plan').values({ id, title: input.title, document_link: input.documentLink, ransomware_response: input.ransomwareResponse, reviewed_at: now.toISOString(), next_review_at: next.toISOString(), recorded_by_name: person.name }).execute();
-    await ctx.audit.record({ action: 'backup.plan_reviewed', target: `continuity_plan:${id}`, details: { title: input.title, nextReviewAt: next.toISOString() } });
+    const previous = await ctx.db.selectFrom('continuity_plan').selectAll().orderBy('reviewed_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    await ctx.db.insertInto('continuity_plan').values({
+      id, title: input.title, document_link: input.documentLink ?? '', ransomware_response: input.ransomwareResponse, contacts: input.contacts,
+      reviewed_at: now.toISOString(), next_review_at: next.toISOString(), recorded_by_name: person.name, recorded_by: person.id, change_note: input.changeNote || null,
+    }).execute();
+    const changed = previous
+      ? (['title', 'document_link', 'ransomware_response', 'contacts', 'next_review_at'] as const).filter((k) => String(previous[k] ?? '') !== String({ title: input.title, document_link: input.documentLink ?? '', ransomware_response: input.ransomwareResponse, contacts: input.contacts, next_review_at: next.toISOString() }[k]))
+      : ['created'];
+    await ctx.audit.record({ action: 'backup.plan_reviewed', target: `continuity_plan:${id}`, details: { title: input.title, nextReviewAt: next.toISOString(), changed, changeNote: input.changeNote || null, previous: previous?.id ?? null } });
   }, meta);
   return currentPlan(rt);
 }
 
+const planOf = (r: Selectable<ContinuityPlanTable>) => ({
+  id: r.id, title: r.title, documentLink: r.document_link || null, ransomwareResponse: r.ransomware_response, contacts: r.contacts,
+  reviewedAt: r.reviewed_at, nextReviewAt: r.next_review_at, recordedBy: r.recorded_by_name, changeNote: r.change_note,
+});
+
 export async function currentPlan(rt: Runtime) {
-  const r = await rt.db.kysely.selectFrom('continuity_plan').selectAll().orderBy('reviewed_at', 'desc').limit(1).executeTakeFirst();
-  return r ? { id: r.id, title: r.title, documentLink: r.document_link, ransomwareResponse: r.ransomware_response, reviewedAt: r.reviewed_at, nextReviewAt: r.next_review_at, recordedBy: r.recorded_by_name } : null;
+  const r = await rt.db.kysely.selectFrom('continuity_plan').selectAll().orderBy('reviewed_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  return r ? planOf(r) : null;
+}
+
+/** BK-05: every version of the plan, newest first (who recorded it, when, what it said). */
+export async function planHistory(rt: Runtime) {
+  return (await rt.db.kysely.selectFrom('continuity_plan').selectAll().orderBy('reviewed_at', 'desc').orderBy('id', 'desc').limit(200).execute()).map(planOf);
 }
 
 /** The register as CSV (audited). */
@@ -293,6 +363,66 @@ export async function exportJobsCsv(rt: Runtime, actor: Actor, meta: Meta): Prom
   const lines = [cols.join(','), ...jobs.map((j) => [j.name, j.what, j.location, String(j.encrypted), String(j.intervalMinutes), String(j.graceMinutes), j.state, j.lastSuccessAt, j.lastCheckinAt, j.lastStatus].map(csvField).join(','))];
   await rt.trail.transaction(actor, (ctx) => ctx.audit.record({ action: 'backup.register_exported', target: 'backup_job', details: { rows: jobs.length } }), meta);
   return `\uFEFF${lines.join('\r\n')}\r\n`;
+}
+
+const YES = ['yes', 'true', '1', 'y'];
+const NO = ['no', 'false', '0', 'n'];
+
+/**
+ * BK-01, BK-04: backup jobs from CSV (the export's columns: name, what, location, encrypted,
+ * interval_minutes, grace_minutes; others ignored). Every row is checked first; one bad cell and
+ * nothing is imported, each problem named by line and column. Each new job's check-in URL is
+ * answered once, as when a job is added by hand.
+ */
+export async function importJobsCsv(rt: Runtime, actor: Actor, csv: string, meta: Meta): Promise<{ imported: number; jobs: Array<{ job: BackupJob; token: string; checkinUrl: string }> }> {
+  const rows = readRows(csv, ['name', 'what', 'location', 'encrypted', 'interval_minutes', 'grace_minutes']);
+  const errors: CsvError[] = [];
+  const valid: Array<z.infer<typeof jobSchema>> = [];
+  const names = new Map<string, number>();
+  const existing = new Set((await rt.db.kysely.selectFrom('backup_job').select('name').execute()).map((j) => j.name));
+  const columnOf: Record<string, string> = { name: 'name', what: 'what', location: 'location', encrypted: 'encrypted', intervalMinutes: 'interval_minutes', graceMinutes: 'grace_minutes' };
+  const whole = (v: string | undefined) => (v !== undefined && /^\d{1,7}$/.test(v) ? Number(v) : v === undefined || v === '' ? undefined : Number.NaN);
+  for (const { line, cells } of rows) {
+    const enc = (cells.get('encrypted') ?? '').toLowerCase();
+    if (!YES.includes(enc) && !NO.includes(enc)) errors.push({ line, column: 'encrypted', message: 'must be yes or no' });
+    const parsed = jobSchema.safeParse({
+      name: cells.get('name'), what: cells.get('what'), location: (cells.get('location') ?? '').toLowerCase().replace(/[\s-]+/g, '_'),
+      encrypted: YES.includes(enc), intervalMinutes: whole(cells.get('intervalminutes')), graceMinutes: whole(cells.get('graceminutes')),
+    });
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) errors.push({ line, column: columnOf[String(issue.path[0] ?? '')] ?? String(issue.path[0] ?? ''), message: issue.message });
+      continue;
+    }
+    const first = names.get(parsed.data.name);
+    if (first !== undefined) errors.push({ line, column: 'name', message: `${parsed.data.name} is in the file twice (also line ${first})` });
+    else if (existing.has(parsed.data.name)) errors.push({ line, column: 'name', message: `there is already a backup job called ${parsed.data.name}` });
+    names.set(parsed.data.name, first ?? line);
+    valid.push(parsed.data);
+  }
+  if (rows.length === 0) errors.push({ line: 2, column: null, message: 'the file has a header but no jobs' });
+  if (errors.length) importErrors(errors);
+  const now = rt.clock.now().toISOString();
+  const made: Array<{ id: string; token: string }> = [];
+  await rt.trail.transaction(actor, async (ctx) => {
+    for (const input of valid) {
+      const id = newId();
+      const token = randomBytes(32).toString('base64url');
+      // Checked again inside the transaction: a job added meanwhile makes the whole import fail.
+      if (await ctx.db.selectFrom('backup_job').select('id').where('name', '=', input.name).executeTakeFirst()) throw new GatehouseError('conflict', 409, `There is already a backup job called ${input.name}; nothing was imported.`);
+      await ctx.db.insertInto('backup_job').values({
+        id, name: input.name, what: input.what, location: input.location, encrypted: input.encrypted ? 1 : 0,
+        interval_minutes: input.intervalMinutes, grace_minutes: input.graceMinutes,
+        token_hash: hashToken(token).toString('hex'), token_issued_at: now,
+        last_checkin_at: null, last_status: null, last_success_at: null, alerted_at: null, system: null,
+        created_at: now, updated_at: now, retired_at: null,
+      }).execute();
+      made.push({ id, token });
+    }
+    await ctx.audit.record({ action: 'backup.jobs_imported', target: 'backup_job:*', details: { rows: valid.length, names: valid.map((v) => v.name).slice(0, 100) } });
+  }, meta);
+  const jobs = [];
+  for (const m of made) jobs.push({ job: await getJob(rt, m.id), token: m.token, checkinUrl: checkinUrl(rt, m.id, m.token) });
+  return { imported: made.length, jobs };
 }
 
 /** Needs attention: missed or failed jobs, a test restore due, the plan's review. */

@@ -44,6 +44,8 @@ const RELEASED: Record<string, string> = {
   '0017-backups-governance.ts': 'd83d9209',
   // (issue 12: governance registers: recommendation status, certificate references, filtering-review triggers)
   '0019-governance-registers.ts': 'ffbcd3fe',
+  // (issue 12: the continuity plan's contacts, change note and history, BK-05)
+  '0020-backups-more.ts': 'feda1eb9',
 };
 
 const available = await dialects();

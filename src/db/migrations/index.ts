@@ -24,6 +24,7 @@ import * as incidents from './0014-incidents.js';
 import * as backupsGovernance from './0017-backups-governance.js';
 // issue 12: the governance registers' statuses, certificate references and review triggers
 import * as governanceRegisters from './0019-governance-registers.js';
+import * as backupsMore from './0020-backups-more.js';
 
 /** One list for both dialects, in order. Append only: a released migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -52,4 +53,6 @@ export const migrations: Record<string, Migration> = {
   '0018-policy-document': policyDocument,
   // issue 12: governance registers (GV-01, GV-02, GV-05)
   '0019-governance-registers': governanceRegisters,
+  // issue 12: the continuity plan's contacts and history (BK-05)
+  '0020-backups-more': backupsMore,
 };

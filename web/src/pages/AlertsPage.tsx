@@ -41,6 +41,8 @@ const ruleWords: Record<string, string> = {
   port_scan: 'Scan',
   privileged_sign_in: 'Failed privileged sign-in',
   lockout: 'Account locked',
+  backup_missed: 'Backup missed',
+  backup_failed: 'Backup failed',
 };
 const statusWords = { new: 'New', acknowledged: 'Acknowledged', closed: 'Closed' } as const;
 
@@ -156,7 +158,7 @@ export function AlertsPage({ account }: { account: Account }) {
                   </div>
                 </td>
                 <td>
-                  {a.username ?? <span className="muted">unknown person</span>}
+                  {a.username ?? <span className="muted">{a.rule.startsWith('backup_') ? 'no person (a backup job)' : 'unknown person'}</span>}
                   <div className="small muted">{a.device ?? a.clientIp ?? ''}</div>
                 </td>
                 <td>
@@ -222,7 +224,7 @@ function AlertDetail({ alert, outcomes, canHandle, onChanged, onClose }: { alert
       </h2>
       <dl className="facts">
         <dt>Who</dt>
-        <dd>{alert.username ?? 'unknown person'}</dd>
+        <dd>{alert.username ?? (alert.rule.startsWith('backup_') ? 'no person (a backup job)' : 'unknown person')}</dd>
         <dt>Device</dt>
         <dd>{[alert.device, alert.clientIp].filter(Boolean).join(' · ') || '—'}</dd>
         <dt>When</dt>
