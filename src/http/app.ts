@@ -53,6 +53,7 @@ import { registerAlertRoutes } from '../monitoring/routes.js';
 import { registerIncidentRoutes } from '../incidents/routes.js';
 // backups and risk registers (issue 12)
 import { registerBackupRoutes } from '../registers/backup-routes.js';
+import { registerRiskRoutes } from '../registers/risk-routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -274,6 +275,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerEquipmentRoutes(app, runtime);
   // backups and risk registers (issue 12)
   registerBackupRoutes(app, runtime);
+  registerRiskRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }
