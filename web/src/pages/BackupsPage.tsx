@@ -5,7 +5,6 @@ import { ErrorMessage, Field, fieldErrors } from '../components';
 interface Job { id: string; name: string; what: string; location: string; encrypted: boolean; intervalMinutes: number; graceMinutes: number; lastSuccessAt: string | null; dueBy: string; state: string }
 interface RestoreTest { id: string; testedAt: string; result: string; testedBy: string; notes: string }
 interface Plan { title: string; documentLink: string; reviewedAt: string; nextReviewAt: string }
-interface Risk { id: string; title: string; owner: string; likelihood: number; impact: number; score: number; treatment: string; reviewAt: string; overdue: boolean }
 
 const day = (iso: string | null) => (iso ? new Date(iso).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric' }) : '—');
 const stateLabel: Record<string, string> = { ok: 'On schedule', missed: 'Missed', failing: 'Failed', waiting: 'Waiting for first check-in' };
@@ -108,28 +107,6 @@ export function BackupsPage({ account }: { account: Account }) {
       ) : null}
       <h2>Continuity and disaster recovery plan</h2>
       {data?.plan ? <p><a href={data.plan.documentLink} rel="noreferrer noopener">{data.plan.title}</a>, reviewed {day(data.plan.reviewedAt)}; next review {day(data.plan.nextReviewAt)}.</p> : <p className="empty">No plan recorded (BK-05).</p>}
-    </section>
-  );
-}
-
-/** The risk register (GV-01): highest score first. */
-export function RisksPage() {
-  const [risks, setRisks] = useState<Risk[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  useEffect(() => {
-    api<{ risks: Risk[] }>('GET', '/api/risks').then((r) => setRisks(r.risks), setError);
-  }, []);
-  return (
-    <section>
-      <h1>Risks</h1>
-      <ErrorMessage error={error} />
-      {risks && risks.length === 0 ? <p className="empty">The risk register is empty.</p> : null}
-      {risks && risks.length > 0 ? (
-        <table className="table" data-testid="risks">
-          <thead><tr><th>Risk</th><th>Owner</th><th>Likelihood</th><th>Impact</th><th>Score</th><th>Treatment</th><th>Review by</th></tr></thead>
-          <tbody>{risks.map((r) => <tr key={r.id} className={r.overdue ? 'overdue' : undefined}><td>{r.title}</td><td>{r.owner}</td><td>{r.likelihood}</td><td>{r.impact}</td><td>{r.score}</td><td>{r.treatment}</td><td>{day(r.reviewAt)}</td></tr>)}</tbody>
-        </table>
-      ) : null}
     </section>
   );
 }
