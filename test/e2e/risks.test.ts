@@ -68,7 +68,7 @@ describe('the risk register in Chromium', () => {
     await e2e.shot(page, '03-import-refused');
     await importer.getByLabel('CSV file').setInputFiles({ name: 'risks.csv', mimeType: 'text/csv', buffer: Buffer.from(`${header}\nPhishing,Headteacher,4,4,Training and a report button,${dayFromNow(90)}\nLost laptop,Office,3,3,Encryption,${dayFromNow(10)}\n`) });
     await importer.getByRole('button', { name: 'Import' }).click();
-    await page.getByRole('status').filter({ hasText: 'Imported: 2 imported.' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Imported: 2 rows.' }).waitFor();
     await page.locator('tr[data-risk="Lost laptop"]').waitFor();
     expect(await page.getByTestId('risks').locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-risk')))).toEqual(['Phishing', 'Ransomware encrypts the admin server', 'Lost laptop']);
     await e2e.shot(page, '04-imported');
