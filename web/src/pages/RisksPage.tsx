@@ -26,11 +26,11 @@ export function RisksPage({ account }: { account: Account }) {
   useEffect(() => {
     load().catch(setError);
   }, [load]);
+  // The register reloads before the message shows, so what the message says is already on screen.
   const done = (text: string) => {
     setPanel(null);
     setError(null);
-    setMessage(text);
-    load().catch(setError);
+    load().then(() => setMessage(text), setError);
   };
   const close = (r: Risk) => {
     if (!window.confirm(`Close the risk “${r.title}”? It leaves the register (the audit trail keeps it).`)) return;
