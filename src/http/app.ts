@@ -55,6 +55,7 @@ import { registerIncidentRoutes } from '../incidents/routes.js';
 import { registerBackupRoutes } from '../registers/backup-routes.js';
 // governance registers (issue 12)
 import { registerGovernanceRoutes } from '../registers/governance-routes.js';
+import { registerRiskRoutes } from '../registers/risk-routes.js';
 import type { SetupGate } from '../school/setup-gate.js';
 import { registerAuthHooks } from './auth.js';
 import { Metrics } from './metrics.js';
@@ -277,6 +278,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   // backups and risk registers (issue 12)
   registerBackupRoutes(app, runtime);
   registerGovernanceRoutes(app, runtime);
+  registerRiskRoutes(app, runtime);
   await registerConsole(app, options.webRoot);
   return app;
 }

@@ -4,13 +4,12 @@ import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
 import { checkIn, createJob, currentPlan, exportJobsCsv, getJob, importJobsCsv, listJobs, listRestoreTests, jobSchema, planHistory, planSchema, recordPlan, recordRestoreTest, restoreTestSchema, retireJob, rotateToken } from './backups.js';
 import { CSV_MAX_BYTES } from './csv.js';
-import { addRisk, closeRisk, exportRisksCsv, listRisks, reviewRisk, riskSchema } from './risks.js';
 
 const idParams = z.object({ id: z.uuid('must be an id') });
 const csvBody = z.object({ csv: z.string().min(1, 'attach the CSV file').max(CSV_MAX_BYTES, `the file must be at most ${CSV_MAX_BYTES / 1024 / 1024} MB`) }).strict();
 const checkinParams = z.object({ id: z.string().max(100), token: z.string().max(200) });
 
-/** BK-01..05 (backups register and check-ins) and the risk register over HTTP. */
+/** BK-01..05 (backups register and check-ins) over HTTP; the risk register's routes are in risk-routes.ts. */
 export function registerBackupRoutes(app: App, rt: Runtime): void {
   const tags = ['registers'];
   app.get('/api/backups', { config: { access: 'backups.read' }, schema: { summary: 'Backup jobs with their state, test restores and the continuity plan', tags } },
@@ -51,17 +50,4 @@ export function registerBackupRoutes(app: App, rt: Runtime): void {
       });
     }
   }
-
-  app.get('/api/risks', { config: { access: 'risks.read' }, schema: { summary: 'The risk register, highest score first', tags } }, async () => ({ risks: await listRisks(rt) }));
-  app.get('/api/risks/export.csv', { config: { access: 'risks.read' }, schema: { summary: 'The risk register as CSV (audited)', tags } },
-    async (request, reply) => reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="risks.csv"').send(await exportRisksCsv(rt, actorOf(request), metaOf(request))));
-  app.post('/api/risks', { config: { access: 'risks.manage' }, schema: { summary: 'Add a risk (audited)', tags, body: riskSchema } },
-    async (request, reply) => reply.code(201).send(await addRisk(rt, actorOf(request), request.body, metaOf(request))));
-  app.put('/api/risks/:id', { config: { access: 'risks.manage' }, schema: { summary: 'Review a risk: re-score it and set the next review (audited)', tags, params: idParams, body: riskSchema } },
-    async (request) => reviewRisk(rt, actorOf(request), request.params.id, request.body, metaOf(request)));
-  app.delete('/api/risks/:id', { config: { access: 'risks.manage' }, schema: { summary: 'Close a risk (audited)', tags, params: idParams } },
-    async (request, reply) => {
-      await closeRisk(rt, actorOf(request), request.params.id, metaOf(request));
-      return reply.code(204).send();
-    });
 }

@@ -2,19 +2,19 @@ import { z } from 'zod';
 import type { App } from '../http/app.js';
 import { actorOf, metaOf } from '../http/request-context.js';
 import type { Runtime } from '../runtime.js';
-import { CSV_MAX_BYTES } from './csv.js';
+import { CSV_BODY_LIMIT, csvImportBody } from './csv.js';
 import {
-  attachCertificate, certificateFile, certificateSchema, closeStocktake, currentStocktake, disposalSchema, disposeItem, exportEquipmentCsv, getItem,
+  attachCertificate, certificateFile, certificateSchema, closeStocktake, currentStocktake, disposalSchema, disposeItem, exportDisposalsCsv, exportEquipmentCsv, getItem,
   importEquipmentCsv, itemSchema, lendItem, listItems, loanSchema, markFound, registerItem, repairSchema, returnItem, sendForRepair, startStocktake, updateItem,
 } from './equipment.js';
 import {
-  addLicence, addTitle, decideTitle, decisionSchema, deviceHealth, exportDevicesCsv, exportSoftwareCsv, importInventoryCsv, issueMedia, licenceSchema,
+  addLicence, addTitle, decideTitle, decisionSchema, deviceHealth, exportDevicesCsv, exportMediaCsv, exportSoftwareCsv, importInventoryCsv, importMediaCsv, importSoftwareCsv, issueMedia, licenceSchema,
   listMedia, listTitles, mediaSchema, returnMedia, titleSchema,
 } from './software.js';
 
 const idParams = z.object({ id: z.uuid('must be an id') });
-const csvBody = z.object({ csv: z.string().min(1, 'attach the CSV file').max(CSV_MAX_BYTES, `the file must be at most ${CSV_MAX_BYTES / 1024 / 1024} MB`) }).strict();
-const csvLimit = CSV_MAX_BYTES * 2 + 4096;
+const csvBody = csvImportBody;
+const csvLimit = CSV_BODY_LIMIT;
 
 /** Issue 12: the equipment, disposal, software and licence, removable media and device health registers (AS-01..AS-07, AS-10..AS-13). */
 export function registerEquipmentRoutes(app: App, rt: Runtime): void {
@@ -35,6 +35,9 @@ export function registerEquipmentRoutes(app: App, rt: Runtime): void {
   );
   app.post('/api/equipment', { config: { access: 'registers.manage' }, schema: { summary: 'Register an item (audited)', tags, body: itemSchema } }, async (request, reply) =>
     reply.code(201).send(await registerItem(rt, actorOf(request), request.body, metaOf(request))),
+  );
+  app.get('/api/equipment/disposals/export.csv', { config: { access: 'registers.read' }, schema: { summary: 'Every disposal with who authorised it, method, recipient and the certificates’ SHA-256s, as CSV (AS-03, AS-04; audited)', tags } }, async (request, reply) =>
+    csv(reply as never, 'disposals', await exportDisposalsCsv(rt, actorOf(request), metaOf(request))),
   );
   app.get('/api/equipment/stocktake', { config: { access: 'registers.read' }, schema: { summary: 'The stock-take under way and the last one closed', tags } }, async () => currentStocktake(rt));
   app.post('/api/equipment/stocktake', { config: { access: 'registers.manage' }, schema: { summary: 'Start a stock-take (audited)', tags } }, async (request, reply) =>
@@ -75,6 +78,9 @@ export function registerEquipmentRoutes(app: App, rt: Runtime): void {
   app.get('/api/software/export.csv', { config: { access: 'registers.read' }, schema: { summary: 'The software and licence register as CSV (audited)', tags } }, async (request, reply) =>
     csv(reply as never, 'software', await exportSoftwareCsv(rt, actorOf(request), metaOf(request))),
   );
+  app.post('/api/software/import', { bodyLimit: csvLimit, config: { access: 'registers.manage' }, schema: { summary: 'Import titles and licences from CSV: new titles await approval; every row checked first, nothing imported on any error (audited)', tags, body: csvBody } }, async (request, reply) =>
+    reply.code(201).send(await importSoftwareCsv(rt, actorOf(request), request.body.csv, metaOf(request))),
+  );
   app.post('/api/software', { config: { access: 'registers.manage' }, schema: { summary: 'Add a software title, to be approved by the headteacher and checked by the DPO before use (audited)', tags, body: titleSchema } }, async (request, reply) =>
     reply.code(201).send(await addTitle(rt, actorOf(request), request.body, metaOf(request))),
   );
@@ -102,6 +108,12 @@ export function registerEquipmentRoutes(app: App, rt: Runtime): void {
 
   // Removable media (AS-10)
   app.get('/api/media', { config: { access: 'registers.read' }, schema: { summary: 'School-issued encrypted drives and who holds them', tags } }, async () => ({ media: await listMedia(rt) }));
+  app.get('/api/media/export.csv', { config: { access: 'registers.read' }, schema: { summary: 'The removable media register as CSV (audited)', tags } }, async (request, reply) =>
+    csv(reply as never, 'removable-media', await exportMediaCsv(rt, actorOf(request), metaOf(request))),
+  );
+  app.post('/api/media/import', { bodyLimit: csvLimit, config: { access: 'registers.manage' }, schema: { summary: 'Import encrypted drives from CSV: every row checked first, nothing imported on any error (audited)', tags, body: csvBody } }, async (request, reply) =>
+    reply.code(201).send(await importMediaCsv(rt, actorOf(request), request.body.csv, metaOf(request))),
+  );
   app.post('/api/media', { config: { access: 'registers.manage' }, schema: { summary: 'Issue an encrypted drive (audited)', tags, body: mediaSchema } }, async (request, reply) =>
     reply.code(201).send(await issueMedia(rt, actorOf(request), request.body, metaOf(request))),
   );

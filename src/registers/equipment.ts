@@ -11,7 +11,7 @@ import type { EquipmentItemTable, Schema } from '../db/schema.js';
 import { completeLinkedItems, type LeaverItem } from '../directory/leaver-checklist.js';
 import type { Leaver } from '../directory/leavers.js';
 import type { Runtime } from '../runtime.js';
-import { importErrors, readRows, toCsv, type CsvError } from './csv.js';
+import { checkCsv, toCsv, yesNo } from './csv.js';
 import type { Kysely, Transaction } from 'kysely';
 
 /**
@@ -547,33 +547,33 @@ export async function exportEquipmentCsv(rt: Runtime, actor: Actor, m: Meta): Pr
   return toCsv(EQUIPMENT_COLUMNS, items.map((i) => [i.tag, i.serial, i.type, i.description, i.location, i.holder, i.mac, i.address, i.personalData ? 'yes' : 'no', i.status, i.loan?.borrower, i.loan?.dueBack, i.lastSeenAt, i.lastFoundAt]));
 }
 
+export const DISPOSAL_COLUMNS = ['tag', 'serial', 'type', 'description', 'disposed_on', 'method', 'recipient', 'authorised_by', 'personal_data', 'destruction', 'licences_checked', 'certificates', 'recorded_at', 'recorded_by'];
+
+/** AS-03, AS-04: every disposal with who authorised it and the certificates behind it (kind and SHA-256), as CSV; audited. */
+export async function exportDisposalsCsv(rt: Runtime, actor: Actor, m: Meta): Promise<string> {
+  const rows = await rt.db.kysely.selectFrom('equipment_disposal as d').innerJoin('equipment_item as i', 'i.id', 'd.item_id').select(['i.id', 'i.tag', 'i.serial', 'i.type', 'i.description', 'd.disposed_on', 'd.method', 'd.recipient', 'd.authorised_by', 'd.personal_data', 'd.destruction', 'd.licences_checked', 'd.recorded_at', 'd.recorded_by']).orderBy('d.disposed_on').orderBy('i.tag').execute();
+  const certificates = rows.length ? await rt.db.kysely.selectFrom('equipment_certificate').select(['item_id', 'kind', 'sha256']).where('item_id', 'in', rows.map((r) => r.id)).orderBy('uploaded_at').execute() : [];
+  await rt.trail.transaction(actor, (ctx) => ctx.audit.record({ action: 'equipment.disposals_exported', target: 'equipment_disposal:*', severity: 'info', details: { rows: rows.length } }), m);
+  return toCsv(DISPOSAL_COLUMNS, rows.map((r) => [r.tag, r.serial, r.type, r.description, r.disposed_on, r.method, r.recipient, r.authorised_by, r.personal_data, r.destruction, r.licences_checked ? 'yes' : 'no', certificates.filter((c) => c.item_id === r.id).map((c) => `${certificateLabels[c.kind as CertificateKind]} sha256:${c.sha256}`).join('; '), r.recorded_at, r.recorded_by]));
+}
+
 /** AS-01: items from CSV (tag, type, description, location; serial, holder, mac, address, personal_data). All or nothing. */
 export async function importEquipmentCsv(rt: Runtime, actor: Actor, csv: string, m: Meta): Promise<{ imported: number }> {
-  const rows = readRows(csv, ['tag', 'type', 'description', 'location']);
-  const errors: CsvError[] = [];
-  const valid: Array<z.output<typeof itemSchema>> = [];
-  const tags = new Set<string>();
   const usernames = new Set((await rt.db.kysely.selectFrom('account').select('username').execute()).map((a) => a.username));
   const existing = new Set((await rt.db.kysely.selectFrom('equipment_item').select('tag').execute()).map((i) => i.tag));
-  for (const { line, cells } of rows) {
-    const pd = (cells.get('personaldata') ?? '').toLowerCase();
-    const parsed = itemSchema.safeParse({ tag: cells.get('tag'), serial: cells.get('serial'), type: cells.get('type'), description: cells.get('description'), location: cells.get('location'), holder: cells.get('holder'), mac: cells.get('mac') ?? '', address: cells.get('address') ?? '', personalData: ['yes', 'true', '1', 'y'].includes(pd) });
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) errors.push({ line, column: String(issue.path[0] ?? ''), message: issue.message });
-      continue;
-    }
-    const item = parsed.data;
-    if (tags.has(item.tag) || existing.has(item.tag)) errors.push({ line, column: 'tag', message: `${item.tag} is ${tags.has(item.tag) ? 'in the file twice' : 'already registered'}` });
-    if (item.holder && !usernames.has(item.holder.toLowerCase())) errors.push({ line, column: 'holder', message: `there is no person ${item.holder}` });
-    tags.add(item.tag);
-    valid.push(item);
-  }
-  if (errors.length) importErrors(errors);
+  const rows = checkCsv(csv, {
+    required: ['tag', 'type', 'description', 'location'],
+    columns: { tag: 'tag', serial: 'serial', type: 'type', description: 'description', location: 'location', holder: 'holder', mac: 'mac', address: 'address', personalData: 'personal_data' },
+    schema: itemSchema,
+    input: (cell) => ({ tag: cell('tag'), serial: cell('serial'), type: cell('type'), description: cell('description'), location: cell('location'), holder: cell('holder'), mac: cell('mac'), address: cell('address'), personalData: yesNo(cell('personal_data')) }),
+    key: { column: 'tag', of: (item) => item.tag, taken: (tag) => (existing.has(tag) ? `${tag} is already registered` : null) },
+    check: (item) => (item.holder && !usernames.has(item.holder.toLowerCase()) ? [{ column: 'holder', message: `there is no person ${item.holder}` }] : []),
+  });
   await rt.trail.transaction(actor, async (ctx) => {
-    for (const item of valid) await insertItem(ctx, item);
-    await ctx.audit.record({ action: 'equipment.imported', target: 'equipment_item:*', severity: 'info', details: { rows: valid.length } });
+    for (const { row } of rows) await insertItem(ctx, row);
+    await ctx.audit.record({ action: 'equipment.imported', target: 'equipment_item:*', severity: 'info', details: { rows: rows.length, tags: rows.map((r) => r.row.tag) } });
   }, m);
-  return { imported: valid.length };
+  return { imported: rows.length };
 }
 
 // --- Leavers (AC-13) and the overview -------------------------------------------------------

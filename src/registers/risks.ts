@@ -1,10 +1,13 @@
+import type { Kysely, Transaction } from 'kysely';
 import { z } from 'zod';
 import type { Actor } from '../core/context.js';
-import { GatehouseError, notFound } from '../core/errors.js';
+import { lockAuditWriter } from '../audit/writer.js';
+import { GatehouseError, conflict, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { DueItem, DueProvider } from '../dashboard/due.js';
-import { csvField } from '../core/csv.js';
+import type { Schema } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
+import { checkCsv, numberCell, toCsv } from './csv.js';
 
 /**
  * The risk register: each technical-security risk with its owner, likelihood and impact (1–5), the
@@ -25,6 +28,13 @@ export const riskSchema = z
     reviewAt: z.iso.date({ message: 'must be a date like 2027-01-31' }),
   })
   .strict();
+
+/** An edit: the wording, owner or treatment corrected without it counting as a review (no re-score, same review date). */
+export const riskEditSchema = riskSchema
+  .pick({ title: true, owner: true, treatment: true })
+  .partial()
+  .strict()
+  .refine((r) => Object.keys(r).length > 0, { message: 'change at least one of title, owner and treatment' });
 
 export interface Risk {
   id: string;
@@ -84,12 +94,61 @@ export async function closeRisk(rt: Runtime, actor: Actor, id: string, meta: Met
   }, meta);
 }
 
+/** GV-01: corrects a risk's title, owner or treatment; audited with the values before and after. */
+export async function editRisk(rt: Runtime, actor: Actor, id: string, input: z.infer<typeof riskEditSchema>, meta: Meta): Promise<Risk> {
+  await rt.trail.transaction(actor, async (ctx) => {
+    const before = await ctx.db.selectFrom('risk').selectAll().where('id', '=', id).where('closed_at', 'is', null).executeTakeFirst();
+    if (!before) throw notFound('There is no such risk.');
+    const changed = Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== undefined && v !== before[k as keyof typeof before]));
+    if (Object.keys(changed).length === 0) return;
+    await ctx.db.updateTable('risk').set(changed).where('id', '=', id).execute();
+    await ctx.audit.record({ action: 'risk.edited', target: `risk:${id}`, details: { previous: Object.fromEntries(Object.keys(changed).map((k) => [k, before[k as keyof typeof before]])), ...changed } });
+  }, meta);
+  return (await listRisks(rt)).find((r) => r.id === id)!;
+}
+
+export const RISK_COLUMNS = ['title', 'owner', 'likelihood', 'impact', 'treatment', 'review_at'];
+
 export async function exportRisksCsv(rt: Runtime, actor: Actor, meta: Meta): Promise<string> {
   const risks = await listRisks(rt);
-  const cols = ['title', 'owner', 'likelihood', 'impact', 'score', 'treatment', 'review_at', 'reviewed_at'];
-  const lines = [cols.join(','), ...risks.map((r) => [r.title, r.owner, String(r.likelihood), String(r.impact), String(r.score), r.treatment, r.reviewAt, r.reviewedAt].map(csvField).join(','))];
   await rt.trail.transaction(actor, (ctx) => ctx.audit.record({ action: 'risk.register_exported', target: 'risk', details: { rows: risks.length } }), meta);
-  return `\uFEFF${lines.join('\r\n')}\r\n`;
+  // The first six columns are the import's, so an exported register can be brought into another school's.
+  return toCsv([...RISK_COLUMNS, 'score', 'reviewed_at'], risks.map((r) => [r.title, r.owner, r.likelihood, r.impact, r.treatment, r.reviewAt.slice(0, 10), r.score, r.reviewedAt]));
+}
+
+/**
+ * GV-01: risks from CSV (title, owner, likelihood, impact, treatment, review_at), checked like the
+ * form: scores 1 to 5, a review date in the future, a title not already open in the register or
+ * twice in the file. All or nothing; the rows and one audit event in one transaction.
+ */
+export async function importRisksCsv(rt: Runtime, actor: Actor, csv: string, meta: Meta): Promise<{ imported: number }> {
+  const openTitles = async (db: Kysely<Schema> | Transaction<Schema>) => new Set((await db.selectFrom('risk').select('title').where('closed_at', 'is', null).execute()).map((r) => r.title.toLowerCase()));
+  const open = await openTitles(rt.db.kysely);
+  const now = rt.clock.now().getTime();
+  const rows = checkCsv(csv, {
+    required: RISK_COLUMNS,
+    columns: { title: 'title', owner: 'owner', likelihood: 'likelihood', impact: 'impact', treatment: 'treatment', reviewAt: 'review_at' },
+    schema: riskSchema,
+    input: (cell) => ({ title: cell('title'), owner: cell('owner'), likelihood: numberCell(cell('likelihood')), impact: numberCell(cell('impact')), treatment: cell('treatment'), reviewAt: cell('review_at') }),
+    key: { column: 'title', of: (r) => r.title.toLowerCase(), taken: (key, r) => (open.has(key) ? `“${r.title}” is already in the register` : null) },
+    check: (r) => (Date.parse(`${r.reviewAt}T00:00:00.000Z`) <= now ? [{ column: 'review_at', message: 'the next review must be in the future' }] : []),
+  });
+  await rt.trail.transaction(actor, async (ctx) => {
+    // One writer at a time: a risk added since the file was checked is seen here, not duplicated.
+    await lockAuditWriter(ctx.db);
+    const nowOpen = await openTitles(ctx.db);
+    const clash = rows.find(({ row }) => nowOpen.has(row.title.toLowerCase()));
+    if (clash) throw conflict(`“${clash.row.title}” (line ${clash.line}) was added to the register while the file was imported; nothing was imported.`, 'import_raced');
+    const nowIso = ctx.clock.now().toISOString();
+    const ids: string[] = [];
+    for (const { row } of rows) {
+      const id = newId();
+      ids.push(id);
+      await ctx.db.insertInto('risk').values({ id, title: row.title, owner: row.owner, likelihood: row.likelihood, impact: row.impact, treatment: row.treatment, review_at: `${row.reviewAt}T00:00:00.000Z`, reviewed_at: nowIso, closed_at: null, created_at: nowIso }).execute();
+    }
+    await ctx.audit.record({ action: 'risk.imported', target: 'risk', details: { rows: rows.length, risks: rows.map(({ row }, i) => ({ id: ids[i], title: row.title, owner: row.owner, likelihood: row.likelihood, impact: row.impact, reviewAt: row.reviewAt })) } });
+  }, meta);
+  return { imported: rows.length };
 }
 
 export const risksDue: DueProvider = async (rt) => {

@@ -5,6 +5,7 @@ import type { Runtime } from '../runtime.js';
 import {
   addSecret,
   editSecret,
+  exportSecretsCsv,
   getSecret,
   listSecrets,
   newSecretSchema,
@@ -55,6 +56,17 @@ export function registerSharedSecretRoutes(app: App, rt: Runtime): void {
       },
     },
     async (request) => ({ secrets: await listSecrets(rt, { includeRetired: request.query.includeRetired === 'true' }), defaultRotation: rotationDefaults(rt.profile), timeZone: rt.profile.timeZone }),
+  );
+
+  app.get(
+    '/api/secrets/export.csv',
+    { config: { access: 'secrets.read' }, schema: { summary: 'The shared-secrets register as CSV (PW-12): never the secrets themselves (audited)', tags, querystring: z.object({ includeRetired: z.enum(['true', 'false']).optional() }).strict() } },
+    async (request, reply) =>
+      reply
+        .header('content-type', 'text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="shared-secrets-${rt.clock.now().toISOString().slice(0, 10)}.csv"`)
+        .header('cache-control', 'no-store')
+        .send(await exportSecretsCsv(rt, actorOf(request), { includeRetired: request.query.includeRetired === 'true' }, metaOf(request))),
   );
 
   app.post('/api/secrets', { config: { access: 'secrets.manage' }, schema: { summary: 'Record a shared secret (its description, location, holders and rotation; not the secret)', tags, body: newSecretSchema, response: { 201: secretSchema } } }, async (request, reply) =>

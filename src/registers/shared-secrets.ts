@@ -9,6 +9,7 @@ import type { DueItem, DueProvider } from '../dashboard/due.js';
 import type { Schema, SharedSecretTable } from '../db/schema.js';
 import { completeLinkedItems } from '../directory/leaver-checklist.js';
 import type { Runtime } from '../runtime.js';
+import { toCsv } from './csv.js';
 
 /**
  * The shared-secrets register (PW-12): Wi-Fi keys, master passwords, alarm codes and the like that
@@ -286,6 +287,18 @@ export async function dueSecrets(rt: Runtime, withinDays = DUE_SOON_DAYS): Promi
     (r) => r.flagged_at !== null || secretDueAt(rt.profile, r) <= horizon,
   );
   return summariseAll(rt, rows);
+}
+
+export const SECRET_COLUMNS = ['name', 'kind', 'location', 'holders', 'rotation', 'last_rotated_at', 'next_due_at', 'overdue', 'flagged_at', 'flag_reason', 'notes', 'retired_at'];
+
+/**
+ * PW-12: the register as CSV for the school's records or an auditor: what each secret is for, where
+ * it is kept, who knows it and when it is due. Never a secret (there is none to export); audited.
+ */
+export async function exportSecretsCsv(rt: Runtime, actor: Actor, options: { includeRetired?: boolean }, m: Meta): Promise<string> {
+  const secrets = await listSecrets(rt, options);
+  await rt.trail.transaction(actor, (ctx) => ctx.audit.record({ action: 'shared_secret.exported', target: 'shared_secret:*', severity: 'info', details: { rows: secrets.length, includeRetired: !!options.includeRetired } }), m);
+  return toCsv(SECRET_COLUMNS, secrets.map((s) => [s.name, s.kindLabel, s.location, s.holders.map((h) => `${h.displayName} (${h.username})`).join('; '), s.rotationLabel, s.lastRotatedAt, s.nextDueAt, s.overdue ? 'yes' : 'no', s.flaggedAt, s.flagReason, s.notes, s.retiredAt]));
 }
 
 // --- Changes ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { newId } from '../core/ids.js';
 import type { DueItem } from '../dashboard/due.js';
 import type { SoftwareTitleTable } from '../db/schema.js';
 import type { Runtime } from '../runtime.js';
-import { importErrors, readRows, toCsv, type CsvError } from './csv.js';
+import { checkCsv, importErrors, numberCell, readRows, toCsv, yesNo, type CsvError } from './csv.js';
 
 /**
  * Software and licences (AS-06, AS-07), device health (AS-11, AS-12, AS-13) and removable media
@@ -176,6 +176,79 @@ export async function exportSoftwareCsv(rt: Runtime, actor: Actor, m: Meta): Pro
   return toCsv(['title', 'publisher', 'purpose', 'status', 'headteacher', 'dpo_gdpr_check', 'seats', 'installations', 'over_used', 'licences'], titles.map((t) => [t.name, t.publisher, t.purpose, t.status, t.head.decision ? `${t.head.decision} by ${t.head.by}` : '', t.dpo.decision ? `${t.dpo.decision} by ${t.dpo.by}` : '', t.seats, t.installations, t.overUsed ? 'yes' : 'no', t.licences.map((l) => `${l.seats}×${l.reference}${l.expiresOn ? ` to ${l.expiresOn}` : ''}`).join('; ')]));
 }
 
+/** One row of a software CSV: a title, with the licences bought for it if the licence columns are filled. */
+const softwareRowSchema = z
+  .object({
+    name: titleSchema.shape.name,
+    publisher: titleSchema.shape.publisher,
+    purpose: z.string().trim().max(1000, 'must be at most 1000 characters'),
+    licence: licenceSchema.optional(),
+  })
+  .strict();
+
+export const SOFTWARE_IMPORT_COLUMNS = ['title', 'publisher', 'purpose', 'seats', 'bought_on', 'expires_on', 'reference'];
+
+/**
+ * AS-06, AS-07: titles and licences from CSV, one row per title (title, publisher, purpose; seats,
+ * bought_on, expires_on, reference when licences were bought). A new title is added awaiting the
+ * headteacher's approval and the DPO's GDPR check, as one added by hand: an import never approves.
+ * A title already in the register needs a licence on its row (its seats are added). All or nothing;
+ * one audit event, in the same transaction, lists every title and licence added.
+ */
+export async function importSoftwareCsv(rt: Runtime, actor: Actor, csv: string, m: Meta): Promise<{ titles: number; licences: number }> {
+  const existing = new Map((await rt.db.kysely.selectFrom('software_title').select(['id', 'match_key']).execute()).map((t) => [t.match_key, t.id]));
+  const references = new Set((await rt.db.kysely.selectFrom('software_licence').select(['title_id', 'reference']).execute()).map((l) => `${l.title_id}\n${l.reference.toLowerCase()}`));
+  const rows = checkCsv(csv, {
+    required: ['title', 'purpose'],
+    columns: { name: 'title', publisher: 'publisher', purpose: 'purpose', licence: 'seats', 'licence.seats': 'seats', 'licence.boughtOn': 'bought_on', 'licence.expiresOn': 'expires_on', 'licence.reference': 'reference' },
+    schema: softwareRowSchema,
+    input: (cell) => ({
+      name: cell('title'),
+      publisher: cell('publisher'),
+      purpose: cell('purpose'),
+      licence: ['seats', 'bought_on', 'expires_on', 'reference'].some((c) => cell(c)) ? { seats: numberCell(cell('seats')), boughtOn: cell('bought_on'), expiresOn: cell('expires_on') || null, reference: cell('reference') } : undefined,
+    }),
+    key: {
+      column: 'title',
+      of: (row) => row.name.toLowerCase(),
+      taken: (key, row) => {
+        const id = existing.get(key);
+        if (!id) return null;
+        if (!row.licence) return `${row.name} is already in the register (fill seats, bought_on and reference to add licences to it)`;
+        return references.has(`${id}\n${row.licence.reference.toLowerCase()}`) ? `licence ${row.licence.reference} is already recorded for ${row.name}` : null;
+      },
+    },
+    check: (row) => (!existing.has(row.name.toLowerCase()) && !row.purpose ? [{ column: 'purpose', message: 'say what it is used for' }] : []),
+  });
+  let licences = 0;
+  try {
+    await rt.trail.transaction(actor, async (ctx) => {
+      const now = ctx.clock.now().toISOString();
+      const added: Array<{ name: string; seats: number | null; reference: string | null }> = [];
+      for (const { row } of rows) {
+        const key = row.name.toLowerCase();
+        let titleId = (await ctx.db.selectFrom('software_title').select('id').where('match_key', '=', key).executeTakeFirst())?.id;
+        // Added by someone else since the file was checked: refuse rather than guess (nothing is stored).
+        if (titleId && !existing.has(key)) throw conflict(`${row.name} changed while the file was imported; import it again.`, 'import_raced');
+        if (!titleId) {
+          titleId = newId();
+          await ctx.db.insertInto('software_title').values({ id: titleId, name: row.name, match_key: key, publisher: row.publisher, purpose: row.purpose, requested_by: ctx.actor.name, created_at: now, head_decision: null, head_by: null, head_at: null, head_note: null, dpo_decision: null, dpo_by: null, dpo_at: null, dpo_note: null }).execute();
+        }
+        if (row.licence) {
+          await ctx.db.insertInto('software_licence').values({ id: newId(), title_id: titleId, seats: row.licence.seats, bought_on: row.licence.boughtOn, expires_on: row.licence.expiresOn, reference: row.licence.reference, created_at: now }).execute();
+          licences += 1;
+        }
+        added.push({ name: row.name, seats: row.licence?.seats ?? null, reference: row.licence?.reference ?? null });
+      }
+      await ctx.audit.record({ action: 'software.imported', target: 'software_title:*', severity: 'info', details: { rows: rows.length, titlesAdded: added.filter((a) => !existing.has(a.name.toLowerCase())).map((a) => a.name), licences: added.filter((a) => a.reference) } });
+    }, m);
+  } catch (error) {
+    if (/unique|duplicate/i.test(String((error as Error).message))) throw conflict('A title in the file was added by someone else while it was imported; nothing was imported. Import it again.', 'import_raced');
+    throw error;
+  }
+  return { titles: rows.filter((r) => !existing.has(r.row.name.toLowerCase())).length, licences };
+}
+
 // --- Inventory CSV: installations and device health (AS-06, AS-11, AS-12, AS-13) -------------------
 
 const dateCell = (value: string | undefined): string | null | 'invalid' => {
@@ -299,6 +372,44 @@ export async function returnMedia(rt: Runtime, actor: Actor, id: string, m: Meta
     await ctx.audit.record({ action: 'media.returned', target: `removable_media:${id}`, severity: 'info', details: { label: row.label, holder: row.holder_name } });
   }, m);
   return (await listMedia(rt)).find((x) => x.id === id)!;
+}
+
+export const MEDIA_COLUMNS = ['label', 'encrypted', 'holder', 'issued_on', 'returned_on'];
+
+const mediaRowSchema = mediaSchema.extend({ returnedOn: z.iso.date('must be a date like 2026-07-22').nullable() }).refine((r) => !r.returnedOn || r.returnedOn >= r.issuedOn, { message: 'must be on or after the issue date', path: ['returnedOn'] });
+
+/**
+ * AS-10: drives from CSV (label, encrypted, holder, issued_on; returned_on). Only encrypted drives
+ * are issued, so a row whose encrypted column is not yes is refused like the form refuses it. A
+ * label already in the register or twice in the file is refused. All or nothing, audited together.
+ */
+export async function importMediaCsv(rt: Runtime, actor: Actor, csv: string, m: Meta): Promise<{ drives: number }> {
+  const labels = new Set((await rt.db.kysely.selectFrom('removable_media').select('label').execute()).map((r) => r.label.toLowerCase()));
+  const day = rt.clock.now().toISOString().slice(0, 10);
+  const rows = checkCsv(csv, {
+    required: MEDIA_COLUMNS.slice(0, 4),
+    columns: { label: 'label', encrypted: 'encrypted', holder: 'holder', issuedOn: 'issued_on', returnedOn: 'returned_on' },
+    schema: mediaRowSchema,
+    input: (cell) => ({ label: cell('label'), encrypted: yesNo(cell('encrypted')), holder: cell('holder'), issuedOn: cell('issued_on'), returnedOn: cell('returned_on') || null }),
+    key: { column: 'label', of: (row) => row.label.toLowerCase(), taken: (key, row) => (labels.has(key) ? `${row.label} is already in the register` : null) },
+    check: (row) => [...(row.issuedOn > day ? [{ column: 'issued_on', message: 'is in the future' }] : []), ...(row.returnedOn && row.returnedOn > day ? [{ column: 'returned_on', message: 'is in the future' }] : [])],
+  });
+  try {
+    await rt.trail.transaction(actor, async (ctx) => {
+      for (const { row } of rows) await ctx.db.insertInto('removable_media').values({ id: newId(), label: row.label, encrypted: 1, holder_name: row.holder, issued_on: row.issuedOn, returned_on: row.returnedOn }).execute();
+      await ctx.audit.record({ action: 'media.imported', target: 'removable_media:*', severity: 'info', details: { rows: rows.length, drives: rows.map(({ row }) => ({ label: row.label, holder: row.holder, issuedOn: row.issuedOn, returnedOn: row.returnedOn })) } });
+    }, m);
+  } catch (error) {
+    if (/unique|duplicate/i.test(String((error as Error).message))) throw conflict('A drive in the file was issued by someone else while it was imported; nothing was imported. Import it again.', 'import_raced');
+    throw error;
+  }
+  return { drives: rows.length };
+}
+
+export async function exportMediaCsv(rt: Runtime, actor: Actor, m: Meta): Promise<string> {
+  const media = await listMedia(rt);
+  await rt.trail.transaction(actor, (ctx) => ctx.audit.record({ action: 'media.exported', target: 'removable_media:*', severity: 'info', details: { rows: media.length } }), m);
+  return toCsv(MEDIA_COLUMNS, media.map((d) => [d.label, d.encrypted ? 'yes' : 'no', d.holder, d.issuedOn, d.returnedOn]));
 }
 
 // --- Overview ------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ const dayFromNow = (days: number) => new Date(Date.now() + days * 86_400_000).to
  * The equipment registers in Chromium (issue 12): the school office registers a laptop (after the
  * form says what is missing), lends it off site to a teacher, who then leaves: recording the return
  * ticks her checklist; the certificates are attached (a renamed non-PDF is refused) and a senior
- * leader authorises the disposal; a title's licences are over-used according to an inventory CSV.
+ * leader authorises the disposal; a title's licences are over-used according to an inventory CSV, and
+ * a licensing spreadsheet imported as CSV (after a file with a duplicate row is refused whole) flags
+ * a second over-used title.
  * Screenshots: test-results/screenshots/equipment-*.png.
  */
 describe('the equipment registers in Chromium', () => {
@@ -121,7 +123,7 @@ describe('the equipment registers in Chromium', () => {
     e2e.expectNoProblems();
   }, 180_000);
 
-  it('AS-06 AS-07 licences over-used are flagged from an inventory CSV', async () => {
+  it('AS-06 AS-07 licences over-used are flagged from an inventory CSV and from a licences CSV imported all or nothing', async () => {
     const url = e2e.server.url;
     const added = await call(url, 'POST', '/api/software', office, { name: 'Microsoft Office', publisher: 'Microsoft', purpose: 'Office suite for staff' });
     const title = (await added.json()) as { id: string };
@@ -140,7 +142,7 @@ describe('the equipment registers in Chromium', () => {
     const csv = [
       'Device name,Serial number,OS,Last check-in,Antivirus,Antivirus updated,Last patched,Critical updates pending since,Apps',
       `STAFF-PC-01,5CG1,Windows 11,${dayFromNow(-1)},Defender,${dayFromNow(-1)},${dayFromNow(-3)},,Microsoft Office; Zoom`,
-      `STAFF-PC-02,5CG2,Windows 11,${dayFromNow(-2)},Defender,${dayFromNow(-20)},${dayFromNow(-40)},${dayFromNow(-20)},Microsoft Office`,
+      `STAFF-PC-02,5CG2,Windows 11,${dayFromNow(-2)},Defender,${dayFromNow(-20)},${dayFromNow(-40)},${dayFromNow(-20)},Microsoft Office;Zoom`,
     ].join('\n');
     await officePage.getByTestId('import-inventory').getByLabel('CSV file').setInputFiles({ name: 'intune-export.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
     await officePage.getByTestId('import-inventory').getByRole('button', { name: 'Import' }).click();
@@ -151,10 +153,34 @@ describe('the equipment registers in Chromium', () => {
     expect(await officePage.getByTestId('unlicensed').innerText()).toContain('Zoom');
     await e2e.shot(officePage, '08-software-over-used');
 
+    // The office brings Zoom into the register from the licensing spreadsheet: a first file names it twice and imports nothing.
+    await officePage.getByRole('button', { name: 'Import titles and licences CSV' }).click();
+    const titles = officePage.getByTestId('import-software');
+    const header = 'Title,Publisher,Purpose,Seats,Bought on,Expires on,Reference';
+    await titles.getByLabel('CSV file').setInputFiles({ name: 'licences.csv', mimeType: 'text/csv', buffer: Buffer.from(`${header}\nZoom,Zoom Video,Parents' evenings online,1,${dayFromNow(-30)},${dayFromNow(335)},ZM-1\nzoom,Zoom Video,Again,1,${dayFromNow(-30)},,ZM-2\n`) });
+    await titles.getByRole('button', { name: 'Import' }).click();
+    await titles.getByTestId('import-errors').waitFor();
+    expect(await titles.getByTestId('import-errors').innerText()).toContain('Line 3, title: the same as line 2');
+    expect(await officePage.locator('tr[data-title="Zoom"]').count()).toBe(0);
+    await e2e.shot(officePage, '09-software-import-errors');
+    // A spreadsheet saved in a Windows encoding is refused before it is sent.
+    await titles.getByLabel('CSV file').setInputFiles({ name: 'licences-1252.csv', mimeType: 'text/csv', buffer: Buffer.concat([Buffer.from(`${header}\nZoom,Zoom Video,Parents' evenings caf`), Buffer.from([0xe9]), Buffer.from(`,1,${dayFromNow(-30)},,ZM-1\n`)]) });
+    await titles.getByRole('button', { name: 'Import' }).click();
+    await titles.getByRole('alert').filter({ hasText: 'not UTF-8' }).waitFor();
+    await titles.getByLabel('CSV file').setInputFiles({ name: 'licences.csv', mimeType: 'text/csv', buffer: Buffer.from(`${header}\nZoom,Zoom Video,Parents' evenings online,1,${dayFromNow(-30)},${dayFromNow(335)},ZM-1\n`) });
+    await titles.getByRole('button', { name: 'Import' }).click();
+    await officePage.getByRole('status').filter({ hasText: 'Imported: 1 titles, 1 licences.' }).waitFor();
+    // Two devices have Zoom and one seat is licensed: over-used, and waiting for the headteacher and the DPO like any new title.
+    const zoom = officePage.locator('tr[data-title="Zoom"]');
+    await zoom.getByTestId('over-used').waitFor();
+    expect(await zoom.innerText()).toContain('awaiting decisions');
+    expect(await officePage.getByTestId('unlicensed').count()).toBe(0);
+    await e2e.shot(officePage, '10-software-imported-over-used');
+
     await officePage.getByRole('link', { name: 'Device health' }).click();
     await officePage.locator('tr[data-device="STAFF-PC-02"]').waitFor();
     expect(await officePage.locator('tr[data-device="STAFF-PC-02"]').innerText()).toContain('overdue');
-    await e2e.shot(officePage, '09-device-health');
+    await e2e.shot(officePage, '11-device-health');
     e2e.expectNoProblems();
   }, 120_000);
 });

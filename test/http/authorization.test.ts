@@ -58,6 +58,25 @@ describe('authorization: every route × every role', () => {
     }
   });
 
+  it('AC-03 AS-01 AS-03 AS-06 AS-10 GV-01 PW-12 every register’s CSV import and export is a route with the least privilege, so the walk below covers it', () => {
+    const csvRoutes: Record<string, string> = {
+      'GET /api/equipment/export.csv': 'registers.read',
+      'POST /api/equipment/import': 'registers.manage',
+      'GET /api/equipment/disposals/export.csv': 'registers.read',
+      'GET /api/software/export.csv': 'registers.read',
+      'POST /api/software/import': 'registers.manage',
+      'POST /api/inventory/import': 'registers.manage',
+      'GET /api/devices-health/export.csv': 'registers.read',
+      'GET /api/media/export.csv': 'registers.read',
+      'POST /api/media/import': 'registers.manage',
+      'GET /api/risks/export.csv': 'risks.read',
+      'POST /api/risks/import': 'risks.manage',
+      'PATCH /api/risks/:id': 'risks.manage',
+      'GET /api/secrets/export.csv': 'secrets.read',
+    };
+    for (const [route, access] of Object.entries(csvRoutes)) expect(t.app.routeAccess.get(route), route).toBe(access);
+  });
+
   it('AC-03 DP-02 checks every route against every role, and against no session', async () => {
     const checked: string[] = [];
     const routes = [...t.app.routeAccess.entries()].sort(([a], [b]) => {

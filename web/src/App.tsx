@@ -15,7 +15,8 @@ import { ForgotPasswordPage, MyPupilsPage, ResetRequestsPage } from './pages/Res
 import { GroupsPage } from './pages/GroupsPage';
 import { ImportPage } from './pages/ImportPage';
 import { LeaversPage } from './pages/LeaversPage';
-import { BackupsPage, RisksPage } from './pages/BackupsPage';
+import { BackupsPage } from './pages/BackupsPage';
+import { RisksPage } from './pages/RisksPage';
 import { SecretsPage } from './pages/SecretsPage';
 import { ScimPage } from './pages/ScimPage';
 import { FilterPoliciesPage } from './pages/FilterPoliciesPage';
@@ -262,7 +263,7 @@ export function App() {
     { href: '/filtering/lesson', label: 'Open for my class', show: may(account, 'lessons.open'), render: () => <LessonAllowancePage /> },
     // backups and risk registers (issue 12)
     { href: '/backups', label: 'Backups', show: may(account, 'backups.read'), render: () => <BackupsPage account={account} /> },
-    { href: '/risks', label: 'Risks', show: may(account, 'risks.read'), render: () => <RisksPage /> },
+    { href: '/risks', label: 'Risks', show: may(account, 'risks.read'), render: () => <RisksPage account={account} /> },
     { href: '/account', label: 'My account', show: true, render: () => <AccountPage account={account} onChanged={() => void refresh()} onSignedOut={() => { setCsrfToken(null); setAccount(null); navigate('/'); }} /> },
     // issue 11: safeguarding alerts
     { href: '/alerts', label: 'Alerts', show: may(account, 'alerts.read'), render: () => <AlertsPage account={account} /> },

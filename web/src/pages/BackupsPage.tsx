@@ -14,7 +14,6 @@ function importProblems(error: unknown): Array<{ line: number; column: string | 
   const details = (error.body as unknown as { details?: { errors?: Array<{ line: number; column: string | null; message: string }> } }).details;
   return details?.errors ?? [];
 }
-interface Risk { id: string; title: string; owner: string; likelihood: number; impact: number; score: number; treatment: string; reviewAt: string; overdue: boolean }
 
 const day = (iso: string | null) => (iso ? new Date(iso).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric' }) : '—');
 const stateLabel: Record<string, string> = { ok: 'On schedule', missed: 'Missed', failing: 'Failed', waiting: 'Waiting for first check-in' };
@@ -211,28 +210,6 @@ export function BackupsPage({ account }: { account: Account }) {
         <table className="table" data-testid="plan-history">
           <thead><tr><th>Reviewed</th><th>By</th><th>What changed</th><th>Next review</th><th>Who to call</th></tr></thead>
           <tbody>{history.map((v) => <tr key={v.id}><td>{day(v.reviewedAt)}</td><td>{v.recordedBy}</td><td>{v.changeNote ?? '—'}</td><td>{day(v.nextReviewAt)}</td><td style={{ whiteSpace: 'pre-wrap' }}>{v.contacts || '—'}</td></tr>)}</tbody>
-        </table>
-      ) : null}
-    </section>
-  );
-}
-
-/** The risk register (GV-01): highest score first. */
-export function RisksPage() {
-  const [risks, setRisks] = useState<Risk[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  useEffect(() => {
-    api<{ risks: Risk[] }>('GET', '/api/risks').then((r) => setRisks(r.risks), setError);
-  }, []);
-  return (
-    <section>
-      <h1>Risks</h1>
-      <ErrorMessage error={error} />
-      {risks && risks.length === 0 ? <p className="empty">The risk register is empty.</p> : null}
-      {risks && risks.length > 0 ? (
-        <table className="table" data-testid="risks">
-          <thead><tr><th>Risk</th><th>Owner</th><th>Likelihood</th><th>Impact</th><th>Score</th><th>Treatment</th><th>Review by</th></tr></thead>
-          <tbody>{risks.map((r) => <tr key={r.id} className={r.overdue ? 'overdue' : undefined}><td>{r.title}</td><td>{r.owner}</td><td>{r.likelihood}</td><td>{r.impact}</td><td>{r.score}</td><td>{r.treatment}</td><td>{day(r.reviewAt)}</td></tr>)}</tbody>
         </table>
       ) : null}
     </section>

@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useState, type FormEvent, type ReactNode } from 'react';
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api, type Account } from '../api';
 import { ErrorMessage, Field, fieldErrors } from '../components';
 import { Link, navigate, usePath } from '../router';
+import { CsvImport } from './CsvImport';
 
 /**
  * Issue 12 (AS-01..AS-07, AS-10..AS-13): the equipment register (loans, stock-take, disposal with
@@ -52,39 +53,6 @@ function readFile(file: File, as: 'text' | 'base64'): Promise<string> {
   });
 }
 
-function CsvImport({ label, url, onDone, hint }: { label: string; url: string; onDone: (message: string) => void; hint: ReactNode }) {
-  const [file, setFile] = useState<File | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setError(null);
-    if (!file) return setError(new Error('Choose a CSV file first.'));
-    try {
-      const result = await api<Record<string, number>>('POST', url, { csv: await readFile(file, 'text') });
-      onDone(`Imported: ${Object.entries(result).map(([k, v]) => `${v} ${k}`).join(', ')}.`);
-    } catch (e) {
-      setError(e);
-    }
-  };
-  const details = (error as { body?: { details?: { errors?: Array<{ line: number; column: string | null; message: string }> } } } | null)?.body?.details?.errors;
-  return (
-    <form className="card" onSubmit={(e) => void submit(e)} data-testid={`import-${url.split('/')[2]}`}>
-      <h2>{label}</h2>
-      <p className="small muted">{hint}</p>
-      <Field label="CSV file">
-        <input type="file" accept=".csv,text/csv" onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
-      </Field>
-      <ErrorMessage error={error} />
-      {details && details.length ? (
-        <ul className="small" data-testid="import-errors">
-          {details.map((d, i) => <li key={i}>Line {d.line}{d.column ? `, ${d.column}` : ''}: {d.message}</li>)}
-        </ul>
-      ) : null}
-      <button type="submit" className="button">Import</button>
-    </form>
-  );
-}
-
 // --- Equipment ---------------------------------------------------------------------------------
 
 export function EquipmentPage({ account }: { account: Account }) {
@@ -119,7 +87,10 @@ function EquipmentList({ account }: { account: Account }) {
             <button type="button" className="button secondary" onClick={() => setShowImport(!showImport)}>Import CSV</button>
           </span>
         ) : <span />}
-        <a className="button secondary" href="/api/equipment/export.csv" download>Export CSV</a>
+        <span>
+          <a className="button secondary" href="/api/equipment/export.csv" download>Export CSV</a>{' '}
+          <a className="button secondary" href="/api/equipment/disposals/export.csv" download>Export disposals</a>
+        </span>
       </div>
       {adding ? <ItemForm onSaved={(text) => { setAdding(false); void act(async () => text); }} /> : null}
       {showImport ? <CsvImport label="Import equipment" url="/api/equipment/import" hint="Columns: tag, type, description, location; optional serial, holder (a username), mac, address, personal_data (yes/no). Every row is checked first: one error and nothing is imported." onDone={(m) => { setShowImport(false); void act(async () => m); }} /> : null}
@@ -384,7 +355,7 @@ export function SoftwarePage({ account }: { account: Account }) {
   const canApprove = account.permissions.includes('software.approve');
   const canGdpr = account.permissions.includes('software.gdpr');
   const [data, setData] = useState<{ titles: Title[]; unlicensed: Array<{ name: string; installations: number }> } | null>(null);
-  const [panel, setPanel] = useState<'title' | 'inventory' | { licence: Title } | null>(null);
+  const [panel, setPanel] = useState<'title' | 'titles' | 'inventory' | { licence: Title } | null>(null);
   const load = useCallback(async () => setData(await api('GET', '/api/software')), []);
   const { error, setError, message, act } = useAction(load);
   useEffect(() => {
@@ -402,10 +373,11 @@ export function SoftwarePage({ account }: { account: Account }) {
       <ErrorMessage error={error} />
       {message ? <div className="alert alert-ok" role="status">{message}</div> : null}
       <div className="toolbar">
-        {canManage ? <span><button type="button" className="button" onClick={() => setPanel(panel === 'title' ? null : 'title')}>Add a title</button>{' '}<button type="button" className="button secondary" onClick={() => setPanel(panel === 'inventory' ? null : 'inventory')}>Import inventory CSV</button></span> : <span />}
+        {canManage ? <span><button type="button" className="button" onClick={() => setPanel(panel === 'title' ? null : 'title')}>Add a title</button>{' '}<button type="button" className="button secondary" onClick={() => setPanel(panel === 'titles' ? null : 'titles')}>Import titles and licences CSV</button>{' '}<button type="button" className="button secondary" onClick={() => setPanel(panel === 'inventory' ? null : 'inventory')}>Import inventory CSV</button></span> : <span />}
         <a className="button secondary" href="/api/software/export.csv" download>Export CSV</a>
       </div>
       {panel === 'title' ? <TitleForm onSaved={(m) => { setPanel(null); void act(async () => m); }} /> : null}
+      {panel === 'titles' ? <CsvImport label="Import titles and licences" url="/api/software/import" hint="Columns: title, purpose; optional publisher, and seats, bought_on, expires_on, reference for licences bought. One row per title: a new title waits for the headteacher’s approval and the DPO’s GDPR check; a title already here needs its licence columns (the seats are added). Every row is checked first: one error and nothing is imported." onDone={(m) => { setPanel(null); void act(async () => m); }} /> : null}
       {panel === 'inventory' ? <CsvImport label="Import an inventory export" url="/api/inventory/import" hint="An Intune-style export: Device name, Serial number, OS, Last check-in, Antivirus, Antivirus updated, Last patched, Critical updates pending since, Apps (titles separated by semicolons). It replaces the previous inventory." onDone={(m) => { setPanel(null); void act(async () => m); }} /> : null}
       {panel && typeof panel === 'object' ? <LicenceForm title={panel.licence} onSaved={(m) => { setPanel(null); void act(async () => m); }} /> : null}
       {data && data.titles.length === 0 ? <p className="muted" data-testid="empty">No software titles are recorded yet.</p> : null}
@@ -483,6 +455,7 @@ export function DevicesHealthPage({ account }: { account: Account }) {
   const [data, setData] = useState<{ devices: Device[]; limits: { antivirusStaleDays: number; criticalPatchDays: number; deviceUnseenDays: number } } | null>(null);
   const [media, setMedia] = useState<Media[] | null>(null);
   const [importing, setImporting] = useState(false);
+  const [importingMedia, setImportingMedia] = useState(false);
   const [drive, setDrive] = useState({ label: '', holder: '', issuedOn: new Date().toISOString().slice(0, 10) });
   const load = useCallback(async () => {
     setData(await api('GET', '/api/devices-health'));
@@ -526,6 +499,11 @@ export function DevicesHealthPage({ account }: { account: Account }) {
       ) : null}
       <h2>Removable media</h2>
       <p className="small muted">Only school-issued encrypted drives hold sensitive data; each is scanned before use (AS-10).</p>
+      <div className="toolbar">
+        {canManage ? <button type="button" className="button secondary" onClick={() => setImportingMedia(!importingMedia)}>Import drives CSV</button> : <span />}
+        <a className="button secondary" href="/api/media/export.csv" download>Export drives CSV</a>
+      </div>
+      {importingMedia ? <CsvImport label="Import encrypted drives" url="/api/media/import" hint="Columns: label, encrypted (yes: only encrypted drives are issued), holder, issued_on; optional returned_on. Every row is checked first: one error and nothing is imported." onDone={(m) => { setImportingMedia(false); void act(async () => m); }} /> : null}
       {canManage ? (
         <form className="inline-form" noValidate onSubmit={(e) => { e.preventDefault(); void act(async () => { await api('POST', '/api/media', { ...drive, encrypted: true }); setDrive({ ...drive, label: '', holder: '' }); return `${drive.label} issued.`; }); }}>
           <Field label="Drive label or serial" error={driveErrors.label}><input value={drive.label} onChange={(e) => setDrive({ ...drive, label: e.target.value })} /></Field>

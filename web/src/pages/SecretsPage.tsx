@@ -132,6 +132,7 @@ export function SecretsPage({ account }: { account: Account }) {
         <label className="checkbox">
           <input type="checkbox" checked={showRetired} onChange={(e) => setShowRetired(e.target.checked)} /> Show retired secrets
         </label>
+        <a className="button secondary" href={`/api/secrets/export.csv${showRetired ? '?includeRetired=true' : ''}`} download>Export CSV</a>
       </div>
       {register && register.secrets.length === 0 ? <p className="muted">No shared secrets are recorded yet.</p> : null}
       {register && register.secrets.length > 0 ? (
