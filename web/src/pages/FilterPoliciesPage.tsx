@@ -111,12 +111,13 @@ export function FilterPoliciesPage({ account }: { account: Account }) {
       return;
     }
     try {
-      await api('PUT', `/api/filtering/policies/${encodeURIComponent(policy.id)}`, draft, { emergency });
+      const answer = await api<{ changeRequest?: { state: string } }>('PUT', `/api/filtering/policies/${encodeURIComponent(policy.id)}`, draft, { emergency });
       setEmergency(false);
       const { [policy.id]: _done, ...rest } = drafts;
       setDrafts(rest);
       await load();
-      setSaved(true);
+      // Sent for approval (FI-06): the console's notice says so; "in force" only when it is.
+      setSaved(answer.changeRequest?.state !== 'pending');
     } catch (e) {
       setError(e);
     }
