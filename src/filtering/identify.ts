@@ -295,6 +295,24 @@ export async function revokeIdentityToken(rt: Runtime, actor: Actor, id: string,
   return summariseApiToken(await identityTokens.revoke(rt, actor, id, meta));
 }
 
+/**
+ * Undoes an emergency revocation (issue 11: a rolled-back change restores what was before): the
+ * token works again, unless another token in use has taken its name meanwhile.
+ */
+export async function restoreIdentityToken(rt: Runtime, actor: Actor, id: string, meta: Meta): Promise<IdentityTokenSummary> {
+  await rt.trail.transaction(actor, async (ctx) => {
+    const row = await ctx.db.selectFrom('filter_identity_token').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('There is no such token.');
+    if (!row.revoked_at) return;
+    const clash = await ctx.db.selectFrom('filter_identity_token').select('id').where('name', '=', row.name).where('revoked_at', 'is', null).executeTakeFirst();
+    if (clash) throw conflict(`Another token called “${row.name}” is in use now: revoke it first.`, 'identity_token_exists');
+    await ctx.db.updateTable('filter_identity_token').set({ revoked_at: null }).where('id', '=', id).execute();
+    await ctx.audit.record({ action: 'filtering.identity_token_restored', target: `filter_identity_token:${id}`, severity: 'notice', details: { name: row.name } });
+  }, meta);
+  const row = await rt.db.kysely.selectFrom('filter_identity_token').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  return summariseApiToken(row);
+}
+
 /** The system a bearer token belongs to (looked up by SHA-256), or undefined. */
 export async function authenticateIdentityToken(db: Kysely<Schema>, clock: Clock, secret: string): Promise<{ id: string; name: string } | undefined> {
   const row = await identityTokens.authenticate(db, clock, secret);

@@ -168,7 +168,7 @@ export async function listSources(rt: Runtime): Promise<SourceSummary[]> {
   return rows.map((r) => summariseSource(r, now, rt.profile.filtering.staleAfterSchedules));
 }
 
-async function loadSource(rt: Runtime, id: string): Promise<Source> {
+export async function loadSource(rt: Runtime, id: string): Promise<Source> {
   const row = await rt.db.kysely.selectFrom('filter_list_source').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) throw notFound('There is no such list.');
   return row;
@@ -189,7 +189,7 @@ function slugOf(name: string): string {
  * an http(s) address whose name resolves to addresses lists may be fetched from, or a file or folder
  * inside the list folder (src/filtering/list-origin.ts).
  */
-async function checkLocation(origins: ListOrigins, format: SourceFormat, loc: string | null, kind: SourceKind): Promise<void> {
+export async function checkLocation(origins: ListOrigins, format: SourceFormat, loc: string | null, kind: SourceKind): Promise<void> {
   if (loc === null) {
     if (format === 'ut1') throw badRequest('A UT1 list needs a location: the address of blacklists.tar.gz or a folder holding the UT1 categories.');
     if (kind === 'illegal') throw badRequest('An illegal-content list comes from its provider: give the address or file it supplies.');

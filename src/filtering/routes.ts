@@ -35,6 +35,7 @@ import {
   formatLabels,
   kindLabels,
   listEntries,
+  loadSource,
   listSources,
   newSourceSchema,
   originsOf,
@@ -46,7 +47,7 @@ import { createGroupPolicy, deletePolicy, getPolicy, listPolicies, policySetting
 import { blockPageWords, filterRequestSchema, listFilterRequests, submitFilterRequest } from './requests.js';
 import { filterServiceFor, splitUrl, type FilterService } from './service.js';
 // Issue 11: change control
-import { changeRequestFor } from '../governance/changes.js';
+import { changeRequestFor, statusOfChange } from '../governance/changes.js';
 
 const idParams = z.object({ id: z.string().min(1).max(200) });
 const uuidParams = z.object({ id: z.uuid('must be an id') });
@@ -73,20 +74,24 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
   });
 
   app.put('/api/filtering/policies/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Change a policy: blocked categories, schedules, allow and block lists, SafeSearch, YouTube, downloads, default', tags, params: idParams, body: policySettingsSchema } }, async (request, reply) => {
-    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'policy.save', policyId: request.params.id, settings: request.body }, request.headers['x-change-reason'], metaOf(request));
-    if (pending) return reply.status(202).send({ ...(await getPolicy(rt, request.params.id)), changeRequest: pending });
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'policy.save', policyId: request.params.id, settings: request.body }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ ...(await getPolicy(rt, request.params.id)), changeRequest: pending });
     const policy = await savePolicy(rt, actorOf(request), request.params.id, request.body, metaOf(request));
     await changed();
     return policy;
   });
 
   app.post('/api/filtering/policies', { config: { access: 'filtering.manage' }, schema: { summary: 'A policy of its own for a directory group (a copy of a role group’s to start with)', tags, body: z.object({ groupId: z.uuid('choose a group'), copyOf: z.string().max(200).optional() }).strict() } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'policy.create', groupId: request.body.groupId, ...(request.body.copyOf ? { copyOf: request.body.copyOf } : {}) }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ changeRequest: pending });
     const policy = await createGroupPolicy(rt, actorOf(request), request.body, metaOf(request));
     await changed();
     return reply.status(201).send(policy);
   });
 
   app.delete('/api/filtering/policies/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Remove a group’s policy, or put a role group’s back to the profile’s', tags, params: idParams } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'policy.remove', policyId: request.params.id }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ changeRequest: pending });
     await deletePolicy(rt, actorOf(request), request.params.id, metaOf(request));
     await changed();
     return reply.status(204).send();
@@ -147,21 +152,28 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
   });
 
   app.post('/api/filtering/lists', { config: { access: 'filtering.manage' }, schema: { summary: 'Add a list source: a URL, a folder or file on this server (after a recent re-authentication), or a list edited here', tags, body: newSourceSchema } }, async (request, reply) => {
+    // Where a list comes from needs the requester's recent re-authentication, asked first (issue 10, finding 12).
+    if (request.body.location !== null) await stepUpFor(rt, request.auth)('list_source');
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.source_add', source: request.body }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ changeRequest: pending, ...((await listSources(rt)).find((s) => s.name === request.body.name) ?? {}) });
     const source = await createListSource(rt, actorOf(request), request.body, metaOf(request), stepUpFor(rt, request.auth));
     if (source.location) await service.fetchNow(source.id, actorOf(request));
     else await changed();
     return reply.status(201).send((await listSources(rt)).find((s) => s.id === source.id));
   });
 
-  app.patch('/api/filtering/lists/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Change a list source (name, location, schedule, on or off); a new location needs a recent re-authentication', tags, params: uuidParams, body: sourceChangeSchema } }, async (request) => {
+  app.patch('/api/filtering/lists/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Change a list source (name, location, schedule, on or off); a new location needs a recent re-authentication', tags, params: uuidParams, body: sourceChangeSchema } }, async (request, reply) => {
+    if (request.body.location !== undefined && request.body.location !== (await loadSource(rt, request.params.id)).location) await stepUpFor(rt, request.auth)('list_source');
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.source_change', listId: request.params.id, source: request.body }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ ...(await listSources(rt)).find((s) => s.id === request.params.id), changeRequest: pending });
     const source = await changeListSource(rt, actorOf(request), request.params.id, request.body, metaOf(request), stepUpFor(rt, request.auth));
     await changed();
     return source;
   });
 
   app.delete('/api/filtering/lists/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Remove a list source (never an illegal-content list)', tags, params: uuidParams } }, async (request, reply) => {
-    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.source_remove', listId: request.params.id }, request.headers['x-change-reason'], metaOf(request));
-    if (pending) return reply.status(202).send({ changeRequest: pending });
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.source_remove', listId: request.params.id }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ changeRequest: pending });
     await deleteListSource(rt, service.store, actorOf(request), request.params.id, metaOf(request));
     await changed();
     return reply.status(204).send();
@@ -172,7 +184,9 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
     return { outcome, source: (await listSources(rt)).find((s) => s.id === request.params.id) };
   });
 
-  app.post('/api/filtering/lists/:id/confirm', { config: { access: 'filtering.manage' }, schema: { summary: 'Confirm a held update (it shrank the list by more than half): use it', tags, params: uuidParams } }, async (request) => {
+  app.post('/api/filtering/lists/:id/confirm', { config: { access: 'filtering.manage' }, schema: { summary: 'Confirm a held update (it shrank the list by more than half): use it', tags, params: uuidParams } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.held_confirm', listId: request.params.id }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ ...(await listSources(rt)).find((s) => s.id === request.params.id), changeRequest: pending });
     const source = await confirmHeldUpdate(rt, service.store, actorOf(request), request.params.id, metaOf(request));
     await changed();
     return source;
@@ -183,16 +197,16 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
   app.get('/api/filtering/lists/:id/entries', { config: { access: 'filtering.read' }, schema: { summary: 'The entries of one of the school’s own lists', tags, params: uuidParams } }, async (request) => ({ entries: await listEntries(rt, request.params.id) }));
 
   app.post('/api/filtering/lists/:id/entries', { config: { access: 'filtering.manage' }, schema: { summary: 'Add sites to one of the school’s own allow or block lists', tags, params: uuidParams, body: entriesSchema } }, async (request, reply) => {
-    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.entries_add', listId: request.params.id, entries: request.body }, request.headers['x-change-reason'], metaOf(request));
-    if (pending) return reply.status(202).send({ entries: await listEntries(rt, request.params.id), changeRequest: pending });
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.entries_add', listId: request.params.id, entries: request.body }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ entries: await listEntries(rt, request.params.id), changeRequest: pending });
     const entries = await addListEntries(rt, actorOf(request), request.params.id, request.body, metaOf(request));
     await changed();
     return { entries };
   });
 
   app.delete('/api/filtering/lists/:id/entries/:host', { config: { access: 'filtering.manage' }, schema: { summary: 'Remove a site from one of the school’s own lists', tags, params: z.object({ id: z.uuid('must be an id'), host: z.string().min(1).max(300) }) } }, async (request, reply) => {
-    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.entry_remove', listId: request.params.id, host: request.params.host }, request.headers['x-change-reason'], metaOf(request));
-    if (pending) return reply.status(202).send({ changeRequest: pending });
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'list.entry_remove', listId: request.params.id, host: request.params.host }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ changeRequest: pending });
     await removeListEntry(rt, actorOf(request), request.params.id, request.params.host, metaOf(request));
     await changed();
     return reply.status(204).send();
@@ -210,24 +224,24 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
   app.get('/api/filtering/devices', { config: { access: 'filtering.read' }, schema: { summary: 'Registered devices (by address, network or MAC) and their policies', tags } }, async () => ({ devices: await listDevices(rt.db.kysely) }));
 
   app.post('/api/filtering/devices', { config: { access: 'filtering.manage' }, schema: { summary: 'Register a device', tags, body: deviceSchema } }, async (request, reply) => {
-    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'device.save', deviceId: null, device: request.body }, request.headers['x-change-reason'], metaOf(request));
-    if (pending) return reply.status(202).send({ changeRequest: pending });
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'device.save', deviceId: null, device: request.body }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ changeRequest: pending });
     const device = await saveDevice(rt, actorOf(request), null, request.body, metaOf(request));
     await changed();
     return reply.status(201).send(device);
   });
 
   app.put('/api/filtering/devices/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Change a device', tags, params: uuidParams, body: deviceSchema } }, async (request, reply) => {
-    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'device.save', deviceId: request.params.id, device: request.body }, request.headers['x-change-reason'], metaOf(request));
-    if (pending) return reply.status(202).send({ changeRequest: pending });
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'device.save', deviceId: request.params.id, device: request.body }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ changeRequest: pending });
     const device = await saveDevice(rt, actorOf(request), request.params.id, request.body, metaOf(request));
     await changed();
     return device;
   });
 
   app.delete('/api/filtering/devices/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Remove a device', tags, params: uuidParams } }, async (request, reply) => {
-    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'device.remove', deviceId: request.params.id }, request.headers['x-change-reason'], metaOf(request));
-    if (pending) return reply.status(202).send({ changeRequest: pending });
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'device.remove', deviceId: request.params.id }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ changeRequest: pending });
     await deleteDevice(rt, actorOf(request), request.params.id, metaOf(request));
     await changed();
     return reply.status(204).send();
@@ -236,9 +250,18 @@ export function registerFilteringRoutes(app: App, rt: Runtime): void {
   // --- The identity API and its tokens (FI-01) -------------------------------------------------------------------
   app.get('/api/filtering/identity-tokens', { config: { access: 'filtering.manage' }, schema: { summary: 'Tokens for the identity API (never the tokens themselves)', tags } }, async () => ({ tokens: await listIdentityTokens(rt.db.kysely) }));
 
-  app.post('/api/filtering/identity-tokens', { config: { access: 'filtering.manage' }, schema: { summary: 'Make an identity-API token for RADIUS accounting or a device agent: shown once', tags, body: newIdentityTokenSchema } }, async (request, reply) => reply.status(201).send(await createIdentityToken(rt, actorOf(request), request.body, metaOf(request))));
+  app.post('/api/filtering/identity-tokens', { config: { access: 'filtering.manage' }, schema: { summary: 'Make an identity-API token for RADIUS accounting or a device agent: shown once', tags, body: newIdentityTokenSchema } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'identity_token.create', token: request.body }, request.headers, metaOf(request));
+    // Made on approval; its secret is shown once, to the approver, who hands it over.
+    if (pending) return reply.status(statusOfChange(pending)).send({ changeRequest: pending });
+    return reply.status(201).send(await createIdentityToken(rt, actorOf(request), request.body, metaOf(request)));
+  });
 
-  app.delete('/api/filtering/identity-tokens/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Revoke an identity-API token', tags, params: uuidParams } }, async (request) => revokeIdentityToken(rt, actorOf(request), request.params.id, metaOf(request)));
+  app.delete('/api/filtering/identity-tokens/:id', { config: { access: 'filtering.manage' }, schema: { summary: 'Revoke an identity-API token', tags, params: uuidParams } }, async (request, reply) => {
+    const pending = await changeRequestFor(rt, actorOf(request), { kind: 'identity_token.revoke', tokenId: request.params.id }, request.headers, metaOf(request));
+    if (pending) return reply.status(statusOfChange(pending)).send({ changeRequest: pending });
+    return revokeIdentityToken(rt, actorOf(request), request.params.id, metaOf(request));
+  });
 
   app.post('/api/filtering/identity', { config: { access: 'filter_agent' }, schema: { summary: 'RADIUS accounting or a device agent: who (or which registered device, by MAC) is at an address, from now (start) or no longer (stop)', tags, body: identityPostSchema } }, async (request) => {
     const result = await postIdentity(rt, request.filterAgent!, request.body, metaOf(request));

@@ -9,19 +9,25 @@ import { renderPdf, pdfFilename } from '../core/pdf.js';
 import { schedulePeriodic } from '../core/periodic.js';
 import type { DueItem } from '../dashboard/due.js';
 import type { ChangeRequestTable } from '../db/schema.js';
-import { deleteDevice, deviceSchema, saveDevice } from '../filtering/identify.js';
-import { addListEntries, entriesSchema, hostFromInput, removeListEntry, deleteListSource } from '../filtering/lists-service.js';
-import { getPolicy, policySettingsSchema, savePolicy } from '../filtering/policies.js';
+import { createIdentityToken, deleteDevice, deviceSchema, newIdentityTokenSchema, restoreIdentityToken, revokeIdentityToken, saveDevice } from '../filtering/identify.js';
+import {
+  addListEntries, changeListSource, checkLocation, confirmHeldUpdate, createListSource, deleteListSource, entriesSchema, hostFromInput, loadSource, newSourceSchema, originsOf, removeListEntry, sourceChangeSchema,
+  type SourceFormat, type SourceKind,
+} from '../filtering/lists-service.js';
+import { createGroupPolicy, deletePolicy, getPolicy, policySettingsSchema, savePolicy, type PolicySettings } from '../filtering/policies.js';
 import { filterServiceFor } from '../filtering/service.js';
+import { noStepUp } from '../identity/my-account.js';
 import type { Runtime } from '../runtime.js';
 
 /**
- * Change control for filtering (FI-06, AU-03, MO-06). A change to a policy, a list, a list's entries
- * or a device is a request: it takes effect only when a second responsible person approves it. The
+ * Change control for filtering (FI-06, AU-03, MO-06). A change to a policy (its settings, a group's
+ * own policy, putting one back), a list source (adding, changing its location, schedule or state,
+ * confirming a held update, removing), a list's entries, a device or an identity-API token is a request: it takes effect only when a second responsible person approves it. The
  * approver must hold a role named in the profile's `governance.changeApprovers` (and the
- * `changes.approve` permission) and is never the requester. An emergency change (blocking sites now:
- * tightening only) takes effect at once and stays awaiting approval until approved or rolled back,
- * escalated to the approvers after `emergencyEscalateAfterHours`.
+ * `changes.approve` permission) and is never the requester. An emergency change (any change that only
+ * tightens filtering: see `isTightening`) takes effect at once and stays awaiting approval until
+ * approved or rolled back (which restores the before-state), escalated to the approvers after
+ * `emergencyEscalateAfterHours`.
  *
  * Ordering (the filtering services open their own transactions, so the change cannot share ours):
  * 1. in one transaction the request is claimed (`pending` → `applying`, a conditional update, so two
@@ -44,7 +50,18 @@ export const changePayloadSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('list.source_remove'), listId: uuid }).strict(),
   z.object({ kind: z.literal('device.save'), deviceId: uuid.nullable(), device: deviceSchema }).strict(),
   z.object({ kind: z.literal('device.remove'), deviceId: uuid }).strict(),
-], { error: 'say which change: policy.save, list.entries_add, list.entry_remove, list.source_remove, device.save or device.remove' });
+  z.object({ kind: z.literal('policy.create'), groupId: uuid, copyOf: id.optional() }).strict(),
+  z.object({ kind: z.literal('policy.remove'), policyId: id }).strict(),
+  z.object({ kind: z.literal('list.source_add'), source: newSourceSchema }).strict(),
+  z.object({ kind: z.literal('list.source_change'), listId: uuid, source: sourceChangeSchema }).strict(),
+  z.object({ kind: z.literal('list.held_confirm'), listId: uuid }).strict(),
+  z.object({ kind: z.literal('identity_token.create'), token: newIdentityTokenSchema }).strict(),
+  z.object({ kind: z.literal('identity_token.revoke'), tokenId: uuid }).strict(),
+], { error: `say which change: ${changeKinds().join(', ')}` });
+/** Every kind of change, for the message above and the docs. */
+function changeKinds(): string[] {
+  return ['policy.save', 'policy.create', 'policy.remove', 'list.entries_add', 'list.entry_remove', 'list.source_add', 'list.source_change', 'list.held_confirm', 'list.source_remove', 'device.save', 'device.remove', 'identity_token.create', 'identity_token.revoke'];
+}
 export type ChangePayload = z.infer<typeof changePayloadSchema>;
 
 export const newChangeSchema = z
@@ -99,6 +116,8 @@ export interface ChangeSummary {
   decisionReason: string | null;
   appliedAt: string | null;
   escalatedAt: string | null;
+  /** An approved identity-API token's secret: in the approval's answer only, shown once, never stored. */
+  secret?: string;
 }
 
 function toSummary(row: Row): ChangeSummary {
@@ -163,18 +182,130 @@ async function currentState(rt: Runtime, change: ChangePayload): Promise<{ targe
       if (!row) throw notFound('There is no such device.');
       return { target: `filter_device:${row.id}`, summary: `Remove the device “${row.name}”`, state: { ...row } };
     }
+    case 'policy.create': {
+      const group = await db.selectFrom('directory_group').select(['id', 'name']).where('id', '=', change.groupId).executeTakeFirst();
+      if (!group) throw notFound('There is no such group in the directory.');
+      if (await db.selectFrom('filter_policy').select('id').where('id', '=', `group:${group.id}`).executeTakeFirst()) throw conflict(`${group.name} already has a filtering policy.`, 'policy_exists');
+      const from = await getPolicy(rt, change.copyOf ?? 'role:pupils');
+      const { updatedAt: _u, edited: _e, ...copied } = from;
+      return { target: `filter_policy:group:${group.id}`, summary: `Give the group “${group.name}” a filtering policy of its own (a copy of “${from.name}”)`, state: { group, copyOf: copied } };
+    }
+    case 'policy.remove': {
+      const p = await getPolicy(rt, change.policyId);
+      if (!p.edited) throw badRequest(`“${p.name}” is already the profile’s policy: there is nothing to put back.`);
+      if (p.kind === 'group') {
+        const devices = await db.selectFrom('filter_device').select('name').where('policy_id', '=', p.id).execute();
+        if (devices.length > 0) throw conflict(`Devices use this policy (${devices.slice(0, 3).map((d) => d.name).join(', ')}): give them another first.`, 'policy_in_use');
+      }
+      const { updatedAt: _u, edited: _e, ...settings } = p;
+      return { target: `filter_policy:${p.id}`, summary: p.kind === 'group' ? `Remove the filtering policy of the group “${p.name}” (its members go back to their role’s policy)` : `Put the policy “${p.name}” back to the school profile’s settings`, state: settings };
+    }
+    case 'list.source_add': {
+      const input = change.source;
+      await checkLocation(originsOf(rt), input.format as SourceFormat, input.location, input.kind as SourceKind);
+      if (input.location === null && input.format !== 'domains') throw badRequest('A list edited here is a plain list of domains: choose the format "domains".');
+      if (await db.selectFrom('filter_list_source').select('id').where('name', '=', input.name).executeTakeFirst()) throw conflict(`There is already a list called "${input.name}".`, 'list_exists');
+      return { target: 'filter_list:new', summary: `Add the ${input.kind} list “${input.name}” (${input.location === null ? 'edited here' : `${input.format} from ${input.location}, every ${input.scheduleHours} hours`})`, state: null };
+    }
+    case 'list.source_change': {
+      const source = await loadSource(rt, change.listId);
+      const input = change.source;
+      if (source.kind === 'illegal' && input.enabled === false) throw badRequest('An illegal-content list cannot be switched off: it is blocked for everyone, always.');
+      if (input.location !== undefined && input.location !== source.location) {
+        if ((input.location === null) !== (source.location === null)) throw badRequest('A list edited here cannot be given a location, nor a fetched list be made editable: add a new list instead.');
+        await checkLocation(originsOf(rt), source.format as SourceFormat, input.location, source.kind as SourceKind);
+      }
+      if (input.name !== undefined && input.name !== source.name && (await db.selectFrom('filter_list_source').select('id').where('name', '=', input.name).where('id', '!=', source.id).executeTakeFirst())) throw conflict(`There is already a list called "${input.name}".`, 'list_exists');
+      const words: string[] = [];
+      if (input.enabled !== undefined && (input.enabled ? 1 : 0) !== source.enabled) words.push(input.enabled ? 'switch it on' : 'switch it off');
+      if (input.location !== undefined && input.location !== source.location) words.push(`fetch it from ${input.location} (was ${source.location})`);
+      if (input.scheduleHours !== undefined && input.scheduleHours !== source.schedule_hours) words.push(`fetch it every ${input.scheduleHours} hours (was ${source.schedule_hours})`);
+      if (input.name !== undefined && input.name !== source.name) words.push(`rename it “${input.name}”`);
+      if (input.description !== undefined && input.description !== source.description) words.push('change its description');
+      if (words.length === 0) throw badRequest('This changes nothing about the list.');
+      const state = { id: source.id, name: source.name, kind: source.kind, format: source.format, location: source.location, enabled: source.enabled, schedule_hours: source.schedule_hours, description: source.description };
+      return { target: `filter_list:${source.id}`, summary: `Change the ${source.kind} list “${source.name}”: ${words.join('; ')}`, state };
+    }
+    case 'list.held_confirm': {
+      const source = await loadSource(rt, change.listId);
+      if (!source.held_at) throw conflict(`“${source.name}” has no update waiting.`, 'nothing_held');
+      const state = { id: source.id, name: source.name, kind: source.kind, entries: source.entries, held_at: source.held_at, held_entries: source.held_entries, held_version: source.held_version };
+      return { target: `filter_list:${source.id}`, summary: `Use the held update of the ${source.kind} list “${source.name}”: ${source.held_entries ?? 0} entries instead of ${source.entries}`, state };
+    }
+    case 'identity_token.create': {
+      if (await db.selectFrom('filter_identity_token').select('id').where('name', '=', change.token.name).where('revoked_at', 'is', null).executeTakeFirst()) throw conflict(`A token called “${change.token.name}” is already in use; revoke it first or choose another name.`, 'identity_token_exists');
+      return { target: 'filter_identity_token:new', summary: `Make an identity-API token “${change.token.name}” (it may say who is at which address)`, state: null };
+    }
+    case 'identity_token.revoke': {
+      const row = await db.selectFrom('filter_identity_token').select(['id', 'name', 'created_at', 'revoked_at']).where('id', '=', change.tokenId).executeTakeFirst();
+      if (!row) throw notFound('There is no such token.');
+      if (row.revoked_at) throw conflict(`The token “${row.name}” is already revoked.`, 'token_revoked');
+      return { target: `filter_identity_token:${row.id}`, summary: `Revoke the identity-API token “${row.name}”`, state: { ...row } };
+    }
   }
 }
 
-/** Only adding sites to a block list tightens filtering without doubt: the only emergency change. */
-function isTightening(change: ChangePayload, before: unknown): boolean {
-  if (change.kind !== 'list.entries_add') return false;
-  const source = (before as { source: { kind: string } }).source;
-  return source.kind === 'block';
+const youtubeStrictness = { off: 0, moderate: 1, strict: 2 } as const;
+const contains = (outer: 'all' | string[], inner: 'all' | string[]) => outer === 'all' || (inner !== 'all' && inner.every((x) => outer.includes(x)));
+const settingsOf = (p: PolicySettings & Record<string, unknown>): PolicySettings => ({
+  blockedCategories: p.blockedCategories, schedules: p.schedules, allowLists: p.allowLists, blockLists: p.blockLists, safeSearch: p.safeSearch, youtube: p.youtube, downloadsAllowed: p.downloadsAllowed, defaultAction: p.defaultAction, priority: p.priority,
+});
+
+/**
+ * A policy change that only blocks more: every category still blocked, every schedule kept, no allow
+ * list added, no block list dropped, SafeSearch, YouTube, downloads and the default no looser, and the
+ * priority unchanged (it decides which policy a person in two groups gets).
+ */
+function policyTightens(before: PolicySettings, after: PolicySettings): boolean {
+  const schedules = new Set(after.schedules.map((x) => JSON.stringify(x)));
+  return (
+    before.blockedCategories.every((c) => after.blockedCategories.includes(c)) &&
+    before.schedules.every((x) => schedules.has(JSON.stringify(x))) &&
+    contains(before.allowLists, after.allowLists) &&
+    contains(after.blockLists, before.blockLists) &&
+    !(before.safeSearch === 'on' && after.safeSearch === 'off') &&
+    youtubeStrictness[after.youtube] >= youtubeStrictness[before.youtube] &&
+    !(after.downloadsAllowed && !before.downloadsAllowed) &&
+    !(before.defaultAction === 'block' && after.defaultAction === 'allow') &&
+    (after.priority === undefined || after.priority === before.priority)
+  );
 }
 
-/** Applies the change through the filtering services (each audits in its own transaction). */
-async function apply(rt: Runtime, actor: Actor, change: ChangePayload, meta: Meta): Promise<void> {
+/** A list-source change that only blocks more: switching on a list that blocks, or off an allow list (and its name or description). */
+function sourceChangeTightens(before: { kind: string; enabled: number; name: string; description: string | null; location: string | null; schedule_hours: number }, input: z.infer<typeof sourceChangeSchema>): boolean {
+  if (input.location !== undefined && input.location !== before.location) return false;
+  if (input.scheduleHours !== undefined && input.scheduleHours !== before.schedule_hours) return false;
+  if (input.enabled === undefined || (input.enabled ? 1 : 0) === before.enabled) return false;
+  return input.enabled ? before.kind !== 'allow' : before.kind === 'allow';
+}
+
+/**
+ * A change that only tightens filtering may be an emergency (FI-06): blocking sites now, taking sites
+ * off an allow list, a policy that blocks more, adding or switching on a block list, switching off an
+ * allow list, or revoking an identity-API token (whoever holds a leaked one can say who is at an address).
+ */
+export function isTightening(change: ChangePayload, before: unknown): boolean {
+  switch (change.kind) {
+    case 'list.entries_add':
+      return (before as { source: { kind: string } }).source.kind === 'block';
+    case 'list.entry_remove':
+      return (before as { source: { kind: string } }).source.kind === 'allow';
+    case 'policy.save':
+      return policyTightens(before as PolicySettings, change.settings);
+    case 'list.source_add':
+      return change.source.kind === 'block';
+    case 'list.source_change':
+      return sourceChangeTightens(before as Parameters<typeof sourceChangeTightens>[0], change.source);
+    case 'identity_token.revoke':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Applies the change through the filtering services (each audits in its own transaction); a new token's secret comes back. */
+async function apply(rt: Runtime, actor: Actor, change: ChangePayload, meta: Meta): Promise<{ secret?: string }> {
+  let out: { secret?: string } = {};
   switch (change.kind) {
     case 'policy.save':
       await savePolicy(rt, actor, change.policyId, change.settings, meta);
@@ -194,8 +325,77 @@ async function apply(rt: Runtime, actor: Actor, change: ChangePayload, meta: Met
     case 'device.remove':
       await deleteDevice(rt, actor, change.deviceId, meta);
       break;
+    case 'policy.create':
+      await createGroupPolicy(rt, actor, { groupId: change.groupId, copyOf: change.copyOf }, meta);
+      break;
+    case 'policy.remove':
+      await deletePolicy(rt, actor, change.policyId, meta);
+      break;
+    case 'list.source_add': {
+      // The requester confirmed it was them (the step-up) when asking; the approver's decision is the second check.
+      const source = await createListSource(rt, actor, change.source, meta, noStepUp);
+      if (source.location) await filterServiceFor(rt).fetchNow(source.id, actor);
+      break;
+    }
+    case 'list.source_change':
+      await changeListSource(rt, actor, change.listId, change.source, meta, noStepUp);
+      break;
+    case 'list.held_confirm':
+      await confirmHeldUpdate(rt, filterServiceFor(rt).store, actor, change.listId, meta);
+      break;
+    case 'identity_token.create':
+      out = { secret: (await createIdentityToken(rt, actor, change.token, meta)).secret };
+      break;
+    case 'identity_token.revoke':
+      await revokeIdentityToken(rt, actor, change.tokenId, meta);
+      break;
   }
   await filterServiceFor(rt).changed();
+  return out;
+}
+
+/** Puts back what an emergency change altered, from the state kept when it was asked for; returns what was undone, in words. */
+async function restore(rt: Runtime, actor: Actor, change: ChangePayload, before: unknown, meta: Meta): Promise<Record<string, unknown>> {
+  const db = rt.db.kysely;
+  switch (change.kind) {
+    case 'list.entries_add': {
+      const had = new Set((before as { hosts: string[] }).hosts);
+      const added = [...new Set(change.entries.hosts.map((h) => hostFromInput(h)).filter((h): h is string => h !== null))].filter((h) => !had.has(h));
+      const present = new Set((await db.selectFrom('filter_list_entry').select('host').where('source_id', '=', change.listId).execute()).map((r) => r.host));
+      for (const host of added) if (present.has(host)) await removeListEntry(rt, actor, change.listId, host, meta);
+      return { removed: added };
+    }
+    case 'list.entry_remove': {
+      const present = await db.selectFrom('filter_list_entry').select('host').where('source_id', '=', change.listId).where('host', '=', change.host).executeTakeFirst();
+      if (!present) await addListEntries(rt, actor, change.listId, { hosts: [change.host], note: 'Put back: an emergency change was rolled back' }, meta);
+      return { restored: [change.host] };
+    }
+    case 'policy.save':
+      await savePolicy(rt, actor, change.policyId, settingsOf(before as PolicySettings & Record<string, unknown>), meta);
+      return { restored: 'policy settings' };
+    case 'list.source_add': {
+      const added = await db.selectFrom('filter_list_source').select(['id', 'kind']).where('name', '=', change.source.name).executeTakeFirst();
+      // Never an illegal-content list: an emergency may only add block lists, and those are never removed.
+      if (added && added.kind === 'block') await deleteListSource(rt, filterServiceFor(rt).store, actor, added.id, meta);
+      return { removed: change.source.name };
+    }
+    case 'list.source_change': {
+      const was = before as { name: string; description: string | null; enabled: number; schedule_hours: number; location: string | null };
+      const back: z.infer<typeof sourceChangeSchema> = {};
+      if (change.source.name !== undefined) back.name = was.name;
+      if (change.source.description !== undefined) back.description = was.description;
+      if (change.source.enabled !== undefined) back.enabled = was.enabled === 1;
+      if (change.source.scheduleHours !== undefined) back.scheduleHours = was.schedule_hours;
+      if (change.source.location !== undefined) back.location = was.location;
+      await changeListSource(rt, actor, change.listId, back, meta, noStepUp);
+      return { restored: back };
+    }
+    case 'identity_token.revoke':
+      await restoreIdentityToken(rt, actor, change.tokenId, meta);
+      return { restored: 'token' };
+    default:
+      throw conflict('Only an emergency change can be rolled back.', 'change_not_emergency');
+  }
 }
 
 /** The profile's approver roles plus the permission; never the requester. Enforced here, not in the console. */
@@ -227,7 +427,7 @@ export async function requestChange(rt: Runtime, actor: Actor, input: z.infer<ty
   if (!actor.id) throw forbidden('A change is asked for by a person.');
   const change = input.change;
   const { target, summary, state } = await currentState(rt, change);
-  if (input.emergency && !isTightening(change, state)) throw badRequest('Only blocking sites now (adding to a school block list) may be an emergency change; anything else waits for approval.');
+  if (input.emergency && !isTightening(change, state)) throw badRequest('Only blocking sites now (a change that only tightens filtering: blocking sites, a stricter policy, a block list on, an allow list off, a token revoked) may be an emergency change; this one waits for approval.');
   const changeId = newId();
   const now = rt.clock.now().toISOString();
   await rt.trail.transaction(actor, async (ctx) => {
@@ -278,8 +478,9 @@ export async function approveChange(rt: Runtime, actor: Actor, changeId: string,
     if (!(await moveState(ctx.db, changeId, ['pending'], { state: 'applying', decided_by: actor.id, decided_by_name: actor.name, decided_at: ctx.clock.now().toISOString(), decision_reason: note }))) throw conflict('Someone else has just decided this change.', 'change_decided');
     await ctx.audit.record({ action: 'change.approved', target: `change_request:${changeId}`, severity: 'notice', details: { summary: row.summary, requestedBy: row.requested_by_name, note } });
   }, meta);
+  let applied: { secret?: string };
   try {
-    await apply(rt, actor, change, meta);
+    applied = await apply(rt, actor, change, meta);
   } catch (error) {
     await rt.trail.transaction(actor, async (ctx) => {
       await moveState(ctx.db, changeId, ['applying'], { state: 'pending', decided_by: null, decided_by_name: null, decided_at: null, decision_reason: null });
@@ -291,7 +492,7 @@ export async function approveChange(rt: Runtime, actor: Actor, changeId: string,
     await moveState(ctx.db, changeId, ['applying'], { state: 'applied', applied_at: ctx.clock.now().toISOString() });
     await ctx.audit.record({ action: 'change.applied', target: `change_request:${changeId}`, severity: 'notice', details: { summary: row.summary, target: row.target } });
   }, meta);
-  return getChange(rt, changeId);
+  return { ...(await getChange(rt, changeId)), ...(applied.secret ? { secret: applied.secret } : {}) };
 }
 
 /** An approver refuses a pending change, with the reason. */
@@ -316,25 +517,32 @@ export async function withdrawChange(rt: Runtime, actor: Actor, changeId: string
   return getChange(rt, changeId);
 }
 
-/** An approver undoes an emergency change: the sites it added come off the list again. */
+/** An approver undoes an emergency change: what it altered is put back as it was when it was asked for. */
 export async function rollBackChange(rt: Runtime, actor: Actor, changeId: string, input: z.infer<typeof decisionSchema>, meta: Meta): Promise<ChangeSummary> {
   const row = await load(rt, changeId);
   checkApprover(rt, actor, null, 'roll back');
+  if (row.emergency !== 1) throw conflict('Only an emergency change can be rolled back.', 'change_not_emergency');
   const change = JSON.parse(row.payload) as ChangePayload;
-  if (change.kind !== 'list.entries_add') throw conflict('Only an emergency change can be rolled back.', 'change_not_emergency');
-  const before = JSON.parse(row.before_state) as { hosts: string[] };
+  const before = JSON.parse(row.before_state) as unknown;
   await rt.trail.transaction(actor, async (ctx) => {
     if (!(await moveState(ctx.db, changeId, ['applied_pending_approval'], { state: 'applying', decided_by: actor.id, decided_by_name: actor.name, decided_at: ctx.clock.now().toISOString(), decision_reason: input.reason }))) throw conflict('This change is not an emergency change awaiting approval.', 'change_decided');
     await ctx.audit.record({ action: 'change.rollback_started', target: `change_request:${changeId}`, severity: 'notice', details: { summary: row.summary, reason: input.reason } });
   }, meta);
-  const had = new Set(before.hosts);
-  const added = [...new Set(change.entries.hosts.map((h) => hostFromInput(h)).filter((h): h is string => h !== null))].filter((h) => !had.has(h));
-  const present = new Set((await rt.db.kysely.selectFrom('filter_list_entry').select('host').where('source_id', '=', change.listId).execute()).map((r) => r.host));
-  for (const host of added) if (present.has(host)) await removeListEntry(rt, actor, change.listId, host, meta);
+  let undone: Record<string, unknown>;
+  try {
+    undone = await restore(rt, actor, change, before, meta);
+  } catch (error) {
+    // Still in effect: back to awaiting approval (and escalation), the failure audited.
+    await rt.trail.transaction(actor, async (ctx) => {
+      await moveState(ctx.db, changeId, ['applying'], { state: 'applied_pending_approval', decided_by: null, decided_by_name: null, decided_at: null, decision_reason: null });
+      await ctx.audit.record({ action: 'change.rollback_failed', target: `change_request:${changeId}`, severity: 'warning', details: { summary: row.summary, error: error instanceof Error ? error.message : String(error) } });
+    }, meta);
+    throw error;
+  }
   await filterServiceFor(rt).changed();
   await rt.trail.transaction(actor, async (ctx) => {
     await moveState(ctx.db, changeId, ['applying'], { state: 'rolled_back' });
-    await ctx.audit.record({ action: 'change.rolled_back', target: `change_request:${changeId}`, severity: 'notice', details: { summary: row.summary, removed: added } });
+    await ctx.audit.record({ action: 'change.rolled_back', target: `change_request:${changeId}`, severity: 'notice', details: { summary: row.summary, ...undone } });
   }, meta);
   return getChange(rt, changeId);
 }
@@ -427,12 +635,24 @@ export function scheduleChangeEscalation(rt: Runtime, everyMs = 15 * 60_000): im
 
 /**
  * For the filtering routes (issue 11): under `governance.changeControl: required` a mutation becomes a
- * change request (the caller answers 202 with it); under `off` it is null and the route applies at once.
- * The reason comes from the `x-change-reason` header (the filtering routes' bodies are unchanged).
+ * change request (the caller answers 202 with it, or 200 when an emergency one is in effect at once);
+ * under `off` it is null and the route applies at once. The reason comes from the `x-change-reason`
+ * header and the emergency flag from `x-change-emergency: true` (the filtering routes' bodies are
+ * unchanged, so the same body works under either setting).
  */
-export async function changeRequestFor(rt: Runtime, actor: Actor, change: ChangePayload, reasonHeader: string | string[] | undefined, meta: Meta): Promise<ChangeSummary | null> {
+export async function changeRequestFor(rt: Runtime, actor: Actor, change: ChangePayload, headers: Record<string, string | string[] | undefined>, meta: Meta): Promise<ChangeSummary | null> {
   if (rt.profile.governance.changeControl !== 'required') return null;
-  const given = (Array.isArray(reasonHeader) ? reasonHeader[0] : reasonHeader)?.trim().slice(0, 2000);
-  const parsed = newChangeSchema.parse({ change, reason: given && given.length >= 3 ? given : 'Changed through the filtering pages (no reason given)', emergency: false });
+  const header = (name: string) => {
+    const v = headers[name];
+    return (Array.isArray(v) ? v[0] : v)?.trim();
+  };
+  const given = header('x-change-reason')?.slice(0, 2000);
+  const flag = header('x-change-emergency')?.toLowerCase();
+  if (flag !== undefined && flag !== '' && !['true', 'false'].includes(flag)) throw badRequest('x-change-emergency: must be true or false', { field: 'x-change-emergency' });
+  const emergency = flag === 'true';
+  const parsed = newChangeSchema.parse({ change, reason: given && given.length >= 3 ? given : emergency ? 'Emergency change through the filtering pages (no reason given)' : 'Changed through the filtering pages (no reason given)', emergency });
   return requestChange(rt, actor, parsed, meta);
 }
+
+/** The status a filtering route answers with a change request: 202 while it waits, 200 when an emergency one is in effect. */
+export const statusOfChange = (change: ChangeSummary): 200 | 202 => (change.state === 'pending' ? 202 : 200);

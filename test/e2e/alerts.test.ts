@@ -5,7 +5,7 @@ import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite } from '../helpers/e2e.js';
-import { call, createPersonOverHttp, reauthOverHttp, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
+import { call, changeOverHttp, createPersonOverHttp, reauthOverHttp, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 import { startSmtpSink } from '../helpers/smtp-sink.js';
 
 const sink = await startSmtpSink();
@@ -55,7 +55,8 @@ describe('alerts in Chromium', () => {
     const url = e2e.server.url;
     const admin = await setupAndSignIn(e2e.server);
     await reauthOverHttp(url, admin);
-    expect((await call(url, 'POST', '/api/filtering/lists', admin, { name: 'UT1', format: 'ut1', location: path.join(folder, 'ut1'), kind: 'category', scheduleHours: 24 })).status).toBe(201);
+    // Each list is a change request a senior leader approves (FI-06).
+    expect((await changeOverHttp(url, admin, 'POST', '/api/filtering/lists', { name: 'UT1', format: 'ut1', location: path.join(folder, 'ut1'), kind: 'category', scheduleHours: 24 })).state).toBe('applied');
     dsl = (await createPersonOverHttp(url, admin, { username: 'dsafe', displayName: 'Dana Safeguard', role: 'dsl', email: 'dsl@school.example' })).session;
   }, 120_000);
   afterAll(async () => {

@@ -2,14 +2,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite } from '../helpers/e2e.js';
-import { call, createPersonOverHttp, setupAndSignIn, signInOverHttp, TEST_PASSWORD, type HttpSessionWithSecret } from '../helpers/server-process.js';
+import { call, changeOverHttp, createPersonOverHttp, setupAndSignIn, signInOverHttp, TEST_PASSWORD, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 /**
  * Change control in Chromium (FI-06, MO-06): the IT administrator asks for a site to be blocked; the
  * change waits; the administrator is refused when approving it themselves (the console says so, and
  * the server refuses the same request from a second session); a senior leader refuses without a
  * reason (a clear error), then approves it and it is in force; a governor reads the log and exports
- * it. Screenshots: test-results/screenshots/changes-*.png.
+ * it. Then an emergency: the administrator adds a block list from the Lists page with the emergency
+ * tick box (in force at once, awaiting approval) and a senior leader rolls it back (the list is gone).
+ * Screenshots: test-results/screenshots/changes-*.png.
  */
 describe('change control in Chromium', () => {
   const e2e = browserSuite({
@@ -30,9 +32,10 @@ describe('change control in Chromium', () => {
   beforeAll(async () => {
     const url = e2e.server.url;
     admin = await setupAndSignIn(e2e.server);
-    const list = await call(url, 'POST', '/api/filtering/lists', admin, { name: 'School block list', format: 'domains', location: null, kind: 'block' });
-    expect(list.status).toBe(201);
-    listId = ((await list.json()) as { id: string }).id;
+    // The list itself is a change request (list.source_add), approved by a senior leader.
+    expect((await changeOverHttp(url, admin, 'POST', '/api/filtering/lists', { name: 'School block list', format: 'domains', location: null, kind: 'block' })).state).toBe('applied');
+    const lists = (await (await call(url, 'GET', '/api/filtering/lists', admin)).json()) as { sources: Array<{ id: string; name: string }> };
+    listId = lists.sources.find((l) => l.name === 'School block list')!.id;
     head = (await createPersonOverHttp(url, admin, { username: 'hhead', displayName: 'Helen Head', role: 'senior_leader' })).session;
     governor = (await createPersonOverHttp(url, admin, { username: 'ggov', displayName: 'Gary Governor', role: 'governor' })).session;
   }, 120_000);
@@ -106,5 +109,37 @@ describe('change control in Chromium', () => {
     expect(csv).toContain('Approved and applied');
     e2e.expectNoProblems();
     await page.close();
+  });
+
+  it('FI-06 an emergency block list added from the Lists page is in force at once, awaits approval, and a senior leader rolls it back', async () => {
+    const page = await e2e.page({ width: 1366, height: 900 });
+    await e2e.signIn(page, 'master', { totpSecret: admin.totpSecret });
+    await page.getByRole('link', { name: 'Lists' }).click();
+    const form = page.getByRole('form', { name: 'Add a list' });
+    await form.getByLabel('Name').fill('Urgent blocks');
+    await form.getByLabel('Kind').selectOption('block');
+    await form.getByLabel('Emergency: block now (in force at once, awaiting approval)').check();
+    await e2e.shot(page, '06-emergency-form');
+    await form.getByRole('button', { name: 'Add the list' }).click();
+    await page.getByTestId('change-requested').getByText('Emergency change in force now, awaiting approval: Add the block list “Urgent blocks” (edited here)').waitFor();
+    await page.locator('tr[data-source="Urgent blocks"]').waitFor();
+    await e2e.shot(page, '07-emergency-in-force');
+    e2e.expectNoProblems();
+    await page.close();
+
+    const leader = await e2e.page({ width: 1366, height: 900 });
+    await e2e.signIn(leader, 'hhead', { totpSecret: head.totpSecret });
+    await leader.getByRole('link', { name: 'Changes' }).click();
+    const card = leader.getByTestId('pending-change').filter({ hasText: 'Urgent blocks' });
+    await card.getByText('Emergency: in effect, awaiting approval').waitFor();
+    await card.getByLabel('Reason (to refuse or roll back)').fill('Blocks the whole of the school’s own list by mistake');
+    await e2e.shot(leader, '08-emergency-awaiting');
+    await card.getByRole('button', { name: 'Roll back' }).click();
+    await leader.getByRole('status').getByText('Rolled back: what it changed is as it was before.').waitFor();
+    await e2e.shot(leader, '09-rolled-back');
+    const after = (await (await call(e2e.server.url, 'GET', '/api/filtering/lists', admin)).json()) as { sources: Array<{ name: string }> };
+    expect(after.sources.map((s) => s.name)).not.toContain('Urgent blocks');
+    e2e.expectNoProblems();
+    await leader.close();
   });
 });

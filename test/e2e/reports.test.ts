@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite } from '../helpers/e2e.js';
 import { ROOT } from '../helpers/cli.js';
-import { call, createPersonOverHttp, reauthOverHttp, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
+import { call, changeOverHttp, createPersonOverHttp, reauthOverHttp, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 
 const run = promisify(execFile);
 
@@ -42,8 +42,9 @@ describe('filtering checks and the termly report in Chromium', () => {
     const url = e2e.server.url;
     const admin = await setupAndSignIn(e2e.server);
     await reauthOverHttp(url, admin);
-    expect((await call(url, 'POST', '/api/filtering/lists', admin, { name: 'UT1', format: 'ut1', location: path.join(folder, 'ut1'), kind: 'category', scheduleHours: 24 })).status).toBe(201);
-    expect((await call(url, 'POST', '/api/filtering/lists', admin, { name: 'IWF list', format: 'domains', location: path.join(folder, 'iwf.txt'), kind: 'illegal', scheduleHours: 1 })).status).toBe(201);
+    // Each list is a change request a senior leader approves (FI-06).
+    expect((await changeOverHttp(url, admin, 'POST', '/api/filtering/lists', { name: 'UT1', format: 'ut1', location: path.join(folder, 'ut1'), kind: 'category', scheduleHours: 24 })).state).toBe('applied');
+    expect((await changeOverHttp(url, admin, 'POST', '/api/filtering/lists', { name: 'IWF list', format: 'domains', location: path.join(folder, 'iwf.txt'), kind: 'illegal', scheduleHours: 1 })).state).toBe('applied');
     dsl = (await createPersonOverHttp(url, admin, { username: 'dsafe', displayName: 'Dana Safeguard', role: 'dsl' })).session;
     head = (await createPersonOverHttp(url, admin, { username: 'hhead', displayName: 'Helen Head', role: 'senior_leader' })).session;
   }, 120_000);

@@ -18,7 +18,7 @@ import { filterServiceFor, type FilterService } from '../../src/filtering/servic
 import { createAccount } from '../../src/identity/service.js';
 import { dialects } from '../helpers/databases.js';
 import { startStubUpstream, type StubUpstream } from '../helpers/dns-upstream.js';
-import { reauthenticate, setUpSchool, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { approveAsSeniorLeader, reauthenticate, setUpSchool, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 
 const PASSWORD = 'Violet-Harbour-Lantern-7';
 const system = systemActor('test');
@@ -164,9 +164,10 @@ for (const dialect of await dialects()) {
       service = filterServiceFor(t.runtime);
       const folder = ut1Folder(path.join(work, 'ut1'), { adult: ['adult.example'], games: ['games.example'] });
       const api = (url: string, payload: unknown) => t.app.inject({ method: 'POST', url, headers: session.headers, payload: payload as object });
-      expect((await api('/api/filtering/lists', { name: 'UT1', format: 'ut1', location: folder, kind: 'category', scheduleHours: 24 })).statusCode).toBe(201);
+      // Each list is a change request (FI-06) a senior leader approves.
+      await approveAsSeniorLeader(t, await api('/api/filtering/lists', { name: 'UT1', format: 'ut1', location: folder, kind: 'category', scheduleHours: 24 }));
       writeFileSync(path.join(work, 'iwf.txt'), 'illegal.example\n');
-      expect((await api('/api/filtering/lists', { name: 'IWF', format: 'domains', location: path.join(work, 'iwf.txt'), kind: 'illegal', scheduleHours: 1 })).statusCode).toBe(201);
+      await approveAsSeniorLeader(t, await api('/api/filtering/lists', { name: 'IWF', format: 'domains', location: path.join(work, 'iwf.txt'), kind: 'illegal', scheduleHours: 1 }));
       await service.refresh(true);
       for (const [name, role] of [['pupil.one', 'pupil'], ['pupil.two', 'pupil'], ['t.teacher', 'staff'], ['o.teacher', 'staff'], ['d.dsl', 'dsl'], ['s.leader', 'senior_leader'], ['s.leader2', 'senior_leader']] as const) actors[name] = await person(name, role);
       classId = await t.runtime.trail.transaction(system, (ctx) => createGroup(ctx, { name: '7B', kind: 'class' }));

@@ -11,7 +11,7 @@ import type { FetchLimits } from '../../src/filtering/lists-service.js';
 import { filterServiceFor, type FilterService } from '../../src/filtering/service.js';
 import { runCli } from '../helpers/cli.js';
 import { dialects } from '../helpers/databases.js';
-import { reauthenticate, setUpSchool, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { profileWithoutChangeControl, reauthenticate, setUpSchool, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 
 /**
  * Issue 10, finding 1: a list's location was a way to read the server's own files and reach its
@@ -137,7 +137,8 @@ for (const dialect of await dialects()) {
       work = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-list-attacks-'));
       lists = path.join(work, 'lists');
       mkdirSync(lists);
-      t = await startTestApp(dialect, { config: { listFolder: lists, listAllowedNetworks: `${ALLOWED}/32` } });
+      // These attack where a list comes from and its fetch, so changes apply at once (change control: test/governance/changes.test.ts).
+      t = await startTestApp(dialect, { config: { listFolder: lists, listAllowedNetworks: `${ALLOWED}/32`, profile: profileWithoutChangeControl() } });
       session = await setUpSchool(t);
       // Setting where a list comes from needs a recent re-authentication (test/identity/reauth.test.ts); this clock moves only when told.
       await reauthenticate(t, session);

@@ -8,7 +8,8 @@ import { changesDue, escalateEmergencies } from '../../src/governance/changes.js
 import { createAccount } from '../../src/identity/service.js';
 import { dialects } from '../helpers/databases.js';
 import { startSmtpSink } from '../helpers/smtp-sink.js';
-import { ADMIN_PASSWORD, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { createGroup } from '../../src/directory/groups.js';
+import { ADMIN_PASSWORD, reauthenticate, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 
 const PASSWORD = 'Violet-Harbour-Lantern-7';
 /** An audit event's details, from its signed body. */
@@ -16,8 +17,8 @@ const detailsOf = (e: { body: string }): Record<string, unknown> => (JSON.parse(
 
 async function harness(t: TestApp) {
   const sessions = new Map<string, Session>();
-  const api = async (session: Session | null, method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) => {
-    const response = await t.app.inject({ method, url, headers: session?.headers ?? {}, payload: payload as object, remoteAddress: '127.0.0.1' });
+  const api = async (session: Session | null, method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, payload?: unknown, extra: Record<string, string> = {}) => {
+    const response = await t.app.inject({ method, url, headers: { ...(session?.headers ?? {}), ...extra }, payload: payload as object, remoteAddress: '127.0.0.1' });
     const json = response.headers['content-type']?.toString().includes('json') ? (response.json() as any) : undefined;
     return { status: response.statusCode, body: json, raw: response.rawPayload, headers: response.headers };
   };
@@ -41,10 +42,15 @@ async function harness(t: TestApp) {
   return { api, as, events, renew };
 }
 
-async function blockList(api: Awaited<ReturnType<typeof harness>>['api'], admin: Session, name = 'School block list'): Promise<string> {
-  const created = await api(admin, 'POST', '/api/filtering/lists', { name, format: 'domains', location: null, kind: 'block' });
-  expect(created.status).toBe(201);
-  return created.body.id as string;
+/** A school list, asked for through the Lists route (a change request) and approved by a senior leader. */
+async function blockList(h: Awaited<ReturnType<typeof harness>>, admin: Session, name = 'School block list', kind = 'block'): Promise<string> {
+  const asked = await h.api(admin, 'POST', '/api/filtering/lists', { name, format: 'domains', location: null, kind });
+  expect(asked.status).toBe(202);
+  expect(asked.body.changeRequest).toMatchObject({ kind: 'list.source_add', state: 'pending' });
+  const approved = await h.api(await h.as('senior_leader'), 'POST', `/api/governance/changes/${asked.body.changeRequest.id}/approve`, {});
+  expect(approved.body.state).toBe('applied');
+  const lists = (await h.api(admin, 'GET', '/api/filtering/lists')).body.sources as Array<{ id: string; name: string }>;
+  return lists.find((l) => l.name === name)!.id;
 }
 
 for (const dialect of await dialects()) {
@@ -60,7 +66,7 @@ for (const dialect of await dialects()) {
       t = await startTestApp(dialect, { config: { smtpUrl: sink.url } });
       admin = await setUpSchool(t);
       h = await harness(t);
-      listId = await blockList(h.api, admin);
+      listId = await blockList(h, admin);
     });
     afterAll(async () => {
       await t?.close();
@@ -225,8 +231,8 @@ for (const dialect of await dialects()) {
       const approved = (await h.events('change.approved'))[0]!;
       expect(approved.actor).toBe('seniorleader1');
       expect(detailsOf(approved)).toMatchObject({ requestedBy: 'master' });
-      const requested = (await h.events('change.requested'))[0]!;
-      expect(detailsOf(requested).reason).toBe('Distracting in lessons');
+      const requested = (await h.events('change.requested')).find((e) => detailsOf(e).reason === 'Distracting in lessons');
+      expect(detailsOf(requested!)).toMatchObject({ kind: 'list.entries_add', summary: expect.stringContaining('games.example') });
     });
 
     it('MO-06 the change-control log is exported as CSV and PDF by governors, senior leaders and the DPO (audited); staff and pupils cannot', async () => {
@@ -269,7 +275,7 @@ for (const dialect of await dialects()) {
       t = await startTestApp(dialect, { config: { profile } });
       admin = await setUpSchool(t);
       h = await harness(t);
-      listId = await blockList(h.api, admin);
+      listId = await blockList(h, admin);
     });
     afterAll(async () => {
       await t?.close();
@@ -286,6 +292,258 @@ for (const dialect of await dialects()) {
       expect((await h.api(second, 'POST', `/api/governance/changes/${asked.body.id}/refuse`, { reason: 'refuse my own' })).status).toBe(403);
       const other = await h.as('administrator', 2);
       expect((await h.api(other, 'POST', `/api/governance/changes/${asked.body.id}/approve`, {})).body.state).toBe('applied');
+    });
+
+    it('FI-06 the requester of a list-source change cannot approve it after a second sign-in, nor after their role is switched to senior leader (attack)', async () => {
+      const requester = await h.as('administrator', 3);
+      const asked = await h.api(requester, 'PATCH', `/api/filtering/lists/${listId}`, { scheduleHours: 5 });
+      expect(asked.status).toBe(202);
+      const again = await signIn(t, 'administrator3', PASSWORD, { totpSecret: requester.totpSecret });
+      expect((await h.api(again, 'POST', `/api/governance/changes/${asked.body.changeRequest.id}/approve`, {})).status).toBe(403);
+      await t.runtime.db.kysely.updateTable('account').set({ role: 'senior_leader' }).where('username', '=', 'administrator3').execute();
+      const switched = await signIn(t, 'administrator3', PASSWORD, { totpSecret: requester.totpSecret });
+      const own = await h.api(switched, 'POST', `/api/governance/changes/${asked.body.changeRequest.id}/approve`, {});
+      expect(own.status).toBe(403);
+      expect(own.body.error.message).toMatch(/You asked for this change/);
+      expect((await h.api(admin, 'POST', `/api/governance/changes/${asked.body.changeRequest.id}/approve`, {})).body.state).toBe('applied');
+    });
+  });
+  describe(`change control of every filtering route (issue 11) on ${dialect}`, () => {
+    let t: TestApp;
+    let h: Awaited<ReturnType<typeof harness>>;
+    let admin: Session;
+    let work: string;
+    let blockId: string;
+    let allowId: string;
+    const applied = async (asked: { status: number; body: any }) => {
+      expect(asked.status, JSON.stringify(asked.body)).toBe(202);
+      const approved = await h.api(await h.as('senior_leader'), 'POST', `/api/governance/changes/${asked.body.changeRequest.id}/approve`, {});
+      expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+      expect(approved.body.state).toBe('applied');
+      return approved.body;
+    };
+    const sources = async () => (await h.api(admin, 'GET', '/api/filtering/lists')).body.sources as Array<{ id: string; name: string; kind: string; enabled: boolean; scheduleHours: number; location: string | null }>;
+    const policy = async (id: string) => (await h.api(admin, 'GET', '/api/filtering/policies')).body.policies.find((p: any) => p.id === id);
+    const settingsOf = (p: any) => {
+      const { id: _i, kind: _k, groupId: _g, name: _n, edited: _e, updatedAt: _u, ...settings } = p;
+      return settings;
+    };
+
+    beforeAll(async () => {
+      work = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cc-lists-'));
+      writeFileSync(path.join(work, 'iwf.txt'), 'abuse.example\n');
+      t = await startTestApp(dialect, { config: { listFolder: work } });
+      admin = await setUpSchool(t);
+      h = await harness(t);
+      blockId = await blockList(h, admin, 'Blocked by the school');
+      allowId = await blockList(h, admin, 'Allowed by the school', 'allow');
+      await applied(await h.api(admin, 'POST', `/api/filtering/lists/${allowId}/entries`, { hosts: ['teaching.example', 'museum.example'] }));
+    });
+    afterAll(async () => {
+      await t?.close();
+    });
+
+    it('FI-06 AU-03 list sources: adding one, changing its schedule and confirming a held update are each a change request of its own kind, with the before-state and a summary, applied only on approval', async () => {
+      const added = await h.api(admin, 'POST', '/api/filtering/lists', { name: 'Extra block list', format: 'domains', location: null, kind: 'block' }, { 'x-change-reason': 'Sites the DSL asked for' });
+      expect(added.body.changeRequest).toMatchObject({ kind: 'list.source_add', target: 'filter_list:new', before: null, reason: 'Sites the DSL asked for', summary: 'Add the block list “Extra block list” (edited here)' });
+      expect((await sources()).map((s) => s.name)).not.toContain('Extra block list');
+      await applied(added);
+      const extra = (await sources()).find((s) => s.name === 'Extra block list')!;
+      expect(extra).toBeDefined();
+
+      const rescheduled = await h.api(admin, 'PATCH', `/api/filtering/lists/${extra.id}`, { scheduleHours: 6, enabled: false });
+      expect(rescheduled.status).toBe(202);
+      expect(rescheduled.body.changeRequest).toMatchObject({ kind: 'list.source_change', target: `filter_list:${extra.id}`, before: { schedule_hours: 24, enabled: 1, kind: 'block' }, summary: 'Change the block list “Extra block list”: switch it off; fetch it every 6 hours (was 24)' });
+      expect((await sources()).find((s) => s.id === extra.id)).toMatchObject({ enabled: true, scheduleHours: 24 });
+      await applied(rescheduled);
+      expect((await sources()).find((s) => s.id === extra.id)).toMatchObject({ enabled: false, scheduleHours: 6 });
+      // A request that changes nothing is refused at once, by what it lacks.
+      expect((await h.api(admin, 'PATCH', `/api/filtering/lists/${extra.id}`, { scheduleHours: 6 })).body.error.message).toMatch(/changes nothing/);
+
+      // A held update (as another node leaves it: the version is not on this node's disk).
+      expect((await h.api(admin, 'POST', `/api/filtering/lists/${extra.id}/confirm`)).status).toBe(409);
+      await t.runtime.db.kysely.updateTable('filter_list_source').set({ held_at: t.clock.now().toISOString(), held_entries: 1, held_version: 'elsewhere', entries: 40 }).where('id', '=', extra.id).execute();
+      const confirm = await h.api(admin, 'POST', `/api/filtering/lists/${extra.id}/confirm`);
+      expect(confirm.body.changeRequest).toMatchObject({ kind: 'list.held_confirm', summary: 'Use the held update of the block list “Extra block list”: 1 entries instead of 40', before: { held_entries: 1, entries: 40 } });
+      expect((await t.runtime.db.kysely.selectFrom('filter_list_source').select('held_at').where('id', '=', extra.id).executeTakeFirstOrThrow()).held_at).not.toBeNull();
+      await applied(confirm);
+      expect(await t.runtime.db.kysely.selectFrom('filter_list_source').select(['held_at', 'entries']).where('id', '=', extra.id).executeTakeFirstOrThrow()).toEqual({ held_at: null, entries: 1 });
+
+      for (const [kind, action] of [['list.source_add', 'filtering.list_added'], ['list.source_change', 'filtering.list_changed'], ['list.held_confirm', 'filtering.list_update_confirmed']] as const) {
+        expect((await h.events('change.requested')).some((e) => detailsOf(e).kind === kind), kind).toBe(true);
+        const done = (await h.events(action)).at(-1)!;
+        expect(done.actor, action).toBe('seniorleader1');
+      }
+    });
+
+    it('FI-06 AU-03 policies: a group’s own policy and putting a policy back are change requests; identity-API tokens are too, the secret shown once to the approver', async () => {
+      const year7 = await t.runtime.trail.transaction(systemActor('test'), (ctx) => createGroup(ctx, { name: 'Year 7', kind: 'year' }));
+      const created = await h.api(admin, 'POST', '/api/filtering/policies', { groupId: year7, copyOf: 'role:staff' });
+      expect(created.body.changeRequest).toMatchObject({ kind: 'policy.create', target: `filter_policy:group:${year7}`, summary: 'Give the group “Year 7” a filtering policy of its own (a copy of “Staff”)' });
+      expect(await policy(`group:${year7}`)).toBeUndefined();
+      await applied(created);
+      expect(await policy(`group:${year7}`)).toMatchObject({ kind: 'group', name: 'Year 7' });
+
+      const removed = await h.api(admin, 'DELETE', `/api/filtering/policies/${encodeURIComponent(`group:${year7}`)}`);
+      expect(removed.body.changeRequest).toMatchObject({ kind: 'policy.remove', summary: 'Remove the filtering policy of the group “Year 7” (its members go back to their role’s policy)', before: { kind: 'group', name: 'Year 7' } });
+      expect(await policy(`group:${year7}`)).toBeDefined();
+      await applied(removed);
+      expect(await policy(`group:${year7}`)).toBeUndefined();
+      // The profile's own policy has nothing to put back.
+      expect((await h.api(admin, 'DELETE', '/api/filtering/policies/role:guests')).status).toBe(400);
+
+      const made = await h.api(admin, 'POST', '/api/filtering/identity-tokens', { name: 'RADIUS' });
+      expect(made.body).toEqual({ changeRequest: expect.objectContaining({ kind: 'identity_token.create', summary: expect.stringContaining('RADIUS') }) });
+      expect(JSON.stringify(made.body)).not.toMatch(/gh[a-z]*_/);
+      expect((await h.api(admin, 'GET', '/api/filtering/identity-tokens')).body.tokens).toEqual([]);
+      const approval = await applied(made);
+      expect(approval.secret).toEqual(expect.any(String));
+      // The secret is in the approval's answer only: not in the log, not in the request.
+      expect(JSON.stringify((await h.api(admin, 'GET', `/api/governance/changes/${approval.id}`)).body)).not.toContain(approval.secret);
+      const identity = await t.app.inject({ method: 'POST', url: '/api/filtering/identity', headers: { authorization: `Bearer ${approval.secret}` }, payload: { ip: '10.9.9.9', username: 'master' } });
+      expect(identity.statusCode).toBe(200);
+      const token = (await h.api(admin, 'GET', '/api/filtering/identity-tokens')).body.tokens[0];
+      const revoked = await h.api(admin, 'DELETE', `/api/filtering/identity-tokens/${token.id}`);
+      expect(revoked.body.changeRequest).toMatchObject({ kind: 'identity_token.revoke', summary: 'Revoke the identity-API token “RADIUS”' });
+      await applied(revoked);
+      expect((await t.app.inject({ method: 'POST', url: '/api/filtering/identity', headers: { authorization: `Bearer ${approval.secret}` }, payload: { ip: '10.9.9.9', username: 'master' } })).statusCode).toBe(401);
+    });
+
+    it('FI-06 an emergency change that only tightens (x-change-emergency: true) is in force at once, awaits approval, and rolling it back restores the before-state, for every emergency kind', async () => {
+      const leader = await h.as('senior_leader');
+      const emergency = { 'x-change-emergency': 'true', 'x-change-reason': 'Reported by the DSL this morning' };
+      const rollBack = async (change: any) => {
+        const rolled = await h.api(leader, 'POST', `/api/governance/changes/${change.id}/rollback`, { reason: 'Went too far' });
+        expect(rolled.status, JSON.stringify(rolled.body)).toBe(200);
+        expect(rolled.body.state).toBe('rolled_back');
+      };
+      const inForce = (asked: { status: number; body: any }, kind: string) => {
+        expect(asked.status, JSON.stringify(asked.body)).toBe(200);
+        expect(asked.body.changeRequest).toMatchObject({ kind, emergency: true, state: 'applied_pending_approval', reason: 'Reported by the DSL this morning' });
+        return asked.body.changeRequest;
+      };
+
+      // A stricter policy: no allow list any more, YouTube strict.
+      const pupils = await policy('role:pupils');
+      expect(pupils).toMatchObject({ allowLists: 'all' });
+      const stricter = { ...settingsOf(pupils), allowLists: [], youtube: 'strict' };
+      const p = inForce(await h.api(admin, 'PUT', '/api/filtering/policies/role:pupils', stricter, emergency), 'policy.save');
+      expect(await policy('role:pupils')).toMatchObject({ allowLists: [], youtube: 'strict' });
+      await rollBack(p);
+      expect(settingsOf(await policy('role:pupils'))).toEqual(settingsOf(pupils));
+
+      // A new block list.
+      const list = inForce(await h.api(admin, 'POST', '/api/filtering/lists', { name: 'Emergency block list', format: 'domains', location: null, kind: 'block' }, emergency), 'list.source_add');
+      expect((await sources()).map((s) => s.name)).toContain('Emergency block list');
+      await rollBack(list);
+      expect((await sources()).map((s) => s.name)).not.toContain('Emergency block list');
+
+      // The allow list off, and a site taken off it.
+      const off = inForce(await h.api(admin, 'PATCH', `/api/filtering/lists/${allowId}`, { enabled: false }, emergency), 'list.source_change');
+      expect((await sources()).find((s) => s.id === allowId)!.enabled).toBe(false);
+      await rollBack(off);
+      expect((await sources()).find((s) => s.id === allowId)!.enabled).toBe(true);
+      const taken = inForce(await h.api(admin, 'DELETE', `/api/filtering/lists/${allowId}/entries/museum.example`, undefined, emergency), 'list.entry_remove');
+      expect((await h.api(admin, 'GET', `/api/filtering/lists/${allowId}/entries`)).body.entries.map((e: any) => e.host)).toEqual(['teaching.example']);
+      await rollBack(taken);
+      expect((await h.api(admin, 'GET', `/api/filtering/lists/${allowId}/entries`)).body.entries.map((e: any) => e.host)).toEqual(['museum.example', 'teaching.example']);
+
+      // A leaked identity token revoked at once; approved, it stays revoked; another rolled back works again.
+      await applied(await h.api(admin, 'POST', '/api/filtering/identity-tokens', { name: 'Agent' }));
+      const agent = (await h.api(admin, 'GET', '/api/filtering/identity-tokens')).body.tokens.find((x: any) => x.name === 'Agent');
+      const revoke = inForce(await h.api(admin, 'DELETE', `/api/filtering/identity-tokens/${agent.id}`, undefined, emergency), 'identity_token.revoke');
+      expect((await h.api(admin, 'GET', '/api/filtering/identity-tokens')).body.tokens.find((x: any) => x.id === agent.id).revokedAt).not.toBeNull();
+      await rollBack(revoke);
+      expect((await h.api(admin, 'GET', '/api/filtering/identity-tokens')).body.tokens.find((x: any) => x.id === agent.id).revokedAt).toBeNull();
+
+      // Emergencies are escalated like any other until decided.
+      const open = inForce(await h.api(admin, 'POST', `/api/filtering/lists/${blockId}/entries`, { hosts: ['urgent.example'] }, emergency), 'list.entries_add');
+      expect((await changesDue(t.runtime)).some((d) => d.kind === 'change_emergency' && d.title.includes('urgent.example'))).toBe(true);
+      expect((await h.api(leader, 'POST', `/api/governance/changes/${open.id}/approve`, {})).body.state).toBe('approved');
+      for (const action of ['change.emergency_requested', 'change.emergency_applied', 'change.rollback_started', 'change.rolled_back']) {
+        const kinds = new Set((await h.events(action)).map((e) => e.target));
+        expect(kinds.size, action).toBeGreaterThanOrEqual(action.startsWith('change.roll') ? 5 : 6);
+      }
+    });
+
+    it('FI-07 switching filtering off or loosening it is never an emergency: it waits for a second person, and a bad flag is refused by name', async () => {
+      const staff = await policy('role:staff');
+      const off = { ...settingsOf(staff), blockedCategories: [], defaultAction: 'allow', safeSearch: 'off' };
+      const refused = await h.api(admin, 'PUT', '/api/filtering/policies/role:staff', off, { 'x-change-emergency': 'true' });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.message).toMatch(/Only blocking sites now/);
+      expect(settingsOf(await policy('role:staff'))).toEqual(settingsOf(staff));
+      const asked = await h.api(admin, 'PUT', '/api/filtering/policies/role:staff', off, { 'x-change-emergency': 'false', 'x-change-reason': 'Staff training day' });
+      expect(asked.status).toBe(202);
+      expect(settingsOf(await policy('role:staff'))).toEqual(settingsOf(staff));
+      expect((await h.api(await h.as('senior_leader'), 'POST', `/api/governance/changes/${asked.body.changeRequest.id}/refuse`, { reason: 'Not without the DSL' })).body.state).toBe('refused');
+      // Switching the allow list on, a group policy, a device, a token: none only tightens.
+      for (const [method, url, payload] of [
+        ['POST', '/api/filtering/lists', { name: 'Another allow list', format: 'domains', location: null, kind: 'allow' }],
+        ['POST', '/api/filtering/devices', { name: 'Kiosk', address: '10.0.9.9', policyId: 'role:staff' }],
+        ['POST', '/api/filtering/identity-tokens', { name: 'Sneaky' }],
+      ] as const) {
+        expect((await h.api(admin, method, url, payload, { 'x-change-emergency': 'true' })).status, url).toBe(400);
+      }
+      const bad = await h.api(admin, 'POST', `/api/filtering/lists/${blockId}/entries`, { hosts: ['x.example'] }, { 'x-change-emergency': 'now' });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.message).toMatch(/x-change-emergency/);
+    });
+
+    it('FI-08 unblocking a site (adding it to an allow list) is decided by a responsible person: never an emergency, in force only on approval', async () => {
+      expect((await h.api(admin, 'POST', `/api/filtering/lists/${allowId}/entries`, { hosts: ['unblock.example'] }, { 'x-change-emergency': 'true' })).status).toBe(400);
+      const asked = await h.api(admin, 'POST', `/api/filtering/lists/${allowId}/entries`, { hosts: ['unblock.example'] }, { 'x-change-reason': 'Asked for by Year 6 teachers' });
+      expect(asked.status).toBe(202);
+      expect(asked.body.entries.map((e: any) => e.host)).not.toContain('unblock.example');
+      const done = await applied(asked);
+      expect(done).toMatchObject({ decidedBy: 'seniorleader1', reason: 'Asked for by Year 6 teachers' });
+      expect((await h.api(admin, 'GET', `/api/filtering/lists/${allowId}/entries`)).body.entries.map((e: any) => e.host)).toContain('unblock.example');
+    });
+
+    it('FI-06 attacks: staff and office cannot ask; two approvers racing apply once; a replayed approval or rollback changes nothing; a change whose target changed since is refused', async () => {
+      for (const role of ['staff', 'office', 'dsl', 'governor', 'senior_leader'] as const) {
+        const who = await h.as(role);
+        expect((await h.api(who, 'PATCH', `/api/filtering/lists/${blockId}`, { scheduleHours: 2 })).status, role).toBe(403);
+        expect((await h.api(who, 'POST', '/api/governance/changes', { change: { kind: 'list.source_change', listId: blockId, source: { scheduleHours: 2 } }, reason: 'Please change' })).status, role).toBe(403);
+      }
+      const racing = await h.api(admin, 'PATCH', `/api/filtering/lists/${blockId}`, { scheduleHours: 3 });
+      const a = await h.as('senior_leader', 1);
+      const b = await h.as('senior_leader', 2);
+      const results = await Promise.all([a, b, a, b].map((s) => h.api(s, 'POST', `/api/governance/changes/${racing.body.changeRequest.id}/approve`, {})));
+      expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+      expect(results.filter((r) => r.status === 409)).toHaveLength(3);
+      expect((await h.events('filtering.list_changed')).filter((e) => JSON.stringify(detailsOf(e).changed) === '{"schedule_hours":3}')).toHaveLength(1);
+      // The same approval sent again (a replay, same session and body) is refused.
+      expect((await h.api(a, 'POST', `/api/governance/changes/${racing.body.changeRequest.id}/approve`, {})).status).toBe(409);
+
+      // Two requests from the same state: the second is stale once the first is applied.
+      const first = await h.api(admin, 'PATCH', `/api/filtering/lists/${blockId}`, { scheduleHours: 4 });
+      const second = await h.api(admin, 'PATCH', `/api/filtering/lists/${blockId}`, { name: 'Renamed block list' });
+      await applied(first);
+      const stale = await h.api(a, 'POST', `/api/governance/changes/${second.body.changeRequest.id}/approve`, {});
+      expect(stale.status).toBe(409);
+      expect(stale.body.error.code).toBe('change_stale');
+      expect((await sources()).find((s) => s.id === blockId)!.name).toBe('Blocked by the school');
+
+      // A rollback sent twice undoes once.
+      const emergency = await h.api(admin, 'POST', `/api/filtering/lists/${blockId}/entries`, { hosts: ['twice.example'] }, { 'x-change-emergency': 'true' });
+      const rollbacks = await Promise.all([a, b].map((s) => h.api(s, 'POST', `/api/governance/changes/${emergency.body.changeRequest.id}/rollback`, { reason: 'A mistake' })));
+      expect(rollbacks.map((r) => r.status).sort()).toEqual([200, 409]);
+      expect((await h.events('change.rolled_back')).filter((e) => e.target === `change_request:${emergency.body.changeRequest.id}`)).toHaveLength(1);
+      // A change that was never an emergency cannot be "rolled back".
+      expect((await h.api(a, 'POST', `/api/governance/changes/${first.body.changeRequest.id}/rollback`, { reason: 'undo' })).status).toBe(409);
+    });
+
+    it('FI-03 FI-06 an illegal-content list is never removed or switched off, through its route, a change request or an emergency', async () => {
+      await reauthenticate(t, admin);
+      const iwf = await h.api(admin, 'POST', '/api/filtering/lists', { name: 'IWF list', format: 'domains', location: path.join(work, 'iwf.txt'), kind: 'illegal', scheduleHours: 1 });
+      await applied(iwf);
+      const id = (await sources()).find((s) => s.name === 'IWF list')!.id;
+      expect((await h.api(admin, 'DELETE', `/api/filtering/lists/${id}`)).status).toBe(400);
+      expect((await h.api(admin, 'PATCH', `/api/filtering/lists/${id}`, { enabled: false })).status).toBe(400);
+      expect((await h.api(admin, 'POST', '/api/governance/changes', { change: { kind: 'list.source_remove', listId: id }, reason: 'Remove it' })).status).toBe(400);
+      expect((await h.api(admin, 'POST', '/api/filtering/lists', { name: 'IWF now', format: 'domains', location: path.join(work, 'iwf.txt'), kind: 'illegal', scheduleHours: 1 }, { 'x-change-emergency': 'true' })).status).toBe(400);
+      expect((await sources()).find((s) => s.id === id)!.enabled).toBe(true);
     });
   });
 }

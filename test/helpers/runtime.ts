@@ -1,4 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
+import { systemActor } from '../../src/core/context.js';
+import { createAccount } from '../../src/identity/service.js';
 import { loadConfig, type Config } from '../../src/core/config.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { totpNow } from '../../src/identity/totp.js';
@@ -160,4 +165,47 @@ export async function reauthenticate(t: TestApp, session: Session, password = AD
   }
   const response = await t.app.inject({ method: 'POST', url: '/api/account/reauthenticate', headers: session.headers, payload: { password, ...(code ? { code } : {}) } });
   if (response.statusCode !== 204) throw new Error(`re-authentication failed: ${response.statusCode} ${response.body}`);
+}
+
+/**
+ * A school profile file whose filtering changes apply at once (`governance.changeControl: off`), for
+ * tests of the filter itself rather than of change control (test/governance/changes.test.ts).
+ */
+export function profileWithoutChangeControl(folder = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-profile-'))): string {
+  const file = path.join(folder, 'school-profile.yaml');
+  writeFileSync(file, 'name: Changes apply at once\nextends: ncsc\ngovernance:\n  changeControl: "off"\n');
+  return file;
+}
+
+const APPROVER_PASSWORD = 'Amber-Quarry-Thimble-58';
+const approvers = new WeakMap<TestApp, Session>();
+
+/**
+ * FI-06: approves a filtering change request as a second person, a senior leader (made once per
+ * test app, signed in again when its session has expired). Give the 202 answer of a filtering route,
+ * or a change request's id. Returns the approved change request; throws unless it was approved.
+ */
+export async function approveAsSeniorLeader(t: TestApp, asked: string | { statusCode: number; body: string }): Promise<{ id: string; state: string; secret?: string; [key: string]: unknown }> {
+  let id: string;
+  if (typeof asked === 'string') id = asked;
+  else {
+    const changeRequest = asked.statusCode === 202 ? (JSON.parse(asked.body) as { changeRequest?: { id: string } }).changeRequest : undefined;
+    if (!changeRequest) throw new Error(`not a change request: ${asked.statusCode} ${asked.body}`);
+    id = changeRequest.id;
+  }
+  let session = approvers.get(t);
+  if (!session) {
+    const hash = await t.runtime.hasher.hash(APPROVER_PASSWORD);
+    await t.runtime.trail.transaction(systemActor('test'), (ctx) => createAccount(ctx, { username: 'approver', displayName: 'Ann Approver (senior leader)', email: 'approver@school.example', role: 'senior_leader', passwordHash: hash }));
+    session = await signIn(t, 'approver', APPROVER_PASSWORD);
+    approvers.set(t, session);
+  }
+  let response = await t.app.inject({ method: 'POST', url: `/api/governance/changes/${id}/approve`, headers: session.headers, payload: {} });
+  if (response.statusCode === 401) {
+    session = await signIn(t, 'approver', APPROVER_PASSWORD, { totpSecret: session.totpSecret });
+    approvers.set(t, session);
+    response = await t.app.inject({ method: 'POST', url: `/api/governance/changes/${id}/approve`, headers: session.headers, payload: {} });
+  }
+  if (response.statusCode !== 200) throw new Error(`approval failed: ${response.statusCode} ${response.body}`);
+  return response.json();
 }

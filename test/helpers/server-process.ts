@@ -189,3 +189,29 @@ export async function signInOverHttp(base: string, username: string, password: s
   }
   throw new Error('sign-in did not finish');
 }
+
+const httpApprovers = new Map<string, HttpSessionWithSecret>();
+
+/**
+ * FI-06 over HTTP: a filtering change made through its route (answered 202, a change request under
+ * the NCSC baseline) is approved by a second person, a senior leader made once per server. Returns
+ * the approved change request; an answer that is not a change request (e.g. 201 under
+ * `changeControl: off`) is returned as it is, under `applied`.
+ */
+export async function changeOverHttp(base: string, admin: HttpSessionWithSecret, method: string, url: string, body?: unknown): Promise<{ status: number; state: string; applied?: unknown }> {
+  const asked = await call(base, method, url, admin, body);
+  const answer = asked.status === 204 ? undefined : ((await asked.json()) as { changeRequest?: { id: string } });
+  if (asked.status !== 202 || !answer?.changeRequest) {
+    if (asked.status >= 300) throw new Error(`${method} ${url} failed: ${asked.status} ${JSON.stringify(answer)}`);
+    return { status: asked.status, state: 'applied', applied: answer };
+  }
+  let approver = httpApprovers.get(base);
+  if (!approver) {
+    approver = (await createPersonOverHttp(base, admin, { username: 'approver', displayName: 'Ann Approver', role: 'senior_leader' })).session;
+    httpApprovers.set(base, approver);
+  }
+  const approved = await call(base, 'POST', `/api/governance/changes/${answer.changeRequest.id}/approve`, approver, {});
+  const result = (await approved.json()) as { state: string };
+  if (approved.status !== 200) throw new Error(`approving ${method} ${url} failed: ${approved.status} ${JSON.stringify(result)}`);
+  return { status: approved.status, state: result.state, applied: result };
+}

@@ -10,7 +10,7 @@ import { createAccount } from '../../src/identity/service.js';
 import { REAUTH_MINUTES } from '../../src/identity/my-account.js';
 import { newTotpSecret, totpNow } from '../../src/identity/totp.js';
 import { dialects } from '../helpers/databases.js';
-import { reauthenticate, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { approveAsSeniorLeader, reauthenticate, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 
 /**
  * Issue 10, finding 11 (second half) and finding 12 (last point), each attack performed against the
@@ -235,21 +235,25 @@ for (const dialect of await dialects()) {
       refusedForReauth(await post(admin, '/api/filtering/lists', list('/etc/passwd')));
       expect(await t.runtime.db.kysely.selectFrom('filter_list_source').select('id').execute()).toEqual([]);
       // A list edited here has no location: no step-up.
+      // (Under the NCSC baseline each is a change request a senior leader approves: FI-06.)
       const own = await post(admin, '/api/filtering/lists', list(null, 'Our list'));
-      expect(own.statusCode).toBe(201);
+      expect(own.statusCode).toBe(202);
+      await approveAsSeniorLeader(t, own);
 
       await reauthenticate(t, admin);
       const added = await post(admin, '/api/filtering/lists', list(path.join(work, 'block.txt')));
-      expect(added.statusCode, added.body).toBe(201);
-      const id = added.json().id as string;
+      expect(added.statusCode, added.body).toBe(202);
+      await approveAsSeniorLeader(t, added);
+      const id = (await t.runtime.db.kysely.selectFrom('filter_list_source').select('id').where('name', '=', 'Block list').executeTakeFirstOrThrow()).id;
       t.clock.advance(REAUTH_MINUTES * 60_000 + 1_000);
       refusedForReauth(await t.app.inject({ method: 'PATCH', url: `/api/filtering/lists/${id}`, headers: admin.headers, payload: { location: path.join(work, 'other.txt') } }));
       expect((await t.runtime.db.kysely.selectFrom('filter_list_source').select('location').where('id', '=', id).executeTakeFirstOrThrow()).location).toBe(path.join(work, 'block.txt'));
       // Other changes to the list need none.
-      expect((await t.app.inject({ method: 'PATCH', url: `/api/filtering/lists/${id}`, headers: admin.headers, payload: { scheduleHours: 12 } })).statusCode).toBe(200);
+      await approveAsSeniorLeader(t, await t.app.inject({ method: 'PATCH', url: `/api/filtering/lists/${id}`, headers: admin.headers, payload: { scheduleHours: 12 } }));
       await reauthenticate(t, admin);
       const moved = await t.app.inject({ method: 'PATCH', url: `/api/filtering/lists/${id}`, headers: admin.headers, payload: { location: path.join(work, 'other.txt') } });
-      expect(moved.statusCode, moved.body).toBe(200);
+      expect(moved.statusCode, moved.body).toBe(202);
+      await approveAsSeniorLeader(t, moved);
       const changes = (await t.runtime.db.kysely.selectFrom('audit_event').select('body').where('action', '=', 'filtering.list_changed').orderBy('seq').execute()).map((r) => parseBody(r.body).details);
       expect(changes.map((d) => Object.keys((d as { changed: object }).changed))).toEqual([['schedule_hours'], ['location']]);
     });

@@ -14,7 +14,7 @@ import { checksDue } from '../../src/reports/checks.js';
 import { termlyReportDue } from '../../src/reports/termly.js';
 import { dialects } from '../helpers/databases.js';
 import { freePort } from '../helpers/ports.js';
-import { reauthenticate, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
+import { approveAsSeniorLeader, reauthenticate, setUpSchool, signIn, startTestApp, type Session, type TestApp } from '../helpers/runtime.js';
 
 const PASSWORD = 'Violet-Harbour-Lantern-7';
 
@@ -72,9 +72,10 @@ for (const dialect of await dialects()) {
       await reauthenticate(t, admin);
       service = filterServiceFor(t.runtime);
       ut1Folder(path.join(work, 'ut1'));
-      expect((await api(admin, 'POST', '/api/filtering/lists', { name: 'UT1', format: 'ut1', location: path.join(work, 'ut1'), kind: 'category', scheduleHours: 24 })).status).toBe(201);
+      // Each list is a change request (FI-06) a senior leader approves.
+      await approveAsSeniorLeader(t, await t.app.inject({ method: 'POST', url: '/api/filtering/lists', headers: admin.headers, payload: { name: 'UT1', format: 'ut1', location: path.join(work, 'ut1'), kind: 'category', scheduleHours: 24 } }));
       writeFileSync(path.join(work, 'iwf.txt'), 'abuse-images.example\n');
-      expect((await api(admin, 'POST', '/api/filtering/lists', { name: 'IWF list', format: 'domains', location: path.join(work, 'iwf.txt'), kind: 'illegal', scheduleHours: 1 })).status).toBe(201);
+      await approveAsSeniorLeader(t, await t.app.inject({ method: 'POST', url: '/api/filtering/lists', headers: admin.headers, payload: { name: 'IWF list', format: 'domains', location: path.join(work, 'iwf.txt'), kind: 'illegal', scheduleHours: 1 } }));
       await service.ready();
     });
     afterAll(async () => {

@@ -312,7 +312,9 @@ export function App() {
       ) : null}
       {pendingChange ? (
         <div className="alert alert-warn" role="status" data-testid="change-requested">
-          Sent for approval, not yet in force: {pendingChange.summary}. A second person named in the school’s policy must approve it (<Link href="/changes">Changes</Link>).{' '}
+          {pendingChange.state === 'applied_pending_approval'
+            ? <>Emergency change in force now, awaiting approval: {pendingChange.summary}. A second person named in the school’s policy must approve or roll it back (<Link href="/changes">Changes</Link>); until then it is escalated.{' '}</>
+            : <>Sent for approval, not yet in force: {pendingChange.summary}. A second person named in the school’s policy must approve it (<Link href="/changes">Changes</Link>).{' '}</>}
           <button type="button" className="link-button" onClick={() => setPendingChange(null)}>Dismiss</button>
         </div>
       ) : null}

@@ -37,20 +37,26 @@ export function setReauthHandler(handler: ReauthHandler | null): void {
 
 export const REAUTH_PATH = '/api/account/reauthenticate';
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+/** `emergency`: a filtering change that only blocks more, in force at once and awaiting approval (FI-06, `x-change-emergency`). */
+export interface ApiOptions {
+  emergency?: boolean;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown, options: ApiOptions = {}): Promise<T> {
   try {
-    return await send<T>(method, path, body);
+    return await send<T>(method, path, body, options);
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 403 && error.body.code === 'reauthentication_required') || !reauthHandler || path === REAUTH_PATH) throw error;
     if (!(await reauthHandler(error))) {
       throw new ApiError(403, { code: 'reauthentication_cancelled', message: 'Not done: this needs you to confirm it is you first.' });
     }
-    return send<T>(method, path, body);
+    return send<T>(method, path, body, options);
   }
 }
 
-async function send<T>(method: string, path: string, body?: unknown): Promise<T> {
+async function send<T>(method: string, path: string, body: unknown, options: ApiOptions): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
+  if (options.emergency) headers['x-change-emergency'] = 'true';
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
   let response: Response;
@@ -73,7 +79,8 @@ async function send<T>(method: string, path: string, body?: unknown): Promise<T>
   }
   // FI-06: under change control a filtering edit is not applied but sent for approval (202 with the
   // request). Every page that edits the filter tells the person so, through the console's notice.
-  const pending = response.status === 202 ? (data as { changeRequest?: ChangeRequestNotice } | undefined)?.changeRequest : undefined;
+  // An emergency one is in force at once (200), awaiting approval: said so too.
+  const pending = (data as { changeRequest?: ChangeRequestNotice } | undefined)?.changeRequest;
   if (pending) window.dispatchEvent(new CustomEvent<ChangeRequestNotice>(CHANGE_REQUESTED_EVENT, { detail: pending }));
   return data as T;
 }
@@ -82,6 +89,7 @@ export const CHANGE_REQUESTED_EVENT = 'gatehouse:change-requested';
 export interface ChangeRequestNotice {
   id: string;
   summary: string;
+  state?: string;
 }
 
 export interface Info {

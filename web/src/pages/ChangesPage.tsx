@@ -48,6 +48,8 @@ export function ChangesPage({ account }: { account: Account }) {
   const [log, setLog] = useState<Change[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [message, setMessage] = useState<string | null>(null);
+  // An identity-API token approved here: its secret, shown once (it is never stored).
+  const [secret, setSecret] = useState<{ summary: string; secret: string } | null>(null);
   const [loaded, setLoaded] = useState(false);
 
   const load = useCallback(async () => {
@@ -89,15 +91,22 @@ export function ChangesPage({ account }: { account: Account }) {
       <p className="muted">
         Every change to the filtering is a request that takes effect only when a second responsible person approves it
         {approvers.length > 0 ? <> (the school’s policy names: <strong>{approvers.map(roleWords).join(', ')}</strong>)</> : null}. Nobody approves their own.
-        Blocking sites in an emergency takes effect at once and stays awaiting approval until approved or rolled back.
+        A change that only blocks more (blocking sites, a stricter policy, a block list, revoking a token) may be made in an emergency: it takes effect at once
+        and stays awaiting approval, escalated, until approved or rolled back (which puts back what was there before).
       </p>
       <ErrorMessage error={error} />
       {message ? <div className="alert alert-ok" role="status">{message}</div> : null}
+      {secret ? (
+        <div className="alert alert-info" role="status" data-testid="approved-secret">
+          <p>{secret.summary} — the token, shown only now: <code className="secret">{secret.secret}</code>. Give it to whoever sets up RADIUS or the agent.</p>
+          <button type="button" className="button small" onClick={() => setSecret(null)}>I have copied it</button>
+        </div>
+      ) : null}
 
       <h2>Awaiting approval</h2>
       {!loaded ? <p className="muted">Loading…</p> : waiting.length === 0 ? <p className="muted">Nothing is waiting for approval.</p> : null}
       {waiting.map((c) => (
-        <PendingCard key={c.id} change={c} mine={c.requestedById === account.accountId} isApprover={isApprover} canApproveRole={canApproveRole} approvers={approvers} onAct={act} />
+        <PendingCard key={c.id} change={c} mine={c.requestedById === account.accountId} isApprover={isApprover} canApproveRole={canApproveRole} approvers={approvers} onAct={act} onSecret={(s) => setSecret({ summary: c.summary, secret: s })} />
       ))}
 
       {canRequest ? <NewChange onCreated={(c) => { setMessage(c.state === 'pending' ? 'Asked: it takes effect when a second person approves it.' : 'In effect now: it is awaiting approval.'); void load(); }} onError={setError} /> : null}
@@ -158,7 +167,7 @@ export function ChangesPage({ account }: { account: Account }) {
   );
 }
 
-function PendingCard({ change: c, mine, isApprover, canApproveRole, approvers, onAct }: { change: Change; mine: boolean; isApprover: boolean; canApproveRole: boolean; approvers: string[]; onAct: (work: () => Promise<unknown>, done: string) => Promise<void> }) {
+function PendingCard({ change: c, mine, isApprover, canApproveRole, approvers, onAct, onSecret }: { change: Change; mine: boolean; isApprover: boolean; canApproveRole: boolean; approvers: string[]; onAct: (work: () => Promise<unknown>, done: string) => Promise<void>; onSecret: (secret: string) => void }) {
   const [reason, setReason] = useState('');
   const [reasonError, setReasonError] = useState<string | null>(null);
   const emergency = c.state === 'applied_pending_approval';
@@ -188,9 +197,13 @@ function PendingCard({ change: c, mine, isApprover, canApproveRole, approvers, o
             <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={2000} />
           </Field>
           <div className="row">
-            <button type="button" className="button small" onClick={() => void onAct(() => api('POST', `/api/governance/changes/${c.id}/approve`, {}), emergency ? 'Approved: the emergency change stays.' : 'Approved and applied.')}>Approve</button>
+            <button type="button" className="button small" onClick={() => void onAct(async () => {
+              const done = await api<Change & { secret?: string }>('POST', `/api/governance/changes/${c.id}/approve`, {});
+              // An identity-API token is made on approval: its secret is shown here once, for the approver to hand over.
+              if (done.secret) onSecret(done.secret);
+            }, emergency ? 'Approved: the emergency change stays.' : 'Approved and applied.')}>Approve</button>
             {emergency ? (
-              <button type="button" className="button small secondary" onClick={() => withReason('rollback', 'Rolled back: the list is as it was.')}>Roll back</button>
+              <button type="button" className="button small secondary" onClick={() => withReason('rollback', 'Rolled back: what it changed is as it was before.')}>Roll back</button>
             ) : (
               <button type="button" className="button small secondary" onClick={() => withReason('refuse', 'Refused.')}>Refuse</button>
             )}
@@ -219,6 +232,8 @@ function NewChange({ onCreated, onError }: { onCreated: (c: Change) => void; onE
     }, onError);
   }, [onError]);
   const list = lists.find((l) => l.id === listId);
+  // Only blocking more: adding to a block list, or taking a site off an allow list.
+  const canEmergency = (action === 'add' && list?.kind === 'block') || (action === 'remove' && list?.kind === 'allow');
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const sites = hosts.split(/[\s,]+/).map((h) => h.trim()).filter(Boolean);
@@ -231,7 +246,7 @@ function NewChange({ onCreated, onError }: { onCreated: (c: Change) => void; onE
     if (Object.keys(local).length > 0) return;
     const change = action === 'add' ? { kind: 'list.entries_add', listId, entries: { hosts: sites } } : { kind: 'list.entry_remove', listId, host: sites[0] };
     try {
-      const created = await api<Change>('POST', '/api/governance/changes', { change, reason, emergency: emergency && action === 'add' && list?.kind === 'block' });
+      const created = await api<Change>('POST', '/api/governance/changes', { change, reason, emergency: emergency && canEmergency });
       setHosts('');
       setReason('');
       setEmergency(false);
@@ -242,7 +257,6 @@ function NewChange({ onCreated, onError }: { onCreated: (c: Change) => void; onE
       onError(err);
     }
   };
-  const canEmergency = action === 'add' && list?.kind === 'block';
   return (
     <form className="card form" aria-label="Ask for a change" onSubmit={(e) => void submit(e)}>
       <h2>Ask for a change to a school list</h2>
@@ -266,7 +280,7 @@ function NewChange({ onCreated, onError }: { onCreated: (c: Change) => void; onE
       </Field>
       {canEmergency ? (
         <label className="checkbox">
-          <input type="checkbox" checked={emergency} onChange={(e) => setEmergency(e.target.checked)} /> Emergency: block now (in effect at once, awaiting approval)
+          <input type="checkbox" checked={emergency} onChange={(e) => setEmergency(e.target.checked)} /> Emergency: {action === 'add' ? 'block now' : 'stop allowing it now'} (in effect at once, awaiting approval)
         </label>
       ) : null}
       <div className="actions">

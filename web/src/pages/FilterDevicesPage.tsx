@@ -42,6 +42,7 @@ export function FilterDevicesPage({ account }: { account: Account }) {
   const [mappings, setMappings] = useState<Mapping[] | null>(null);
   const [tokens, setTokens] = useState<Token[] | null>(null);
   const [made, setMade] = useState<{ token: Token; secret: string } | null>(null);
+  const [revokeNow, setRevokeNow] = useState(false);
   const [form, setForm] = useState({ name: '', address: '', mac: '', policyId: 'role:pupils', note: '' });
   const [tokenName, setTokenName] = useState('');
   const [error, setError] = useState<unknown>(null);
@@ -98,7 +99,9 @@ export function FilterDevicesPage({ account }: { account: Account }) {
     setTokenError(problems);
     if (problems) return;
     try {
-      setMade(await api<{ token: Token; secret: string }>('POST', '/api/filtering/identity-tokens', { name }));
+      const answer = await api<{ token: Token; secret: string } | { changeRequest: unknown }>('POST', '/api/filtering/identity-tokens', { name });
+      // Under change control the token is made when approved, and its secret shown to the approver (FI-06).
+      if ('secret' in answer) setMade(answer);
       setTokenName('');
       await load();
     } catch (e) {
@@ -199,11 +202,16 @@ export function FilterDevicesPage({ account }: { account: Account }) {
                   <td>{when(t.createdAt)}</td>
                   <td>{t.lastUsedAt ? when(t.lastUsedAt) : <span className="muted">never</span>}</td>
                   <td>{t.revokedAt ? <span className="tag">revoked</span> : <span className="tag tag-ok">in use</span>}</td>
-                  <td className="actions">{t.revokedAt ? null : <button type="button" className="link-button" aria-label={`Revoke ${t.name}`} onClick={() => window.confirm(`Revoke “${t.name}”?`) && void run(() => api('DELETE', `/api/filtering/identity-tokens/${t.id}`))}>Revoke</button>}</td>
+                  <td className="actions">{t.revokedAt ? null : <button type="button" className="link-button" aria-label={`Revoke ${t.name}`} onClick={() => window.confirm(revokeNow ? `Revoke “${t.name}” now, as an emergency (a second person approves or rolls it back)?` : `Revoke “${t.name}”?`) && void run(() => api('DELETE', `/api/filtering/identity-tokens/${t.id}`, undefined, { emergency: revokeNow }))}>Revoke</button>}</td>
                 </tr>
               ))}
             </tbody>
           </table> : null}
+          {tokens.some((t) => !t.revokedAt) ? (
+            <label className="checkbox">
+              <input type="checkbox" name="revokeNow" checked={revokeNow} onChange={(e) => setRevokeNow(e.target.checked)} /> Emergency: revoke at once (e.g. a token that has leaked), awaiting approval
+            </label>
+          ) : null}
           {tokens.length === 0 ? <p className="muted">No tokens yet: nothing reports who is at which address.</p> : null}
         </>
       ) : null}

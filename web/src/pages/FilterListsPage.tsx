@@ -61,6 +61,8 @@ export function FilterListsPage({ account }: { account: Account }) {
   };
 
   const [addError, setAddError] = useState<unknown>(null);
+  // FI-06: adding a block list only blocks more: it may be put in force at once, awaiting approval.
+  const [addEmergency, setAddEmergency] = useState(false);
   const folder = data?.origins?.folder ?? 'the list folder';
   const add = async (event: FormEvent) => {
     event.preventDefault();
@@ -75,8 +77,9 @@ export function FilterListsPage({ account }: { account: Account }) {
     if (problems) return;
     setBusy('add');
     try {
-      await api('POST', '/api/filtering/lists', { name: form.name.trim(), format: editable ? 'domains' : form.format, location: editable ? null : location, kind: form.kind, scheduleHours: form.scheduleHours });
+      await api('POST', '/api/filtering/lists', { name: form.name.trim(), format: editable ? 'domains' : form.format, location: editable ? null : location, kind: form.kind, scheduleHours: form.scheduleHours }, { emergency: addEmergency && form.kind === 'block' });
       setForm({ ...form, name: '', location: '' });
+      setAddEmergency(false);
       await load();
     } catch (e) {
       setAddError(e);
@@ -195,6 +198,11 @@ export function FilterListsPage({ account }: { account: Account }) {
           >
             <input name="location" value={form.location} maxLength={2000} onChange={(e) => setForm({ ...form, location: e.target.value })} />
           </Field>
+          {form.kind === 'block' ? (
+            <label className="checkbox">
+              <input type="checkbox" name="emergency" checked={addEmergency} onChange={(e) => setAddEmergency(e.target.checked)} /> Emergency: block now (in force at once, awaiting approval)
+            </label>
+          ) : null}
           {addMapped ? null : <ErrorMessage error={addError} inline={addInline} />}
           <button type="submit" className="button" disabled={busy !== null}>{busy === 'add' ? 'Adding and fetching…' : 'Add the list'}</button>
         </form>
@@ -215,6 +223,7 @@ function Entries({ source, canManage, onChanged }: { source: Source; canManage: 
   const [entries, setEntries] = useState<Entry[] | null>(null);
   const [text, setText] = useState('');
   const [note, setNote] = useState('');
+  const [emergency, setEmergency] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const load = useCallback(async () => {
     try {
@@ -237,7 +246,8 @@ function Entries({ source, canManage, onChanged }: { source: Source; canManage: 
     setError(problems);
     if (problems) return;
     try {
-      setEntries((await api<{ entries: Entry[] }>('POST', `/api/filtering/lists/${source.id}/entries`, { hosts, note: note || null })).entries);
+      setEntries((await api<{ entries: Entry[] }>('POST', `/api/filtering/lists/${source.id}/entries`, { hosts, note: note || null }, { emergency: emergency && source.kind === 'block' })).entries);
+      setEmergency(false);
       setText('');
       setNote('');
       await onChanged();
@@ -280,6 +290,11 @@ function Entries({ source, canManage, onChanged }: { source: Source; canManage: 
           <Field label="Why (kept with the entry)">
             <input name="note" value={note} maxLength={300} onChange={(e) => setNote(e.target.value)} />
           </Field>
+          {source.kind === 'block' ? (
+            <label className="checkbox">
+              <input type="checkbox" name="emergency" checked={emergency} onChange={(e) => setEmergency(e.target.checked)} /> Emergency: block now (in force at once, awaiting approval)
+            </label>
+          ) : null}
           <button type="submit" className="button">Add</button>
         </form>
       ) : null}

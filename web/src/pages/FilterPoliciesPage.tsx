@@ -49,6 +49,8 @@ export function FilterPoliciesPage({ account }: { account: Account }) {
   const [loadError, setLoadError] = useState<unknown>(null);
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
+  // FI-06: a change that only blocks more may be put in force at once, awaiting approval.
+  const [emergency, setEmergency] = useState(false);
   const [newGroup, setNewGroup] = useState({ groupId: '', copyOf: 'role:pupils' });
   const [newGroupError, setNewGroupError] = useState<unknown>(null);
   const [find, setFind] = useState('');
@@ -109,11 +111,13 @@ export function FilterPoliciesPage({ account }: { account: Account }) {
       return;
     }
     try {
-      await api('PUT', `/api/filtering/policies/${encodeURIComponent(policy.id)}`, draft);
+      const answer = await api<{ changeRequest?: { state: string } }>('PUT', `/api/filtering/policies/${encodeURIComponent(policy.id)}`, draft, { emergency });
+      setEmergency(false);
       const { [policy.id]: _done, ...rest } = drafts;
       setDrafts(rest);
       await load();
-      setSaved(true);
+      // Sent for approval (FI-06): the console's notice says so; "in force" only when it is.
+      setSaved(answer.changeRequest?.state !== 'pending');
     } catch (e) {
       setError(e);
     }
@@ -338,6 +342,9 @@ export function FilterPoliciesPage({ account }: { account: Account }) {
         {canManage ? (
           <>
             <ErrorMessage error={error} inline={shownInline} />
+            <label className="checkbox">
+              <input type="checkbox" name="emergency" checked={emergency} onChange={(e) => setEmergency(e.target.checked)} /> Emergency: in force now, awaiting approval (only a change that blocks more)
+            </label>
             <div className="row-form">
               <button type="submit" className="button">Save {policy.name}</button>
               {unsaved(policy) ? <button type="button" className="link-button" onClick={() => { const { [policy.id]: _undone, ...rest } = drafts; setDrafts(rest); setError(null); }}>Undo my changes</button> : null}
