@@ -81,12 +81,15 @@ describe('change control in Chromium', () => {
     await pending.getByRole('button', { name: 'Refuse' }).click();
     await pending.getByText('Say why (at least a few words): it is recorded.').waitFor();
     await e2e.shot(leader, '03-approver');
+    await pending.getByLabel('Reason (needed to refuse or roll back; kept with an approval)').fill('Agreed at the safeguarding meeting');
     await pending.getByRole('button', { name: 'Approve' }).click();
     await leader.getByRole('status').getByText('Approved and applied.').waitFor();
     await leader.getByText('Nothing is waiting for approval.').waitFor();
     const row = leader.getByTestId('change-log').locator(`tr[data-id="${id}"]`);
     expect(await row.locator('td').nth(3).innerText()).toBe('Approved and applied');
     expect(await row.locator('td').nth(4).innerText()).toContain('hhead');
+    // The approver's note is kept with the decision and shown in the log.
+    expect(await row.locator('td').nth(4).innerText()).toContain('Agreed at the safeguarding meeting');
     await e2e.shot(leader, '04-approved');
     const after = (await (await call(e2e.server.url, 'GET', `/api/filtering/lists/${listId}/entries`, admin)).json()) as { entries: Array<{ host: string }> };
     expect(after.entries.map((e) => e.host)).toEqual(['games.example']);
@@ -132,7 +135,7 @@ describe('change control in Chromium', () => {
     await leader.getByRole('link', { name: 'Changes' }).click();
     const card = leader.getByTestId('pending-change').filter({ hasText: 'Urgent blocks' });
     await card.getByText('Emergency: in effect, awaiting approval').waitFor();
-    await card.getByLabel('Reason (to refuse or roll back)').fill('Blocks the whole of the school’s own list by mistake');
+    await card.getByLabel('Reason (needed to refuse or roll back; kept with an approval)').fill('Blocks the whole of the school’s own list by mistake');
     await e2e.shot(leader, '08-emergency-awaiting');
     await card.getByRole('button', { name: 'Roll back' }).click();
     await leader.getByRole('status').getByText('Rolled back: what it changed is as it was before.').waitFor();

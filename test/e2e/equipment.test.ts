@@ -169,7 +169,7 @@ describe('the equipment registers in Chromium', () => {
     await titles.getByRole('alert').filter({ hasText: 'not UTF-8' }).waitFor();
     await titles.getByLabel('CSV file').setInputFiles({ name: 'licences.csv', mimeType: 'text/csv', buffer: Buffer.from(`${header}\nZoom,Zoom Video,Parents' evenings online,1,${dayFromNow(-30)},${dayFromNow(335)},ZM-1\n`) });
     await titles.getByRole('button', { name: 'Import' }).click();
-    await officePage.getByRole('status').filter({ hasText: 'Imported: 1 titles, 1 licences.' }).waitFor();
+    await officePage.getByRole('status').filter({ hasText: 'Imported: 1 title, 1 licence.' }).waitFor();
     // Two devices have Zoom and one seat is licensed: over-used, and waiting for the headteacher and the DPO like any new title.
     const zoom = officePage.locator('tr[data-title="Zoom"]');
     await zoom.getByTestId('over-used').waitFor();

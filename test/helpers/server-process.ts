@@ -120,13 +120,16 @@ const lastStepUsed = new Map<string, number>();
 
 /**
  * The code an authenticator shows, for a time step not used before: each code is accepted once,
- * and the server allows one step of drift, so the next step's code works at once; beyond that,
- * wait for the clock.
+ * and the server allows one step of drift either way, so the previous step's code (while at least
+ * 5 s of the current step remain, so it cannot fall out of the window on its way) and the next
+ * step's code work at once; beyond those three, wait for the clock.
  */
 export async function freshCode(secret: string): Promise<string> {
   for (;;) {
-    const now = Math.floor(Date.now() / 1000 / 30);
-    const step = Math.max(now, (lastStepUsed.get(secret) ?? now - 1) + 1);
+    const seconds = Date.now() / 1000;
+    const now = Math.floor(seconds / 30);
+    const earliest = seconds - now * 30 < 25 ? now - 1 : now;
+    const step = Math.max(earliest, (lastStepUsed.get(secret) ?? earliest - 1) + 1);
     if (step <= now + 1) {
       lastStepUsed.set(secret, step);
       return generate({ secret, epoch: step * 30 });

@@ -193,12 +193,12 @@ function PendingCard({ change: c, mine, isApprover, canApproveRole, approvers, o
         <p className="small muted" data-testid="own-change">You asked for this change: a second person ({approvers.map(roleWords).join(', ')}) must approve it.</p>
       ) : isApprover ? (
         <div className="form">
-          <Field label="Reason (to refuse or roll back)" error={reasonError}>
+          <Field label="Reason (needed to refuse or roll back; kept with an approval)" error={reasonError}>
             <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={2000} />
           </Field>
           <div className="row">
             <button type="button" className="button small" onClick={() => void onAct(async () => {
-              const done = await api<Change & { secret?: string }>('POST', `/api/governance/changes/${c.id}/approve`, {});
+              const done = await api<Change & { secret?: string }>('POST', `/api/governance/changes/${c.id}/approve`, reason.trim() ? { note: reason.trim() } : {});
               // An identity-API token is made on approval: its secret is shown here once, for the approver to hand over.
               if (done.secret) onSecret(done.secret);
             }, emergency ? 'Approved: the emergency change stays.' : 'Approved and applied.')}>Approve</button>

@@ -26,7 +26,7 @@ export function CsvImport({ label, url, onDone, hint }: { label: string; url: st
     }
     try {
       const result = await api<Record<string, number>>('POST', url, { csv });
-      onDone(`Imported: ${Object.entries(result).map(([k, v]) => (k === 'imported' ? `${v} row${v === 1 ? '' : 's'}` : `${v} ${k}`)).join(', ')}.`);
+      onDone(`Imported: ${Object.entries(result).map(([k, v]) => (k === 'imported' ? `${v} row${v === 1 ? '' : 's'}` : `${v} ${v === 1 ? k.replace(/s$/, '') : k}`)).join(', ')}.`);
     } catch (e) {
       setError(e);
     }

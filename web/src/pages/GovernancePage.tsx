@@ -391,7 +391,7 @@ function TrainingSection({ canTrain }: { canTrain: boolean }) {
         </form>
       ) : null}
       {canTrain ? (
-        <form className="card" aria-label="Import training records" onSubmit={(e) => { e.preventDefault(); void act(async () => { if (!file) throw new Error('Choose a CSV file first.'); const r = await api<{ imported: number }>('POST', '/api/governance/training/import', { csv: await readText(file) }); return `Imported ${r.imported} training records.`; }); }}>
+        <form className="card" aria-label="Import training records" onSubmit={(e) => { e.preventDefault(); void act(async () => { if (!file) throw new Error('Choose a CSV file first.'); const r = await api<{ imported: number }>('POST', '/api/governance/training/import', { csv: await readText(file) }); return `Imported ${r.imported} training record${r.imported === 1 ? '' : 's'}.`; }); }}>
           <h3>Import training records</h3>
           <p className="small muted">Columns: Username, Completed (a date like 2026-09-01); optional Course and Certificate. Every row is checked first: one error and nothing is imported.</p>
           <Field label="CSV file"><input type="file" accept=".csv,text/csv" onChange={(e) => setFile(e.target.files?.[0] ?? null)} /></Field>
