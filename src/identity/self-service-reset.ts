@@ -138,7 +138,13 @@ async function recordFailure(rt: Runtime, account: Account | undefined, username
 export async function startSelfServiceReset(rt: Runtime, input: z.infer<typeof selfStartSchema>, m: Meta): Promise<{ token: string; state: SelfServiceState }> {
   const t = throttlesOf(rt);
   const username = normaliseUsername(input.username);
-  const wait = Math.max(t.perAddress.retryAfter(m.ip), t.perAccount.retryAfter(username));
+  // Each attempt is counted against the address and the username before any code is checked (and
+  // given back if the code is right): codes sent in parallel cannot all pass the limit of five.
+  let wait = t.perAddress.reserve(m.ip);
+  if (wait === 0) {
+    wait = t.perAccount.reserve(username);
+    if (wait > 0) t.perAddress.release(m.ip);
+  }
   if (wait > 0) throw new GatehouseError('too_many_attempts', 429, `Too many wrong codes. Try again in ${Math.ceil(wait / 60)} minutes, or ask the IT team.`, { retryAfterSeconds: wait });
   const account = await rt.db.kysely.selectFrom('account').selectAll().where('username', '=', username).executeTakeFirst();
   const refusal = account ? await selfServiceRefusal(rt, account) : 'unknown_username';
@@ -169,11 +175,12 @@ export async function startSelfServiceReset(rt: Runtime, input: z.infer<typeof s
     await rt.db.kysely.updateTable('recovery_code').set({ used_at: nowIso }).where('account_id', '=', newId()).where('code_hash', '=', recoveryCodeHash(rt.keyedHash, '', input.code.trim())).where('used_at', 'is', null).execute();
   }
   if (!account || refusal !== null || !method) {
-    t.perAddress.recordFailure(m.ip);
-    t.perAccount.recordFailure(username);
+    // Already counted by the reservations above.
     await recordFailure(rt, account, username, refusal ?? 'wrong_code', m);
     throw selfFailed();
   }
+  t.perAddress.release(m.ip);
+  t.perAccount.release(username);
 
   const needsEmail = factorsOf(rt, account).includes('email');
 
@@ -252,23 +259,36 @@ export async function currentSelfServiceReset(rt: Runtime, token: string | undef
 /** Step two: the code from the e-mail (the link fills it in). Once; this attempt's only; not late. */
 export async function confirmResetEmail(rt: Runtime, token: string | undefined, input: z.infer<typeof selfEmailSchema>, m: Meta): Promise<SelfServiceState> {
   const t = throttlesOf(rt);
-  const wait = t.perAddress.retryAfter(m.ip);
+  const wait = t.perAddress.reserve(m.ip);
   if (wait > 0) throw new GatehouseError('too_many_attempts', 429, `Too many wrong codes. Try again in ${Math.ceil(wait / 60)} minutes, or ask the IT team.`, { retryAfterSeconds: wait });
-  const request = await loadAttempt(rt, token);
+  let request: ResetRequest;
+  try {
+    request = await loadAttempt(rt, token);
+  } catch (error) {
+    t.perAddress.release(m.ip);
+    throw error;
+  }
   const account = await rt.db.kysely.selectFrom('account').selectAll().where('id', '=', request.account_id).executeTakeFirstOrThrow();
   const nowIso = rt.clock.now().toISOString();
   const live = request.status === 'awaiting_email' && request.email_code_hash !== null && request.email_expires_at !== null && request.email_expires_at > nowIso;
-  const matches = live && timingSafeEqual(Buffer.from(emailCodeHash(rt, request.id, input.code), 'hex'), Buffer.from(request.email_code_hash!, 'hex'));
+  // The try is counted in the database before the code is compared, by one conditional update: of
+  // codes sent together for one attempt, at most five are ever compared (the rest find it ended).
+  const reserved = live
+    ? Number((await rt.db.kysely.updateTable('reset_request').set((eb) => ({ email_failures: eb('email_failures', '+', 1) })).where('id', '=', request.id).where('status', '=', 'awaiting_email').where('email_failures', '<', EMAIL_CODE_TRIES).executeTakeFirst()).numUpdatedRows ?? 0) === 1
+    : false;
+  const matches = reserved && timingSafeEqual(Buffer.from(emailCodeHash(rt, request.id, input.code), 'hex'), Buffer.from(request.email_code_hash!, 'hex'));
   if (!matches) {
-    t.perAddress.recordFailure(m.ip);
-    const failures = request.email_failures + 1;
     await rt.trail.transaction(SELF_SERVICE_ACTOR, async (ctx) => {
-      const ended = failures >= EMAIL_CODE_TRIES || !live;
-      await ctx.db.updateTable('reset_request').set({ email_failures: failures, ...(ended && request.status === 'awaiting_email' ? { status: 'expired', email_code_hash: null } : {}) }).where('id', '=', request.id).execute();
-      await ctx.audit.record({ action: 'password_reset.self_failed', target: `account:${account.id}`, severity: 'warning', details: { username: account.username, reason: request.status === 'verified' ? 'email_code_already_used' : 'wrong_email_code', failures, ended } });
+      const now = await ctx.db.selectFrom('reset_request').select(['email_failures', 'status']).where('id', '=', request.id).executeTakeFirstOrThrow();
+      const ended = now.email_failures >= EMAIL_CODE_TRIES || !live;
+      if (ended && now.status === 'awaiting_email') await ctx.db.updateTable('reset_request').set({ status: 'expired', email_code_hash: null }).where('id', '=', request.id).where('status', '=', 'awaiting_email').execute();
+      const reason = request.status === 'verified' ? 'email_code_already_used' : reserved ? 'wrong_email_code' : 'attempt_ended';
+      await ctx.audit.record({ action: 'password_reset.self_failed', target: `account:${account.id}`, severity: 'warning', details: { username: account.username, reason, failures: now.email_failures, ended } });
     }, m);
+    if (live && !reserved) throw resetEnded();
     throw linkRefused();
   }
+  t.perAddress.release(m.ip);
   const expiresAt = new Date(rt.clock.now().getTime() + SELF_SERVICE_MINUTES * 60_000).toISOString();
   await rt.trail.transaction(SELF_SERVICE_ACTOR, async (ctx) => {
     // Single use, even against two clicks at once: only the update that finds the code still there wins.

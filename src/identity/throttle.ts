@@ -26,6 +26,27 @@ export class AddressThrottle {
     return w.failures >= this.limit ? Math.ceil((this.windowMs - elapsed) / 1000) : 0;
   }
 
+  /**
+   * Counts an attempt before it is checked, so that attempts sent together cannot all pass the
+   * limit while none has failed yet: returns the seconds to wait (the attempt is refused and not
+   * counted) or 0 (counted as a failure until `release` gives it back). Synchronous, so atomic
+   * within this process.
+   */
+  reserve(address: string | null): number {
+    if (!address) return 0;
+    const wait = this.retryAfter(address);
+    if (wait > 0) return wait;
+    this.recordFailure(address);
+    return 0;
+  }
+
+  /** A reserved attempt that succeeded (or was never checked): its count is given back. */
+  release(address: string | null): void {
+    if (!address) return;
+    const w = this.windows.get(address);
+    if (w && w.failures > 0) w.failures--;
+  }
+
   recordFailure(address: string | null): void {
     if (!address) return;
     const t = this.now();

@@ -210,5 +210,59 @@ for (const dialect of await dialects()) {
       for (let i = 0; i < 5; i++) expect((await email(d.headers, `wrong-${i}`)).statusCode).toBe(400);
       expect((await email(d.headers, d.code)).statusCode).toBe(410);
     });
+
+    it('AC-11 attack: 40 authenticator codes sent at once for one username from 40 addresses, then the right one: at most five are checked and the right code is refused', async () => {
+      await begin();
+      await person(t, 'jbloggs', 'staff');
+      const secret = await enrolled(t, 'jbloggs');
+      t.clock.advance(30_000);
+      // Every code the server would accept now (one step of drift either way) is left out of the guesses.
+      const valid = new Set<string>();
+      for (const drift of [-30_000, 0, 30_000]) {
+        t.clock.advance(drift);
+        valid.add(await totpNow(secret, t.clock));
+        t.clock.advance(-drift);
+      }
+      const guesses: string[] = [];
+      for (let n = 100_000; guesses.length < 40; n += 7919) if (!valid.has(String(n))) guesses.push(String(n));
+      const send = (code: string, i: number) => t.app.inject({ method: 'POST', url: '/api/password-reset/start', payload: { username: 'jbloggs', code }, remoteAddress: `198.51.100.${i + 1}` });
+      const wrong = guesses.map((code, i) => send(code, i));
+      // The right code goes while the wrong ones are still being checked.
+      const right = send(await totpNow(secret, t.clock), 100);
+      const answers = await Promise.all(wrong);
+      const rightAnswer = await right;
+      expect(rightAnswer.statusCode, rightAnswer.body).toBe(429);
+      expect(answers.every((a) => a.statusCode === 400 || a.statusCode === 429)).toBe(true);
+      const checked = (await resetEvents(t)).filter(([action, reason]) => action === 'password_reset.self_failed' && reason === 'wrong_code');
+      expect(checked.length).toBeLessThanOrEqual(5);
+      expect(answers.filter((a) => a.statusCode === 400)).toHaveLength(checked.length);
+      expect((await resetEvents(t)).map(([action]) => action)).not.toContain('password_reset.self_verified');
+      expect(sink.messages).toHaveLength(0);
+    });
+
+    it('AC-11 attack: 40 wrong e-mailed codes sent at once on one reset attempt, then the right one: at most five are compared, the attempt ends and the right code is refused', async () => {
+      await begin();
+      await person(t, 'jbloggs', 'staff');
+      const secret = await enrolled(t, 'jbloggs');
+      t.clock.advance(30_000);
+      const started = await start(t, 'jbloggs', await totpNow(secret, t.clock));
+      expect(started.statusCode, started.body).toBe(200);
+      await sink.waitFor(1);
+      const headers = heldBy(started);
+      const { code } = mailedCode(sink, 0);
+      const send = (c: string, i: number) => t.app.inject({ method: 'POST', url: '/api/password-reset/email', headers, payload: { code: c }, remoteAddress: `198.51.100.${i + 1}` });
+      const wrong = Array.from({ length: 40 }, (_, i) => send(`wrong${String(i).padStart(5, '0')}`, i));
+      const right = send(code, 100);
+      const answers = await Promise.all(wrong);
+      const rightAnswer = await right;
+      expect(rightAnswer.statusCode, rightAnswer.body).toBe(410);
+      const compared = (await resetEvents(t)).filter(([action, reason]) => action === 'password_reset.self_failed' && reason === 'wrong_email_code');
+      expect(compared.length).toBeLessThanOrEqual(5);
+      expect(answers.filter((a) => a.statusCode === 400)).toHaveLength(compared.length);
+      expect(answers.every((a) => a.statusCode === 400 || a.statusCode === 410)).toBe(true);
+      const stored = await t.runtime.db.kysely.selectFrom('reset_request').select(['status', 'email_verified_at']).executeTakeFirstOrThrow();
+      expect(stored).toEqual({ status: 'expired', email_verified_at: null });
+      expect(await signInWorks(t, 'jbloggs', PASSWORD)).toBe(true);
+    });
   });
 }
