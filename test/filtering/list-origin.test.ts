@@ -1,4 +1,7 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { Resolver } from 'node:dns/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addressKind, parseListAllowList, refusedAddress } from '../../src/core/address-ranges.js';
 import { describeSettings, loadConfig } from '../../src/core/config.js';
 import { checkUrlTarget, downloadList, listOrigins, type Resolve } from '../../src/filtering/list-origin.js';
-import { runCli } from '../helpers/cli.js';
+import { ROOT, runCli } from '../helpers/cli.js';
 import { startStubUpstream, type StubRecord, type StubUpstream } from '../helpers/dns-upstream.js';
 
 /** Names resolved by a real DNS server (the stub upstream), over the DNS protocol, as the fetcher would. */
@@ -136,6 +139,44 @@ describe('FI-04 where lists may be downloaded from', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 30_000);
+
+  it('FI-04 attack: an https list whose server redirects to plain http is refused at the redirect (real TLS; the fetcher runs in a child process that trusts the test certificate)', async () => {
+    // A certificate for 127.0.0.1, trusted by the child through NODE_EXTRA_CA_CERTS: Node reads that
+    // only at start, so the download runs in a child process of the built code, as `serve` would.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+      const plain = await serve('127.0.0.1', 0, 'plain-http.example\n');
+      const secure = createHttpsServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) }, (req, res) => {
+        if (req.url === '/list.txt') res.end('over-tls.example\nother.over-tls.example\n');
+        else res.writeHead(302, { location: `http://127.0.0.1:${plain.port}/list.txt` }).end();
+      });
+      await new Promise<void>((r) => secure.listen(0, '127.0.0.1', () => r()));
+      const securePort = (secure.address() as AddressInfo).port;
+      const fetchIn = async (url: string) => {
+        const script = `
+          import { downloadList, listOrigins } from ${JSON.stringify(path.join(ROOT, 'dist', 'filtering', 'list-origin.js'))};
+          const origins = listOrigins({ listFolder: ${JSON.stringify(dir)}, listAllowedNetworks: '127.0.0.1/32' });
+          try { const bytes = await downloadList(${JSON.stringify(url)}, ${JSON.stringify(path.join(dir, 'out.txt'))}, origins, { timeoutMs: 5000, maxDownloadBytes: 1048576 }); console.log(JSON.stringify({ bytes })); }
+          catch (e) { console.log(JSON.stringify({ error: e.message })); }`;
+        // Asynchronously: the servers answering it run in this process.
+        const run = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: path.join(dir, 'cert.pem') }, encoding: 'utf8', timeout: 20_000 });
+        return JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as { bytes?: number; error?: string };
+      };
+      try {
+        // The TLS path itself works: a list over https is fetched.
+        expect(await fetchIn(`https://127.0.0.1:${securePort}/list.txt`)).toEqual({ bytes: 'over-tls.example\nother.over-tls.example\n'.length });
+        // The same server sending it to plain http (where anyone on the path could change the list) is refused.
+        expect(await fetchIn(`https://127.0.0.1:${securePort}/moved.txt`)).toEqual({ error: `127.0.0.1:${securePort} redirected from https to plain http, which is not followed` });
+        expect(plain.hits()).toBe(0);
+      } finally {
+        await new Promise<void>((r) => secure.close(() => r()));
+        await close(plain.server);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   describe('names resolved by a DNS server', () => {
     const records: Record<string, StubRecord[]> = {
