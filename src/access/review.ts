@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { roleLabels, type Role } from '../core/authz.js';
+import { privilegedRoles as moreThanEveryday, roleLabels, type Role } from '../core/authz.js';
 import type { Actor, Ctx } from '../core/context.js';
 import { GatehouseError, conflict, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
@@ -19,8 +19,13 @@ import { accessMatrix, type AccessMatrix } from './matrix.js';
  * is due `accessReview.everyMonths` after the last sign-off, and shows on the dashboard when due.
  */
 
-/** Roles whose holders are reviewed one by one, besides the master and linked administrator accounts. */
-export const privilegedRoles = ['administrator', 'senior_leader', 'dsl', 'dpo'] as const satisfies readonly Role[];
+/**
+ * Roles whose holders are reviewed one by one, besides the master and linked administrator
+ * accounts: every role with a permission everyday staff lack (core/authz, the same list SCIM's
+ * privileged grant uses: the office and governors too), administrators and leaders first.
+ */
+const FIRST: readonly Role[] = ['administrator', 'senior_leader', 'dsl', 'dpo'];
+export const privilegedRoles: readonly Role[] = [...FIRST.filter((r) => moreThanEveryday.includes(r)), ...moreThanEveryday.filter((r) => !FIRST.includes(r))];
 
 export interface Person {
   id: string | null;

@@ -276,6 +276,20 @@ for (const dialect of available) {
       expect(list.status).toMatchObject({ lastSignedOffAt: done.signedOffAt, nextDueAt: done.signedOffAt!.replace('2026', '2027'), overdue: false, inProgress: null });
     });
 
+    it('AC-02 the review covers every role with more than everyday rights: the school office and governors too, and no pupil or member of staff', async () => {
+      await start();
+      const head = await headteacher();
+      await person(t, 'office1', 'office', 'Olive Office');
+      await person(t, 'gov1', 'governor', 'Gina Governor');
+      await person(t, 'tteacher', 'staff', 'Tom Teacher');
+      await person(t, 'pupil1', 'pupil');
+      const review = (await as(head).send('POST', '/api/access/reviews')).json() as Review;
+      const byName = new Map(review.snapshot.accounts.map((a) => [a.username, a]));
+      expect([...byName.keys()].sort()).toEqual(['gov1', 'head', 'master', 'office1']);
+      expect(byName.get('office1')!.reasons).toContain('Role: School office (reception)');
+      expect(byName.get('gov1')!.reasons).toContain('Role: Governor');
+    });
+
     it('AC-02 refuses sign-off while a privileged account lacks a decision', async () => {
       await start();
       const head = await headteacher();
