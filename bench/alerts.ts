@@ -16,7 +16,7 @@ import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 import { createTestDatabase } from '../test/helpers/databases.js';
 import { startStubUpstream } from '../test/helpers/dns-upstream.js';
-import { call, createPersonOverHttp, reauthOverHttp, setupAndSignIn, startServerProcess } from '../test/helpers/server-process.js';
+import { changeOverHttp, createPersonOverHttp, reauthOverHttp, setupAndSignIn, startServerProcess } from '../test/helpers/server-process.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '30' }, concern: { type: 'string', default: '0.02' }, dialect: { type: 'string', default: 'sqlite' } } });
@@ -60,8 +60,9 @@ const server = await startServerProcess(
 try {
   const admin = await setupAndSignIn(server);
   await reauthOverHttp(server.url, admin);
-  const made = await call(server.url, 'POST', '/api/filtering/lists', admin, { name: 'UT1', format: 'ut1', location: path.join(folder, 'ut1'), kind: 'category', scheduleHours: 24 });
-  if (made.status !== 201) throw new Error(`list not created: ${made.status}`);
+  // A new list is a change request (FI-06): a senior leader approves it, as a school would.
+  const made = await changeOverHttp(server.url, admin, 'POST', '/api/filtering/lists', { name: 'UT1', format: 'ut1', location: path.join(folder, 'ut1'), kind: 'category', scheduleHours: 24 });
+  if (made.state !== 'applied') throw new Error(`list not created: ${made.state}`);
   await createPersonOverHttp(server.url, admin, { username: 'dsafe', displayName: 'Dana Safeguard', role: 'dsl', email: 'dsl@school.example' });
   await new Promise((r) => setTimeout(r, 3000)); // the list compiled into the snapshot
 
