@@ -53,7 +53,8 @@ writeFileSync(path.join(folder, 'ut1', 'global_usage'), 'NAME:\tagressif\nDEFAUL
 
 const upstream = await startStubUpstream({ synthesize: true, ttl: 86_400 });
 const test = await createTestDatabase(values.dialect as 'sqlite' | 'postgres');
-const dnsPort = 20_000 + Math.floor(Math.random() * 20_000);
+// Below the kernel's ephemeral range (32768 and up), so no client socket can hold it.
+const dnsPort = 20_000 + Math.floor(Math.random() * 12_000);
 const server = await startServerProcess(
   { GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1', GATEHOUSE_LIST_FOLDER: folder, GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: upstream.spec, GATEHOUSE_SMTP_URL: smtpUrl },
 );

@@ -149,9 +149,11 @@ function sh(command: string, args: string[]): Promise<string> {
   });
 }
 
-async function waitForAnswer(port: number, timeoutMs: number): Promise<number> {
+/** Waits until something answers on the port; stops at once if the server's process has exited (its message is above). */
+async function waitForAnswer(port: number, timeoutMs: number, child?: ChildProcess): Promise<number> {
   const started = Date.now();
   for (;;) {
+    if (child && child.exitCode !== null) throw new Error(`the server on port ${port} exited (${child.exitCode}) before it answered`);
     const out = await sh('dig', ['@127.0.0.1', '-p', String(port), '+tries=1', '+time=1', 'ready-check.net']);
     if (/status: (NOERROR|NXDOMAIN)/.test(out)) return Date.now() - started;
     if (Date.now() - started > timeoutMs) throw new Error(`nothing answered on port ${port} after ${timeoutMs} ms`);
@@ -181,7 +183,8 @@ function rssOf(pid: number): number {
   return Math.round(out.split('\n').filter(Boolean).reduce((n, l) => n + Number(l.trim()), 0) / 1024);
 }
 
-let nextPort = 25_300 + Math.floor(Math.random() * 2000) * 10;
+// Below the kernel's ephemeral range (32768 and up on Linux), so a client socket of this run cannot hold a server's port.
+let nextPort = 20_000 + Math.floor(Math.random() * 1000) * 10;
 const freshPort = () => (nextPort += 10);
 
 // ---- dnsperf ----------------------------------------------------------------------------------------------------
@@ -252,7 +255,7 @@ async function startUpstream(): Promise<BenchUpstream> {
   const conf = path.join(dir, 'upstream-dnsmasq.conf');
   writeFileSync(conf, [`port=${port}`, 'listen-address=127.0.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', 'no-poll', 'address=/#/192.0.2.1', `local-ttl=${upstreamTtl}`, 'pid-file=', 'user=root'].join('\n'));
   const child = start('/usr/sbin/dnsmasq', ['--keep-in-foreground', `--conf-file=${conf}`]);
-  await waitForAnswer(port, 60_000);
+  await waitForAnswer(port, 60_000, child);
   log(`upstream (dnsmasq, address=/#/192.0.2.1, TTL ${upstreamTtl} s) on 127.0.0.1:${port}`);
   return { port, spec: `127.0.0.1:${port}`, queries: null, close: () => stop(child) };
 }
@@ -285,7 +288,7 @@ async function main(): Promise<void> {
     let said = '';
     const child = start(process.execPath, [path.join(ROOT, 'bin', 'gatehouse.js'), 'dns', '--policies', path.join(dir, 'policies.yaml'), '--ut1', ut1Folder!, '--upstream', upstream.spec, '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--cache-entries', '200000'], env);
     child.stdout?.on('data', (chunk: Buffer) => (said += chunk.toString()));
-    await waitForAnswer(port, 180_000);
+    await waitForAnswer(port, 180_000, child);
     // The start-up line names the transport that answers: a benchmark of the wrong one would mislead.
     const deadline = Date.now() + 10_000;
     while (!said.includes('answering on') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -303,7 +306,7 @@ async function main(): Promise<void> {
       writeFileSync(conf, [`port=${port}`, 'listen-address=127.0.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', 'no-poll', 'no-negcache', `server=${upstreamSpec}`, 'cache-size=100000', 'dns-forward-max=1000', 'pid-file=', 'user=root', ...blockedNames.map((n) => `address=/${n}/`)].join('\n'));
       const started = Date.now();
       const child = start('/usr/sbin/dnsmasq', ['--keep-in-foreground', `--conf-file=${conf}`]);
-      await waitForAnswer(port, 180_000);
+      await waitForAnswer(port, 180_000, child);
       return { name: 'dnsmasq', port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0, perCpuSecond: [] };
     },
     async unbound() {
@@ -346,7 +349,7 @@ async function main(): Promise<void> {
       if (check.status !== 0) throw new Error(`unbound-checkconf: ${check.stdout}${check.stderr}`);
       const started = Date.now();
       const child = start('/usr/sbin/unbound', ['-d', '-c', conf]);
-      await waitForAnswer(port, 180_000);
+      await waitForAnswer(port, 180_000, child);
       return { name: `unbound (${threads} threads)`, port, child, startMs: Date.now() - started, rssMB: 0, throughput: [], latency: null, latencyLow: null, upstreamDuringRuns: 0, perCpuSecond: [] };
     },
   };
