@@ -18,7 +18,7 @@ import { TEST_PASSWORD, call, createPersonOverHttp, reauthOverHttp, setupAndSign
 const GAMBLING = '0-casino.info';
 
 describe('filtering console in Chromium', () => {
-  const dnsPort = 20_000 + Math.floor(Math.random() * 20_000);
+  const dnsPort = 20_000 + Math.floor(Math.random() * 12_000); // below the ephemeral range (32768+), where client sockets get their ports
   // Console errors are problems, but for the 4xx answers the wrong input is meant to get; the first test provokes no 404.
   // The UT1 lists are read from the shared data folder: it is the server's list folder (GATEHOUSE_LIST_FOLDER).
   const e2e = browserSuite({ prefix: 'filtering-', allow: /status of (400|401|404|409)/, env: (test) => {
