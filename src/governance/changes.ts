@@ -605,12 +605,31 @@ export async function escalateEmergencies(rt: Runtime): Promise<number> {
   return escalated;
 }
 
-/** "Needs attention": changes waiting for a second person, emergency changes overdue for approval. */
+/** An apply or rollback takes seconds; one still `applying` after this was interrupted (the process stopped mid-way). */
+const INTERRUPTED_AFTER_MS = 10 * 60_000;
+
+/**
+ * "Needs attention": changes waiting for a second person, emergency changes overdue for approval, and
+ * changes whose applying was interrupted (the server stopped between the approval and the change
+ * being marked applied): whether it is in force is for a person to check, so it is shown, never guessed.
+ */
 export async function changesDue(rt: Runtime): Promise<DueItem[]> {
-  const rows = await rt.db.kysely.selectFrom('change_request').select(['id', 'summary', 'state', 'requested_at', 'applied_at', 'requested_by_name']).where('state', 'in', ['pending', 'applied_pending_approval']).orderBy('requested_at').limit(20).execute();
+  const rows = await rt.db.kysely.selectFrom('change_request').select(['id', 'summary', 'state', 'requested_at', 'decided_at', 'applied_at', 'requested_by_name', 'decided_by_name']).where('state', 'in', ['pending', 'applied_pending_approval', 'applying']).orderBy('requested_at').limit(20).execute();
   const hours = rt.profile.governance.emergencyEscalateAfterHours;
   const now = rt.clock.now().getTime();
-  return rows.map((r) => {
+  const interrupted = rows.filter((r) => r.state === 'applying' && now - Date.parse(r.decided_at ?? r.requested_at) >= INTERRUPTED_AFTER_MS);
+  return [
+    ...interrupted.map((r) => ({
+      kind: 'change_interrupted',
+      title: `A filtering change was interrupted while it was being applied: ${r.summary}`,
+      detail: `${r.decided_by_name ? `Decided by ${r.decided_by_name}` : `Asked for by ${r.requested_by_name}`} at ${r.decided_at ?? r.requested_at}; the server stopped before it was marked done. Check whether it is in force (Test an address, Lists, Policies) and ask for it again if it is not.`,
+      dueAt: null,
+      overdue: true,
+      href: '/changes',
+      requirement: 'FI-06',
+      permission: 'changes.approve' as const,
+    })),
+    ...rows.filter((r) => r.state !== 'applying').map((r) => {
     const emergency = r.state === 'applied_pending_approval';
     const dueAt = emergency ? new Date(Date.parse(r.applied_at ?? r.requested_at) + hours * 3_600_000).toISOString() : null;
     return {
@@ -623,7 +642,8 @@ export async function changesDue(rt: Runtime): Promise<DueItem[]> {
       requirement: 'FI-06',
       permission: 'changes.approve' as const,
     };
-  });
+  }),
+  ];
 }
 
 /** Inside `serve`: emergency changes overdue for approval are escalated (checked every 15 minutes). */

@@ -191,6 +191,20 @@ for (const dialect of await dialects()) {
       expect((await changesDue(t.runtime)).some((d) => d.kind === 'change_emergency')).toBe(false);
     });
 
+    it('FI-06 a change whose applying was interrupted (the server stopped between the approval and "applied") shows in needs attention after ten minutes, and not as waiting for approval', async () => {
+      const asked = await h.api(admin, 'POST', '/api/governance/changes', { change: { kind: 'list.entries_add', listId, entries: { hosts: ['interrupted.example'] } }, reason: 'Found by Year 5 in a lesson' });
+      expect(asked.status, JSON.stringify(asked.body)).toBe(202);
+      const id = (asked.body.changeRequest ?? asked.body).id as string;
+      // What approveChange's first step leaves if the process stops before the change is marked applied.
+      const interrupt = (minutesAgo: number) => t.runtime.db.kysely.updateTable('change_request').set({ state: 'applying', decided_by_name: 'seniorleader1', decided_at: new Date(t.clock.now().getTime() - minutesAgo * 60_000).toISOString() }).where('id', '=', id).execute();
+      await interrupt(1);
+      expect((await changesDue(t.runtime)).filter((d) => d.title.includes('interrupted.example'))).toEqual([]);
+      await interrupt(11);
+      const shown = (await changesDue(t.runtime)).filter((d) => d.title.includes('interrupted.example'));
+      expect(shown).toEqual([expect.objectContaining({ kind: 'change_interrupted', overdue: true, href: '/changes', requirement: 'FI-06', permission: 'changes.approve', detail: expect.stringContaining('Decided by seniorleader1') })]);
+      await t.runtime.db.kysely.updateTable('change_request').set({ state: 'withdrawn' }).where('id', '=', id).execute();
+    });
+
     it('FI-06 rolling back an emergency block restores the list as it was (and the requester cannot approve it)', async () => {
       const asked = await h.api(admin, 'POST', '/api/governance/changes', { change: { kind: 'list.entries_add', listId, entries: { hosts: ['games.example', 'mistake.example'] } }, reason: 'Block now', emergency: true });
       expect(asked.body.state).toBe('applied_pending_approval');
