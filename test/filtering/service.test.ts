@@ -370,7 +370,7 @@ for (const dialect of await dialects()) {
       expect(tested.body).toMatchObject({ policyId: `group:${year7}`, policyName: 'Year 7', verdict: { action: 'block', category: 'games' }, matched: 'games.example' });
     });
 
-    it('FI-01 FI-02 FI-05 identification: a mapping (API or captive sign-in) beats a registered device, which beats the unknown-device policy', async () => {
+    it('FI-01 FI-02 FI-05 AS-09 identification: a mapping (API or captive sign-in) beats a registered device, which beats the unknown-device policy (a device not registered is identified as unknown and filtered under that policy)', async () => {
       const staffPolicy = 'role:staff';
       const device = await api('POST', '/api/filtering/devices', { name: 'Library PCs', address: '10.50.0.0/24', policyId: staffPolicy });
       expect(device.status).toBe(201);
