@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
@@ -12,6 +12,7 @@ import { addressKind, parseListAllowList, refusedAddress } from '../../src/core/
 import { describeSettings, loadConfig } from '../../src/core/config.js';
 import { checkUrlTarget, downloadList, listOrigins, type Resolve } from '../../src/filtering/list-origin.js';
 import { ROOT, runCli } from '../helpers/cli.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 import { startStubUpstream, type StubRecord, type StubUpstream } from '../helpers/dns-upstream.js';
 
 /** Names resolved by a real DNS server (the stub upstream), over the DNS protocol, as the fetcher would. */
@@ -145,9 +146,9 @@ describe('FI-04 where lists may be downloaded from', () => {
     // only at start, so the download runs in a child process of the built code, as `serve` would.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-tls-'));
     try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+      const tls = await selfSignedCertificate(dir, '127.0.0.1', '127.0.0.1');
       const plain = await serve('127.0.0.1', 0, 'plain-http.example\n');
-      const secure = createHttpsServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) }, (req, res) => {
+      const secure = createHttpsServer({ key: readFileSync(tls.key), cert: readFileSync(tls.cert) }, (req, res) => {
         if (req.url === '/list.txt') res.end('over-tls.example\nother.over-tls.example\n');
         else res.writeHead(302, { location: `http://127.0.0.1:${plain.port}/list.txt` }).end();
       });
@@ -160,7 +161,7 @@ describe('FI-04 where lists may be downloaded from', () => {
           try { const bytes = await downloadList(${JSON.stringify(url)}, ${JSON.stringify(path.join(dir, 'out.txt'))}, origins, { timeoutMs: 5000, maxDownloadBytes: 1048576 }); console.log(JSON.stringify({ bytes })); }
           catch (e) { console.log(JSON.stringify({ error: e.message })); }`;
         // Asynchronously: the servers answering it run in this process.
-        const run = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: path.join(dir, 'cert.pem') }, encoding: 'utf8', timeout: 20_000 });
+        const run = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.cert }, encoding: 'utf8', timeout: 20_000 });
         return JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as { bytes?: number; error?: string };
       };
       try {

@@ -13,6 +13,7 @@ import { SquidHelper } from '../../src/filtering/squid/helper.js';
 import { startProxy, type ProxyHandle } from '../../src/filtering/proxy/proxy.js';
 import { serverNameOf } from '../../src/filtering/proxy/client-hello.js';
 import { ChunkedDecoder, parseResponseHead } from '../../src/filtering/proxy/upstream.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 
 /**
  * The filtering proxy with real clients: curl -x against a local origin (plain HTTP) and a local
@@ -105,9 +106,7 @@ const bodyOf = (r: CurlResult) => r.stdout.slice(r.stdout.indexOf('\r\n\r\n') + 
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-proxy-'));
-  await new Promise<void>((resolve, reject) =>
-    execFile('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=origin.test'], (e) => (e ? reject(e) : resolve())),
-  );
+  await selfSignedCertificate(dir, 'origin.test');
   origin = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
