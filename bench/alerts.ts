@@ -16,6 +16,7 @@ import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 import { createTestDatabase } from '../test/helpers/databases.js';
 import { startStubUpstream } from '../test/helpers/dns-upstream.js';
+import { portBelowEphemeral } from '../test/helpers/ports.js';
 import { changeOverHttp, createPersonOverHttp, reauthOverHttp, setupAndSignIn, startServerProcess } from '../test/helpers/server-process.js';
 
 const run = promisify(execFile);
@@ -53,8 +54,7 @@ writeFileSync(path.join(folder, 'ut1', 'global_usage'), 'NAME:\tagressif\nDEFAUL
 
 const upstream = await startStubUpstream({ synthesize: true, ttl: 86_400 });
 const test = await createTestDatabase(values.dialect as 'sqlite' | 'postgres');
-// Below the kernel's ephemeral range (32768 and up), so no client socket can hold it.
-const dnsPort = 20_000 + Math.floor(Math.random() * 12_000);
+const dnsPort = portBelowEphemeral();
 const server = await startServerProcess(
   { GATEHOUSE_DATA_DIR: test.dataDir, GATEHOUSE_DATABASE_URL: test.url, GATEHOUSE_HOST: '127.0.0.1', GATEHOUSE_LIST_FOLDER: folder, GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: upstream.spec, GATEHOUSE_SMTP_URL: smtpUrl },
 );

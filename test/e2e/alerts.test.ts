@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite } from '../helpers/e2e.js';
 import { call, changeOverHttp, createPersonOverHttp, reauthOverHttp, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
 import { startSmtpSink } from '../helpers/smtp-sink.js';
+import { portBelowEphemeral } from '../helpers/ports.js';
 
 const sink = await startSmtpSink();
 
@@ -47,7 +48,7 @@ function query(port: number, name: string): Promise<void> {
  */
 describe('alerts in Chromium', () => {
   const folder = listFolder();
-  const dnsPort = 20_000 + Math.floor(Math.random() * 12_000); // below the ephemeral range (32768+), where client sockets get their ports
+  const dnsPort = portBelowEphemeral();
   const e2e = browserSuite({ prefix: 'alerts-', allow: /status of (400|401|409)/, env: { GATEHOUSE_LIST_FOLDER: folder, GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: '127.0.0.1:9', GATEHOUSE_SMTP_URL: sink.url } });
   let dsl: HttpSessionWithSecret;
 

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite } from '../helpers/e2e.js';
 import { fullUt1 } from '../helpers/ut1.js';
 import { TEST_PASSWORD, call, createPersonOverHttp, reauthOverHttp, setupAndSignIn, type HttpSession, type HttpSessionWithSecret } from '../helpers/server-process.js';
+import { portBelowEphemeral } from '../helpers/ports.js';
 
 /**
  * The filtering console in Chromium (FI-01, FI-03, FI-05, FI-13, MO-01), against a server that runs
@@ -18,7 +19,7 @@ import { TEST_PASSWORD, call, createPersonOverHttp, reauthOverHttp, setupAndSign
 const GAMBLING = '0-casino.info';
 
 describe('filtering console in Chromium', () => {
-  const dnsPort = 20_000 + Math.floor(Math.random() * 12_000); // below the ephemeral range (32768+), where client sockets get their ports
+  const dnsPort = portBelowEphemeral();
   // Console errors are problems, but for the 4xx answers the wrong input is meant to get; the first test provokes no 404.
   // The UT1 lists are read from the shared data folder: it is the server's list folder (GATEHOUSE_LIST_FOLDER).
   const e2e = browserSuite({ prefix: 'filtering-', allow: /status of (400|401|404|409)/, env: (test) => {

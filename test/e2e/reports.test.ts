@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite } from '../helpers/e2e.js';
 import { ROOT } from '../helpers/cli.js';
 import { call, changeOverHttp, createPersonOverHttp, reauthOverHttp, setupAndSignIn, type HttpSessionWithSecret } from '../helpers/server-process.js';
+import { portBelowEphemeral } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 
@@ -33,7 +34,7 @@ function listFolder(): string {
  */
 describe('filtering checks and the termly report in Chromium', () => {
   const folder = listFolder();
-  const dnsPort = 20_000 + Math.floor(Math.random() * 12_000); // below the ephemeral range (32768+), where client sockets get their ports
+  const dnsPort = portBelowEphemeral();
   const e2e = browserSuite({ prefix: 'reports-', allow: /status of (400|401)/, env: { GATEHOUSE_LIST_FOLDER: folder, GATEHOUSE_DNS_PORT: String(dnsPort), GATEHOUSE_DNS_UPSTREAMS: '127.0.0.1:9' } });
   let dsl: HttpSessionWithSecret;
   let head: HttpSessionWithSecret;

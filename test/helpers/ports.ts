@@ -17,3 +17,10 @@ export async function freePort(): Promise<number> {
     if (free) return port;
   }
 }
+
+/**
+ * A port for a server a test starts with its port given up front (a resolver's GATEHOUSE_DNS_PORT):
+ * drawn below the kernel's ephemeral range (32768 and up on Linux), where client sockets, the
+ * resolvers' own upstream socket pools among them, get their ports.
+ */
+export const portBelowEphemeral = (): number => 20_000 + Math.floor(Math.random() * 12_000);
