@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { privilegedRoles as moreThanEveryday, roleLabels, type Role } from '../core/authz.js';
+import { privilegedRoles, roleLabels, type Role } from '../core/authz.js';
 import type { Actor, Ctx } from '../core/context.js';
 import { GatehouseError, conflict, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
@@ -25,7 +25,7 @@ import { accessMatrix, type AccessMatrix } from './matrix.js';
  * privileged grant uses: the office and governors too), administrators and leaders first.
  */
 const FIRST: readonly Role[] = ['administrator', 'senior_leader', 'dsl', 'dpo'];
-export const privilegedRoles: readonly Role[] = [...FIRST.filter((r) => moreThanEveryday.includes(r)), ...moreThanEveryday.filter((r) => !FIRST.includes(r))];
+const reviewedRoles: readonly Role[] = [...FIRST.filter((r) => privilegedRoles.includes(r)), ...privilegedRoles.filter((r) => !FIRST.includes(r))];
 
 export interface Person {
   id: string | null;
@@ -236,7 +236,7 @@ export async function privilegedAccounts(db: Kysely<Schema>): Promise<Privileged
       'everyday.username as everyday_username',
       'everyday.display_name as everyday_display_name',
     ])
-    .where((eb) => eb.or([eb('a.role', 'in', [...privilegedRoles]), eb('a.is_break_glass', '=', 1), eb('a.linked_account_id', 'is not', null)]))
+    .where((eb) => eb.or([eb('a.role', 'in', [...reviewedRoles]), eb('a.is_break_glass', '=', 1), eb('a.linked_account_id', 'is not', null)]))
     // People who have left are out of reach already (disabled, sessions ended); disabled accounts can be re-enabled, so they stay.
     .where('a.status', '!=', 'left')
     .orderBy('a.role')
@@ -251,13 +251,13 @@ export async function privilegedAccounts(db: Kysely<Schema>): Promise<Privileged
     }
     for (const p of await db.selectFrom('passkey').select('account_id').distinct().where('account_id', 'in', ids).execute()) passkeys.add(p.account_id);
   }
-  const order = (role: string) => (privilegedRoles as readonly string[]).indexOf(role);
+  const order = (role: string) => (reviewedRoles as readonly string[]).indexOf(role);
   return rows
     .map((r): PrivilegedAccount => {
       const role = r.role as Role;
       const reasons: string[] = [];
       if (r.is_break_glass) reasons.push('The master (break-glass) account, for recovery only');
-      if ((privilegedRoles as readonly string[]).includes(role)) reasons.push(`Role: ${roleLabels[role]}`);
+      if ((reviewedRoles as readonly string[]).includes(role)) reasons.push(`Role: ${roleLabels[role]}`);
       if (r.everyday_id) reasons.push(`Administrator account of ${r.everyday_display_name} (${r.everyday_username})`);
       else if (role === 'administrator' && !r.is_break_glass) reasons.push('Not linked to an everyday account');
       return {
