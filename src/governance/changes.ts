@@ -617,33 +617,28 @@ export async function changesDue(rt: Runtime): Promise<DueItem[]> {
   const rows = await rt.db.kysely.selectFrom('change_request').select(['id', 'summary', 'state', 'requested_at', 'decided_at', 'applied_at', 'requested_by_name', 'decided_by_name']).where('state', 'in', ['pending', 'applied_pending_approval', 'applying']).orderBy('requested_at').limit(20).execute();
   const hours = rt.profile.governance.emergencyEscalateAfterHours;
   const now = rt.clock.now().getTime();
-  const interrupted = rows.filter((r) => r.state === 'applying' && now - Date.parse(r.decided_at ?? r.requested_at) >= INTERRUPTED_AFTER_MS);
-  return [
-    ...interrupted.map((r) => ({
-      kind: 'change_interrupted',
-      title: `A filtering change was interrupted while it was being applied: ${r.summary}`,
-      detail: `${r.decided_by_name ? `Decided by ${r.decided_by_name}` : `Asked for by ${r.requested_by_name}`} at ${r.decided_at ?? r.requested_at}; the server stopped before it was marked done. Check whether it is in force (Test an address, Lists, Policies) and ask for it again if it is not.`,
-      dueAt: null,
-      overdue: true,
-      href: '/changes',
-      requirement: 'FI-06',
-      permission: 'changes.approve' as const,
-    })),
-    ...rows.filter((r) => r.state !== 'applying').map((r) => {
+  const common = { href: '/changes', requirement: 'FI-06', permission: 'changes.approve' as const };
+  const items: DueItem[] = [];
+  for (const r of rows) {
+    if (r.state === 'applying') {
+      // Seconds while it is being applied; still here after ten minutes, the server stopped mid-way.
+      if (now - Date.parse(r.decided_at ?? r.requested_at) < INTERRUPTED_AFTER_MS) continue;
+      const by = r.decided_by_name ? `Decided by ${r.decided_by_name}` : `Asked for by ${r.requested_by_name}`;
+      items.push({ ...common, kind: 'change_interrupted', title: `A filtering change was interrupted while it was being applied: ${r.summary}`, detail: `${by} at ${r.decided_at ?? r.requested_at}; the server stopped before it was marked done. Check whether it is in force (Test an address, Lists, Policies) and ask for it again if it is not.`, dueAt: null, overdue: true });
+      continue;
+    }
     const emergency = r.state === 'applied_pending_approval';
     const dueAt = emergency ? new Date(Date.parse(r.applied_at ?? r.requested_at) + hours * 3_600_000).toISOString() : null;
-    return {
+    items.push({
+      ...common,
       kind: emergency ? 'change_emergency' : 'change_pending',
       title: emergency ? `Emergency filtering change in effect, awaiting approval: ${r.summary}` : `A filtering change awaits a second person’s approval: ${r.summary}`,
       detail: `Asked for by ${r.requested_by_name}.`,
       dueAt,
       overdue: emergency && dueAt !== null && Date.parse(dueAt) <= now,
-      href: '/changes',
-      requirement: 'FI-06',
-      permission: 'changes.approve' as const,
-    };
-  }),
-  ];
+    });
+  }
+  return items;
 }
 
 /** Inside `serve`: emergency changes overdue for approval are escalated (checked every 15 minutes). */
