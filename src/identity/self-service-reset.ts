@@ -80,6 +80,7 @@ export interface SelfServiceState {
   emailedTo: string | null;
 }
 
+const tooManyCodes = (wait: number) => new GatehouseError('too_many_attempts', 429, `Too many wrong codes. Try again in ${Math.ceil(wait / 60)} minutes, or ask the IT team.`, { retryAfterSeconds: wait });
 const selfFailed = () =>
   new GatehouseError('reset_not_verified', 400, 'That username and code do not match an account that can reset its own password. If you cannot reset it yourself, ask the IT team (staff) or your teacher (pupils).');
 const resetEnded = () => new GatehouseError('reset_expired', 410, 'This reset has expired or was already used. Start again with a new code.');
@@ -145,7 +146,7 @@ export async function startSelfServiceReset(rt: Runtime, input: z.infer<typeof s
     wait = t.perAccount.reserve(username);
     if (wait > 0) t.perAddress.release(m.ip);
   }
-  if (wait > 0) throw new GatehouseError('too_many_attempts', 429, `Too many wrong codes. Try again in ${Math.ceil(wait / 60)} minutes, or ask the IT team.`, { retryAfterSeconds: wait });
+  if (wait > 0) throw tooManyCodes(wait);
   const account = await rt.db.kysely.selectFrom('account').selectAll().where('username', '=', username).executeTakeFirst();
   const refusal = account ? await selfServiceRefusal(rt, account) : 'unknown_username';
   const nowIso = rt.clock.now().toISOString();
@@ -260,7 +261,7 @@ export async function currentSelfServiceReset(rt: Runtime, token: string | undef
 export async function confirmResetEmail(rt: Runtime, token: string | undefined, input: z.infer<typeof selfEmailSchema>, m: Meta): Promise<SelfServiceState> {
   const t = throttlesOf(rt);
   const wait = t.perAddress.reserve(m.ip);
-  if (wait > 0) throw new GatehouseError('too_many_attempts', 429, `Too many wrong codes. Try again in ${Math.ceil(wait / 60)} minutes, or ask the IT team.`, { retryAfterSeconds: wait });
+  if (wait > 0) throw tooManyCodes(wait);
   let request: ResetRequest;
   try {
     request = await loadAttempt(rt, token);
@@ -279,9 +280,9 @@ export async function confirmResetEmail(rt: Runtime, token: string | undefined, 
   const matches = reserved && timingSafeEqual(Buffer.from(emailCodeHash(rt, request.id, input.code), 'hex'), Buffer.from(request.email_code_hash!, 'hex'));
   if (!matches) {
     await rt.trail.transaction(SELF_SERVICE_ACTOR, async (ctx) => {
-      const now = await ctx.db.selectFrom('reset_request').select(['email_failures', 'status']).where('id', '=', request.id).executeTakeFirstOrThrow();
+      const now = await ctx.db.selectFrom('reset_request').select('email_failures').where('id', '=', request.id).executeTakeFirstOrThrow();
       const ended = now.email_failures >= EMAIL_CODE_TRIES || !live;
-      if (ended && now.status === 'awaiting_email') await ctx.db.updateTable('reset_request').set({ status: 'expired', email_code_hash: null }).where('id', '=', request.id).where('status', '=', 'awaiting_email').execute();
+      if (ended) await ctx.db.updateTable('reset_request').set({ status: 'expired', email_code_hash: null }).where('id', '=', request.id).where('status', '=', 'awaiting_email').execute();
       const reason = request.status === 'verified' ? 'email_code_already_used' : reserved ? 'wrong_email_code' : 'attempt_ended';
       await ctx.audit.record({ action: 'password_reset.self_failed', target: `account:${account.id}`, severity: 'warning', details: { username: account.username, reason, failures: now.email_failures, ended } });
     }, m);
